@@ -1,0 +1,423 @@
+"""A block back end that follows ``blkif.h``, serving a RAM disk through the grant table.
+
+The back end publishes its features and goes to ``InitWait``; when the front end reaches
+``Initialised`` it reads the transport keys (``ring-page-order``/``num-ring-pages``,
+``ring-ref``/``ring-refN``, ``event-channel``, ``protocol``), maps the ring through the
+grants, publishes the device properties and goes to ``Connected``.  Requests are consumed
+into :attr:`Backend.pending` by :meth:`Backend.fetch`; each is answered when the test says
+(:meth:`Backend.respond`), in any order, with the real outcome of the I/O or a status the
+test forces.  Sector numbers are in 512-byte units (current ``blkif.h``).
+
+Every value the back end writes can be replaced by a raw string, or removed, through
+:attr:`BackendConfig.overrides`: that is how tests feed hostile values to the front end.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from .cint import kernel_sscanf_int
+from .constants import (
+    BLKIF_MAX_SEGMENTS_PER_REQUEST,
+    BLKIF_OP_FLUSH_DISKCACHE,
+    BLKIF_OP_INDIRECT,
+    BLKIF_OP_READ,
+    BLKIF_OP_WRITE,
+    BLKIF_OP_WRITE_BARRIER,
+    BLKIF_RSP_EOPNOTSUPP,
+    BLKIF_RSP_ERROR,
+    BLKIF_RSP_OKAY,
+    PAGE_SIZE,
+    XBD_MAX_SEGMENTS_PER_PAGE,
+    XenbusState,
+)
+from .memory import KernelBuffer
+from .ring import (
+    BACK_RING_ATTACH,
+    INDIRECT_REQUEST,
+    REQUEST_HEADER,
+    RESPONSE,
+    RING_FINAL_CHECK_FOR_REQUESTS,
+    RING_HAS_UNCONSUMED_REQUESTS,
+    RING_PUSH_RESPONSES_AND_CHECK_NOTIFY,
+    SEGMENT,
+    BackRing,
+    SharedRing,
+    slot_offset,
+)
+
+if TYPE_CHECKING:
+    from .platform import Platform
+
+SECTOR = 512
+
+
+@dataclass(frozen=True, slots=True)
+class BackendConfig:
+    """What the back end advertises.
+
+    Attributes:
+        sectors: disk size in 512-byte sectors (also the RAM disk's size).
+        sector_size / physical_sector_size / info: the ``Connected`` properties
+            (``physical_sector_size`` ``None`` = key not written).
+        barrier / flush: ``feature-barrier`` / ``feature-flush-cache`` ("1" or "0").
+        max_indirect_segments, max_ring_page_order, max_ring_pages: written when not None.
+        overrides: key -> raw value written instead (``None`` removes the key).
+    """
+
+    sectors: int = 16384
+    sector_size: int = 512
+    physical_sector_size: int | None = None
+    info: int = 0
+    barrier: bool = True
+    flush: bool = True
+    max_indirect_segments: int | None = None
+    max_ring_page_order: int | None = None
+    max_ring_pages: int | None = None
+    overrides: dict[str, str | None] = field(default_factory=dict)
+
+    def initwait_keys(self) -> dict[str, str | None]:
+        """The keys written before ``InitWait``."""
+        keys: dict[str, str | None] = {
+            "feature-barrier": "1" if self.barrier else "0",
+            "feature-flush-cache": "1" if self.flush else "0",
+        }
+        if self.max_indirect_segments is not None:
+            keys["feature-max-indirect-segments"] = str(self.max_indirect_segments)
+        if self.max_ring_page_order is not None:
+            keys["max-ring-page-order"] = str(self.max_ring_page_order)
+        if self.max_ring_pages is not None:
+            keys["max-ring-pages"] = str(self.max_ring_pages)
+        connect = self.connected_keys_plain()
+        for key, value in self.overrides.items():
+            if key not in connect:
+                keys[key] = value
+        return keys
+
+    def connected_keys_plain(self) -> dict[str, str | None]:
+        keys: dict[str, str | None] = {
+            "sectors": str(self.sectors),
+            "info": str(self.info),
+            "sector-size": str(self.sector_size),
+        }
+        if self.physical_sector_size is not None:
+            keys["physical-sector-size"] = str(self.physical_sector_size)
+        return keys
+
+    def connected_keys(self) -> dict[str, str | None]:
+        """The keys written before ``Connected`` (after overrides)."""
+        keys = self.connected_keys_plain()
+        for key, value in self.overrides.items():
+            if key in keys or key in ("sectors", "info", "sector-size", "physical-sector-size"):
+                keys[key] = value
+        return keys
+
+
+@dataclass(slots=True, eq=False)
+class BackendRequest:
+    """A request the back end consumed from the ring and has not answered yet.
+
+    Attributes:
+        id: the request's ``id`` (echoed in the response).
+        operation: the ring operation (``BLKIF_OP_INDIRECT`` for indirect requests).
+        io_op: the operation to perform (``indirect_op`` for indirect requests).
+        sector_number, nr_segments, handle: as read from the ring.
+        segments: ``(gref, first_sect, last_sect)`` per segment.
+        malformed: why the request cannot be served (answered with ERROR), if so.
+    """
+
+    id: int
+    operation: int
+    io_op: int
+    sector_number: int
+    nr_segments: int
+    handle: int
+    segments: list[tuple[int, int, int]]
+    malformed: str = ""
+
+
+@dataclass(slots=True, eq=False)
+class Backend:
+    """The back end of one virtual block device (``blkback``)."""
+
+    platform: Platform
+    path: str
+    front_path: str
+    domid: int
+    front_domid: int
+    config: BackendConfig
+    disk: bytearray = field(default_factory=bytearray)
+    state: int = XenbusState.Initialising
+    ring: BackRing | None = None
+    ring_pages: int = 0
+    event_channel: int = -1
+    protocol: str = ""
+    pending: list[BackendRequest] = field(default_factory=list)
+    served: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.disk:
+            self.disk = bytearray(self.config.sectors * SECTOR)
+
+    # ------------------------------------------------------------------ xenbus side
+    def _write(self, key: str, value: str | None) -> None:
+        path = f"{self.path}/{key}"
+        if value is None:
+            self.platform.xenstore.remove(path)
+        else:
+            self.platform.xenstore.write(path, value)
+
+    def set_state(self, state: int) -> None:
+        """Write the back end's ``state`` key."""
+        self.state = state
+        self._write("state", str(int(state)))
+
+    def start(self) -> None:
+        """Publish the features and limits, then go to ``InitWait``."""
+        for key, value in self.config.initwait_keys().items():
+            self._write(key, value)
+        self.set_state(XenbusState.InitWait)
+
+    def reset(self, config: BackendConfig | None = None) -> None:
+        """A fresh back end (resume on another host): features may differ; in-flight
+        requests are gone; the state restarts at ``Initialising``."""
+        if config is not None:
+            self.config = config
+        for key in (
+            "feature-barrier",
+            "feature-flush-cache",
+            "feature-max-indirect-segments",
+            "max-ring-page-order",
+            "max-ring-pages",
+            "sectors",
+            "info",
+            "sector-size",
+            "physical-sector-size",
+        ):
+            self.platform.xenstore.remove(f"{self.path}/{key}")
+        self.ring = None
+        self.pending = []
+        self.set_state(XenbusState.Initialising)
+
+    def unplug(self) -> None:
+        """The tool stack asks for hot-unplug: the back end goes to ``Closing``."""
+        self.set_state(XenbusState.Closing)
+
+    def _front(self, key: str) -> str | None:
+        return self.platform.xenstore.read(f"{self.front_path}/{key}")
+
+    def _front_uint(self, key: str) -> int | None:
+        text = self._front(key)
+        if text is None:
+            return None
+        result = kernel_sscanf_int(text, "u")
+        return result.value if result.returned == 1 else None
+
+    def on_frontend_changed(self) -> None:
+        """The watch on the front end's ``state`` fired: react to its current value."""
+        text = self._front("state")
+        result = kernel_sscanf_int(text or "", "d")
+        front_state = result.value if result.returned == 1 else XenbusState.Closed
+        if front_state in (XenbusState.Initialised, XenbusState.Connected):
+            if self.state in (XenbusState.InitWait, XenbusState.Initialising):
+                self.connect_ring()
+        elif front_state == XenbusState.Closing:
+            if self.state not in (XenbusState.Closing, XenbusState.Closed):
+                self.set_state(XenbusState.Closing)
+        elif front_state == XenbusState.Closed and self.state == XenbusState.Closing:
+            self.ring = None
+            self.set_state(XenbusState.Closed)
+
+    def _fail(self, message: str) -> None:
+        self.errors.append(message)
+        self.set_state(XenbusState.Closing)
+
+    def connect_ring(self) -> None:
+        """Read the transport keys, map the ring, publish the properties, ``Connected``."""
+        order = self._front_uint("ring-page-order")
+        pages = 1 << order if order is not None and order < 16 else None
+        if pages is None:
+            pages = self._front_uint("num-ring-pages") or 1
+        refs: list[int] = []
+        if pages == 1:
+            ref = self._front_uint("ring-ref")
+            if ref is None:
+                ref = self._front_uint("ring-ref0")
+            if ref is None:
+                self._fail("reading ring-ref")
+                return
+            refs.append(ref)
+        else:
+            for i in range(pages):
+                ref = self._front_uint(f"ring-ref{i}")
+                if ref is None:
+                    self._fail(f"reading ring-ref{i}")
+                    return
+                refs.append(ref)
+        port = self._front_uint("event-channel")
+        if port is None:
+            self._fail("reading event-channel")
+            return
+        self.protocol = self._front("protocol") or ""
+        gnttab = self.platform.gnttab
+        first = gnttab.map_grant(self.platform.mem, refs[0], self.domid, write=True)
+        if first is None:
+            self._fail("mapping ring-ref")
+            return
+        mem, base = first
+        if base != 0:
+            self._fail("ring-ref does not name the first page of the ring")
+            return
+        for i, ref in enumerate(refs):
+            mapped = gnttab.map_grant(self.platform.mem, ref, self.domid, write=True)
+            if mapped is None or mapped[0] is not mem or mapped[1] != base + i * PAGE_SIZE:
+                self._fail(f"mapping ring-ref{i}")
+                return
+        page = KernelBuffer(mem, gnttab.frame[refs[0]], base, pages * PAGE_SIZE)
+        ring = BackRing()
+        BACK_RING_ATTACH(ring, SharedRing(page), pages * PAGE_SIZE)
+        self.ring = ring
+        self.ring_pages = pages
+        self.event_channel = port
+        for key, value in self.config.connected_keys().items():
+            self._write(key, value)
+        self.set_state(XenbusState.Connected)
+
+    # ------------------------------------------------------------------ the data path
+    def fetch(self) -> int:
+        """Consume every published request into :attr:`pending`; returns how many."""
+        ring = self.ring
+        if ring is None or ring.sring is None:
+            return 0
+        count = 0
+        while True:
+            while RING_HAS_UNCONSUMED_REQUESTS(ring):
+                self.pending.append(self._parse(ring, ring.req_cons))
+                ring.req_cons = (ring.req_cons + 1) & 0xFFFF_FFFF
+                count += 1
+            if not RING_FINAL_CHECK_FOR_REQUESTS(ring):
+                break
+        return count
+
+    def _parse(self, ring: BackRing, idx: int) -> BackendRequest:
+        assert ring.sring is not None
+        buf = ring.sring.buf
+        offset = ring.sring.page.offset + slot_offset(ring.nr_ents, idx)
+        operation = buf[offset]
+        if operation == BLKIF_OP_INDIRECT:
+            fields = INDIRECT_REQUEST.unpack_from(buf, offset)
+            _, io_op, nr_segments, req_id, sector, handle = fields[:6]
+            grefs = fields[6:]
+            request = BackendRequest(req_id, operation, io_op, sector, nr_segments, handle, [])
+            npages = (nr_segments + XBD_MAX_SEGMENTS_PER_PAGE - 1) // XBD_MAX_SEGMENTS_PER_PAGE
+            if nr_segments == 0 or npages > len(grefs):
+                request.malformed = f"indirect request with {nr_segments} segments"
+                return request
+            for page_index in range(npages):
+                mapped = self.platform.gnttab.map_grant(
+                    self.platform.mem, grefs[page_index], self.domid, write=False
+                )
+                if mapped is None:
+                    request.malformed = f"cannot map indirect page {page_index}"
+                    return request
+                mem, base = mapped
+                in_page = min(
+                    XBD_MAX_SEGMENTS_PER_PAGE, nr_segments - page_index * XBD_MAX_SEGMENTS_PER_PAGE
+                )
+                for k in range(in_page):
+                    request.segments.append(SEGMENT.unpack_from(mem, base + 8 * k))
+            return request
+        _, nr_segments, handle, req_id, sector = REQUEST_HEADER.unpack_from(buf, offset)
+        request = BackendRequest(req_id, operation, operation, sector, nr_segments, handle, [])
+        if nr_segments > BLKIF_MAX_SEGMENTS_PER_REQUEST:
+            request.malformed = f"direct request with {nr_segments} segments"
+            return request
+        base = offset + REQUEST_HEADER.size
+        unpack = SEGMENT.unpack_from
+        request.segments = [unpack(buf, base + 8 * k) for k in range(nr_segments)]
+        return request
+
+    def _perform(self, request: BackendRequest) -> int:
+        """Do the I/O of ``request`` against the RAM disk; the blkif status."""
+        if request.malformed:
+            return BLKIF_RSP_ERROR
+        op = request.io_op
+        if op == BLKIF_OP_FLUSH_DISKCACHE:
+            return BLKIF_RSP_OKAY if self.config.flush else BLKIF_RSP_EOPNOTSUPP
+        if op == BLKIF_OP_WRITE_BARRIER:
+            if not self.config.barrier:
+                return BLKIF_RSP_EOPNOTSUPP
+        elif op not in (BLKIF_OP_READ, BLKIF_OP_WRITE):
+            return BLKIF_RSP_ERROR
+        reading = op == BLKIF_OP_READ
+        disk = self.disk
+        position = request.sector_number * SECTOR
+        map_grant = self.platform.gnttab.map_grant
+        mem_table = self.platform.mem
+        for gref, first, last in request.segments:
+            if last < first or last > 7:
+                return BLKIF_RSP_ERROR
+            nbytes = (last - first + 1) * SECTOR
+            if position + nbytes > len(disk):
+                return BLKIF_RSP_ERROR
+            mapped = map_grant(mem_table, gref, self.domid, write=reading)
+            if mapped is None:
+                return BLKIF_RSP_ERROR
+            mem, base = mapped
+            start = base + first * SECTOR
+            if reading:
+                mem[start : start + nbytes] = disk[position : position + nbytes]
+            else:
+                disk[position : position + nbytes] = mem[start : start + nbytes]
+            position += nbytes
+        return BLKIF_RSP_OKAY
+
+    def respond(self, request: BackendRequest, status: int | None = None, push: bool = True) -> int:
+        """Answer ``request`` (performing it unless ``status`` is forced); returns status."""
+        if request in self.pending:
+            self.pending.remove(request)
+        if status is None:
+            status = self._perform(request)
+        self.served += 1
+        self.write_response(request.id, request.operation, status)
+        if push:
+            self.push()
+        return status
+
+    def write_response(self, req_id: int, operation: int, status: int) -> None:
+        """Put a response in the next slot (no push): also how a hostile back end lies."""
+        ring = self.ring
+        if ring is None or ring.sring is None:
+            return
+        offset = ring.sring.page.offset + slot_offset(ring.nr_ents, ring.rsp_prod_pvt)
+        RESPONSE.pack_into(
+            ring.sring.buf, offset, req_id & 0xFFFF_FFFF_FFFF_FFFF, operation & 0xFF, status
+        )
+        ring.rsp_prod_pvt = (ring.rsp_prod_pvt + 1) & 0xFFFF_FFFF
+
+    def push(self) -> bool:
+        """Publish responses; notify the front end if it asked (``rsp_event``)."""
+        ring = self.ring
+        if ring is None or ring.sring is None:
+            return False
+        notify = RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(ring)
+        if notify:
+            self.platform.evtchn.notify_frontend()
+        return notify
+
+    def respond_all(self, order: list[int] | None = None) -> int:
+        """Answer every pending request (in ``order`` of indices if given); one push."""
+        pending = self.pending
+        if order is not None:
+            pending = [pending[i] for i in order]
+        self.pending = []
+        perform = self._perform
+        write_response = self.write_response
+        for request in pending:
+            self.served += 1
+            write_response(request.id, request.operation, perform(request))
+        if pending:
+            self.push()
+        return len(pending)

@@ -1,0 +1,146 @@
+"""Xenstore: string keys and values, watches delivered when the test says, and the
+``xs_read`` / ``xs_scanf`` / ``xs_gather`` / ``xs_printf`` calls with FreeBSD's semantics.
+
+* A write queues one event per matching watch (a watch on ``P`` fires for ``P`` and every
+  path below it).  Events wait in :attr:`XenStore.pending` until the test delivers them;
+  a second event for a watch that already has one pending is coalesced (the watcher reads
+  the current value when it runs, so it may never see an intermediate one).
+* ``xs_scanf`` returns ``ENOENT`` for a missing key and ``ERANGE`` when ``sscanf`` assigned
+  nothing; when ``sscanf`` returns ``EOF`` (an empty or blank value) it returns 0 *and
+  leaves the variable untouched* (``xenstore.c``: only ``ns == 0`` is an error).
+* ``xs_gather`` does the same per key with ``EINVAL`` and stops at the first error.
+* Numbers are parsed by :func:`~xbdspec.reference.cint.kernel_sscanf_int`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .cint import kernel_sscanf_int
+from .constants import EINVAL, ENOENT, ERANGE
+
+
+@dataclass(slots=True, eq=False)
+class Watch:
+    """A registered watch: a path and the name of who handles its events."""
+
+    path: str
+    token: str
+
+
+@dataclass(slots=True, eq=False)
+class XenStore:
+    """The store, its watches and the events not yet delivered.
+
+    Attributes:
+        values: path -> value.
+        watches: registered watches (token -> watch).
+        pending: tokens with an event to deliver, oldest first (coalesced per token).
+        write_errors: path -> errno that the next write of that path returns (fault
+            injection for the driver's error paths).
+        writes: every successful write, in order (path, value), for observations.
+    """
+
+    values: dict[str, str] = field(default_factory=dict)
+    watches: dict[str, Watch] = field(default_factory=dict)
+    pending: list[str] = field(default_factory=list)
+    write_errors: dict[str, int] = field(default_factory=dict)
+    writes: list[tuple[str, str]] = field(default_factory=list)
+
+    def read(self, path: str) -> str | None:
+        """The value at ``path`` or ``None``."""
+        return self.values.get(path)
+
+    def write(self, path: str, value: str) -> int:
+        """Write ``value``; returns an errno (0 on success) and queues watch events."""
+        error = self.write_errors.pop(path, 0)
+        if error:
+            return error
+        self.values[path] = value
+        self.writes.append((path, value))
+        self._fire(path)
+        return 0
+
+    def remove(self, path: str) -> None:
+        """Delete ``path`` (and everything under it); fires watches."""
+        doomed = [key for key in self.values if key == path or key.startswith(path + "/")]
+        for key in doomed:
+            del self.values[key]
+        if doomed:
+            self._fire(path)
+
+    def _fire(self, path: str) -> None:
+        for token, watch in self.watches.items():
+            if (path == watch.path or path.startswith(watch.path + "/")) and (
+                token not in self.pending
+            ):
+                self.pending.append(token)
+
+    def register_watch(self, path: str, token: str) -> None:
+        """``xs_register_watch``: registering fires one initial event, as xenstored does."""
+        self.watches[token] = Watch(path, token)
+        if token not in self.pending:
+            self.pending.append(token)
+
+    def unregister_watch(self, token: str) -> None:
+        """``xs_unregister_watch``: also cancels its pending event."""
+        self.watches.pop(token, None)
+        if token in self.pending:
+            self.pending.remove(token)
+
+    def next_event(self) -> str | None:
+        """Pop the oldest pending event's token, or ``None``."""
+        return self.pending.pop(0) if self.pending else None
+
+
+def join(directory: str, node: str) -> str:
+    """``dir/node`` as ``xs_join`` builds it (an empty node names the directory)."""
+    return f"{directory}/{node}" if node else directory
+
+
+def xs_read(xs: XenStore, directory: str, node: str) -> tuple[int, str | None]:
+    """``xs_read`` -> (error, value); ``ENOENT`` if the key is missing."""
+    value = xs.read(join(directory, node))
+    if value is None:
+        return ENOENT, None
+    return 0, value
+
+
+def xs_scanf(xs: XenStore, directory: str, node: str, conversion: str) -> tuple[int, int | None]:
+    """``xs_scanf(XST_NIL, dir, node, NULL, "%<conversion>", &var)`` -> (error, value).
+
+    ``value`` is ``None`` when the variable is left untouched: on any error, and also on
+    success when the value was empty or blank (``sscanf`` returned ``EOF``).
+    """
+    error, text = xs_read(xs, directory, node)
+    if error or text is None:
+        return error, None
+    result = kernel_sscanf_int(text, conversion)
+    if result.returned == 0:
+        return ERANGE, None
+    return 0, result.value
+
+
+def xs_gather(
+    xs: XenStore, directory: str, fields: list[tuple[str, str]]
+) -> tuple[int, list[int | None]]:
+    """``xs_gather(XST_NIL, dir, node1, fmt1, &v1, ..., NULL)`` -> (error, values).
+
+    Stops at the first error (later values stay ``None``: untouched); a value with no match
+    is ``EINVAL``; an ``EOF`` leaves that variable untouched without an error.
+    """
+    values: list[int | None] = [None] * len(fields)
+    for position, (node, conversion) in enumerate(fields):
+        error, text = xs_read(xs, directory, node)
+        if error or text is None:
+            return error, values
+        result = kernel_sscanf_int(text, conversion)
+        if result.returned == 0:
+            return EINVAL, values
+        values[position] = result.value
+    return 0, values
+
+
+def xs_printf(xs: XenStore, directory: str, node: str, text: str) -> int:
+    """``xs_printf`` of an already formatted value -> error."""
+    return xs.write(join(directory, node), text)
