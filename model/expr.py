@@ -1,0 +1,205 @@
+"""The operators guards, effects and invariants are written with.
+
+A guard or an effect is an ordinary Python function of a state and a parameter
+record.  It is run on two kinds of values: plain Python values (the concrete
+interpretation: the ``transitions`` machines, the explorer, the differential tests)
+and solver terms (the symbolic interpretation in :mod:`xbdspec.proofs.encoding`).
+Python's ``if``, ``and``, ``or`` and ``not`` cannot look inside a solver term, so
+declarations use these operators instead; comparison and ``+``/``-`` on plain
+integers work on both through operator overloading.
+
+This module never imports a solver.  A symbolic back end registers an
+:class:`Algebra` with :func:`register_algebra`; an operator given a value that is
+neither a plain value nor a term of a registered algebra fails loudly rather than
+quietly computing something else (CrossHair's rule: one boundary between symbolic
+and concrete values).
+
+32-bit ring indices (``RING_IDX`` in Xen's ``ring.h``) are plain ``int`` in
+``[0, 2**32)`` concretely and 32-bit bit-vectors symbolically; they must only be
+combined with :func:`u32_add`, :func:`u32_sub`, :func:`u32_lt` and :func:`u32_le`,
+which wrap and compare as unsigned, as ``ring.h`` requires.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+from xbdspec.errors import XbdspecError
+
+U32_MASK = 0xFFFF_FFFF
+
+#: A value an operator accepts: a plain ``bool``/``int`` or a registered term.
+Value = Any
+
+
+class SymbolicOperationError(XbdspecError):
+    """An operator met a value it cannot interpret (neither plain nor a known term)."""
+
+
+class Algebra(Protocol):
+    """What a symbolic back end provides to the operators of this module."""
+
+    def owns(self, value: object) -> bool:
+        """Whether ``value`` is a term of this algebra."""
+        ...
+
+    def ite(self, cond: Value, then: Value, other: Value) -> Value: ...
+    def all_of(self, items: list[Value]) -> Value: ...
+    def any_of(self, items: list[Value]) -> Value: ...
+    def negate(self, item: Value) -> Value: ...
+    def count_true(self, items: list[Value]) -> Value: ...
+    def u32_add(self, a: Value, b: Value) -> Value: ...
+    def u32_sub(self, a: Value, b: Value) -> Value: ...
+    def u32_lt(self, a: Value, b: Value) -> Value: ...
+    def u32_le(self, a: Value, b: Value) -> Value: ...
+    def u32_of(self, n: Value) -> Value: ...
+
+
+_ALGEBRAS: list[Algebra] = []
+
+
+def register_algebra(algebra: Algebra) -> None:
+    """Make the operators accept the terms of ``algebra`` (idempotent per class)."""
+    if not any(type(a) is type(algebra) for a in _ALGEBRAS):
+        _ALGEBRAS.append(algebra)
+
+
+def _is_plain(value: object) -> bool:
+    return type(value) is bool or isinstance(value, int)
+
+
+def _algebra(values: Iterable[object], op: str) -> Algebra | None:
+    """The algebra owning one of ``values``, or None when all are plain."""
+    found: Algebra | None = None
+    for value in values:
+        if _is_plain(value):
+            continue
+        for algebra in _ALGEBRAS:
+            if algebra.owns(value):
+                found = algebra
+                break
+        else:
+            raise SymbolicOperationError(
+                f"{op}() was given {value!r} of type {type(value).__name__}, which is neither "
+                "a plain bool/int nor a term of a registered symbolic algebra. Guards and "
+                "effects may only combine state fields, parameters and constants."
+            )
+    return found
+
+
+def ite(cond: Value, then: Value, other: Value) -> Value:
+    """``then`` if ``cond`` else ``other`` (C's ``?:``), for plain values and terms."""
+    if type(cond) is bool:
+        return then if cond else other
+    algebra = _algebra((cond, then, other), "ite")
+    if algebra is None:
+        return then if cond else other
+    return algebra.ite(cond, then, other)
+
+
+def all_of(*items: Value) -> Value:
+    """Conjunction.  Plain ``False`` short-cuts; plain ``True`` items are dropped."""
+    rest: list[Value] = []
+    for item in items:
+        if type(item) is bool:
+            if not item:
+                return False
+        else:
+            rest.append(item)
+    if not rest:
+        return True
+    algebra = _algebra(rest, "all_of")
+    if algebra is None:
+        return all(rest)
+    return algebra.all_of(rest)
+
+
+def any_of(*items: Value) -> Value:
+    """Disjunction.  Plain ``True`` short-cuts; plain ``False`` items are dropped."""
+    rest: list[Value] = []
+    for item in items:
+        if type(item) is bool:
+            if item:
+                return True
+        else:
+            rest.append(item)
+    if not rest:
+        return False
+    algebra = _algebra(rest, "any_of")
+    if algebra is None:
+        return any(rest)
+    return algebra.any_of(rest)
+
+
+def negate(item: Value) -> Value:
+    """Logical not."""
+    if type(item) is bool:
+        return not item
+    algebra = _algebra((item,), "negate")
+    if algebra is None:
+        return not item
+    return algebra.negate(item)
+
+
+def implies(premise: Value, conclusion: Value) -> Value:
+    """``premise`` implies ``conclusion``."""
+    return any_of(negate(premise), conclusion)
+
+
+def count_true(*items: Value) -> Value:
+    """How many of ``items`` are true, as an integer."""
+    algebra = _algebra(items, "count_true")
+    if algebra is None:
+        return sum(1 for item in items if item)
+    return algebra.count_true(list(items))
+
+
+def one_of(value: Value, choices: Iterable[Value]) -> Value:
+    """``value`` equals one of ``choices`` (a set membership test for enums)."""
+    return any_of(*(value == choice for choice in choices))
+
+
+def u32_add(a: Value, b: Value) -> Value:
+    """``a + b`` modulo 2**32 (``RING_IDX`` arithmetic)."""
+    algebra = _algebra((a, b), "u32_add")
+    if algebra is None:
+        return (int(a) + int(b)) & U32_MASK
+    return algebra.u32_add(a, b)
+
+
+def u32_sub(a: Value, b: Value) -> Value:
+    """``a - b`` modulo 2**32 (``RING_IDX`` arithmetic)."""
+    algebra = _algebra((a, b), "u32_sub")
+    if algebra is None:
+        return (int(a) - int(b)) & U32_MASK
+    return algebra.u32_sub(a, b)
+
+
+def u32_lt(a: Value, b: Value) -> Value:
+    """Unsigned ``a < b`` on 32-bit values."""
+    algebra = _algebra((a, b), "u32_lt")
+    if algebra is None:
+        return (int(a) & U32_MASK) < (int(b) & U32_MASK)
+    return algebra.u32_lt(a, b)
+
+
+def u32_le(a: Value, b: Value) -> Value:
+    """Unsigned ``a <= b`` on 32-bit values."""
+    algebra = _algebra((a, b), "u32_le")
+    if algebra is None:
+        return (int(a) & U32_MASK) <= (int(b) & U32_MASK)
+    return algebra.u32_le(a, b)
+
+
+def u32_of(n: Value) -> Value:
+    """A small non-negative integer (a count) as a 32-bit value, to compare with indices."""
+    algebra = _algebra((n,), "u32_of")
+    if algebra is None:
+        return int(n) & U32_MASK
+    return algebra.u32_of(n)
+
+
+def updated(items: tuple[Value, ...], index: int, value: Value) -> tuple[Value, ...]:
+    """``items`` with element ``index`` replaced (arrays are tuples; indices are plain)."""
+    return (*items[:index], value, *items[index + 1 :])
