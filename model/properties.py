@@ -13,16 +13,30 @@ from typing import Any
 
 from . import actions as a
 from .declaration import Invariant, Progress, StepProperty
-from .expr import all_of, any_of, count_true, implies, negate, one_of, u32_add, u32_le, u32_of, u32_sub
+from .expr import (
+    all_of,
+    any_of,
+    count_true,
+    implies,
+    ite,
+    negate,
+    one_of,
+    u32_add,
+    u32_le,
+    u32_of,
+    u32_sub,
+)
 from .vocabulary import (
     BioResult,
     BioStage,
     BlkifOp,
     DiskState,
     DriverState,
+    FrontPc,
     IoPc,
     Place,
     RingStage,
+    SuspendPc,
     XenbusState,
 )
 
@@ -153,6 +167,18 @@ def ring_bounds(s: Any, k: Any) -> Any:
     )
 
 
+def aux_ring_reservation(s: Any, k: Any) -> Any:
+    """A command whose mapping was deferred has a ring slot kept for it.
+
+    ``xbd_queue_cb`` writes at ``req_prod_pvt`` without checking ``RING_FULL``: the
+    slot was free when ``xbd_startio`` sent the command, and the freeze it holds stops
+    anything else from taking it.  Supports RingBounds.
+    """
+    deferred = a.commands_at(s, Place.NONE)
+    on_ring = u32_sub(s.req_prod_pvt, s.rsp_cons)
+    return u32_le(u32_add(on_ring, u32_of(count_true(*deferred))), k.ring_slots)
+
+
 def aux_ring_accounting(s: Any, k: Any) -> Any:
     """The ring indices count the commands at each ring stage.
 
@@ -241,12 +267,12 @@ def feature_soundness(s: Any, k: Any) -> Any:
 
 
 def aux_negotiated_features(s: Any, k: Any) -> Any:
-    """While the driver may send requests, the features it negotiated are the current
-    back end's.
+    """While the driver may send requests (or is about to), the features it negotiated
+    are the current back end's.
 
     Supports FeatureSoundness.  Source: ``xbd_connect``.
     """
-    live = s.drv_state != DriverState.DISCONNECTED
+    live = any_of(s.drv_state != DriverState.DISCONNECTED, s.fe_pc == FrontPc.CONNECTING)
     return all_of(
         implies(all_of(live, s.fe_barrier), s.be_barrier),
         implies(all_of(live, s.fe_flush), s.be_flush),
@@ -279,10 +305,128 @@ def no_lost_io(s: Any, k: Any) -> Any:
         holders = count_true(*(s.cmd_bio[c] == b for c in range(k.commands)))
         parts += [
             # a carried bio has exactly one command, any other bio none
-            holders == (stage == BioStage.HELD),
+            holders == count_true(stage == BioStage.HELD),
             # completed exactly once, and only when done, with a result
-            s.bio_completions[b] == (stage == BioStage.DONE),
+            s.bio_completions[b] == count_true(stage == BioStage.DONE),
             (stage == BioStage.DONE) == (s.bio_result[b] != BioResult.NONE),
+        ]
+    return all_of(*parts)
+
+
+# --------------------------------------------------------------------------- strengthening
+
+
+def aux_suspend_phase(s: Any, k: Any) -> Any:
+    """The driver is SUSPENDED exactly while a suspend is in progress, and a completed
+    suspend has nothing in flight.
+
+    Source: ``xbd_suspend``, ``xbd_resume``.
+    """
+    return all_of(
+        # SUSPENDED is the driver's side of the tool stack's suspend
+        (s.susp_pc != SuspendPc.RUNNING) == (s.drv_state == DriverState.SUSPENDED),
+        # the suspend completed only once the ring and bus_dma were drained
+        implies(s.susp_pc == SuspendPc.SUSPENDED, a.dispatched(s) == 0),
+        # a suspend starts (and stays) on a connected, plugged device with no handler busy
+        implies(s.susp_pc != SuspendPc.RUNNING, all_of(
+            s.fe_pc == FrontPc.IDLE, s.fe_state == X.Connected, s.be_online)),
+    )
+
+
+def aux_closing_follows_unplug(s: Any, k: Any) -> Any:
+    """Every sign of closing (either end Closing or Closed, the front end having seen
+    Closing, a closing handler, a withering disk) comes after the unplug.
+
+    Supports the suspend invariants (a suspend needs a plugged device).  Source:
+    ``blkif.h`` (closing), ``xbd_backend_changed``.
+    """
+    closing = any_of(
+        one_of(s.be_state, (X.Closing, X.Closed)),
+        one_of(s.fe_state, (X.Closing, X.Closed)),
+        one_of(s.fe_seen_be, (X.Closing, X.Closed)),
+        s.fe_pc == FrontPc.CLOSING,
+        s.disk == DiskState.GONE,
+    )
+    return implies(closing, negate(s.be_online))
+
+
+def aux_lifecycle(s: Any, k: Any) -> Any:
+    """The connection's stages come in order: the back end published before the driver
+    connects, the front end initialises only while disconnected, and a front-end
+    handler waiting for its second half is in the state its first half left.
+
+    Source: ``xbd_initialize``, ``xbd_connect``, ``xbd_closing``.
+    """
+    return all_of(
+        # a published back end has left Initialising; a waiting or connected one published
+        implies(s.be_published, s.be_state != X.Initialising),
+        implies(one_of(s.be_state, (X.InitWait, X.Initialised, X.Connected)), s.be_published),
+        # a driver that is (or is about to be) connected has both ends published
+        implies(any_of(s.drv_state != DriverState.DISCONNECTED, s.fe_pc == FrontPc.CONNECTING),
+                all_of(s.be_published, s.fe_published)),
+        # the front end initialises only while the driver is disconnected
+        implies(s.fe_state == X.Initialising, all_of(
+            s.drv_state == DriverState.DISCONNECTED, s.fe_pc == FrontPc.IDLE)),
+        # xbd_connect's locked tail follows its Connected write
+        implies(s.fe_pc == FrontPc.CONNECTING, s.fe_state == X.Connected),
+        # xbd_closing's second half follows its Closing write, with nobody using the disk
+        implies(s.fe_pc == FrontPc.CLOSING, all_of(s.fe_state == X.Closing, s.users == 0)),
+        # the transport is written once per connection: at start and after each resume
+        s.transport_epoch <= (k.suspends - s.suspends_left) + ite(s.fe_state == X.Initialising, 0, 1),
+        implies(s.susp_pc != SuspendPc.RUNNING, s.transport_epoch <= k.suspends - s.suspends_left),
+    )
+
+
+def aux_grant_conservation(s: Any, k: Any) -> Any:
+    """Every grant reference is either free or held by one command.
+
+    Source: ``gnttab_alloc_grant_references``, ``gnttab_free_grant_references``,
+    ``gnttab_end_foreign_access_references`` as ``xbd_bio_command``, ``xbd_queue_cb``
+    and ``xbd_int`` use them.
+    """
+    held = s.cmd_grants[0]
+    for c in range(1, k.commands):
+        held = held + s.cmd_grants[c]
+    return s.grants_free + held == k.grants
+
+
+def aux_bio_order(s: Any, k: Any) -> Any:
+    """Bios are submitted in number order and taken from the bio queue in that order.
+
+    Supports SingleStepOrdering and the bio-queue model (the head is the
+    lowest-numbered queued bio).  Source: ``xbd_strategy``, ``xbd_bio_command``.
+    """
+    parts = []
+    for b in range(k.bios):
+        for j in range(b):
+            # the submitted bios are a prefix
+            parts.append(implies(s.bio_stage[b] != BioStage.UNSUBMITTED,
+                                 s.bio_stage[j] != BioStage.UNSUBMITTED))
+    for c in range(k.commands):
+        for j in range(k.bios):
+            # every bio before one a command carries has left the bio queue
+            parts.append(implies(all_of(s.cmd_place[c] != Place.FREE, j < s.cmd_bio[c]),
+                                 one_of(s.bio_stage[j], (BioStage.HELD, BioStage.DONE))))
+    return all_of(*parts)
+
+
+def aux_waiting_write(s: Any, k: Any) -> Any:
+    """At most one command waits on READY; WAIT_IDLE is set only while one does; once
+    WAIT_IDLE is thawed, everything still in flight holds a freeze; a single-stepped
+    command in flight holds its freeze.
+
+    Supports SingleStepOrdering.  Source: ``xbd_bio_command``, ``xbd_int``.
+    """
+    ready = a.some_command_at(s, Place.READY)
+    parts = [
+        count_true(*a.commands_at(s, Place.READY)) <= 1,
+        implies(s.flag_wait_idle, ready),
+    ]
+    for c in range(k.commands):
+        out = one_of(s.cmd_place[c], (Place.BUSY, Place.NONE))
+        parts += [
+            implies(all_of(ready, negate(s.flag_wait_idle), out), s.cmd_frozen[c]),
+            implies(all_of(out, s.cmd_qfreeze[c]), s.cmd_frozen[c]),
         ]
     return all_of(*parts)
 
@@ -318,8 +462,23 @@ INVARIANTS: tuple[Invariant, ...] = (
               "xbd_strategy, xbd_bio_complete, xbd_resume"),
     Invariant("AuxRingAccounting", aux_ring_accounting, aux_ring_accounting.__doc__ or "",
               "ring.h", auxiliary=True),
+    Invariant("AuxRingReservation", aux_ring_reservation, aux_ring_reservation.__doc__ or "",
+              "xbd_queue_cb, xbd_startio", auxiliary=True),
     Invariant("AuxNegotiatedFeatures", aux_negotiated_features, aux_negotiated_features.__doc__ or "",
               "xbd_connect", auxiliary=True),
+    Invariant("AuxSuspendPhase", aux_suspend_phase, aux_suspend_phase.__doc__ or "",
+              "xbd_suspend, xbd_resume", auxiliary=True),
+    Invariant("AuxClosingFollowsUnplug", aux_closing_follows_unplug,
+              aux_closing_follows_unplug.__doc__ or "", "blkif.h; xbd_backend_changed",
+              auxiliary=True),
+    Invariant("AuxLifecycle", aux_lifecycle, aux_lifecycle.__doc__ or "",
+              "xbd_initialize, xbd_connect, xbd_closing", auxiliary=True),
+    Invariant("AuxGrantConservation", aux_grant_conservation, aux_grant_conservation.__doc__ or "",
+              "xbd_bio_command, xbd_queue_cb, xbd_int", auxiliary=True),
+    Invariant("AuxBioOrder", aux_bio_order, aux_bio_order.__doc__ or "",
+              "xbd_strategy, xbd_bio_command", auxiliary=True),
+    Invariant("AuxWaitingWrite", aux_waiting_write, aux_waiting_write.__doc__ or "",
+              "xbd_bio_command, xbd_int", auxiliary=True),
 )
 
 

@@ -1,0 +1,345 @@
+"""The symbolic interpretation: the model's declaration as z3 formulas.
+
+This module is the one boundary between the plain-Python model and the solver (with
+:mod:`xbdspec.proofs.arithmetic`, which states the C-integer obligations over
+bit-vectors).  It gives the operators of :mod:`xbdspec.model.expr` a z3
+:class:`Z3Algebra`, makes states of z3 variables, and derives from each declared
+transition its relation over a current and a next state:
+
+    source(s) and guard(s, p) and t.f == effect(s, p).f for every changed f
+    and t.g == s.g for every other field (the frame)
+
+No transition is written here: every formula is the declaration's own guard and
+effect functions run on z3 terms.  A test checks that, for random concrete states
+and events, the symbolic successor is exactly the concrete one.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import z3
+
+from xbdspec.model import expr
+from xbdspec.model.declaration import Domain, Field, Instance, Spec
+
+# --------------------------------------------------------------------------- the algebra
+
+
+class Z3Algebra:
+    """The operators of :mod:`xbdspec.model.expr` on z3 terms."""
+
+    def owns(self, value: object) -> bool:
+        return isinstance(value, z3.ExprRef)
+
+    def ite(self, cond: Any, then: Any, other: Any) -> Any:
+        if isinstance(then, int) and isinstance(other, int) and type(then) is not bool and type(other) is not bool:
+            if then == other:
+                return then
+            # two plain numbers: small integers (u32 fields never choose between constants)
+            return z3.If(cond, z3.BitVecVal(then, SMALL), z3.BitVecVal(other, SMALL))
+        return z3.If(cond, then, other)
+
+    def all_of(self, items: list[Any]) -> Any:
+        return z3.And(*items) if len(items) > 1 else items[0]
+
+    def any_of(self, items: list[Any]) -> Any:
+        return z3.Or(*items) if len(items) > 1 else items[0]
+
+    def negate(self, item: Any) -> Any:
+        return z3.Not(item)
+
+    def count_true(self, items: list[Any]) -> Any:
+        one, zero = z3.BitVecVal(1, SMALL), z3.BitVecVal(0, SMALL)
+        total: Any = zero
+        for item in items:
+            total = total + (z3.If(item, one, zero) if not isinstance(item, bool) else int(item))
+        return total
+
+    def u32_add(self, a: Any, b: Any) -> Any:
+        return _bv(a) + _bv(b)
+
+    def u32_sub(self, a: Any, b: Any) -> Any:
+        return _bv(a) - _bv(b)
+
+    def u32_lt(self, a: Any, b: Any) -> Any:
+        return z3.ULT(_bv(a), _bv(b))
+
+    def u32_le(self, a: Any, b: Any) -> Any:
+        return z3.ULE(_bv(a), _bv(b))
+
+    def u32_of(self, n: Any) -> Any:
+        if isinstance(n, z3.BitVecRef):
+            return z3.ZeroExt(32 - n.size(), n) if n.size() < 32 else n
+        return z3.BitVecVal(int(n), 32)
+
+
+def _bv(value: Any) -> Any:
+    if isinstance(value, z3.BitVecRef):
+        return value
+    if isinstance(value, int):
+        return z3.BitVecVal(value & expr.U32_MASK, 32)
+    raise expr.SymbolicOperationError(f"{value!r} is not a 32-bit value")
+
+
+_ALGEBRA = Z3Algebra()
+expr.register_algebra(_ALGEBRA)
+
+
+# --------------------------------------------------------------------------- symbolic states
+
+
+#: Small integers and enums are 16-bit vectors: every declared domain fits with room
+#: for the +1/-1 of an effect, comparisons (signed in z3's Python operators) stay
+#: exact, and the whole encoding is quantifier-free bit-vector logic, which z3
+#: decides by bit-blasting, fast and deterministically.
+SMALL = 16
+
+
+def _var(name: str, domain: Domain) -> Any:
+    if domain.kind == "bool":
+        return z3.Bool(name)
+    if domain.kind == "u32":
+        return z3.BitVec(name, 32)
+    return z3.BitVec(name, SMALL)
+
+
+def _in_domain(value: Any, domain: Domain) -> Any:
+    if domain.kind in ("bool", "u32"):
+        return True
+    if domain.kind == "int":
+        return z3.And(value >= domain.lo, value <= domain.hi)
+    return z3.Or(*(value == int(m) for m in domain.values()))
+
+
+def symbolic_state(spec: Spec, prefix: str) -> Any:
+    """A ``spec.State`` whose fields are fresh z3 variables named ``prefix.field[i]``."""
+    values = []
+    for f in spec.fields:
+        if f.length is None:
+            values.append(_var(f"{prefix}.{f.name}", f.domain))
+        else:
+            values.append(tuple(_var(f"{prefix}.{f.name}[{i}]", f.domain) for i in range(f.length)))
+    return spec.State(*values)
+
+
+def _elements(spec: Spec, state: Any) -> Iterable[tuple[Field, str, Any]]:
+    for f in spec.fields:
+        value = getattr(state, f.name)
+        if f.length is None:
+            yield f, f.name, value
+        else:
+            for i, item in enumerate(value):
+                yield f, f"{f.name}[{i}]", item
+
+
+def domain_constraint(spec: Spec, state: Any) -> Any:
+    """Every field of ``state`` lies in its declared domain."""
+    return z3.And(*(_in_domain(v, f.domain) for f, _, v in _elements(spec, state)))
+
+
+def equal_states(spec: Spec, a: Any, b: Any) -> Any:
+    """``a`` and ``b`` agree on every field."""
+    return z3.And(*(x == y for (_, _, x), (_, _, y) in zip(_elements(spec, a), _elements(spec, b), strict=True)))
+
+
+def concrete_constraint(spec: Spec, state: Any, values: Any) -> Any:
+    """The symbolic ``state`` equals the plain state ``values``."""
+    return z3.And(*(
+        sym == _plain_to_z3(f, val)
+        for (f, _, sym), (_, _, val) in zip(_elements(spec, state), _elements(spec, values), strict=True)
+    ))
+
+
+def _plain_to_z3(f: Field, value: Any) -> Any:
+    if f.domain.kind == "bool":
+        return z3.BoolVal(bool(value))
+    if f.domain.kind == "u32":
+        return z3.BitVecVal(int(value), 32)
+    return z3.BitVecVal(int(value), SMALL)
+
+
+def initial_constraint(spec: Spec, state: Any, ring_base: Any | None = None) -> Any:
+    """``state`` is an initial state; the ring's base is any 32-bit value unless given."""
+    base = ring_base if ring_base is not None else z3.BitVec("init.ring_base", 32)
+    initial = spec.initial_fields(base)
+    parts = []
+    for f in spec.fields:
+        value, target = getattr(state, f.name), initial[f.name]
+        if f.length is None:
+            parts.append(value == target)
+        else:
+            parts.extend(v == t for v, t in zip(value, target, strict=True))
+    return z3.And(*parts)
+
+
+def enabled(spec: Spec, instance: Instance, s: Any) -> Any:
+    """When ``instance`` may happen in the symbolic state ``s``: source and guard."""
+    t = instance.transition
+    control = getattr(s, spec.control_of(t))
+    source = z3.Or(*(control == int(x) for x in t.source))
+    return z3.And(source, _as_bool(t.guard(s, instance.bindings)))
+
+
+def successor(spec: Spec, instance: Instance, s: Any) -> dict[str, Any]:
+    """The fields ``instance`` changes, as terms over ``s`` (dest included)."""
+    t = instance.transition
+    changes = dict(t.effect(s, instance.bindings))
+    if t.dest is not None:
+        changes[spec.control_of(t)] = int(t.dest)
+    return changes
+
+
+def transition_relation(spec: Spec, instance: Instance, s: Any, t: Any) -> Any:
+    """``instance`` takes ``s`` to ``t``: enabled, effect, and frame."""
+    changes = successor(spec, instance, s)
+    parts = [enabled(spec, instance, s)]
+    for f in spec.fields:
+        after = getattr(t, f.name)
+        target = changes.get(f.name, getattr(s, f.name))
+        if f.length is None:
+            parts.append(after == target)
+        else:
+            parts.extend(a == b for a, b in zip(after, target, strict=True))
+    return z3.And(*parts)
+
+
+def _as_bool(value: Any) -> Any:
+    return z3.BoolVal(value) if isinstance(value, bool) else value
+
+
+def as_formula(value: Any) -> Any:
+    """A guard's or a property's result as a z3 Boolean (plain ``bool`` included)."""
+    return _as_bool(value)
+
+
+# --------------------------------------------------------------------------- reading models back
+
+
+def read_state(spec: Spec, model: Any, state: Any) -> Any:
+    """The plain ``spec.State`` a z3 model gives the symbolic ``state``."""
+    values = []
+    for f in spec.fields:
+        value = getattr(state, f.name)
+        if f.length is None:
+            values.append(_read(model, f, value))
+        else:
+            values.append(tuple(_read(model, f, v) for v in value))
+    return spec.State(*values)
+
+
+def _read(model: Any, f: Field, term: Any) -> Any:
+    got = model.eval(term, model_completion=True)
+    if f.domain.kind == "bool":
+        return z3.is_true(got)
+    number = got.as_long() if f.domain.kind == "u32" else got.as_signed_long()
+    if f.domain.kind == "enum":
+        assert f.domain.enum_type is not None
+        try:
+            return f.domain.enum_type(number)
+        except ValueError:
+            return number
+    return number
+
+
+def show_value(value: Any) -> str:
+    """A field value as a person reads it (enums by name, u32 in hex when large)."""
+    if isinstance(value, enum.Enum):
+        return value.name
+    if isinstance(value, tuple):
+        return "(" + ", ".join(show_value(v) for v in value) + ")"
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0xFFFF:
+        return hex(value)
+    return repr(value)
+
+
+# --------------------------------------------------------------------------- the solver
+
+
+class Verdict(enum.Enum):
+    """A three-way result: never a bool."""
+
+    PROVED = "proved"
+    REFUTED = "refuted"
+    UNKNOWN = "unknown"
+
+
+@dataclass
+class Check:
+    """The result of one validity check.
+
+    Attributes:
+        verdict: proved (the negation is unsat), refuted (a model exists), unknown.
+        model: the z3 model of a refutation.
+        seconds: the time the solver took.
+        reason: why the result is unknown (timeout, resource limit).
+    """
+
+    verdict: Verdict
+    model: Any
+    seconds: float
+    reason: str = ""
+
+
+class Prover:
+    """z3 behind one object: assumptions in scopes, validity checks with limits.
+
+    A ``rlimit`` (z3's deterministic work counter) bounds every check as well as a
+    timeout, so a result does not depend on the machine's speed.
+    """
+
+    def __init__(self, *, timeout_ms: int = 5000, rlimit: int = 20_000_000) -> None:
+        self.solver = z3.Solver()
+        self.solver.set("timeout", timeout_ms)
+        self.solver.set("rlimit", rlimit)
+
+    def assume(self, *facts: Any) -> None:
+        """Add facts to the current scope."""
+        self.solver.add(*(_as_bool(f) for f in facts))
+
+    def push(self) -> None:
+        self.solver.push()
+
+    def pop(self) -> None:
+        self.solver.pop()
+
+    def valid(self, claim: Any, *assumptions: Any) -> Check:
+        """Whether ``claim`` follows from the scope and ``assumptions``."""
+        return self.satisfiable(z3.Not(_as_bool(claim)), *assumptions, invert=True)
+
+    def satisfiable(self, *facts: Any, invert: bool = False) -> Check:
+        """Whether ``facts`` can hold together with the scope.
+
+        With ``invert`` the verdict is about validity of the negation: sat means
+        REFUTED, unsat PROVED.  Without it, sat means PROVED (a witness exists).
+        """
+        start = time.perf_counter()
+        self.solver.push()
+        try:
+            self.solver.add(*(_as_bool(f) for f in facts))
+            answer = self.solver.check()
+            model = self.solver.model() if answer == z3.sat else None
+            reason = self.solver.reason_unknown() if answer == z3.unknown else ""
+        finally:
+            self.solver.pop()
+        seconds = time.perf_counter() - start
+        if answer == z3.unknown:
+            return Check(Verdict.UNKNOWN, None, seconds, reason)
+        found = answer == z3.sat
+        if invert:
+            return Check(Verdict.REFUTED if found else Verdict.PROVED, model, seconds)
+        return Check(Verdict.PROVED if found else Verdict.REFUTED, model, seconds)
+
+
+def all_constraints(parts: Sequence[Any]) -> Any:
+    """The conjunction of ``parts`` (plain booleans allowed)."""
+    return z3.And(*(_as_bool(p) for p in parts))
+
+
+def describe_model(spec: Spec, model: Any, states: Mapping[str, Any]) -> dict[str, Any]:
+    """Plain states for each named symbolic state in a z3 model."""
+    return {name: read_state(spec, model, s) for name, s in states.items()}
