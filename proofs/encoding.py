@@ -288,24 +288,31 @@ class Check:
 class Prover:
     """z3 behind one object: assumptions in scopes, validity checks with limits.
 
-    A ``rlimit`` (z3's deterministic work counter) bounds every check as well as a
-    timeout, so a result does not depend on the machine's speed.
+    Every check runs in a fresh quantifier-free bit-vector solver holding the
+    assumptions of the open scopes: z3 then preprocesses and bit-blasts the whole
+    problem, which is much faster here than its incremental mode.  A ``rlimit``
+    (z3's deterministic work counter) bounds every check as well as a timeout, so
+    a result does not depend on the machine's speed.
     """
 
-    def __init__(self, *, timeout_ms: int = 5000, rlimit: int = 20_000_000) -> None:
-        self.solver = z3.Solver()
-        self.solver.set("timeout", timeout_ms)
-        self.solver.set("rlimit", rlimit)
+    def __init__(self, *, timeout_ms: int = 5000, rlimit: int = 50_000_000) -> None:
+        self.timeout_ms = timeout_ms
+        self.rlimit = rlimit
+        self._scopes: list[list[Any]] = [[]]
 
     def assume(self, *facts: Any) -> None:
         """Add facts to the current scope."""
-        self.solver.add(*(_as_bool(f) for f in facts))
+        self._scopes[-1].extend(_as_bool(f) for f in facts)
 
     def push(self) -> None:
-        self.solver.push()
+        """Open a scope."""
+        self._scopes.append([])
 
     def pop(self) -> None:
-        self.solver.pop()
+        """Drop the innermost scope and its facts."""
+        if len(self._scopes) == 1:
+            raise expr.SymbolicOperationError("Prover.pop() without a matching push()")
+        self._scopes.pop()
 
     def valid(self, claim: Any, *assumptions: Any) -> Check:
         """Whether ``claim`` follows from the scope and ``assumptions``."""
@@ -318,14 +325,15 @@ class Prover:
         REFUTED, unsat PROVED.  Without it, sat means PROVED (a witness exists).
         """
         start = time.perf_counter()
-        self.solver.push()
-        try:
-            self.solver.add(*(_as_bool(f) for f in facts))
-            answer = self.solver.check()
-            model = self.solver.model() if answer == z3.sat else None
-            reason = self.solver.reason_unknown() if answer == z3.unknown else ""
-        finally:
-            self.solver.pop()
+        solver = z3.Solver()
+        solver.set("timeout", self.timeout_ms)
+        solver.set("rlimit", self.rlimit)
+        for scope in self._scopes:
+            solver.add(*scope)
+        solver.add(*(_as_bool(f) for f in facts))
+        answer = solver.check()
+        model = solver.model() if answer == z3.sat else None
+        reason = solver.reason_unknown() if answer == z3.unknown else ""
         seconds = time.perf_counter() - start
         if answer == z3.unknown:
             return Check(Verdict.UNKNOWN, None, seconds, reason)
@@ -333,6 +341,59 @@ class Prover:
         if invert:
             return Check(Verdict.REFUTED if found else Verdict.PROVED, model, seconds)
         return Check(Verdict.PROVED if found else Verdict.REFUTED, model, seconds)
+
+
+class IncrementalSolver:
+    """A solver kept across checks, for bounded unrollings that grow step by step."""
+
+    def __init__(self, *, timeout_ms: int = 10_000) -> None:
+        self.solver = z3.Solver()
+        self.solver.set("timeout", timeout_ms)
+
+    def add(self, *facts: Any) -> None:
+        """Assert facts for every later check."""
+        self.solver.add(*(_as_bool(f) for f in facts))
+
+    def check_with(self, *facts: Any) -> Check:
+        """Whether the facts so far and ``facts`` can hold together (PROVED: a witness)."""
+        start = time.perf_counter()
+        answer = self.solver.check(*(_as_bool(f) for f in facts))
+        seconds = time.perf_counter() - start
+        if answer == z3.unknown:
+            return Check(Verdict.UNKNOWN, None, seconds, self.solver.reason_unknown())
+        if answer == z3.sat:
+            return Check(Verdict.PROVED, self.solver.model(), seconds)
+        return Check(Verdict.REFUTED, None, seconds)
+
+
+def E_or(parts: Sequence[Any]) -> Any:  # noqa: N802
+    """The disjunction of ``parts``."""
+    return z3.Or(*(_as_bool(p) for p in parts))
+
+
+def implies_(premise: Any, conclusion: Any) -> Any:
+    """``premise`` implies ``conclusion`` as a z3 formula."""
+    return z3.Implies(_as_bool(premise), _as_bool(conclusion))
+
+
+def choose(cond: Any, then: Any, other: Any) -> Any:
+    """``If(cond, then, other)`` with the same coercions as the model's ``ite``."""
+    return _ALGEBRA.ite(cond, then, other)
+
+
+def selector(name: str) -> Any:
+    """A fresh step selector (which instance a bounded step takes)."""
+    return z3.BitVec(name, SMALL)
+
+
+def u_less(a: Any, bound: int) -> Any:
+    """Unsigned ``a < bound`` for a selector."""
+    return z3.ULT(a, bound)
+
+
+def read_number(model: Any, term: Any) -> int:
+    """The value a z3 model gives a bit-vector term."""
+    return int(model.eval(term, model_completion=True).as_long())
 
 
 def all_constraints(parts: Sequence[Any]) -> Any:
