@@ -1,0 +1,28 @@
+"""Trace checking: recorded traces and xenstore access logs against the model.
+
+* :mod:`xbdspec.traces.jsonl`: the project's JSON-lines trace format (the one reader
+  and writer: the explorer's counterexamples and the replay files use it too);
+* :mod:`xbdspec.traces.oxenstored`: oxenstored's access-log lines;
+* :mod:`xbdspec.traces.projection`: the model seen through a xenstore log;
+* :mod:`xbdspec.traces.vbd`: following every vbd of a log;
+* :mod:`xbdspec.traces.check`: the checks, streaming; :mod:`xbdspec.traces.cli`:
+  ``xbdspec check``.
+"""
+
+from .check import check_file, check_jsonl, check_oxenstored
+from .jsonl import TraceEvent, format_event, format_header, read_trace, write_trace
+from .report import CheckResult, DeviceReport, Divergence
+
+__all__ = [
+    "CheckResult",
+    "DeviceReport",
+    "Divergence",
+    "TraceEvent",
+    "check_file",
+    "check_jsonl",
+    "check_oxenstored",
+    "format_event",
+    "format_header",
+    "read_trace",
+    "write_trace",
+]

@@ -1,0 +1,142 @@
+"""Checking a trace file against the model, streaming: one line in memory at a time.
+
+* :func:`check_jsonl`: a JSON-lines trace of model events, stepped through
+  :meth:`Stepper.step <xbdspec.model.concrete.Stepper.step>`; the first event the model
+  does not allow (or a step that breaks an invariant or a step property) is the
+  divergence.
+* :func:`check_oxenstored`: an oxenstored access log, every vbd followed through the
+  handshake projection (:mod:`xbdspec.traces.vbd`).
+* :func:`check_file`: either, by ``--format`` or by looking at the first line.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from functools import lru_cache
+from typing import Any
+
+from xbdspec.errors import InputError
+from xbdspec.model.concrete import StepError, Stepper
+
+from .jsonl import read_trace
+from .oxenstored import DEFAULT_NB_CHARS
+from .projection import HandshakeProjection
+from .report import CheckResult, DeviceReport, Divergence
+from .vbd import VbdChecker
+
+FORMATS = ("auto", "jsonl", "oxenstored")
+
+
+@lru_cache(maxsize=1)
+def default_projection() -> HandshakeProjection:
+    """The projection for the default sizes, shared by every check in the process (its
+    caches hold model states only, bounded by the handshake's reachable states)."""
+    return HandshakeProjection()
+
+
+def _state_dict(state: Any) -> dict[str, Any]:
+    """A model state as JSON-ready values (enum members by name)."""
+    return {k: _plain(v) for k, v in state._asdict().items()}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    name = getattr(value, "name", None)
+    return name if isinstance(name, str) else value
+
+
+def check_jsonl(lines: Iterable[str], source: str) -> CheckResult:
+    """Step every event of a JSON-lines trace through the model."""
+    started = time.perf_counter()
+    trace = read_trace(lines, source)
+    stepper = Stepper(trace.spec)
+    state = stepper.initial()
+    result = CheckResult(source, "jsonl")
+    device = DeviceReport("model")
+    result.devices.append(device)
+    for ev in trace:
+        result.events += 1
+        try:
+            _, after = stepper.step(state, ev.event, **ev.params)
+        except StepError as exc:
+            device.first_divergence = Divergence(
+                line=ev.line,
+                event=ev.label,
+                allowed=[i.label for i in stepper.enabled(state)],
+                reason=str(exc),
+                state=_state_dict(state),
+            )
+            break
+        broken = stepper.violated_invariants(after) + stepper.violated_step_properties(state, after)
+        if broken:
+            device.first_divergence = Divergence(
+                line=ev.line,
+                event=ev.label,
+                allowed=[i.label for i in stepper.enabled(state)],
+                reason=f"the step breaks {', '.join(broken)}",
+                state=_state_dict(after),
+            )
+            state = after
+            break
+        state = after
+        device.observations += 1
+    device.final = {"model": _state_dict(state)}
+    device.lifecycles = 1
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def check_oxenstored(
+    lines: Iterable[str],
+    source: str,
+    nb_chars: int = DEFAULT_NB_CHARS,
+    projection: HandshakeProjection | None = None,
+) -> CheckResult:
+    """Follow every vbd of an oxenstored access log through the handshake projection."""
+    started = time.perf_counter()
+    checker = VbdChecker(projection or default_projection(), source, nb_chars)
+    checker.feed_lines(lines)
+    result = checker.finish()
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def detect_format(first_line: str) -> str:
+    """``jsonl`` or ``oxenstored``, from a trace's first non-blank line."""
+    text = first_line.lstrip()
+    if text.startswith("{"):
+        return "jsonl"
+    if text.startswith("["):
+        return "oxenstored"
+    return ""
+
+
+def check_file(path: str, fmt: str = "auto", nb_chars: int = DEFAULT_NB_CHARS) -> CheckResult:
+    """Check the trace at ``path``; ``fmt`` is one of :data:`FORMATS`."""
+    if fmt not in FORMATS:
+        raise InputError(path, f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}.")
+    try:
+        handle = open(path, encoding="utf-8", errors="replace", newline="\n")  # noqa: SIM115
+    except OSError as exc:
+        raise InputError(path, f"cannot open the trace: {exc.strerror}") from None
+    with handle:
+        if fmt == "auto":
+            for line in handle:
+                if line.strip():
+                    fmt = detect_format(line)
+                    break
+            else:
+                raise InputError(path, "the trace is empty.")
+            if not fmt:
+                raise InputError(
+                    f"{path}:1",
+                    "neither a JSON-lines trace (lines start with `{`) "
+                    "nor an oxenstored access log (lines start with `[`); "
+                    "name the format with --format.",
+                )
+            handle.seek(0)
+        if fmt == "jsonl":
+            return check_jsonl(handle, path)
+        return check_oxenstored(handle, path, nb_chars)

@@ -1,0 +1,594 @@
+"""Following every vbd through an oxenstored access log.
+
+Paths (``blkif.h``, Xen's ``xenstore-paths``):
+
+* front end: ``/local/domain/<guest>/device/vbd/<devid>/`` (a guest writes it with
+  a path relative to its home, ``device/vbd/<devid>/...``);
+* back end: ``/local/domain/<backend>/backend/vbd/<guest>/<devid>/``.
+
+Keys that matter: each end's ``state``; the back end's ``online`` (the tool stack's
+unplug); the front end's transport keys (``ring-ref``, ``ring-ref<N>``,
+``event-channel``, ``protocol``, ``ring-page-order``, ``num-ring-pages``,
+``multi-queue-num-queues``, ``queue-<N>/...``, ``feature-persistent``); the back end's
+feature and device keys (``feature-*``, ``max-ring-page-order``, ``max-ring-pages``,
+``multi-queue-max-queues``, ``sectors``, ``info``, ``sector-size``,
+``physical-sector-size``).  Everything else is ignored.
+
+Writes inside a transaction take effect at its ``commit`` (or ``coalesce``) line and
+vanish at a ``conflict``; a transaction whose connection ends is dropped.  ``rm`` of
+a device node (or of an ancestor, as when a domain is destroyed) ends the device's
+life; a later write starts a new one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from xbdspec.errors import InputError
+from xbdspec.model.vocabulary import XenbusState
+
+from .oxenstored import (
+    DEFAULT_NB_CHARS,
+    LINE,
+    AccessRecord,
+    parse_connection,
+    parse_line,
+    record_from_match,
+    unescape,
+)
+from .projection import HandshakeProjection, Observation, States
+from .report import CheckResult, DeviceReport, Divergence, Finding
+
+X = XenbusState
+
+_FRONT = re.compile(r"/local/domain/(\d+)/device/vbd/(\d+)(?:/(.+))?\Z")
+_BACK = re.compile(r"/local/domain/(\d+)/backend/vbd/(\d+)/(\d+)(?:/(.+))?\Z")
+_FRONT_KEY = re.compile(
+    r"(?:state|ring-ref\d*|event-channel|protocol|ring-page-order|num-ring-pages|"
+    r"multi-queue-num-queues|feature-persistent|queue-\d+/(?:ring-ref\d*|event-channel))\Z"
+)
+_BACK_KEY = re.compile(
+    r"(?:state|online|feature-[a-z-]+|max-ring-page-order|max-ring-pages|multi-queue-max-queues|"
+    r"sectors|info|sector-size|physical-sector-size)\Z"
+)
+#: Operations that change the store.
+_CHANGES = frozenset({"write", "rm"})
+#: Operations that end a transaction or a connection (and its transactions).
+_TRANSACTION_ENDS = frozenset({"commit", "coalesce", "conflict", "endconn"})
+#: Operations that can matter to a vbd (everything else is only checked for form).
+_INTERESTING = frozenset({"write", "rm", "commit", "coalesce", "conflict", "endconn", "error"})
+#: How many transactions a connection may leave open before the oldest is forgotten.
+MAX_OPEN_TRANSACTIONS = 64
+#: How many connections may hold open transactions before the longest idle is forgotten.
+MAX_CONNECTIONS = 4096
+#: How many known gaps a device records.
+MAX_GAPS = 8
+#: How many findings that belong to no device a check records.
+MAX_NOTES = 32
+#: Key names (and name prefixes) that matter, for judging a key cut by truncation.
+_FRONT_NAMES = (
+    "state",
+    "ring-ref",
+    "event-channel",
+    "protocol",
+    "ring-page-order",
+    "num-ring-pages",
+    "multi-queue-num-queues",
+    "feature-persistent",
+    "queue-",
+)
+_BACK_NAMES = (
+    "state",
+    "online",
+    "feature-",
+    "max-ring-page-order",
+    "max-ring-pages",
+    "multi-queue-max-queues",
+    "sectors",
+    "info",
+    "sector-size",
+    "physical-sector-size",
+)
+
+DeviceKey = tuple[int, int]
+
+
+# --------------------------------------------------------------------------- the abstraction
+
+
+_TEMPLATES = (
+    ("", "local", "domain", "#", "device", "vbd"),
+    ("", "local", "domain", "#", "backend", "vbd"),
+)
+
+
+def _may_name_a_vbd(partial: str) -> bool:
+    """Whether an absolute path cut to ``partial`` may lead to a vbd node."""
+    parts = partial.split("/")
+    for template in _TEMPLATES:
+        ok = True
+        for i, part in enumerate(parts):
+            if i >= len(template):
+                break
+            last = i == len(parts) - 1
+            want = template[i]
+            if want == "#":
+                ok = part.isdigit() or (last and part == "")
+            else:
+                ok = want.startswith(part) if last else part == want
+            if not ok:
+                break
+        if ok:
+            return True
+    return False
+
+
+def _could_be_relevant(side: str, partial: str) -> bool:
+    """Whether a key name cut to ``partial`` may be one that matters."""
+    names = _FRONT_NAMES if side == "front" else _BACK_NAMES
+    return any(n.startswith(partial) or partial.startswith(n) for n in names)
+
+
+def transport_published(front: dict[str, str], back: dict[str, str]) -> tuple[bool, str]:
+    """Whether the front end's keys make a complete transport (the model's
+    ``fe_published``), and if not, what is missing.
+
+    ``blkif.h``: ``event-channel``; ``ring-ref`` for a one-page ring, or
+    ``ring-ref0`` .. ``ring-ref<2**order - 1>`` with ``ring-page-order`` = order (or
+    ``num-ring-pages`` = 2**order); the order may not exceed the back end's
+    ``max-ring-page-order`` (or log2 of ``max-ring-pages``; 0 when it published none).
+    With ``multi-queue-num-queues`` > 1, each ``queue-<N>/`` holds its own ring
+    references and event channel.
+    """
+    try:
+        order = _order(front, "ring-page-order", "num-ring-pages")
+        limit = _order(back, "max-ring-page-order", "max-ring-pages")
+        queues = int(front.get("multi-queue-num-queues", "1"))
+    except ValueError as exc:
+        return False, str(exc)
+    if order > limit:
+        return False, (
+            f"the front end's ring has 2**{order} pages but the back end allows 2**{limit}"
+        )
+    prefixes = [""] if queues <= 1 else [f"queue-{q}/" for q in range(queues)]
+    for prefix in prefixes:
+        if f"{prefix}event-channel" not in front:
+            return False, f"{prefix}event-channel is not written"
+        if order == 0:
+            if f"{prefix}ring-ref" not in front and f"{prefix}ring-ref0" not in front:
+                return False, f"{prefix}ring-ref is not written"
+        else:
+            missing = [
+                f"{prefix}ring-ref{i}"
+                for i in range(2**order)
+                if f"{prefix}ring-ref{i}" not in front
+            ]
+            if missing:
+                return False, f"ring-page-order is {order} but {', '.join(missing[:4])} not written"
+    return True, "the transport keys are complete"
+
+
+def _order(keys: dict[str, str], order_key: str, pages_key: str) -> int:
+    if order_key in keys:
+        value = keys[order_key]
+        if not value.isdigit():
+            raise ValueError(f"{order_key} is {value!r}, not a number")
+        return int(value)
+    if pages_key in keys:
+        value = keys[pages_key]
+        if not value.isdigit() or int(value) < 1 or int(value) & (int(value) - 1):
+            raise ValueError(f"{pages_key} is {value!r}, not a power of two")
+        return int(value).bit_length() - 1
+    return 0
+
+
+# --------------------------------------------------------------------------- one device
+
+
+@dataclass
+class _Device:
+    """One vbd: what the log has shown of it and the model states consistent with it."""
+
+    key: DeviceKey
+    report: DeviceReport
+    backend: int | None = None
+    states: States | None = None  # None: no state write yet in this lifetime
+    stopped: bool = False  # a divergence or an unverifiable line ended checking
+    front: dict[str, str] = field(default_factory=dict)
+    back: dict[str, str] = field(default_factory=dict)
+    seen: dict[str, Any] = field(default_factory=dict)
+    published: bool = False
+
+
+class VbdChecker:
+    """Checks every vbd of an access log against the handshake projection.
+
+    Feed lines with :meth:`feed`; :meth:`finish` returns the result.  Memory: one
+    record per device, the open transactions' relevant writes, and the projection's
+    caches (bounded by the model's handshake states).
+    """
+
+    def __init__(
+        self,
+        projection: HandshakeProjection,
+        source: str,
+        nb_chars: int = DEFAULT_NB_CHARS,
+    ) -> None:
+        self.projection = projection
+        self.source = source
+        self.nb_chars = nb_chars
+        self.devices: dict[DeviceKey, _Device] = {}
+        #: connection name -> tid -> buffered relevant writes (line, op, path, value)
+        self.transactions: dict[str, dict[int, list[tuple[int, str, str, str | None]]]] = {}
+        #: connection field (``D5.3``) -> (line, device, tid) of its last request, when
+        #: that request touched a vbd (bounded: the oldest is forgotten)
+        self.last_request: dict[str, tuple[int, DeviceKey, int]] = {}
+        self.result = CheckResult(source, "oxenstored")
+
+    # ---- lines
+    def feed_lines(self, lines: Iterable[str]) -> None:
+        """Feed a whole file (an iterable of lines with or without newlines).
+
+        The hot loop: every line is matched against the access-log format (so a
+        malformed line is always caught), and only the operations that can change a
+        vbd go further.
+        """
+        match = LINE.match
+        interesting = _INTERESTING
+        last_request = self.last_request
+        number = self.result.events
+        for number, text in enumerate(lines, start=self.result.events + 1):
+            m = match(text)
+            if m is None:
+                self._malformed(text, number)
+                continue
+            op = m[2]
+            if op in interesting:
+                if op == "write":
+                    if "vbd" not in m[3] and not text.endswith(("..", "..\n")):
+                        if last_request:  # a later request: an error no longer refers to a vbd
+                            last_request.pop(m[1], None)
+                        continue
+                elif op in _TRANSACTION_ENDS and not self.transactions:
+                    continue  # no transaction holds a vbd write: nothing to commit
+                self._record(record_from_match(m, text.rstrip("\n"), number, self.nb_chars))
+        self.result.events = number
+
+    def feed(self, text: str, line: int) -> None:
+        """One line of the log (without its newline)."""
+        self.result.events = line - 1
+        self.feed_lines((text,))
+
+    def _malformed(self, text: str, line: int) -> None:
+        if not text.strip():
+            return
+        parse_line(text.rstrip("\n"), line, self.source, self.nb_chars)  # raises
+        raise AssertionError("parse_line accepted a line LINE did not")  # pragma: no cover
+
+    def _record(self, record: AccessRecord) -> None:
+        op = record.op
+        if op in _CHANGES:
+            self._change(record)
+        elif op in ("commit", "coalesce"):
+            if op == "coalesce" and not record.data.startswith("write"):
+                return
+            self._end_transaction(record, commit=True)
+        elif op == "conflict":
+            self._end_transaction(record, commit=False)
+        elif op == "endconn":
+            conn = parse_connection(record.conn)
+            if conn is not None:
+                self.transactions.pop(conn.name, None)
+                self.last_request.pop(record.conn, None)
+        elif op == "error":
+            self._error(record)
+
+    def _where(self, line: int) -> str:
+        return f"{self.source}:{line}"
+
+    def _change(self, record: AccessRecord) -> None:
+        data = record.data
+        if "vbd" not in data and not record.cut and not (record.op == "rm" and self.devices):
+            return
+        conn = parse_connection(record.conn)
+        raw_path, sep, raw_value = data.partition(" ")
+        if conn is None:
+            if not raw_path.startswith("/"):
+                raise InputError(
+                    self._where(record.line),
+                    f"connection {record.conn!r} is not D<domid>, A<n> or "
+                    "r(<tid>):<conn>, so the relative path cannot be resolved.",
+                )
+            conn = parse_connection("A0")
+            assert conn is not None
+        path = raw_path if raw_path.startswith("/") else conn.base + raw_path
+        path = path.rstrip("/")
+        target = self._locate(path)
+        if record.cut and (not sep or record.op == "rm"):
+            # the path itself is cut: its last component is partial
+            if target is not None and target[2] is not None:
+                if _could_be_relevant(target[1], target[2]):
+                    self._unverifiable(
+                        target[0], record.line, f"the line was cut in the path ({raw_path}..)"
+                    )
+            elif _may_name_a_vbd(path):
+                self._note(record.line, f"a line cut in its path may concern a vbd: {path}..")
+            return
+        if target is None:
+            ancestor_of = self._device_under(path) if record.op == "rm" else None
+            if ancestor_of is None:
+                return
+            target = (ancestor_of, "front", None, None)
+        key, side, sub, _ = target
+        if sub is not None and not (_FRONT_KEY if side == "front" else _BACK_KEY).match(sub):
+            return
+        value: str | None = None
+        if record.op == "write":
+            if record.cut:
+                self._unverifiable(key, record.line, f"the value written to {path} was cut (..)")
+                return
+            value = unescape(raw_value, self._where(record.line))
+        if record.conn not in self.last_request and len(self.last_request) >= MAX_CONNECTIONS:
+            del self.last_request[next(iter(self.last_request))]
+        self.last_request[record.conn] = (record.line, key, conn.tid)
+        if conn.tid:
+            if conn.name not in self.transactions and len(self.transactions) >= MAX_CONNECTIONS:
+                del self.transactions[next(iter(self.transactions))]  # the longest idle
+            open_txs = self.transactions.setdefault(conn.name, {})
+            if conn.tid not in open_txs and len(open_txs) >= MAX_OPEN_TRANSACTIONS:
+                del open_txs[min(open_txs)]
+            open_txs.setdefault(conn.tid, []).append((record.line, record.op, path, value))
+        else:
+            self._apply(record.line, record.line, record.op, path, value)
+
+    @staticmethod
+    def _locate(path: str) -> tuple[DeviceKey, str, str | None, int | None] | None:
+        """(device, side, key under the node or None, back-end domain) of a path."""
+        m = _FRONT.match(path)
+        if m is not None:
+            return (int(m[1]), int(m[2])), "front", m[3], None
+        m = _BACK.match(path)
+        if m is not None:
+            return (int(m[2]), int(m[3])), "back", m[4], int(m[1])
+        return None
+
+    def _device_under(self, path: str) -> DeviceKey | None:
+        """A device whose front-end or back-end node lies under ``path``, if any."""
+        prefix = path + "/"
+        for key, device in self.devices.items():
+            guest, devid = key
+            if f"/local/domain/{guest}/device/vbd/{devid}".startswith(prefix):
+                return key
+            if device.backend is not None and (
+                f"/local/domain/{device.backend}/backend/vbd/{guest}/{devid}".startswith(prefix)
+            ):
+                return key
+        return None
+
+    def _end_transaction(self, record: AccessRecord, commit: bool) -> None:
+        conn = parse_connection(record.conn)
+        if conn is None or not conn.tid:
+            return
+        open_txs = self.transactions.get(conn.name)
+        if not open_txs:
+            return
+        writes = open_txs.pop(conn.tid, None)
+        if not open_txs:
+            del self.transactions[conn.name]
+        if commit and writes:
+            for origin, op, path, value in writes:
+                self._apply(record.line, origin, op, path, value)
+
+    def _error(self, record: AccessRecord) -> None:
+        conn = parse_connection(record.conn)
+        last = self.last_request.pop(record.conn, None)
+        if conn is None or last is None:
+            return
+        origin, key, tid = last
+        if tid:
+            writes = self.transactions.get(conn.name, {}).get(tid)
+            if writes and writes[-1][0] == origin:
+                writes.pop()  # the refused write never entered the transaction
+            return
+        self._unverifiable(
+            key,
+            record.line,
+            f"xenstored answered {record.data.strip() or 'an error'} to the write "
+            f"at line {origin}, so it may not have happened",
+        )
+
+    # ---- devices
+    def _device(self, key: DeviceKey) -> _Device:
+        device = self.devices.get(key)
+        if device is None:
+            guest, devid = key
+            report = DeviceReport(f"vbd {devid} of domain {guest}")
+            report.paths["frontend"] = f"/local/domain/{guest}/device/vbd/{devid}"
+            self.result.devices.append(report)
+            device = _Device(key, report)
+            self.devices[key] = device
+        return device
+
+    def _apply(self, line: int, origin: int, op: str, path: str, value: str | None) -> None:
+        """A write or removal taking effect at ``line`` (made at ``origin``)."""
+        if op == "rm":
+            self._remove(line, path)
+            return
+        located = self._locate(path)
+        if located is None:
+            return
+        key, side, sub, backend = located
+        device = self._device(key)
+        if backend is not None and device.backend != backend:
+            device.backend = backend
+            device.report.paths["backend"] = (
+                f"/local/domain/{backend}/backend/vbd/{key[0]}/{key[1]}"
+            )
+        if sub is None or value is None:
+            return
+        if device.states is None and not device.front and not device.back:
+            device.report.lifecycles += 1
+        (device.front if side == "front" else device.back)[sub] = value
+        when = f"line {origin}" + (f", committed at line {line}" if origin != line else "")
+        event = f"{path} = {value!r} ({when})"
+        if sub == "state" and value.isdigit() and int(value) in X._value2member_map_:
+            device.seen["fe_state" if side == "front" else "be_state"] = X(int(value))
+        elif sub == "online" and side == "back" and value in ("0", "1"):
+            device.seen["be_online"] = value == "1"
+        if device.stopped:
+            return
+        if sub == "state":
+            self._state_write(
+                device, line, "fe_state" if side == "front" else "be_state", value, event
+            )
+        elif sub == "online" and side == "back":
+            if value not in ("0", "1"):
+                self._diverge(device, line, event, f"online must be 0 or 1, not {value!r}")
+                return
+            self._observe(device, line, Observation("be_online", value == "1"), event)
+        else:
+            self._published_changed(device, line, event)
+
+    def _state_write(
+        self, device: _Device, line: int, field_name: str, value: str, event: str
+    ) -> None:
+        if not value.isdigit() or int(value) not in X._value2member_map_:
+            self._diverge(device, line, event, f"{value!r} is not a XenbusState (0..8)")
+            return
+        self._observe(device, line, Observation(field_name, X(int(value))), event)
+
+    def _observe(self, device: _Device, line: int, obs: Observation, event: str) -> None:
+        device.report.observations += 1
+        p = self.projection
+        if device.states is None:
+            if obs.field == "be_online":
+                return  # the tool stack's initial online=1, before any state
+            device.states = frozenset({p.initial}) if obs.value == X.Initialising else p.join(obs)
+            if obs.value != X.Initialising:
+                device.report.joined_at = line
+                return
+        outcome = p.observe(device.states, obs)
+        states = outcome.states
+        if not states:
+            gap = p.gap(device.states, obs)
+            resumed = p.resynchronise(device.states, obs) if gap is not None else frozenset()
+            if gap is None or not resumed:
+                reason = "the model has no step that makes this write from here"
+                if gap is not None:
+                    reason += (
+                        f" ({gap.name}: legal per blkif.h but outside the model, and no "
+                        "model state agrees with the log after it)"
+                    )
+                    self._gap(device, line, gap.name, gap.doc)
+                    self._stop_unverifiable(
+                        device,
+                        line,
+                        f"{gap.name}: the model cannot follow this device past this write",
+                    )
+                    return
+                self._diverge(device, line, f"{obs.describe()}: {event}", reason)
+                return
+            self._gap(device, line, gap.name, gap.doc)
+            states = resumed
+        self._check_published(device, line, states, f"{obs.describe()}: {event}")
+
+    def _published_changed(self, device: _Device, line: int, event: str) -> None:
+        if device.states is None:
+            return
+        self._check_published(device, line, device.states, event)
+
+    def _check_published(self, device: _Device, line: int, states: States, event: str) -> None:
+        published, why = transport_published(device.front, device.back)
+        device.published = published
+        kept, broken = self.projection.check_published(states, published)
+        if not kept:
+            self._diverge(
+                device,
+                line,
+                event,
+                f"the log breaks the model's invariant {', '.join(broken)}: {why}",
+            )
+            return
+        device.states = kept
+
+    def _remove(self, line: int, path: str) -> None:
+        for key, device in list(self.devices.items()):
+            guest, devid = key
+            front = f"/local/domain/{guest}/device/vbd/{devid}"
+            back = (
+                f"/local/domain/{device.backend}/backend/vbd/{guest}/{devid}"
+                if device.backend is not None
+                else None
+            )
+            for side, node in (("front", front), ("back", back)):
+                if node is None:
+                    continue
+                if node == path or node.startswith(path + "/"):
+                    self._end_life(device)
+                    break
+                if path.startswith(node + "/"):
+                    keys = device.front if side == "front" else device.back
+                    sub = path[len(node) + 1 :]
+                    removed = [k for k in keys if k == sub or k.startswith(sub + "/")]
+                    for k in removed:
+                        del keys[k]
+                    if removed and not device.stopped:
+                        self._published_changed(device, line, f"rm {path} (line {line})")
+
+    def _end_life(self, device: _Device) -> None:
+        """A node was removed: this lifetime is over (the verdict stays)."""
+        device.states = None
+        device.stopped = device.report.first_divergence is not None
+        device.front.clear()
+        device.back.clear()
+
+    # ---- findings
+    def _diverge(self, device: _Device, line: int, event: str, reason: str) -> None:
+        """Record the device's first divergence: the model states before the line and
+        the writes they allow."""
+        p = self.projection
+        before = device.states if device.states is not None else frozenset({p.initial})
+        device.report.first_divergence = Divergence(
+            line=line,
+            event=event,
+            allowed=p.allowed(before),
+            reason=reason,
+            state=p.describe_states(p.closure(before)),
+        )
+        device.stopped = True
+
+    def _note(self, line: int, message: str) -> None:
+        if len(self.result.notes) < MAX_NOTES:
+            self.result.notes.append(Finding(line, "unverifiable", message))
+
+    def _gap(self, device: _Device, line: int, name: str, doc: str) -> None:
+        if len(device.report.gaps) < MAX_GAPS:
+            device.report.gaps.append(Finding(line, name, doc))
+
+    def _unverifiable(self, key: DeviceKey, line: int, message: str) -> None:
+        device = self._device(key)
+        if not device.stopped:
+            self._stop_unverifiable(device, line, message)
+
+    def _stop_unverifiable(self, device: _Device, line: int, message: str) -> None:
+        device.report.unverifiable = Finding(line, "unverifiable", message)
+        device.stopped = True
+
+    # ---- the end
+    def finish(self) -> CheckResult:
+        """The result, with every device's final state filled in."""
+        for device in self.devices.values():
+            final: dict[str, Any] = {}
+            for name in ("fe_state", "be_state"):
+                if name in device.seen:
+                    final[name] = X(device.seen[name]).name
+            if "be_online" in device.seen:
+                final["online"] = int(device.seen["be_online"])
+            final["transport_published"] = device.published
+            if device.states is not None and not device.stopped:
+                final["model"] = self.projection.describe_states(device.states, limit=1)
+            device.report.final = final
+        return self.result
