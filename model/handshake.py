@@ -89,6 +89,9 @@ class SuspendBegin:
             s.io_pc == IoPc.IDLE,
             s.fe_pc == FrontPc.IDLE,
             s.be_online,
+            s.be_state == X.Connected,
+            s.fe_seen_be == X.Connected,
+            s.disk == DiskState.PRESENT,
         )
 
     @staticmethod
@@ -193,8 +196,10 @@ class BackendPublish:
 
     @staticmethod
     def effect(s: Any, p: Any) -> dict[str, Any]:
+        # On entering a state, do the work of any skipped state (blkif.h): the back end
+        # looks at the front end's state again, in case it went ahead.
         return {"be_published": True, "be_barrier": p.barrier, "be_flush": p.flush,
-                "be_watch_pending": True}
+                "be_watch_pending": True, "fe_watch_pending": True}
 
 
 @step(event="backend_skip_initwait", component="backend", source=[X.Initialising],
@@ -363,6 +368,44 @@ class FrontendInitialise:
         initialise(d, p.k)
         d.changes.update(seen(s))
         return d.changes
+
+
+@step(event="frontend_initialise", component="frontend", source=[X.Initialising],
+      dest=X.Initialised, seed="xbd_resume, xbd_initialize; blkif.h (allowed shortcut)")
+class FrontendInitialiseEarly:
+    """The shortcut ``blkif.h`` allows: the front end negotiates with defaults and goes
+    to Initialised before the back end reaches InitWait (the seed does this when it
+    resumes; other front ends may at any start)."""
+
+    @staticmethod
+    def guard(s: Any, p: Any) -> Any:
+        return all_of(s.fe_pc == FrontPc.IDLE, s.be_state == X.Initialising)
+
+    @staticmethod
+    def effect(s: Any, p: Any) -> dict[str, Any]:
+        d = Draft(s)
+        initialise(d, p.k)
+        return d.changes
+
+
+@step(event="shutdown", component="frontend", source=FRONT_LIVE, dest=X.Closing,
+      seed="blkif.h (front end closes first: guest shutdown, xenbus_dev_shutdown)")
+class FrontendShutdown:
+    """The guest shuts the device down with nobody using it: the front end closes
+    first and the back end follows.  Counts against the unplug budget."""
+
+    @staticmethod
+    def guard(s: Any, p: Any) -> Any:
+        return all_of(
+            s.unplugs_left > 0,
+            s.users == 0,
+            s.fe_pc == FrontPc.IDLE,
+            s.susp_pc == SuspendPc.RUNNING,
+        )
+
+    @staticmethod
+    def effect(s: Any, p: Any) -> dict[str, Any]:
+        return {"unplugs_left": s.unplugs_left - 1, "fe_pc": FrontPc.CLOSING, "fe_watch_pending": True}
 
 
 @step(event="backend_watch", component="frontend", source=[X.Initialised], dest=X.Connected,

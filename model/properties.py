@@ -333,12 +333,12 @@ def aux_suspend_phase(s: Any, k: Any) -> Any:
     )
 
 
-def aux_closing_follows_unplug(s: Any, k: Any) -> Any:
-    """Every sign of closing (either end Closing or Closed, the front end having seen
-    Closing, a closing handler, a withering disk) comes after the unplug.
+def aux_no_suspend_while_closing(s: Any, k: Any) -> Any:
+    """No suspend is in progress while the device is closing (either end Closing or
+    Closed, the front end having seen Closing, a closing handler, a withering disk).
 
-    Supports the suspend invariants (a suspend needs a plugged device).  Source:
-    ``blkif.h`` (closing), ``xbd_backend_changed``.
+    Supports the suspend invariants (a suspend needs a connected device).  Source:
+    ``blkif.h`` (closing), ``xbd_backend_changed``, ``xbd_suspend``.
     """
     closing = any_of(
         one_of(s.be_state, (X.Closing, X.Closed)),
@@ -347,7 +347,7 @@ def aux_closing_follows_unplug(s: Any, k: Any) -> Any:
         s.fe_pc == FrontPc.CLOSING,
         s.disk == DiskState.GONE,
     )
-    return implies(closing, negate(s.be_online))
+    return implies(closing, s.susp_pc == SuspendPc.RUNNING)
 
 
 def aux_lifecycle(s: Any, k: Any) -> Any:
@@ -468,8 +468,8 @@ INVARIANTS: tuple[Invariant, ...] = (
               "xbd_connect", auxiliary=True),
     Invariant("AuxSuspendPhase", aux_suspend_phase, aux_suspend_phase.__doc__ or "",
               "xbd_suspend, xbd_resume", auxiliary=True),
-    Invariant("AuxClosingFollowsUnplug", aux_closing_follows_unplug,
-              aux_closing_follows_unplug.__doc__ or "", "blkif.h; xbd_backend_changed",
+    Invariant("AuxNoSuspendWhileClosing", aux_no_suspend_while_closing,
+              aux_no_suspend_while_closing.__doc__ or "", "blkif.h; xbd_backend_changed, xbd_suspend",
               auxiliary=True),
     Invariant("AuxLifecycle", aux_lifecycle, aux_lifecycle.__doc__ or "",
               "xbd_initialize, xbd_connect, xbd_closing", auxiliary=True),

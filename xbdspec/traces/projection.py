@@ -128,33 +128,11 @@ class KnownGap:
 
 KNOWN_GAPS: tuple[KnownGap, ...] = (
     KnownGap(
-        "FrontInitialisedBeforeBackendInitWait",
-        lambda b, o: (
-            o.field == "fe_state"
-            and o.value == X.Initialised
-            and b[0] == X.Initialising
-            and b[1] in (X.Unknown, X.Initialising)
-        ),
-        "blkif.h: a front end may go to Initialised without waiting for the back end's "
-        "InitWait (the defaults then apply); the model's FrontendInitialise waits for "
-        "InitWait or Initialised.",
-    ),
-    KnownGap(
         "FrontConnectedWithoutInitialised",
         lambda b, o: o.field == "fe_state" and o.value == X.Connected and b[0] == X.Initialising,
         "Mini-OS writes its transport keys and goes straight from Initialising to "
         "Connected; back ends connect on Initialised or Connected. The model's front end "
         "passes through Initialised.",
-    ),
-    KnownGap(
-        "FrontEndClosesFirst",
-        lambda b, o: (
-            o.field == "fe_state"
-            and o.value in (X.Closing, X.Closed)
-            and b[1] not in (X.Closing, X.Closed)
-        ),
-        "A front end may close on its own (guest shutdown, xenbus_dev_shutdown); the back "
-        "end follows. The model's front end closes only after the back end.",
     ),
 )
 
