@@ -384,8 +384,8 @@ def aux_grant_conservation(s: Any, k: Any) -> Any:
     ``gnttab_end_foreign_access_references`` as ``xbd_bio_command``, ``xbd_queue_cb``
     and ``xbd_int`` use them.
     """
-    held = s.cmd_grants[0]
-    for c in range(1, k.commands):
+    held: Any = 0
+    for c in range(k.commands):
         held = held + s.cmd_grants[c]
     return s.grants_free + held == k.grants
 
