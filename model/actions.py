@@ -146,6 +146,4 @@ def publish(d: Draft) -> None:
     request written so far.  Notification of the back end is abstracted (it may
     consume any published request at any time)."""
     d.req_prod = d.req_prod_pvt
-    d.cmd_stage = tuple(
-        ite(st == RingStage.PRIVATE, RingStage.PUBLISHED, st) for st in d.cmd_stage
-    )
+    d.cmd_stage = tuple(ite(st == RingStage.PRIVATE, RingStage.PUBLISHED, st) for st in d.cmd_stage)

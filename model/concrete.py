@@ -83,7 +83,8 @@ class Stepper:
     def step(self, state: Any, event: str, **params: Any) -> tuple[Instance, Any]:
         """Apply ``event(**params)``; a :class:`StepError` if the model does not allow it."""
         candidates = [
-            i for i in self.spec.instances
+            i
+            for i in self.spec.instances
             if i.transition.event == event and i.bindings.as_dict() == params
         ]
         if not candidates:
@@ -123,7 +124,7 @@ class ExecutableModel:
 
 def _condition(t: Transition, spec: Spec) -> Any:
     def condition(event: EventData) -> bool:
-        model = event.model
+        model: Any = event.model
         return bool(t.guard(model.snapshot(), Bindings(spec.sizes, event.kwargs)))
 
     condition.__name__ = f"guard_{t.name}"
@@ -134,7 +135,7 @@ def _callback(t: Transition, spec: Spec) -> Any:
     control = spec.control_of(t)
 
     def callback(event: EventData) -> None:
-        model = event.model
+        model: Any = event.model
         changes = t.effect(model.snapshot(), Bindings(spec.sizes, event.kwargs))
         for name, value in changes.items():
             if name == control:

@@ -92,7 +92,9 @@ def boolean() -> Domain:
 def integer(lo: int, hi: int) -> Domain:
     """The integers ``lo``..``hi`` inclusive."""
     if lo > hi:
-        raise DeclarationError(f"integer({lo}, {hi}) is empty: the lower bound must not exceed the upper")
+        raise DeclarationError(
+            f"integer({lo}, {hi}) is empty: the lower bound must not exceed the upper"
+        )
     return Domain("int", lo=lo, hi=hi)
 
 
@@ -376,7 +378,7 @@ class Spec:
         self.invariants = tuple(invariants)
         self.step_properties = tuple(step_properties)
         self.progress = tuple(progress)
-        self.State: Any = namedtuple("State", [f.name for f in self.fields])  # type: ignore[misc]  # noqa: PYI024
+        self.State: Any = namedtuple("State", [f.name for f in self.fields])  # type: ignore[misc]
         self._check()
         self.instances: tuple[Instance, ...] = tuple(self._instances())
 

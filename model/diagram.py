@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from transitions.extensions import GraphMachine
 
@@ -53,7 +54,8 @@ def mermaid_for(spec: Spec, component: str) -> str:
         show_conditions=True,
         title=f"{component}: {comp.control}",
     )
-    text: str = machine.model.get_graph().draw(None)
+    drawing: Any = machine.model
+    text: str = drawing.get_graph().draw(None)
     # A specification diagram has no current state: drop the styling of the
     # "active" state that transitions adds for a live machine.
     lines = [ln for ln in text.splitlines() if not ln.strip().startswith(("Class ", "classDef "))]
@@ -80,10 +82,17 @@ def pages(spec: Spec | None = None) -> dict[str, str]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
-                        help=f"folder to write the pages into (default: {DEFAULT_OUT})")
-    parser.add_argument("--check", action="store_true",
-                        help="write nothing; exit 1 if a page on disk differs from the model")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=DEFAULT_OUT,
+        help=f"folder to write the pages into (default: {DEFAULT_OUT})",
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 if a page on disk differs from the model",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

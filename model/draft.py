@@ -22,6 +22,7 @@ class Draft:
     """
 
     __slots__ = ("_before", "changes")
+    changes: dict[str, Any]
 
     def __init__(self, before: Any) -> None:
         object.__setattr__(self, "_before", before)

@@ -61,7 +61,12 @@ def initialise(d: Draft, k: Any) -> None:
 # --------------------------------------------------------------------------- the tool stack
 
 
-@step(event="unplug", component="toolstack", source=[SuspendPc.RUNNING], seed="tool stack (xl block-detach)")
+@step(
+    event="unplug",
+    component="toolstack",
+    source=[SuspendPc.RUNNING],
+    seed="tool stack (xl block-detach)",
+)
 class Unplug:
     """The tool stack asks for the disk to go: the back end's `online` goes to 0."""
 
@@ -74,8 +79,13 @@ class Unplug:
         return {"be_online": False, "unplugs_left": s.unplugs_left - 1}
 
 
-@step(event="suspend", component="toolstack", source=[SuspendPc.RUNNING], dest=SuspendPc.DRAINING,
-      seed="xbd_suspend")
+@step(
+    event="suspend",
+    component="toolstack",
+    source=[SuspendPc.RUNNING],
+    dest=SuspendPc.DRAINING,
+    seed="xbd_suspend",
+)
 class SuspendBegin:
     """The guest suspends: the driver stops issuing requests and waits for the ring
     (and deferred mappings) to drain."""
@@ -104,8 +114,13 @@ def in_flight(s: Any) -> Any:
     return any_of(a.some_command_at(s, Place.BUSY), a.some_command_at(s, Place.NONE))
 
 
-@step(event="suspend_drained", component="toolstack", source=[SuspendPc.DRAINING],
-      dest=SuspendPc.SUSPENDED, seed="xbd_suspend (wakeup from xbd_int)")
+@step(
+    event="suspend_drained",
+    component="toolstack",
+    source=[SuspendPc.DRAINING],
+    dest=SuspendPc.SUSPENDED,
+    seed="xbd_suspend (wakeup from xbd_int)",
+)
 class SuspendDrained:
     """Nothing is in flight any more: the suspend completes."""
 
@@ -118,8 +133,13 @@ class SuspendDrained:
         return {}
 
 
-@step(event="suspend_timeout", component="toolstack", source=[SuspendPc.DRAINING],
-      dest=SuspendPc.RUNNING, seed="xbd_suspend (msleep EWOULDBLOCK)")
+@step(
+    event="suspend_timeout",
+    component="toolstack",
+    source=[SuspendPc.DRAINING],
+    dest=SuspendPc.RUNNING,
+    seed="xbd_suspend (msleep EWOULDBLOCK)",
+)
 class SuspendTimeout:
     """The drain times out: the suspend is refused and the driver is connected again."""
 
@@ -132,8 +152,14 @@ class SuspendTimeout:
         return {"drv_state": DriverState.CONNECTED}
 
 
-@step(event="resume", component="toolstack", source=[SuspendPc.SUSPENDED], dest=SuspendPc.RUNNING,
-      params=[CANCELLED], seed="xbd_resume (xen_suspend_cancelled)")
+@step(
+    event="resume",
+    component="toolstack",
+    source=[SuspendPc.SUSPENDED],
+    dest=SuspendPc.RUNNING,
+    params=[CANCELLED],
+    seed="xbd_resume (xen_suspend_cancelled)",
+)
 class ResumeCancelled:
     """The suspend was cancelled: the same back end, the same ring; the driver is
     connected again and restarts its queue."""
@@ -147,8 +173,14 @@ class ResumeCancelled:
         return {"drv_state": DriverState.CONNECTED, "io_pc": IoPc.STARTIO}
 
 
-@step(event="resume", component="toolstack", source=[SuspendPc.SUSPENDED], dest=SuspendPc.RUNNING,
-      params=[CANCELLED], seed="xbd_resume, xbd_free, xbd_initialize; xenbusb_resume")
+@step(
+    event="resume",
+    component="toolstack",
+    source=[SuspendPc.SUSPENDED],
+    dest=SuspendPc.RUNNING,
+    params=[CANCELLED],
+    seed="xbd_resume, xbd_free, xbd_initialize; xenbusb_resume",
+)
 class ResumeWithNewBackend:
     """The guest resumes (perhaps migrated) with a new back end, Initialising: the
     driver frees the old ring, puts the bio of the command waiting on READY back on
@@ -185,8 +217,14 @@ class ResumeWithNewBackend:
 # --------------------------------------------------------------------------- the back end
 
 
-@step(event="backend_publish", component="backend", source=[X.Initialising], dest=X.InitWait,
-      params=[BARRIER, FLUSH], seed="blkif.h state diagram, step 2")
+@step(
+    event="backend_publish",
+    component="backend",
+    source=[X.Initialising],
+    dest=X.InitWait,
+    params=[BARRIER, FLUSH],
+    seed="blkif.h state diagram, step 2",
+)
 class BackendPublish:
     """The back end opens the device, publishes its features, goes to InitWait."""
 
@@ -198,12 +236,23 @@ class BackendPublish:
     def effect(s: Any, p: Any) -> dict[str, Any]:
         # On entering a state, do the work of any skipped state (blkif.h): the back end
         # looks at the front end's state again, in case it went ahead.
-        return {"be_published": True, "be_barrier": p.barrier, "be_flush": p.flush,
-                "be_watch_pending": True, "fe_watch_pending": True}
+        return {
+            "be_published": True,
+            "be_barrier": p.barrier,
+            "be_flush": p.flush,
+            "be_watch_pending": True,
+            "fe_watch_pending": True,
+        }
 
 
-@step(event="backend_skip_initwait", component="backend", source=[X.Initialising],
-      dest=X.Initialised, params=[BARRIER, FLUSH], seed="blkif.h (allowed shortcut)")
+@step(
+    event="backend_skip_initwait",
+    component="backend",
+    source=[X.Initialising],
+    dest=X.Initialised,
+    params=[BARRIER, FLUSH],
+    seed="blkif.h (allowed shortcut)",
+)
 class BackendPublishInitialised:
     """The shortcut ``blkif.h`` allows: the back end publishes and goes straight to
     Initialised without waiting in InitWait."""
@@ -239,8 +288,13 @@ def backend_follows_closed(s: Any) -> Any:
     return all_of(s.be_state != X.Closed, s.fe_state == X.Closed)
 
 
-@step(event="frontend_watch", component="backend", source=[X.InitWait, X.Initialised],
-      dest=X.Connected, seed="blkif.h state diagram, step 4")
+@step(
+    event="frontend_watch",
+    component="backend",
+    source=[X.InitWait, X.Initialised],
+    dest=X.Connected,
+    seed="blkif.h state diagram, step 4",
+)
 class BackendConnect:
     """The back end reads the front end's transport keys, maps the ring, publishes
     the disk's properties and goes to Connected."""
@@ -254,8 +308,13 @@ class BackendConnect:
         return {"fe_watch_pending": False, "be_watch_pending": True}
 
 
-@step(event="frontend_watch", component="backend", source=BACKEND_LIVE, dest=X.Closing,
-      seed="blkif.h (front end closing)")
+@step(
+    event="frontend_watch",
+    component="backend",
+    source=BACKEND_LIVE,
+    dest=X.Closing,
+    seed="blkif.h (front end closing)",
+)
 class BackendFollowsClosing:
     """The front end is closing: the back end goes to Closing."""
 
@@ -268,9 +327,13 @@ class BackendFollowsClosing:
         return {"fe_watch_pending": False, "be_watch_pending": True}
 
 
-@step(event="frontend_watch", component="backend",
-      source=[st for st in ALL_STATES if st != X.Closed], dest=X.Closed,
-      seed="blkif.h (front end closed)")
+@step(
+    event="frontend_watch",
+    component="backend",
+    source=[st for st in ALL_STATES if st != X.Closed],
+    dest=X.Closed,
+    seed="blkif.h (front end closed)",
+)
 class BackendFollowsClosed:
     """The front end is closed: the back end releases the device and goes to Closed."""
 
@@ -283,8 +346,9 @@ class BackendFollowsClosed:
         return {"fe_watch_pending": False, "be_watch_pending": True}
 
 
-@step(event="frontend_watch", component="backend", source=ALL_STATES,
-      seed="blkif.h (nothing to do)")
+@step(
+    event="frontend_watch", component="backend", source=ALL_STATES, seed="blkif.h (nothing to do)"
+)
 class BackendIgnoresFrontend:
     """A watch event that asks nothing of the back end."""
 
@@ -302,8 +366,13 @@ class BackendIgnoresFrontend:
         return {"fe_watch_pending": False}
 
 
-@step(event="backend_offline", component="backend", source=BACKEND_LIVE, dest=X.Closing,
-      seed="blkif.h (unplug: online = 0)")
+@step(
+    event="backend_offline",
+    component="backend",
+    source=BACKEND_LIVE,
+    dest=X.Closing,
+    seed="blkif.h (unplug: online = 0)",
+)
 class BackendOffline:
     """The tool stack took the back end offline: it goes to Closing."""
 
@@ -352,8 +421,13 @@ def seen(s: Any) -> dict[str, Any]:
     return {"be_watch_pending": False, "fe_seen_be": s.be_state}
 
 
-@step(event="backend_watch", component="frontend", source=[X.Initialising], dest=X.Initialised,
-      seed="xbd_backend_changed (InitWait, Initialised), xbd_initialize, xbd_alloc_ring")
+@step(
+    event="backend_watch",
+    component="frontend",
+    source=[X.Initialising],
+    dest=X.Initialised,
+    seed="xbd_backend_changed (InitWait, Initialised), xbd_initialize, xbd_alloc_ring",
+)
 class FrontendInitialise:
     """The back end published its limits: the front end negotiates the ring, grants
     it, writes ring-ref(s), event-channel and protocol, and goes to Initialised."""
@@ -370,8 +444,13 @@ class FrontendInitialise:
         return d.changes
 
 
-@step(event="frontend_initialise", component="frontend", source=[X.Initialising],
-      dest=X.Initialised, seed="xbd_resume, xbd_initialize; blkif.h (allowed shortcut)")
+@step(
+    event="frontend_initialise",
+    component="frontend",
+    source=[X.Initialising],
+    dest=X.Initialised,
+    seed="xbd_resume, xbd_initialize; blkif.h (allowed shortcut)",
+)
 class FrontendInitialiseEarly:
     """The shortcut ``blkif.h`` allows: the front end negotiates with defaults and goes
     to Initialised before the back end reaches InitWait (the seed does this when it
@@ -388,8 +467,13 @@ class FrontendInitialiseEarly:
         return d.changes
 
 
-@step(event="shutdown", component="frontend", source=FRONT_LIVE, dest=X.Closing,
-      seed="blkif.h (front end closes first: guest shutdown, xenbus_dev_shutdown)")
+@step(
+    event="shutdown",
+    component="frontend",
+    source=FRONT_LIVE,
+    dest=X.Closing,
+    seed="blkif.h (front end closes first: guest shutdown, xenbus_dev_shutdown)",
+)
 class FrontendShutdown:
     """The guest shuts the device down with nobody using it: the front end closes
     first and the back end follows.  Counts against the unplug budget."""
@@ -405,11 +489,20 @@ class FrontendShutdown:
 
     @staticmethod
     def effect(s: Any, p: Any) -> dict[str, Any]:
-        return {"unplugs_left": s.unplugs_left - 1, "fe_pc": FrontPc.CLOSING, "fe_watch_pending": True}
+        return {
+            "unplugs_left": s.unplugs_left - 1,
+            "fe_pc": FrontPc.CLOSING,
+            "fe_watch_pending": True,
+        }
 
 
-@step(event="backend_watch", component="frontend", source=[X.Initialised], dest=X.Connected,
-      seed="xbd_backend_changed (Connected), xbd_connect, xbd_instance_create")
+@step(
+    event="backend_watch",
+    component="frontend",
+    source=[X.Initialised],
+    dest=X.Connected,
+    seed="xbd_backend_changed (Connected), xbd_connect, xbd_instance_create",
+)
 class FrontendConnect:
     """The back end is connected: the front end reads the disk's properties and the
     back end's features afresh, creates the disk if it has none, and goes to
@@ -432,7 +525,12 @@ class FrontendConnect:
         }
 
 
-@step(event="connect_locked", component="frontend", source=[X.Connected], seed="xbd_connect (locked tail)")
+@step(
+    event="connect_locked",
+    component="frontend",
+    source=[X.Connected],
+    seed="xbd_connect (locked tail)",
+)
 class FrontendConnectLocked:
     """Under the I/O lock: the driver is CONNECTED and restarts its queue."""
 
@@ -445,8 +543,13 @@ class FrontendConnectLocked:
         return {"drv_state": DriverState.CONNECTED, "io_pc": IoPc.STARTIO, "fe_pc": FrontPc.IDLE}
 
 
-@step(event="backend_watch", component="frontend", source=FRONT_LIVE, dest=X.Closing,
-      seed="xbd_backend_changed (Closing), xbd_closing")
+@step(
+    event="backend_watch",
+    component="frontend",
+    source=FRONT_LIVE,
+    dest=X.Closing,
+    seed="xbd_backend_changed (Closing), xbd_closing",
+)
 class FrontendClose:
     """The back end is closing and nobody has the disk open: the front end goes to
     Closing and destroys its disk."""
@@ -460,8 +563,12 @@ class FrontendClose:
         return {"fe_pc": FrontPc.CLOSING, "fe_watch_pending": True, **seen(s)}
 
 
-@step(event="backend_watch", component="frontend", source=FRONT_LIVE,
-      seed="xbd_backend_changed (Closing with users), disk_gone")
+@step(
+    event="backend_watch",
+    component="frontend",
+    source=FRONT_LIVE,
+    seed="xbd_backend_changed (Closing with users), disk_gone",
+)
 class FrontendDiskGone:
     """The back end is closing but the disk is open: the disk withers (``disk_gone``)
     and the front end closes when the last user does."""
@@ -475,8 +582,12 @@ class FrontendDiskGone:
         return {"disk": DiskState.GONE, **seen(s)}
 
 
-@step(event="backend_watch", component="frontend", source=ALL_STATES,
-      seed="xbd_backend_changed (nothing to do)")
+@step(
+    event="backend_watch",
+    component="frontend",
+    source=ALL_STATES,
+    seed="xbd_backend_changed (nothing to do)",
+)
 class FrontendIgnoresBackend:
     """A watch event that asks nothing of the front end (Unknown, Initialising,
     Reconfiguring, Reconfigured, Closed, or a state already handled)."""
@@ -496,8 +607,13 @@ class FrontendIgnoresBackend:
         return seen(s)
 
 
-@step(event="closing_done", component="frontend", source=[X.Closing], dest=X.Closed,
-      seed="xbd_closing (disk_destroy, Closed)")
+@step(
+    event="closing_done",
+    component="frontend",
+    source=[X.Closing],
+    dest=X.Closed,
+    seed="xbd_closing (disk_destroy, Closed)",
+)
 class FrontendClosed:
     """The disk is destroyed and the front end goes to Closed."""
 
@@ -549,8 +665,13 @@ class Close:
         return {"users": s.users - 1}
 
 
-@step(event="close", component="frontend", source=FRONT_LIVE, dest=X.Closing,
-      seed="xbd_close, xbd_closing")
+@step(
+    event="close",
+    component="frontend",
+    source=FRONT_LIVE,
+    dest=X.Closing,
+    seed="xbd_close, xbd_closing",
+)
 class CloseLastUser:
     """The last user closes the disk after the back end asked to close: the front end
     closes now."""

@@ -100,25 +100,44 @@ def command_conservation(s: Any, k: Any) -> Any:
         place, stage = s.cmd_place[c], s.cmd_stage[c]
         parts += [
             # a free command holds nothing
-            implies(place == Place.FREE, all_of(
-                negate(s.cmd_frozen[c]), negate(s.cmd_qfreeze[c]), negate(s.cmd_async[c]),
-                s.cmd_grants[c] == 0, s.cmd_op[c] == BlkifOp.NONE)),
+            implies(
+                place == Place.FREE,
+                all_of(
+                    negate(s.cmd_frozen[c]),
+                    negate(s.cmd_qfreeze[c]),
+                    negate(s.cmd_async[c]),
+                    s.cmd_grants[c] == 0,
+                    s.cmd_op[c] == BlkifOp.NONE,
+                ),
+            ),
             # exactly the BUSY commands are on the ring
             (place == Place.BUSY) == (stage != RingStage.NONE),
             # a BUSY command holds the grant of its one segment
             implies(place == Place.BUSY, s.cmd_grants[c] == 1),
             # a command off every queue is waiting for its deferred mapping, frozen
-            implies(place == Place.NONE, all_of(
-                s.cmd_async[c], s.cmd_frozen[c], s.cmd_grants[c] == k.grants_per_request)),
+            implies(
+                place == Place.NONE,
+                all_of(s.cmd_async[c], s.cmd_frozen[c], s.cmd_grants[c] == k.grants_per_request),
+            ),
             # the READY command is a single-stepped write waiting for the ring to drain
-            implies(place == Place.READY, all_of(
-                s.cmd_qfreeze[c], negate(s.cmd_frozen[c]), s.cmd_op[c] == BlkifOp.WRITE,
-                s.cmd_grants[c] == k.grants_per_request)),
+            implies(
+                place == Place.READY,
+                all_of(
+                    s.cmd_qfreeze[c],
+                    negate(s.cmd_frozen[c]),
+                    s.cmd_op[c] == BlkifOp.WRITE,
+                    s.cmd_grants[c] == k.grants_per_request,
+                ),
+            ),
             # a freeze is held by a single-stepped command or one whose mapping was
             # deferred, until its response (or its mapping's failure)
-            implies(s.cmd_frozen[c], all_of(
-                one_of(place, (Place.BUSY, Place.NONE)),
-                any_of(s.cmd_qfreeze[c], s.cmd_async[c]))),
+            implies(
+                s.cmd_frozen[c],
+                all_of(
+                    one_of(place, (Place.BUSY, Place.NONE)),
+                    any_of(s.cmd_qfreeze[c], s.cmd_async[c]),
+                ),
+            ),
             # a deferred mapping's freeze is held until the command is freed
             implies(s.cmd_async[c], s.cmd_frozen[c]),
         ]
@@ -140,13 +159,26 @@ def single_step_ordering(s: Any, k: Any) -> Any:
         stepped = all_of(out, s.cmd_qfreeze[c])
         parts += [
             # alone: no other command is on the ring or being mapped
-            implies(stepped, all_of(*(
-                negate(any_of(s.cmd_place[e] == Place.BUSY, s.cmd_place[e] == Place.NONE))
-                for e in range(n) if e != c))),
+            implies(
+                stepped,
+                all_of(
+                    *(
+                        negate(any_of(s.cmd_place[e] == Place.BUSY, s.cmd_place[e] == Place.NONE))
+                        for e in range(n)
+                        if e != c
+                    )
+                ),
+            ),
             # every earlier bio has completed
-            implies(stepped, all_of(*(
-                implies(b < s.cmd_bio[c], s.bio_stage[b] == BioStage.DONE)
-                for b in range(k.bios)))),
+            implies(
+                stepped,
+                all_of(
+                    *(
+                        implies(b < s.cmd_bio[c], s.bio_stage[b] == BioStage.DONE)
+                        for b in range(k.bios)
+                    )
+                ),
+            ),
         ]
     return all_of(*parts)
 
@@ -188,11 +220,14 @@ def aux_ring_accounting(s: Any, k: Any) -> Any:
     stages = s.cmd_stage
     return all_of(
         # req_prod_pvt - rsp_cons: every command on the ring
-        u32_sub(s.req_prod_pvt, s.rsp_cons) == u32_of(count_true(*(st != RingStage.NONE for st in stages))),
+        u32_sub(s.req_prod_pvt, s.rsp_cons)
+        == u32_of(count_true(*(st != RingStage.NONE for st in stages))),
         # req_prod_pvt - req_prod: the ones not yet published
-        u32_sub(s.req_prod_pvt, s.req_prod) == u32_of(count_true(*(st == RingStage.PRIVATE for st in stages))),
+        u32_sub(s.req_prod_pvt, s.req_prod)
+        == u32_of(count_true(*(st == RingStage.PRIVATE for st in stages))),
         # rsp_prod - rsp_cons: the answered ones not yet consumed
-        u32_sub(s.rsp_prod, s.rsp_cons) == u32_of(count_true(*(st == RingStage.ANSWERED for st in stages))),
+        u32_sub(s.rsp_prod, s.rsp_cons)
+        == u32_of(count_true(*(st == RingStage.ANSWERED for st in stages))),
         # the front end always asks to be told of the next response
         s.rsp_event == u32_add(s.rsp_cons, 1),
     )
@@ -244,8 +279,9 @@ def io_needs_connection(s: Any, k: Any) -> Any:
 
     Source: ``xbd_startio`` (``XBD_STATE_CONNECTED``), ``xbd_suspend``, ``xbd_free``.
     """
-    return implies(a.dispatched(s) > 0, all_of(
-        s.drv_state != DriverState.DISCONNECTED, s.fe_published))
+    return implies(
+        a.dispatched(s) > 0, all_of(s.drv_state != DriverState.DISCONNECTED, s.fe_published)
+    )
 
 
 def feature_soundness(s: Any, k: Any) -> Any:
@@ -328,8 +364,10 @@ def aux_suspend_phase(s: Any, k: Any) -> Any:
         # the suspend completed only once the ring and bus_dma were drained
         implies(s.susp_pc == SuspendPc.SUSPENDED, a.dispatched(s) == 0),
         # a suspend starts (and stays) on a connected, plugged device with no handler busy
-        implies(s.susp_pc != SuspendPc.RUNNING, all_of(
-            s.fe_pc == FrontPc.IDLE, s.fe_state == X.Connected, s.be_online)),
+        implies(
+            s.susp_pc != SuspendPc.RUNNING,
+            all_of(s.fe_pc == FrontPc.IDLE, s.fe_state == X.Connected, s.be_online),
+        ),
     )
 
 
@@ -362,17 +400,22 @@ def aux_lifecycle(s: Any, k: Any) -> Any:
         implies(s.be_published, s.be_state != X.Initialising),
         implies(one_of(s.be_state, (X.InitWait, X.Initialised, X.Connected)), s.be_published),
         # a driver that is (or is about to be) connected has both ends published
-        implies(any_of(s.drv_state != DriverState.DISCONNECTED, s.fe_pc == FrontPc.CONNECTING),
-                all_of(s.be_published, s.fe_published)),
+        implies(
+            any_of(s.drv_state != DriverState.DISCONNECTED, s.fe_pc == FrontPc.CONNECTING),
+            all_of(s.be_published, s.fe_published),
+        ),
         # the front end initialises only while the driver is disconnected
-        implies(s.fe_state == X.Initialising, all_of(
-            s.drv_state == DriverState.DISCONNECTED, s.fe_pc == FrontPc.IDLE)),
+        implies(
+            s.fe_state == X.Initialising,
+            all_of(s.drv_state == DriverState.DISCONNECTED, s.fe_pc == FrontPc.IDLE),
+        ),
         # xbd_connect's locked tail follows its Connected write
         implies(s.fe_pc == FrontPc.CONNECTING, s.fe_state == X.Connected),
         # xbd_closing's second half follows its Closing write, with nobody using the disk
         implies(s.fe_pc == FrontPc.CLOSING, all_of(s.fe_state == X.Closing, s.users == 0)),
         # the transport is written once per connection: at start and after each resume
-        s.transport_epoch <= (k.suspends - s.suspends_left) + ite(s.fe_state == X.Initialising, 0, 1),
+        s.transport_epoch
+        <= (k.suspends - s.suspends_left) + ite(s.fe_state == X.Initialising, 0, 1),
         implies(s.susp_pc != SuspendPc.RUNNING, s.transport_epoch <= k.suspends - s.suspends_left),
     )
 
@@ -400,13 +443,20 @@ def aux_bio_order(s: Any, k: Any) -> Any:
     for b in range(k.bios):
         for j in range(b):
             # the submitted bios are a prefix
-            parts.append(implies(s.bio_stage[b] != BioStage.UNSUBMITTED,
-                                 s.bio_stage[j] != BioStage.UNSUBMITTED))
+            parts.append(
+                implies(
+                    s.bio_stage[b] != BioStage.UNSUBMITTED, s.bio_stage[j] != BioStage.UNSUBMITTED
+                )
+            )
     for c in range(k.commands):
         for j in range(k.bios):
             # every bio before one a command carries has left the bio queue
-            parts.append(implies(all_of(s.cmd_place[c] != Place.FREE, j < s.cmd_bio[c]),
-                                 one_of(s.bio_stage[j], (BioStage.HELD, BioStage.DONE))))
+            parts.append(
+                implies(
+                    all_of(s.cmd_place[c] != Place.FREE, j < s.cmd_bio[c]),
+                    one_of(s.bio_stage[j], (BioStage.HELD, BioStage.DONE)),
+                )
+            )
     return all_of(*parts)
 
 
@@ -434,51 +484,145 @@ def aux_waiting_write(s: Any, k: Any) -> Any:
 # --------------------------------------------------------------------------- registry
 
 INVARIANTS: tuple[Invariant, ...] = (
-    Invariant("FreezeAccounting", freeze_accounting, freeze_accounting.__doc__ or "",
-              "xbd_freeze, xbd_thaw, xbd_cm_freeze, xbd_cm_thaw"),
+    Invariant(
+        "FreezeAccounting",
+        freeze_accounting,
+        freeze_accounting.__doc__ or "",
+        "xbd_freeze, xbd_thaw, xbd_cm_freeze, xbd_cm_thaw",
+    ),
     Invariant("NoThawUnderflow", no_thaw_underflow, no_thaw_underflow.__doc__ or "", "xbd_thaw"),
-    Invariant("QueueExclusive", queue_exclusive, queue_exclusive.__doc__ or "",
-              "block.h queue helpers, xbd_bio_command"),
-    Invariant("CommandConservation", command_conservation, command_conservation.__doc__ or "",
-              "xbd_free_command, xbd_queue_cb, xbd_bio_command"),
-    Invariant("SingleStepOrdering", single_step_ordering, single_step_ordering.__doc__ or "",
-              "xbd_bio_command, xbd_startio"),
-    Invariant("RingBounds", ring_bounds, ring_bounds.__doc__ or "", "ring.h RING_FULL, xbd_startio"),
-    Invariant("NoLostWakeup", no_lost_wakeup, no_lost_wakeup.__doc__ or "",
-              "ring.h RING_FINAL_CHECK_FOR_RESPONSES, xbd_int"),
-    Invariant("NoUnpublishedRequest", no_unpublished_request, no_unpublished_request.__doc__ or "",
-              "xbd_startio, xbd_queue_cb, xbd_flush_requests"),
-    Invariant("PublishedBeforeInitialised", published_before_initialised,
-              published_before_initialised.__doc__ or "", "blkif.h state diagram; xbd_initialize"),
-    Invariant("BackendConnectedAfterPublish", backend_connected_after_publish,
-              backend_connected_after_publish.__doc__ or "", "blkif.h state diagram"),
-    Invariant("IONeedsConnection", io_needs_connection, io_needs_connection.__doc__ or "",
-              "xbd_startio, xbd_suspend, xbd_free"),
-    Invariant("FeatureSoundness", feature_soundness, feature_soundness.__doc__ or "",
-              "blkif.h feature-barrier, feature-flush-cache; xbd_connect"),
-    Invariant("CloseOnlyWhenUnused", close_only_when_unused, close_only_when_unused.__doc__ or "",
-              "xbd_closing, xbd_close"),
-    Invariant("NoLostIO", no_lost_io, no_lost_io.__doc__ or "",
-              "xbd_strategy, xbd_bio_complete, xbd_resume"),
-    Invariant("AuxRingAccounting", aux_ring_accounting, aux_ring_accounting.__doc__ or "",
-              "ring.h", auxiliary=True),
-    Invariant("AuxRingReservation", aux_ring_reservation, aux_ring_reservation.__doc__ or "",
-              "xbd_queue_cb, xbd_startio", auxiliary=True),
-    Invariant("AuxNegotiatedFeatures", aux_negotiated_features, aux_negotiated_features.__doc__ or "",
-              "xbd_connect", auxiliary=True),
-    Invariant("AuxSuspendPhase", aux_suspend_phase, aux_suspend_phase.__doc__ or "",
-              "xbd_suspend, xbd_resume", auxiliary=True),
-    Invariant("AuxNoSuspendWhileClosing", aux_no_suspend_while_closing,
-              aux_no_suspend_while_closing.__doc__ or "", "blkif.h; xbd_backend_changed, xbd_suspend",
-              auxiliary=True),
-    Invariant("AuxLifecycle", aux_lifecycle, aux_lifecycle.__doc__ or "",
-              "xbd_initialize, xbd_connect, xbd_closing", auxiliary=True),
-    Invariant("AuxGrantConservation", aux_grant_conservation, aux_grant_conservation.__doc__ or "",
-              "xbd_bio_command, xbd_queue_cb, xbd_int", auxiliary=True),
-    Invariant("AuxBioOrder", aux_bio_order, aux_bio_order.__doc__ or "",
-              "xbd_strategy, xbd_bio_command", auxiliary=True),
-    Invariant("AuxWaitingWrite", aux_waiting_write, aux_waiting_write.__doc__ or "",
-              "xbd_bio_command, xbd_int", auxiliary=True),
+    Invariant(
+        "QueueExclusive",
+        queue_exclusive,
+        queue_exclusive.__doc__ or "",
+        "block.h queue helpers, xbd_bio_command",
+    ),
+    Invariant(
+        "CommandConservation",
+        command_conservation,
+        command_conservation.__doc__ or "",
+        "xbd_free_command, xbd_queue_cb, xbd_bio_command",
+    ),
+    Invariant(
+        "SingleStepOrdering",
+        single_step_ordering,
+        single_step_ordering.__doc__ or "",
+        "xbd_bio_command, xbd_startio",
+    ),
+    Invariant(
+        "RingBounds", ring_bounds, ring_bounds.__doc__ or "", "ring.h RING_FULL, xbd_startio"
+    ),
+    Invariant(
+        "NoLostWakeup",
+        no_lost_wakeup,
+        no_lost_wakeup.__doc__ or "",
+        "ring.h RING_FINAL_CHECK_FOR_RESPONSES, xbd_int",
+    ),
+    Invariant(
+        "NoUnpublishedRequest",
+        no_unpublished_request,
+        no_unpublished_request.__doc__ or "",
+        "xbd_startio, xbd_queue_cb, xbd_flush_requests",
+    ),
+    Invariant(
+        "PublishedBeforeInitialised",
+        published_before_initialised,
+        published_before_initialised.__doc__ or "",
+        "blkif.h state diagram; xbd_initialize",
+    ),
+    Invariant(
+        "BackendConnectedAfterPublish",
+        backend_connected_after_publish,
+        backend_connected_after_publish.__doc__ or "",
+        "blkif.h state diagram",
+    ),
+    Invariant(
+        "IONeedsConnection",
+        io_needs_connection,
+        io_needs_connection.__doc__ or "",
+        "xbd_startio, xbd_suspend, xbd_free",
+    ),
+    Invariant(
+        "FeatureSoundness",
+        feature_soundness,
+        feature_soundness.__doc__ or "",
+        "blkif.h feature-barrier, feature-flush-cache; xbd_connect",
+    ),
+    Invariant(
+        "CloseOnlyWhenUnused",
+        close_only_when_unused,
+        close_only_when_unused.__doc__ or "",
+        "xbd_closing, xbd_close",
+    ),
+    Invariant(
+        "NoLostIO",
+        no_lost_io,
+        no_lost_io.__doc__ or "",
+        "xbd_strategy, xbd_bio_complete, xbd_resume",
+    ),
+    Invariant(
+        "AuxRingAccounting",
+        aux_ring_accounting,
+        aux_ring_accounting.__doc__ or "",
+        "ring.h",
+        auxiliary=True,
+    ),
+    Invariant(
+        "AuxRingReservation",
+        aux_ring_reservation,
+        aux_ring_reservation.__doc__ or "",
+        "xbd_queue_cb, xbd_startio",
+        auxiliary=True,
+    ),
+    Invariant(
+        "AuxNegotiatedFeatures",
+        aux_negotiated_features,
+        aux_negotiated_features.__doc__ or "",
+        "xbd_connect",
+        auxiliary=True,
+    ),
+    Invariant(
+        "AuxSuspendPhase",
+        aux_suspend_phase,
+        aux_suspend_phase.__doc__ or "",
+        "xbd_suspend, xbd_resume",
+        auxiliary=True,
+    ),
+    Invariant(
+        "AuxNoSuspendWhileClosing",
+        aux_no_suspend_while_closing,
+        aux_no_suspend_while_closing.__doc__ or "",
+        "blkif.h; xbd_backend_changed, xbd_suspend",
+        auxiliary=True,
+    ),
+    Invariant(
+        "AuxLifecycle",
+        aux_lifecycle,
+        aux_lifecycle.__doc__ or "",
+        "xbd_initialize, xbd_connect, xbd_closing",
+        auxiliary=True,
+    ),
+    Invariant(
+        "AuxGrantConservation",
+        aux_grant_conservation,
+        aux_grant_conservation.__doc__ or "",
+        "xbd_bio_command, xbd_queue_cb, xbd_int",
+        auxiliary=True,
+    ),
+    Invariant(
+        "AuxBioOrder",
+        aux_bio_order,
+        aux_bio_order.__doc__ or "",
+        "xbd_strategy, xbd_bio_command",
+        auxiliary=True,
+    ),
+    Invariant(
+        "AuxWaitingWrite",
+        aux_waiting_write,
+        aux_waiting_write.__doc__ or "",
+        "xbd_bio_command, xbd_int",
+        auxiliary=True,
+    ),
 )
 
 
@@ -502,10 +646,18 @@ def transport_params_stable(s: Any, t: Any, k: Any) -> Any:
 
 
 STEP_PROPERTIES: tuple[StepProperty, ...] = (
-    StepProperty("NoDispatchWhileFrozen", no_dispatch_while_frozen,
-                 no_dispatch_while_frozen.__doc__ or "", "xbd_startio"),
-    StepProperty("TransportParamsStable", transport_params_stable,
-                 transport_params_stable.__doc__ or "", "blkif.h; xbd_initialize"),
+    StepProperty(
+        "NoDispatchWhileFrozen",
+        no_dispatch_while_frozen,
+        no_dispatch_while_frozen.__doc__ or "",
+        "xbd_startio",
+    ),
+    StepProperty(
+        "TransportParamsStable",
+        transport_params_stable,
+        transport_params_stable.__doc__ or "",
+        "blkif.h; xbd_initialize",
+    ),
 )
 
 
@@ -514,9 +666,20 @@ def _pending_bio(s: Any, k: Any) -> Any:
 
 
 ENVIRONMENT_FAIRNESS = (
-    "backend_watch", "frontend_watch", "backend_publish", "backend_offline", "backend_consume",
-    "backend_respond", "interrupt", "dma_callback", "grants_returned", "startio",
-    "connect_locked", "closing_done", "suspend_drained", "resume",
+    "backend_watch",
+    "frontend_watch",
+    "backend_publish",
+    "backend_offline",
+    "backend_consume",
+    "backend_respond",
+    "interrupt",
+    "dma_callback",
+    "grants_returned",
+    "startio",
+    "connect_locked",
+    "closing_done",
+    "suspend_drained",
+    "resume",
 )
 
 PROGRESS: tuple[Progress, ...] = (
@@ -525,23 +688,31 @@ PROGRESS: tuple[Progress, ...] = (
         lambda s, k: all_of(s.be_online, s.unplugs_left == 0, s.fe_state != X.Connected),
         lambda s, k: all_of(s.fe_state == X.Connected, s.drv_state == DriverState.CONNECTED),
         "When nothing unplugs the disk, the handshake reaches Connected.",
-        "blkif.h state diagram", ENVIRONMENT_FAIRNESS),
+        "blkif.h state diagram",
+        ENVIRONMENT_FAIRNESS,
+    ),
     Progress(
         "EveryBioCompletes",
         _pending_bio,
         lambda s, k: negate(_pending_bio(s, k)),
         "Every accepted bio completes when the back end answers its requests.",
-        "xbd_strategy, xbd_int", ENVIRONMENT_FAIRNESS),
+        "xbd_strategy, xbd_int",
+        ENVIRONMENT_FAIRNESS,
+    ),
     Progress(
         "UnpluggedDiskCloses",
         lambda s, k: all_of(negate(s.be_online), s.users == 0, s.disk != DiskState.PRESENT),
         lambda s, k: s.fe_state == X.Closed,
         "An unplugged disk nobody uses reaches Closed.",
-        "xbd_backend_changed (Closing), xbd_closing", ENVIRONMENT_FAIRNESS),
+        "xbd_backend_changed (Closing), xbd_closing",
+        ENVIRONMENT_FAIRNESS,
+    ),
     Progress(
         "RequestsPublished",
         lambda s, k: any_of(*(st == RingStage.PRIVATE for st in s.cmd_stage)),
         lambda s, k: negate(any_of(*(st == RingStage.PRIVATE for st in s.cmd_stage))),
         "No request stays on the ring unpublished.",
-        "xbd_flush_requests", ENVIRONMENT_FAIRNESS),
+        "xbd_flush_requests",
+        ENVIRONMENT_FAIRNESS,
+    ),
 )

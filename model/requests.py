@@ -130,8 +130,14 @@ def send(d: Draft, k: Any, c: int, dma: Dma) -> None:
 # --------------------------------------------------------------------------- bios arrive
 
 
-@step(event="strategy", component="io", source=[IDLE], dest=STARTIO, params=[BIO, KIND],
-      seed="xbd_strategy")
+@step(
+    event="strategy",
+    component="io",
+    source=[IDLE],
+    dest=STARTIO,
+    params=[BIO, KIND],
+    seed="xbd_strategy",
+)
 class AcceptBio:
     """The disk layer submits bio ``bio`` to an open disk: it joins the bio queue and
     the driver runs ``xbd_startio``.  Bios are submitted in number order."""
@@ -156,18 +162,25 @@ class AcceptBio:
 # --------------------------------------------------------------------------- the startio loop
 
 
-@step(event="startio_done", component="io", source=[STARTIO], dest=IDLE,
-      seed="xbd_startio, xbd_flush_requests")
+@step(
+    event="startio_done",
+    component="io",
+    source=[STARTIO],
+    dest=IDLE,
+    seed="xbd_startio, xbd_flush_requests",
+)
 class StartioDone:
     """The loop ends (not connected, ring full, queue frozen, or nothing to send) and
     the requests written so far are published."""
 
     @staticmethod
     def guard(s: Any, p: Any) -> Any:
-        return negate(all_of(
-            may_dispatch(s, p.k),
-            any_of(a.some_command_at(s, Place.READY), a.some_bio_queued(s)),
-        ))
+        return negate(
+            all_of(
+                may_dispatch(s, p.k),
+                any_of(a.some_command_at(s, Place.READY), a.some_bio_queued(s)),
+            )
+        )
 
     @staticmethod
     def effect(s: Any, p: Any) -> dict[str, Any]:
@@ -176,16 +189,19 @@ class StartioDone:
         return d.changes
 
 
-@step(event="send_ready", component="io", source=[STARTIO], params=[CMD, DMA],
-      seed="xbd_startio, xbd_queue_request, xbd_queue_cb")
+@step(
+    event="send_ready",
+    component="io",
+    source=[STARTIO],
+    params=[CMD, DMA],
+    seed="xbd_startio, xbd_queue_request, xbd_queue_cb",
+)
 class StartioSendReady:
     """The loop takes the single-stepped command waiting on READY and sends it."""
 
     @staticmethod
     def guard(s: Any, p: Any) -> Any:
-        return all_of(
-            p.dma != Dma.FAILED, may_dispatch(s, p.k), s.cmd_place[p.cmd] == Place.READY
-        )
+        return all_of(p.dma != Dma.FAILED, may_dispatch(s, p.k), s.cmd_place[p.cmd] == Place.READY)
 
     @staticmethod
     def effect(s: Any, p: Any) -> dict[str, Any]:
@@ -194,16 +210,20 @@ class StartioSendReady:
         return d.changes
 
 
-@step(event="send_ready", component="io", source=[STARTIO], dest=IDLE, params=[CMD, DMA],
-      seed="xbd_startio, xbd_queue_request, xbd_queue_cb")
+@step(
+    event="send_ready",
+    component="io",
+    source=[STARTIO],
+    dest=IDLE,
+    params=[CMD, DMA],
+    seed="xbd_startio, xbd_queue_request, xbd_queue_cb",
+)
 class StartioSendReadyFails:
     """The READY command's mapping fails at once: its bio fails with EIO, the loop ends."""
 
     @staticmethod
     def guard(s: Any, p: Any) -> Any:
-        return all_of(
-            p.dma == Dma.FAILED, may_dispatch(s, p.k), s.cmd_place[p.cmd] == Place.READY
-        )
+        return all_of(p.dma == Dma.FAILED, may_dispatch(s, p.k), s.cmd_place[p.cmd] == Place.READY)
 
     @staticmethod
     def effect(s: Any, p: Any) -> dict[str, Any]:
@@ -214,8 +234,13 @@ class StartioSendReadyFails:
         return d.changes
 
 
-@step(event="send_bio", component="io", source=[STARTIO], params=[BIO, CMD, DMA],
-      seed="xbd_startio, xbd_bio_command, xbd_queue_request, xbd_queue_cb")
+@step(
+    event="send_bio",
+    component="io",
+    source=[STARTIO],
+    params=[BIO, CMD, DMA],
+    seed="xbd_startio, xbd_bio_command, xbd_queue_request, xbd_queue_cb",
+)
 class StartioSendBio:
     """The loop takes the head bio, a free command and its grants, and sends it (an
     ordered write without barrier support only when nothing is in flight)."""
@@ -232,8 +257,14 @@ class StartioSendBio:
         return d.changes
 
 
-@step(event="send_bio", component="io", source=[STARTIO], dest=IDLE, params=[BIO, CMD, DMA],
-      seed="xbd_startio, xbd_bio_command, xbd_queue_request, xbd_queue_cb")
+@step(
+    event="send_bio",
+    component="io",
+    source=[STARTIO],
+    dest=IDLE,
+    params=[BIO, CMD, DMA],
+    seed="xbd_startio, xbd_bio_command, xbd_queue_request, xbd_queue_cb",
+)
 class StartioSendBioFails:
     """As StartioSendBio, but the mapping fails at once: EIO, and the loop ends."""
 
@@ -251,8 +282,14 @@ class StartioSendBioFails:
         return d.changes
 
 
-@step(event="wait_idle", component="io", source=[STARTIO], dest=IDLE, params=[BIO, CMD],
-      seed="xbd_bio_command (single step)")
+@step(
+    event="wait_idle",
+    component="io",
+    source=[STARTIO],
+    dest=IDLE,
+    params=[BIO, CMD],
+    seed="xbd_bio_command (single step)",
+)
 class StartioWaitIdle:
     """An ordered write without barrier support meets requests in flight: its command
     waits on READY and the queue freezes (WAIT_IDLE) until BUSY drains."""
@@ -277,8 +314,13 @@ class StartioWaitIdle:
         return d.changes
 
 
-@step(event="reject_bio", component="io", source=[STARTIO], params=[BIO],
-      seed="xbd_bio_command (default case, BIO_FLUSH)")
+@step(
+    event="reject_bio",
+    component="io",
+    source=[STARTIO],
+    params=[BIO],
+    seed="xbd_bio_command (default case, BIO_FLUSH)",
+)
 class StartioReject:
     """The head bio asks for what the back end cannot do: it fails with EOPNOTSUPP and
     the loop goes on."""
@@ -296,8 +338,14 @@ class StartioReject:
         return d.changes
 
 
-@step(event="command_shortage", component="io", source=[STARTIO], dest=IDLE, params=[BIO],
-      seed="xbd_bio_command (XBDF_CM_SHORTAGE)")
+@step(
+    event="command_shortage",
+    component="io",
+    source=[STARTIO],
+    dest=IDLE,
+    params=[BIO],
+    seed="xbd_bio_command (XBDF_CM_SHORTAGE)",
+)
 class StartioCommandShortage:
     """No command is free for the head bio: the queue freezes until one is freed."""
 
@@ -318,8 +366,14 @@ class StartioCommandShortage:
         return d.changes
 
 
-@step(event="grant_shortage", component="io", source=[STARTIO], dest=IDLE, params=[BIO],
-      seed="xbd_bio_command (XBDF_GNT_SHORTAGE)")
+@step(
+    event="grant_shortage",
+    component="io",
+    source=[STARTIO],
+    dest=IDLE,
+    params=[BIO],
+    seed="xbd_bio_command (XBDF_GNT_SHORTAGE)",
+)
 class StartioGrantShortage:
     """A command is free but the grant pool is short: a free-callback is registered
     and the queue freezes until it fires."""
@@ -346,8 +400,13 @@ class StartioGrantShortage:
 # --------------------------------------------------------------------------- callbacks
 
 
-@step(event="dma_callback", component="io", source=[IDLE], params=[CMD],
-      seed="xbd_queue_cb (deferred), xbd_flush_requests")
+@step(
+    event="dma_callback",
+    component="io",
+    source=[IDLE],
+    params=[CMD],
+    seed="xbd_queue_cb (deferred), xbd_flush_requests",
+)
 class DeferredMappingDone:
     """A deferred bus_dma load completes: the request goes on the ring and is
     published at once (no startio will do it: the queue is frozen)."""
@@ -364,8 +423,13 @@ class DeferredMappingDone:
         return d.changes
 
 
-@step(event="dma_callback_error", component="io", source=[IDLE], params=[CMD],
-      seed="xbd_queue_cb (deferred, error)")
+@step(
+    event="dma_callback_error",
+    component="io",
+    source=[IDLE],
+    params=[CMD],
+    seed="xbd_queue_cb (deferred, error)",
+)
 class DeferredMappingFails:
     """A deferred bus_dma load fails: the bio fails with EIO, the command is freed."""
 
@@ -380,8 +444,13 @@ class DeferredMappingFails:
         return d.changes
 
 
-@step(event="grants_returned", component="io", source=[IDLE], dest=STARTIO,
-      seed="xbd_restart_queue_callback")
+@step(
+    event="grants_returned",
+    component="io",
+    source=[IDLE],
+    dest=STARTIO,
+    seed="xbd_restart_queue_callback",
+)
 class GrantCallback:
     """Enough grant references are free again: the callback thaws GNT_SHORTAGE and
     restarts the queue."""
@@ -401,9 +470,13 @@ class GrantCallback:
 # --------------------------------------------------------------------------- the back end's side
 
 
-@step(event="backend_consume", component="backend",
-      source=[XenbusState.Connected, XenbusState.Closing], params=[CMD],
-      seed="blkif.h (back end reads a request)")
+@step(
+    event="backend_consume",
+    component="backend",
+    source=[XenbusState.Connected, XenbusState.Closing],
+    params=[CMD],
+    seed="blkif.h (back end reads a request)",
+)
 class BackendConsume:
     """The back end takes a published request off the ring."""
 
@@ -418,9 +491,13 @@ class BackendConsume:
         return d.changes
 
 
-@step(event="backend_respond", component="backend",
-      source=[XenbusState.Connected, XenbusState.Closing], params=[CMD, STATUS],
-      seed="blkif.h, ring.h RING_PUSH_RESPONSES_AND_CHECK_NOTIFY")
+@step(
+    event="backend_respond",
+    component="backend",
+    source=[XenbusState.Connected, XenbusState.Closing],
+    params=[CMD, STATUS],
+    seed="blkif.h, ring.h RING_PUSH_RESPONSES_AND_CHECK_NOTIFY",
+)
 class BackendRespond:
     """The back end answers a request it took, in any order and with any status, and
     notifies the front end if ``rsp_event`` asks for it."""
@@ -445,8 +522,13 @@ class BackendRespond:
 # --------------------------------------------------------------------------- the interrupt
 
 
-@step(event="interrupt", component="io", source=[IDLE], dest=STARTIO,
-      seed="xbd_int, xbd_bio_complete, xbd_free_command")
+@step(
+    event="interrupt",
+    component="io",
+    source=[IDLE],
+    dest=STARTIO,
+    seed="xbd_int, xbd_bio_complete, xbd_free_command",
+)
 class Interrupt:
     """The front end takes every response on the ring: each command releases its
     freeze and grants, its bio completes with the response's status, the command is

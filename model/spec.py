@@ -10,7 +10,9 @@ from .properties import INVARIANTS, PROGRESS, STEP_PROPERTIES
 from .state import Sizes, fields, initial
 
 COMPONENTS = (
-    Component("toolstack", "susp_pc", "The tool stack: unplug, suspend and resume (with migration)."),
+    Component(
+        "toolstack", "susp_pc", "The tool stack: unplug, suspend and resume (with migration)."
+    ),
     Component("backend", "be_state", "The back end (blkback), as blkif.h describes it."),
     Component("frontend", "fe_state", "The front end's XenBus handlers and disk entry points."),
     Component("io", "io_pc", "The request path, under the I/O lock."),

@@ -77,58 +77,194 @@ def fields(k: Sizes) -> list[Field]:
     x = XenbusState
     return [
         # ---- xenbus and xenstore
-        Field("fe_state", enumeration(x), "the front end's `state` node (xenbus_set_state)", "xenbus"),
+        Field(
+            "fe_state", enumeration(x), "the front end's `state` node (xenbus_set_state)", "xenbus"
+        ),
         Field("be_state", enumeration(x), "the back end's `state` node", "xenbus"),
-        Field("fe_watch_pending", boolean(), "the back end has a watch event for the front node not yet handled (events coalesce)", "xenbus"),
-        Field("be_watch_pending", boolean(), "the front end has a watch event for the back node not yet handled (xbd_backend_changed pending)", "xenbus"),
-        Field("fe_seen_be", enumeration(x), "the back-end state the front end last saw (xenbus_get_otherend_state)", "xenbus"),
-        Field("fe_pc", enumeration(FrontPc), "a front-end handler waiting for its part after a lock boundary", "xenbus"),
-        Field("be_online", boolean(), "the tool stack has not asked to unplug (the back end's `online` node)", "xenbus"),
-        Field("be_published", boolean(), "the back end's feature keys are written (it reached InitWait)", "xenbus"),
+        Field(
+            "fe_watch_pending",
+            boolean(),
+            "the back end has a watch event for the front node not yet handled (events coalesce)",
+            "xenbus",
+        ),
+        Field(
+            "be_watch_pending",
+            boolean(),
+            "the front end has a watch event for the back node not yet handled "
+            "(xbd_backend_changed pending)",
+            "xenbus",
+        ),
+        Field(
+            "fe_seen_be",
+            enumeration(x),
+            "the back-end state the front end last saw (xenbus_get_otherend_state)",
+            "xenbus",
+        ),
+        Field(
+            "fe_pc",
+            enumeration(FrontPc),
+            "a front-end handler waiting for its part after a lock boundary",
+            "xenbus",
+        ),
+        Field(
+            "be_online",
+            boolean(),
+            "the tool stack has not asked to unplug (the back end's `online` node)",
+            "xenbus",
+        ),
+        Field(
+            "be_published",
+            boolean(),
+            "the back end's feature keys are written (it reached InitWait)",
+            "xenbus",
+        ),
         Field("be_barrier", boolean(), "the current back end advertises feature-barrier", "xenbus"),
-        Field("be_flush", boolean(), "the current back end advertises feature-flush-cache", "xenbus"),
-        Field("fe_published", boolean(), "ring-ref(s), event-channel and protocol are written for the current ring (xbd_initialize)", "xenbus"),
-        Field("transport_epoch", integer(0, k.suspends + 1), "how many times the transport parameters were written", "xenbus"),
+        Field(
+            "be_flush", boolean(), "the current back end advertises feature-flush-cache", "xenbus"
+        ),
+        Field(
+            "fe_published",
+            boolean(),
+            "ring-ref(s), event-channel and protocol are written for the current ring "
+            "(xbd_initialize)",
+            "xenbus",
+        ),
+        Field(
+            "transport_epoch",
+            integer(0, k.suspends + 1),
+            "how many times the transport parameters were written",
+            "xenbus",
+        ),
         # ---- the tool stack
-        Field("susp_pc", enumeration(SuspendPc), "the suspend cycle (xbd_suspend, xbd_resume)", "toolstack"),
-        Field("suspends_left", integer(0, k.suspends), "suspends the tool stack may still start", "toolstack"),
-        Field("unplugs_left", integer(0, k.unplugs), "unplugs the tool stack may still request", "toolstack"),
+        Field(
+            "susp_pc",
+            enumeration(SuspendPc),
+            "the suspend cycle (xbd_suspend, xbd_resume)",
+            "toolstack",
+        ),
+        Field(
+            "suspends_left",
+            integer(0, k.suspends),
+            "suspends the tool stack may still start",
+            "toolstack",
+        ),
+        Field(
+            "unplugs_left",
+            integer(0, k.unplugs),
+            "unplugs the tool stack may still request",
+            "toolstack",
+        ),
         # ---- the driver (softc)
         Field("drv_state", enumeration(DriverState), "sc->xbd_state", "driver"),
         Field("users", integer(0, k.max_users), "sc->xbd_users: opens of the disk", "driver"),
-        Field("disk", enumeration(DiskState), "sc->xbd_disk: none, present, or gone (disk_gone)", "driver"),
+        Field(
+            "disk",
+            enumeration(DiskState),
+            "sc->xbd_disk: none, present, or gone (disk_gone)",
+            "driver",
+        ),
         Field("fe_barrier", boolean(), "XBDF_BARRIER in sc->xbd_flags (negotiated)", "driver"),
         Field("fe_flush", boolean(), "XBDF_FLUSH in sc->xbd_flags (negotiated)", "driver"),
-        Field("io_pc", enumeration(IoPc), "inside xbd_startio's loop, holding sc->xbd_io_lock", "driver"),
+        Field(
+            "io_pc",
+            enumeration(IoPc),
+            "inside xbd_startio's loop, holding sc->xbd_io_lock",
+            "driver",
+        ),
         # ---- freeze and thaw
         Field("frozen", integer(0, k.max_frozen), "sc->xbd_qfrozen_cnt", "freeze"),
-        Field("flag_cm_shortage", boolean(), "XBDF_CM_SHORTAGE: frozen for want of a free command", "freeze"),
-        Field("flag_gnt_shortage", boolean(), "XBDF_GNT_SHORTAGE: frozen for want of grant references", "freeze"),
-        Field("flag_wait_idle", boolean(), "XBDF_WAIT_IDLE: frozen until BUSY drains before an ordered write", "freeze"),
-        Field("gnt_callback_pending", boolean(), "a grant free-callback is registered (gnttab_request_free_callback)", "freeze"),
+        Field(
+            "flag_cm_shortage",
+            boolean(),
+            "XBDF_CM_SHORTAGE: frozen for want of a free command",
+            "freeze",
+        ),
+        Field(
+            "flag_gnt_shortage",
+            boolean(),
+            "XBDF_GNT_SHORTAGE: frozen for want of grant references",
+            "freeze",
+        ),
+        Field(
+            "flag_wait_idle",
+            boolean(),
+            "XBDF_WAIT_IDLE: frozen until BUSY drains before an ordered write",
+            "freeze",
+        ),
+        Field(
+            "gnt_callback_pending",
+            boolean(),
+            "a grant free-callback is registered (gnttab_request_free_callback)",
+            "freeze",
+        ),
         Field("panicked", boolean(), "a thaw found the count at zero (the seed panics)", "freeze"),
         # ---- commands (the shadow array)
-        Field("cmd_place", enumeration(Place), "the queue a command is on (low byte of cm_flags)", "command", n),
-        Field("cmd_stage", enumeration(RingStage), "a BUSY command's progress through the ring", "command", n),
-        Field("cmd_bio", integer(0, b), "the bio a command carries (cm_bp); `bios` means none", "command", n),
+        Field(
+            "cmd_place",
+            enumeration(Place),
+            "the queue a command is on (low byte of cm_flags)",
+            "command",
+            n,
+        ),
+        Field(
+            "cmd_stage",
+            enumeration(RingStage),
+            "a BUSY command's progress through the ring",
+            "command",
+            n,
+        ),
+        Field(
+            "cmd_bio",
+            integer(0, b),
+            "the bio a command carries (cm_bp); `bios` means none",
+            "command",
+            n,
+        ),
         Field("cmd_op", enumeration(BlkifOp), "cm_operation", "command", n),
         Field("cmd_frozen", boolean(), "XBDCF_FROZEN: the command holds a freeze", "command", n),
-        Field("cmd_qfreeze", boolean(), "XBDCF_Q_FREEZE: the command is single-stepped", "command", n),
-        Field("cmd_async", boolean(), "XBDCF_ASYNC_MAPPING: its bus_dma load was deferred", "command", n),
-        Field("cmd_grants", integer(0, k.grants_per_request), "grant references the command holds (cm_gref_head and cm_sg_refs)", "command", n),
-        Field("cmd_status", enumeration(BlkifStatus), "the status of its response (cm_status)", "command", n),
+        Field(
+            "cmd_qfreeze", boolean(), "XBDCF_Q_FREEZE: the command is single-stepped", "command", n
+        ),
+        Field(
+            "cmd_async",
+            boolean(),
+            "XBDCF_ASYNC_MAPPING: its bus_dma load was deferred",
+            "command",
+            n,
+        ),
+        Field(
+            "cmd_grants",
+            integer(0, k.grants_per_request),
+            "grant references the command holds (cm_gref_head and cm_sg_refs)",
+            "command",
+            n,
+        ),
+        Field(
+            "cmd_status",
+            enumeration(BlkifStatus),
+            "the status of its response (cm_status)",
+            "command",
+            n,
+        ),
         # ---- bios
         Field("bio_kind", enumeration(BioKind), "bio_cmd and BIO_ORDERED", "bio", b),
         Field("bio_stage", enumeration(BioStage), "where the bio is", "bio", b),
         Field("bio_result", enumeration(BioResult), "bio_error at biodone", "bio", b),
-        Field("bio_completions", integer(0, 2), "how many times biodone was called for it", "bio", b),
+        Field(
+            "bio_completions", integer(0, 2), "how many times biodone was called for it", "bio", b
+        ),
         # ---- the shared ring (ring.h) and the grant pool
         Field("req_prod_pvt", u32(), "sc->xbd_ring.req_prod_pvt", "ring"),
         Field("req_prod", u32(), "sring->req_prod (published)", "ring"),
         Field("rsp_prod", u32(), "sring->rsp_prod (written by the back end)", "ring"),
         Field("rsp_cons", u32(), "sc->xbd_ring.rsp_cons", "ring"),
         Field("rsp_event", u32(), "sring->rsp_event: notify when rsp_prod reaches it", "ring"),
-        Field("irq_pending", boolean(), "the event channel has a notification for the front end", "ring"),
+        Field(
+            "irq_pending",
+            boolean(),
+            "the event channel has a notification for the front end",
+            "ring",
+        ),
         Field("grants_free", integer(0, k.grants), "grant references free in the pool", "ring"),
     ]
 

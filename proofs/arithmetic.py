@@ -111,24 +111,63 @@ class ArithmeticObligation:
             model = _smallest_counterexample(hypotheses, conclusion, inputs) or result.model
             for label, term in inputs.items():
                 value = model.eval(term, model_completion=True)
-                shown[label] = int(value.as_long()) if z3.is_bv_value(value) else int(z3.is_true(value))
+                shown[label] = (
+                    int(value.as_long()) if z3.is_bv_value(value) else int(z3.is_true(value))
+                )
         return result, shown
 
 
+#: checks spent making one input of a counterexample small
+MINIMISE_CHECKS = 48
+
+
 def _smallest_counterexample(hypotheses: list[Any], conclusion: Any, inputs: dict[str, Any]) -> Any:
-    """A refuting model whose inputs are lexicographically smallest (unsigned), so a
-    counterexample reads ``max-ring-page-order = 31`` rather than a random word."""
-    opt = z3.Optimize()
-    opt.set("timeout", 2000)
-    opt.add(*hypotheses, z3.Not(conclusion))
-    for term in inputs.values():
-        if z3.is_bv(term):
-            opt.minimize(term)
-        else:
-            opt.minimize(z3.If(term, 1, 0))
-    if opt.check() != z3.sat:
+    """A refuting model whose inputs are made small one after the other (unsigned binary
+    search, each check bounded by z3's deterministic resource limit), so a
+    counterexample reads ``max-ring-page-order = 31`` rather than a random word and is
+    the same on every machine."""
+    prover = Prover(timeout_ms=60_000, rlimit=30_000_000)
+    prover.assume(*hypotheses, z3.Not(conclusion))
+    first = prover.satisfiable()
+    if first.model is None:
         return None
-    return opt.model()
+    model = first.model
+    for term in inputs.values():
+        if not z3.is_bv(term):
+            value = z3.is_true(model.eval(term, model_completion=True))
+            if value and prover.satisfiable(z3.Not(term)).model is not None:
+                value = False
+            prover.assume(term == z3.BoolVal(value))
+            model = prover.satisfiable().model or model
+            continue
+        hi = model.eval(term, model_completion=True).as_long()
+        # gallop up from 0 through powers of two, then bisect inside the bracket
+        lo, bound, checks = 0, 0, 0
+        while bound < hi and checks < MINIMISE_CHECKS:
+            checks += 1
+            found = prover.satisfiable(z3.ULE(term, bound))
+            if found.model is not None:
+                hi = found.model.eval(term, model_completion=True).as_long()
+                break
+            if found.verdict is not Verdict.REFUTED:
+                break
+            lo, bound = bound + 1, max(1, bound * 2)
+        while lo < hi and checks < MINIMISE_CHECKS:
+            checks += 1
+            mid = (lo + hi) // 2
+            found = prover.satisfiable(z3.ULE(term, mid))
+            if found.model is not None:
+                hi = found.model.eval(term, model_completion=True).as_long()
+            elif found.verdict is Verdict.REFUTED:
+                lo = mid + 1
+            else:
+                break
+        prover.assume(term == hi)
+        refreshed = prover.satisfiable().model
+        if refreshed is None:
+            return None
+        model = refreshed
+    return model
 
 
 def _ring_free_in_range() -> tuple[list[Any], Any, dict[str, Any]]:
@@ -217,7 +256,9 @@ def negotiated_ring_pages(order_present: Any, order: Any, pages_present: Any, pa
     ring_pages = z3.BitVecVal(1, U32) << max_order
     ring_pages = z3.If(pages_present, pages, ring_pages)
     ring_pages = z3.If(z3.ULT(ring_pages, 1), z3.BitVecVal(1, U32), ring_pages)
-    ring_pages = z3.If(z3.UGT(ring_pages, XBD_MAX_RING_PAGES), z3.BitVecVal(XBD_MAX_RING_PAGES, U32), ring_pages)
+    ring_pages = z3.If(
+        z3.UGT(ring_pages, XBD_MAX_RING_PAGES), z3.BitVecVal(XBD_MAX_RING_PAGES, U32), ring_pages
+    )
     is_pow2 = (ring_pages & (ring_pages - 1)) == 0
     rounded = z3.BitVecVal(1, U32) << (fls32(ring_pages) - 1)
     return z3.If(is_pow2, ring_pages, rounded)
@@ -245,7 +286,12 @@ def _ring_pages_power_of_two() -> tuple[list[Any], Any, dict[str, Any]]:
     return (
         [defined],
         z3.And((result & (result - 1)) == 0, z3.UGE(result, 1), z3.ULE(result, XBD_MAX_RING_PAGES)),
-        {"order.present": op, "max-ring-page-order": order, "pages.present": pp, "max-ring-pages": pages},
+        {
+            "order.present": op,
+            "max-ring-page-order": order,
+            "pages.present": pp,
+            "max-ring-pages": pages,
+        },
     )
 
 
@@ -262,13 +308,23 @@ def _max_requests_within_limit() -> tuple[list[Any], Any, dict[str, Any]]:
     )
 
 
-def negotiated_segments(present: Any, advertised: Any, enable_indirect: Any) -> tuple[Any, Any, Any]:
+def negotiated_segments(
+    present: Any, advertised: Any, enable_indirect: Any
+) -> tuple[Any, Any, Any]:
     """``xbd_connect``'s segment limits: (max_request_segments, indirect pages, size)."""
     segs = z3.If(z3.And(present, enable_indirect), advertised, z3.BitVecVal(0, U32))
-    segs = z3.If(z3.UGT(segs, XBD_MAX_INDIRECT_SEGMENTS), z3.BitVecVal(XBD_MAX_INDIRECT_SEGMENTS, U32), segs)
-    segs = z3.If(z3.UGT(segs, XBD_SIZE_TO_SEGS_MAXPHYS), z3.BitVecVal(XBD_SIZE_TO_SEGS_MAXPHYS, U32), segs)
+    segs = z3.If(
+        z3.UGT(segs, XBD_MAX_INDIRECT_SEGMENTS), z3.BitVecVal(XBD_MAX_INDIRECT_SEGMENTS, U32), segs
+    )
+    segs = z3.If(
+        z3.UGT(segs, XBD_SIZE_TO_SEGS_MAXPHYS), z3.BitVecVal(XBD_SIZE_TO_SEGS_MAXPHYS, U32), segs
+    )
     pages = z3.UDiv(segs + (SEGMENTS_PER_PAGE - 1), z3.BitVecVal(SEGMENTS_PER_PAGE, U32))
-    segs = z3.If(z3.ULT(segs, BLKIF_MAX_SEGMENTS_PER_REQUEST), z3.BitVecVal(BLKIF_MAX_SEGMENTS_PER_REQUEST, U32), segs)
+    segs = z3.If(
+        z3.ULT(segs, BLKIF_MAX_SEGMENTS_PER_REQUEST),
+        z3.BitVecVal(BLKIF_MAX_SEGMENTS_PER_REQUEST, U32),
+        segs,
+    )
     size = (segs - 1) * PAGE_SIZE
     return segs, pages, size
 
@@ -290,7 +346,10 @@ def _segments_within_bounds() -> tuple[list[Any], Any, dict[str, Any]]:
             z3.UGE(segs, BLKIF_MAX_SEGMENTS_PER_REQUEST),
             z3.ULE(segs, XBD_SIZE_TO_SEGS_MAXPHYS),
             z3.ULE(pages, BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST),
-            z3.Implies(z3.UGT(segs, BLKIF_MAX_SEGMENTS_PER_REQUEST), z3.UGE(pages * SEGMENTS_PER_PAGE, segs)),
+            z3.Implies(
+                z3.UGT(segs, BLKIF_MAX_SEGMENTS_PER_REQUEST),
+                z3.UGE(pages * SEGMENTS_PER_PAGE, segs),
+            ),
             z3.ULE(size, MAXPHYS),
         ),
         {"present": present, "feature-max-indirect-segments": advertised, "enabled": enabled},
@@ -311,8 +370,11 @@ def _no_unused_indirect_pages() -> tuple[list[Any], Any, dict[str, Any]]:
 def _capacity_division_defined() -> tuple[list[Any], Any, dict[str, Any]]:
     sector_size = z3.BitVec("sector-size", U64)
     # xbd_connect rejects 0, then prints sectors / (1048576 / sector_size)
-    return ([sector_size != 0], z3.UDiv(z3.BitVecVal(1 << 20, U64), sector_size) != 0,
-            {"sector-size": sector_size})
+    return (
+        [sector_size != 0],
+        z3.UDiv(z3.BitVecVal(1 << 20, U64), sector_size) != 0,
+        {"sector-size": sector_size},
+    )
 
 
 def _media_size_fits() -> tuple[list[Any], Any, dict[str, Any]]:
@@ -323,28 +385,49 @@ def _media_size_fits() -> tuple[list[Any], Any, dict[str, Any]]:
     return (
         [sectors != 0, sector_size != 0],
         z3.And(z3.BVMulNoOverflow(sectors, sector_size, False), z3.Extract(63, 63, product) == 0),
-        {"sectors": sectors, "sector-size": sector_size},
+        {"sector-size": sector_size, "sectors": sectors},
     )
 
 
 def _sector_size_power_of_two() -> tuple[list[Any], Any, dict[str, Any]]:
     sector_size = z3.BitVec("sector-size", U64)
     # blkif.h: sector-size is a power of two, at least 512; xbd_connect rejects only 0
-    return ([sector_size != 0],
-            z3.And((sector_size & (sector_size - 1)) == 0, z3.UGE(sector_size, 512)),
-            {"sector-size": sector_size})
+    return (
+        [sector_size != 0],
+        z3.And((sector_size & (sector_size - 1)) == 0, z3.UGE(sector_size, 512)),
+        {"sector-size": sector_size},
+    )
 
 
 # ---- device naming (xbd_vdevice_to_unit; xen-vbd-interface.7)
 
 VDEV_TABLE: tuple[tuple[int, int, int, str], ...] = (
-    (3, 6, 0, "ada"), (22, 6, 2, "ada"), (33, 6, 4, "ada"), (34, 6, 6, "ada"),
-    (56, 6, 8, "ada"), (57, 6, 10, "ada"), (88, 6, 12, "ada"), (89, 6, 14, "ada"),
-    (90, 6, 16, "ada"), (91, 6, 18, "ada"),
-    (8, 4, 0, "da"), (65, 4, 16, "da"), (66, 4, 32, "da"), (67, 4, 48, "da"),
-    (68, 4, 64, "da"), (69, 4, 80, "da"), (70, 4, 96, "da"), (71, 4, 112, "da"),
-    (128, 4, 128, "da"), (129, 4, 144, "da"), (130, 4, 160, "da"), (131, 4, 176, "da"),
-    (132, 4, 192, "da"), (133, 4, 208, "da"), (134, 4, 224, "da"), (135, 4, 240, "da"),
+    (3, 6, 0, "ada"),
+    (22, 6, 2, "ada"),
+    (33, 6, 4, "ada"),
+    (34, 6, 6, "ada"),
+    (56, 6, 8, "ada"),
+    (57, 6, 10, "ada"),
+    (88, 6, 12, "ada"),
+    (89, 6, 14, "ada"),
+    (90, 6, 16, "ada"),
+    (91, 6, 18, "ada"),
+    (8, 4, 0, "da"),
+    (65, 4, 16, "da"),
+    (66, 4, 32, "da"),
+    (67, 4, 48, "da"),
+    (68, 4, 64, "da"),
+    (69, 4, 80, "da"),
+    (70, 4, 96, "da"),
+    (71, 4, 112, "da"),
+    (128, 4, 128, "da"),
+    (129, 4, 144, "da"),
+    (130, 4, 160, "da"),
+    (131, 4, 176, "da"),
+    (132, 4, 192, "da"),
+    (133, 4, 208, "da"),
+    (134, 4, 224, "da"),
+    (135, 4, 240, "da"),
     (202, 4, 0, "xbd"),
 )
 NAMES = {"xbd": 0, "ada": 1, "da": 2}
@@ -380,12 +463,20 @@ def documented_disk(vdevice: Any) -> tuple[Any, Any]:
     # the disk identity: style tag and disk number within the style's namespace
     disk: Any = z3.BitVecVal(0, U32)
     for index, (m, shift, base, _) in enumerate(VDEV_TABLE):
-        disk = z3.If(z3.And(high_clear, major == m), (index << 16) | (base + z3.LShR(minor, shift)), disk)
+        disk = z3.If(
+            z3.And(high_clear, major == m), (index << 16) | (base + z3.LShR(minor, shift)), disk
+        )
     xvd_disk = z3.LShR(minor, 4)
     ext_disk = z3.LShR(vdevice & ((1 << 28) - 1), 8)
     # xvd disk d and extended disk d < 16 are the same disk (xen-vbd-interface.7)
     disk = z3.If(xvd, (0xFFFF << 16) | xvd_disk, disk)
-    disk = z3.If(ext, z3.If(z3.ULT(ext_disk, 16), (0xFFFF << 16) | ext_disk, (0xFFFE << 16) | (ext_disk & 0xFFFF)) , disk)
+    disk = z3.If(
+        ext,
+        z3.If(
+            z3.ULT(ext_disk, 16), (0xFFFF << 16) | ext_disk, (0xFFFE << 16) | (ext_disk & 0xFFFF)
+        ),
+        disk,
+    )
     return z3.Or(xvd, ext, hd, sd), disk
 
 
@@ -407,56 +498,119 @@ def _names_distinct(documented_only: bool) -> Callable[[], tuple[list[Any], Any,
 
 
 RING_OBLIGATIONS = (
-    ArithmeticObligation("ring_free_count_in_range", _ring_free_in_range, "all 32-bit indices, ring sizes 1..1024",
-                         "RING_FREE_REQUESTS is between 0 and the size, and RING_FULL means exactly a ring's worth outstanding (ring.h)."),
-    ArithmeticObligation("ring_full_prevents_overrun", _ring_full_prevents_overrun, "all 32-bit indices, ring sizes 1..1024",
-                         "A request written when the ring is not full keeps the outstanding count within the ring (ring.h, xbd_startio)."),
-    ArithmeticObligation("push_notifies_sleeping_consumer", _push_notifies_sleeper, "all 32-bit indices, ring sizes 1..1024",
-                         "RING_PUSH_*_AND_CHECK_NOTIFY notifies a consumer that asked for the next entry (event = cons + 1), across wrap-around (ring.h)."),
-    ArithmeticObligation("final_check_never_loses_a_response", _final_check_never_loses_a_response,
-                         "all 32-bit indices, ring sizes 1..1024",
-                         "RING_FINAL_CHECK_FOR_RESPONSES: a response pushed around the consumer's last check is either seen or notified (ring.h, xbd_int)."),
-    ArithmeticObligation("response_loop_bounded", _response_loop_bounded, "all 32-bit indices, ring sizes 1..1024",
-                         "xbd_int's `i != rp` loop visits at most a ring's worth of responses, across wrap-around."),
+    ArithmeticObligation(
+        "ring_free_count_in_range",
+        _ring_free_in_range,
+        "all 32-bit indices, ring sizes 1..1024",
+        "RING_FREE_REQUESTS is between 0 and the size, and RING_FULL means exactly a ring's worth"
+        " outstanding (ring.h).",
+    ),
+    ArithmeticObligation(
+        "ring_full_prevents_overrun",
+        _ring_full_prevents_overrun,
+        "all 32-bit indices, ring sizes 1..1024",
+        "A request written when the ring is not full keeps the outstanding count within the ring "
+        "(ring.h, xbd_startio).",
+    ),
+    ArithmeticObligation(
+        "push_notifies_sleeping_consumer",
+        _push_notifies_sleeper,
+        "all 32-bit indices, ring sizes 1..1024",
+        "RING_PUSH_*_AND_CHECK_NOTIFY notifies a consumer that asked for the next entry (event = "
+        "cons + 1), across wrap-around (ring.h).",
+    ),
+    ArithmeticObligation(
+        "final_check_never_loses_a_response",
+        _final_check_never_loses_a_response,
+        "all 32-bit indices, ring sizes 1..1024",
+        "RING_FINAL_CHECK_FOR_RESPONSES: a response pushed around the consumer's last check is "
+        "either seen or notified (ring.h, xbd_int).",
+    ),
+    ArithmeticObligation(
+        "response_loop_bounded",
+        _response_loop_bounded,
+        "all 32-bit indices, ring sizes 1..1024",
+        "xbd_int's `i != rp` loop visits at most a ring's worth of responses, across wrap-around.",
+    ),
 )
 
 NEGOTIATION_OBLIGATIONS = (
-    ArithmeticObligation("ring_page_order_shift_defined", _ring_order_shift_defined,
-                         "every 32-bit max-ring-page-order",
-                         "`1 << max_ring_page_order` (C int) is defined for every value the back end may write (xbd_initialize).",
-                         finding="ring-page-order-shift"),
-    ArithmeticObligation("ring_pages_power_of_two_within_limit", _ring_pages_power_of_two,
-                         "every 32-bit max-ring-page-order and max-ring-pages, each present or not",
-                         "The negotiated ring-page count is a power of two between 1 and 32 (xbd_initialize; blkif.h)."),
-    ArithmeticObligation("max_requests_within_limit", _max_requests_within_limit,
-                         "every 32-bit max-ring-page-order and max-ring-pages, each present or not",
-                         "The request limit is between 1 and XBD_MAX_REQUESTS (xbd_initialize)."),
-    ArithmeticObligation("segments_within_bounds", _segments_within_bounds,
-                         "every 32-bit feature-max-indirect-segments, present or not, indirect on or off",
-                         "The segment limit is between 11 and maxphys's, its indirect pages at most 8 and enough for it, the request size within maxphys (xbd_connect)."),
-    ArithmeticObligation("no_unused_indirect_pages", _no_unused_indirect_pages,
-                         "every 32-bit feature-max-indirect-segments, present or not, indirect on or off",
-                         "A limit that allows only direct requests allocates no indirect pages (xbd_connect).",
-                         finding="indirect-pages-before-clamp"),
-    ArithmeticObligation("capacity_message_divides_safely", _capacity_division_defined, "every 64-bit sector-size",
-                         "`sectors / (1048576 / sector_size)` never divides by zero (xbd_connect).",
-                         finding="sector-size-division-by-zero"),
-    ArithmeticObligation("media_size_fits", _media_size_fits, "every 64-bit sectors and sector-size",
-                         "d_mediasize = sectors * sector_size is the true, non-negative product (xbd_instance_create).",
-                         finding="media-size-overflow"),
-    ArithmeticObligation("sector_size_checked", _sector_size_power_of_two, "every 64-bit sector-size",
-                         "The front end accepts only the sector sizes blkif.h allows: a power of two, at least 512 (xbd_connect).",
-                         finding="sector-size-unchecked"),
+    ArithmeticObligation(
+        "ring_page_order_shift_defined",
+        _ring_order_shift_defined,
+        "every 32-bit max-ring-page-order",
+        "`1 << max_ring_page_order` (C int) is defined for every value the back end may write "
+        "(xbd_initialize).",
+        finding="ring-page-order-shift",
+    ),
+    ArithmeticObligation(
+        "ring_pages_power_of_two_within_limit",
+        _ring_pages_power_of_two,
+        "every 32-bit max-ring-page-order and max-ring-pages, each present or not",
+        "The negotiated ring-page count is a power of two between 1 and 32 (xbd_initialize; "
+        "blkif.h).",
+    ),
+    ArithmeticObligation(
+        "max_requests_within_limit",
+        _max_requests_within_limit,
+        "every 32-bit max-ring-page-order and max-ring-pages, each present or not",
+        "The request limit is between 1 and XBD_MAX_REQUESTS (xbd_initialize).",
+    ),
+    ArithmeticObligation(
+        "segments_within_bounds",
+        _segments_within_bounds,
+        "every 32-bit feature-max-indirect-segments, present or not, indirect on or off",
+        "The segment limit is between 11 and maxphys's, its indirect pages at most 8 and enough "
+        "for it, the request size within maxphys (xbd_connect).",
+    ),
+    ArithmeticObligation(
+        "no_unused_indirect_pages",
+        _no_unused_indirect_pages,
+        "every 32-bit feature-max-indirect-segments, present or not, indirect on or off",
+        "A limit that allows only direct requests allocates no indirect pages (xbd_connect).",
+        finding="indirect-pages-before-clamp",
+    ),
+    ArithmeticObligation(
+        "capacity_message_divides_safely",
+        _capacity_division_defined,
+        "every 64-bit sector-size",
+        "`sectors / (1048576 / sector_size)` never divides by zero (xbd_connect).",
+        finding="sector-size-division-by-zero",
+    ),
+    ArithmeticObligation(
+        "media_size_fits",
+        _media_size_fits,
+        "every 64-bit sectors and sector-size",
+        "d_mediasize = sectors * sector_size is the true, non-negative product "
+        "(xbd_instance_create).",
+        finding="media-size-overflow",
+    ),
+    ArithmeticObligation(
+        "sector_size_checked",
+        _sector_size_power_of_two,
+        "every 64-bit sector-size",
+        "The front end accepts only the sector sizes blkif.h allows: a power of two, at least 512"
+        " (xbd_connect).",
+        finding="sector-size-unchecked",
+    ),
 )
 
 NAMING_OBLIGATIONS = (
-    ArithmeticObligation("documented_devices_named_distinctly", _names_distinct(True),
-                         "every pair of documented 32-bit virtual-device numbers",
-                         "Two documented virtual-device numbers naming different disks get different names or units (xbd_vdevice_to_unit; xen-vbd-interface.7)."),
-    ArithmeticObligation("any_device_named_apart_from_documented_ones", _names_distinct(False),
-                         "every 32-bit virtual-device number against every documented one",
-                         "No virtual-device number takes the name and unit of a different documented disk (xbd_vdevice_to_unit).",
-                         finding="vdevice-name-collision"),
+    ArithmeticObligation(
+        "documented_devices_named_distinctly",
+        _names_distinct(True),
+        "every pair of documented 32-bit virtual-device numbers",
+        "Two documented virtual-device numbers naming different disks get different names or "
+        "units (xbd_vdevice_to_unit; xen-vbd-interface.7).",
+    ),
+    ArithmeticObligation(
+        "any_device_named_apart_from_documented_ones",
+        _names_distinct(False),
+        "every 32-bit virtual-device number against every documented one",
+        "No virtual-device number takes the name and unit of a different documented disk "
+        "(xbd_vdevice_to_unit).",
+        finding="vdevice-name-collision",
+    ),
 )
 
 ARITHMETIC_OBLIGATIONS = RING_OBLIGATIONS + NEGOTIATION_OBLIGATIONS + NAMING_OBLIGATIONS

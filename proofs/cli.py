@@ -36,12 +36,21 @@ def _run_one(index: int) -> tuple[int, Outcome]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--only", metavar="NAME", action="append", default=[],
-                        help="run only obligations whose name matches NAME (a glob; repeatable)")
+    parser.add_argument(
+        "--only",
+        metavar="NAME",
+        action="append",
+        default=[],
+        help="run only obligations whose name matches NAME (a glob; repeatable)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--list", action="store_true", help="list the obligations and exit")
-    parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
-                        help="worker processes (default: 2)")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="worker processes (default: 2)",
+    )
     parser.add_argument("--show", action="store_true", help="print every counterexample in full")
 
 
@@ -49,8 +58,11 @@ def selected(obligations: list[Obligation], patterns: list[str]) -> list[int]:
     """Indices of the obligations ``patterns`` select (all when none are given)."""
     if not patterns:
         return list(range(len(obligations)))
-    return [i for i, o in enumerate(obligations)
-            if any(fnmatch.fnmatchcase(o.name, p) or p == o.name for p in patterns)]
+    return [
+        i
+        for i, o in enumerate(obligations)
+        if any(fnmatch.fnmatchcase(o.name, p) or p == o.name for p in patterns)
+    ]
 
 
 def verdict_line(o: Obligation, r: Outcome) -> str:
@@ -102,32 +114,53 @@ def _progress(done: int, total: int, o: Obligation, r: Outcome) -> None:
     print(f"\r[{done}/{total}] {mark} {o.name[:60]:60s}", end="", file=sys.stderr, flush=True)
 
 
-def _as_json(obligations: list[Obligation], chosen: list[int], outcomes: dict[int, Outcome],
-             elapsed: float) -> dict[str, Any]:
+def _as_json(
+    obligations: list[Obligation], chosen: list[int], outcomes: dict[int, Outcome], elapsed: float
+) -> dict[str, Any]:
     items = []
     for i in chosen:
         o, r = obligations[i], outcomes[i]
-        items.append({
-            "name": o.name, "kind": o.kind, "bound": o.bound, "statement": o.statement,
-            "result": r.result.value, "expected": o.expected.value, "finding": o.finding,
-            "as_expected": r.result is o.expected, "seconds": round(r.seconds, 4),
-            "detail": r.detail, "counterexample": r.counterexample or None, "replay": r.replay,
-        })
+        items.append(
+            {
+                "name": o.name,
+                "kind": o.kind,
+                "bound": o.bound,
+                "statement": o.statement,
+                "result": r.result.value,
+                "expected": o.expected.value,
+                "finding": o.finding,
+                "as_expected": r.result is o.expected,
+                "seconds": round(r.seconds, 4),
+                "detail": r.detail,
+                "counterexample": r.counterexample or None,
+                "replay": r.replay,
+            }
+        )
     return {
         "obligations": items,
         "seconds": round(elapsed, 3),
-        "unexpected": [obligations[i].name for i in chosen if outcomes[i].result is not obligations[i].expected],
+        "unexpected": [
+            obligations[i].name for i in chosen if outcomes[i].result is not obligations[i].expected
+        ],
     }
 
 
-def _print_table(obligations: list[Obligation], chosen: list[int], outcomes: dict[int, Outcome],
-                 elapsed: float, *, show: bool) -> None:
+def _print_table(
+    obligations: list[Obligation],
+    chosen: list[int],
+    outcomes: dict[int, Outcome],
+    elapsed: float,
+    *,
+    show: bool,
+) -> None:
     width = max(len(obligations[i].name) for i in chosen)
     print(f"{'obligation':{width}}  {'kind':12}  {'result':8}  {'seconds':>8}  verdict / bound")
     for i in chosen:
         o, r = obligations[i], outcomes[i]
-        print(f"{o.name:{width}}  {o.kind:12}  {r.result.value:8}  {r.seconds:8.2f}  "
-              f"{verdict_line(o, r)}; {o.bound}")
+        print(
+            f"{o.name:{width}}  {o.kind:12}  {r.result.value:8}  {r.seconds:8.2f}  "
+            f"{verdict_line(o, r)}; {o.bound}"
+        )
         if r.result is not Result.PROVED and (show or r.result is not o.expected):
             if r.detail:
                 print(f"    {r.detail}")
@@ -137,7 +170,11 @@ def _print_table(obligations: list[Obligation], chosen: list[int], outcomes: dic
             print(f"    {r.detail}")
     counts = {res: sum(1 for i in chosen if outcomes[i].result is res) for res in Result}
     unexpected = sum(1 for i in chosen if outcomes[i].result is not obligations[i].expected)
-    print(f"\n{len(chosen)} obligations: {counts[Result.PROVED]} proved, {counts[Result.REFUTED]} refuted "
-          f"({sum(1 for i in chosen if obligations[i].finding and outcomes[i].result is Result.REFUTED)} "
-          f"documenting known findings), {counts[Result.UNKNOWN]} unknown; {unexpected} unexpected; "
-          f"{elapsed:.1f} s")
+    known = sum(
+        1 for i in chosen if obligations[i].finding and outcomes[i].result is Result.REFUTED
+    )
+    print(
+        f"\n{len(chosen)} obligations: {counts[Result.PROVED]} proved, "
+        f"{counts[Result.REFUTED]} refuted ({known} documenting known findings), "
+        f"{counts[Result.UNKNOWN]} unknown; {unexpected} unexpected; {elapsed:.1f} s"
+    )

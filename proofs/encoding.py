@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import z3
-
 from xbdspec.model import expr
 from xbdspec.model.declaration import Domain, Field, Instance, Spec
 
@@ -37,7 +36,12 @@ class Z3Algebra:
         return isinstance(value, z3.ExprRef)
 
     def ite(self, cond: Any, then: Any, other: Any) -> Any:
-        if isinstance(then, int) and isinstance(other, int) and type(then) is not bool and type(other) is not bool:
+        if (
+            isinstance(then, int)
+            and isinstance(other, int)
+            and type(then) is not bool
+            and type(other) is not bool
+        ):
             if then == other:
                 return then
             # two plain numbers: small integers (u32 fields never choose between constants)
@@ -144,15 +148,24 @@ def domain_constraint(spec: Spec, state: Any) -> Any:
 
 def equal_states(spec: Spec, a: Any, b: Any) -> Any:
     """``a`` and ``b`` agree on every field."""
-    return z3.And(*(x == y for (_, _, x), (_, _, y) in zip(_elements(spec, a), _elements(spec, b), strict=True)))
+    return z3.And(
+        *(
+            x == y
+            for (_, _, x), (_, _, y) in zip(_elements(spec, a), _elements(spec, b), strict=True)
+        )
+    )
 
 
 def concrete_constraint(spec: Spec, state: Any, values: Any) -> Any:
     """The symbolic ``state`` equals the plain state ``values``."""
-    return z3.And(*(
-        sym == _plain_to_z3(f, val)
-        for (f, _, sym), (_, _, val) in zip(_elements(spec, state), _elements(spec, values), strict=True)
-    ))
+    return z3.And(
+        *(
+            sym == _plain_to_z3(f, val)
+            for (f, _, sym), (_, _, val) in zip(
+                _elements(spec, state), _elements(spec, values), strict=True
+            )
+        )
+    )
 
 
 def _plain_to_z3(f: Field, value: Any) -> Any:
@@ -366,7 +379,7 @@ class IncrementalSolver:
         return Check(Verdict.REFUTED, None, seconds)
 
 
-def E_or(parts: Sequence[Any]) -> Any:  # noqa: N802
+def E_or(parts: Sequence[Any]) -> Any:
     """The disjunction of ``parts``."""
     return z3.Or(*(_as_bool(p) for p in parts))
 

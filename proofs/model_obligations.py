@@ -18,15 +18,22 @@ from xbdspec.model.declaration import Instance, Spec, Transition
 from . import encoding as E
 from .results import Obligation, Outcome, Result
 
-_TO_RESULT = {E.Verdict.PROVED: Result.PROVED, E.Verdict.REFUTED: Result.REFUTED,
-              E.Verdict.UNKNOWN: Result.UNKNOWN}
+_TO_RESULT = {
+    E.Verdict.PROVED: Result.PROVED,
+    E.Verdict.REFUTED: Result.REFUTED,
+    E.Verdict.UNKNOWN: Result.UNKNOWN,
+}
 
 
 def describe_sizes(spec: Spec) -> str:
     """The sizes a model obligation holds for, in words."""
     k = spec.sizes
-    return ", ".join(f"{name}={getattr(k, name)}" for name in k.__dataclass_fields__ if name != "ring_base") + \
-        ", ring indices: every 32-bit value"
+    return (
+        ", ".join(
+            f"{name}={getattr(k, name)}" for name in k.__dataclass_fields__ if name != "ring_base"
+        )
+        + ", ring indices: every 32-bit value"
+    )
 
 
 class ModelContext:
@@ -46,8 +53,12 @@ class ModelContext:
         self.domain_s = E.domain_constraint(spec, self.s)
         self.domain_t = E.domain_constraint(spec, self.t)
         self.invariants_s = [E.as_formula(i.holds(self.s, self.k)) for i in spec.invariants]
-        self.invariants_t = [(i.name, E.as_formula(i.holds(self.t, self.k))) for i in spec.invariants]
-        self.steps_st = [(p.name, E.as_formula(p.holds(self.s, self.t, self.k))) for p in spec.step_properties]
+        self.invariants_t = [
+            (i.name, E.as_formula(i.holds(self.t, self.k))) for i in spec.invariants
+        ]
+        self.steps_st = [
+            (p.name, E.as_formula(p.holds(self.s, self.t, self.k))) for p in spec.step_properties
+        ]
 
     def instances_of(self, transition: Transition) -> list[Instance]:
         return [i for i in self.spec.instances if i.transition is transition]
@@ -80,8 +91,10 @@ def step_lines(before: Any, label: str, after: Any) -> list[str]:
 
 
 def _event_json(instance: Instance) -> dict[str, Any]:
-    return {"event": instance.transition.event,
-            "params": {n: _plain(v) for n, v in instance.bindings.as_dict().items()}}
+    return {
+        "event": instance.transition.event,
+        "params": {n: _plain(v) for n, v in instance.bindings.as_dict().items()},
+    }
 
 
 # --------------------------------------------------------------------------- initial states
@@ -93,7 +106,9 @@ def initial_obligation(ctx: ModelContext, invariant_name: str) -> Obligation:
     def run() -> Outcome:
         prover = E.Prover()
         s = ctx.s
-        check = prover.valid(E.as_formula(inv.holds(s, ctx.k)), E.initial_constraint(ctx.spec, s), ctx.domain_s)
+        check = prover.valid(
+            E.as_formula(inv.holds(s, ctx.k)), E.initial_constraint(ctx.spec, s), ctx.domain_s
+        )
         outcome = Outcome(_TO_RESULT[check.verdict], check.seconds, check.reason)
         if check.model is not None:
             state = E.read_state(ctx.spec, check.model, s)
@@ -101,15 +116,21 @@ def initial_obligation(ctx: ModelContext, invariant_name: str) -> Obligation:
             outcome.replay = {"initial": state_json(state)}
         return outcome
 
-    return Obligation(f"initial_satisfies_{inv.name}", "initial", describe_sizes(ctx.spec),
-                      f"Every initial state satisfies {inv.name}.", run)
+    return Obligation(
+        f"initial_satisfies_{inv.name}",
+        "initial",
+        describe_sizes(ctx.spec),
+        f"Every initial state satisfies {inv.name}.",
+        run,
+    )
 
 
 # --------------------------------------------------------------------------- preservation
 
 
-def preservation_outcome(ctx: ModelContext, instances: Sequence[Instance],
-                         transition_name: str, timeout_ms: int = 5000) -> Outcome:
+def preservation_outcome(
+    ctx: ModelContext, instances: Sequence[Instance], transition_name: str, timeout_ms: int = 5000
+) -> Outcome:
     """Whether every instance keeps every invariant, the domains and the step properties."""
     spec = ctx.spec
     start = time.perf_counter()
@@ -125,8 +146,9 @@ def preservation_outcome(ctx: ModelContext, instances: Sequence[Instance],
             if whole.verdict is E.Verdict.PROVED:
                 continue
             if whole.verdict is E.Verdict.UNKNOWN:
-                return Outcome(Result.UNKNOWN, time.perf_counter() - start,
-                               f"{instance.label}: {whole.reason}")
+                return Outcome(
+                    Result.UNKNOWN, time.perf_counter() - start, f"{instance.label}: {whole.reason}"
+                )
             broken = [n for n, c in claims if prover.valid(c).verdict is not E.Verdict.PROVED]
             assert whole.model is not None
             before = E.read_state(spec, whole.model, ctx.s)
@@ -136,14 +158,19 @@ def preservation_outcome(ctx: ModelContext, instances: Sequence[Instance],
             lines += step_lines(before, instance.label, after)
             lines.append(f"  breaks: {', '.join(broken)}")
             return Outcome(
-                Result.REFUTED, time.perf_counter() - start,
-                f"{instance.label} breaks {', '.join(broken)}", lines,
+                Result.REFUTED,
+                time.perf_counter() - start,
+                f"{instance.label} breaks {', '.join(broken)}",
+                lines,
                 {"state": state_json(before), **_event_json(instance), "breaks": broken},
             )
         finally:
             prover.pop()
-    return Outcome(Result.PROVED, time.perf_counter() - start,
-                   f"{len(instances)} parameter choices, {len(claims)} claims")
+    return Outcome(
+        Result.PROVED,
+        time.perf_counter() - start,
+        f"{len(instances)} parameter choices, {len(claims)} claims",
+    )
 
 
 def preservation_obligation(ctx: ModelContext, transition: Transition) -> Obligation:
@@ -154,21 +181,25 @@ def preservation_obligation(ctx: ModelContext, transition: Transition) -> Obliga
         return preservation_outcome(ctx, instances, transition.name)
 
     return Obligation(
-        f"{transition.name}_preserves_invariants", "inductive", describe_sizes(ctx.spec),
+        f"{transition.name}_preserves_invariants",
+        "inductive",
+        describe_sizes(ctx.spec),
         f"From any state satisfying every invariant, {transition.name} keeps every invariant "
         f"({names}), every field in its domain, and every step property.",
         run,
     )
 
 
-# --------------------------------------------------------------------------- determinism, live guards
+# ----------------------------------------------------------------- determinism, live guards
 
 
 def _overlapping(a: Transition, b: Transition) -> bool:
     return a.component == b.component and bool(set(a.source) & set(b.source))
 
 
-def determinism_obligation(ctx: ModelContext, event: str, transitions: Sequence[Transition]) -> Obligation:
+def determinism_obligation(
+    ctx: ModelContext, event: str, transitions: Sequence[Transition]
+) -> Obligation:
     def run() -> Outcome:
         start = time.perf_counter()
         prover = E.Prover()
@@ -176,28 +207,42 @@ def determinism_obligation(ctx: ModelContext, event: str, transitions: Sequence[
         by_params: dict[str, list[Instance]] = {}
         for inst in ctx.spec.instances:
             if inst.transition.event == event:
-                by_params.setdefault(json.dumps(_event_json(inst)["params"], sort_keys=True), []).append(inst)
+                by_params.setdefault(
+                    json.dumps(_event_json(inst)["params"], sort_keys=True), []
+                ).append(inst)
         for group in by_params.values():
             for i, a in enumerate(group):
                 for b in group[i + 1 :]:
                     if not _overlapping(a.transition, b.transition):
                         continue
-                    both = prover.satisfiable(E.enabled(ctx.spec, a, ctx.s), E.enabled(ctx.spec, b, ctx.s))
+                    both = prover.satisfiable(
+                        E.enabled(ctx.spec, a, ctx.s), E.enabled(ctx.spec, b, ctx.s)
+                    )
                     if both.verdict is E.Verdict.PROVED:
                         state = E.read_state(ctx.spec, both.model, ctx.s)
                         return Outcome(
-                            Result.REFUTED, time.perf_counter() - start,
-                            f"{a.transition.name} and {b.transition.name} both enabled by {a.label}",
-                            [f"      {n} = {E.show_value(getattr(state, n))}" for n in state._fields],
+                            Result.REFUTED,
+                            time.perf_counter() - start,
+                            f"{a.transition.name} and {b.transition.name} both enabled by "
+                            f"{a.label}",
+                            [
+                                f"      {n} = {E.show_value(getattr(state, n))}"
+                                for n in state._fields
+                            ],
                             {"state": state_json(state), **_event_json(a)},
                         )
                     if both.verdict is E.Verdict.UNKNOWN:
                         return Outcome(Result.UNKNOWN, time.perf_counter() - start, both.reason)
-        return Outcome(Result.PROVED, time.perf_counter() - start,
-                       f"{len(transitions)} transitions, {len(by_params)} parameter choices")
+        return Outcome(
+            Result.PROVED,
+            time.perf_counter() - start,
+            f"{len(transitions)} transitions, {len(by_params)} parameter choices",
+        )
 
     return Obligation(
-        f"{event}_is_deterministic", "determinism", describe_sizes(ctx.spec),
+        f"{event}_is_deterministic",
+        "determinism",
+        describe_sizes(ctx.spec),
         f"In every state satisfying the invariants, at most one transition answers each "
         f"{event} with given parameters ({', '.join(t.name for t in transitions)}).",
         run,
@@ -211,17 +256,26 @@ def live_guard_obligation(contexts: Sequence[ModelContext], transition: Transiti
             t = ctx.spec.transition(transition.name)
             prover = E.Prover()
             prover.assume(ctx.domain_s, *ctx.invariants_s)
-            witness = prover.satisfiable(E.E_or([E.enabled(ctx.spec, i, ctx.s) for i in ctx.instances_of(t)]))
+            witness = prover.satisfiable(
+                E.E_or([E.enabled(ctx.spec, i, ctx.s) for i in ctx.instances_of(t)])
+            )
             seconds += witness.seconds
             if witness.verdict is not E.Verdict.REFUTED:
-                detail = (f"enabled in a state satisfying the invariants ({describe_sizes(ctx.spec)})"
-                          if witness.verdict is E.Verdict.PROVED else witness.reason)
+                detail = (
+                    f"enabled in a state satisfying the invariants ({describe_sizes(ctx.spec)})"
+                    if witness.verdict is E.Verdict.PROVED
+                    else witness.reason
+                )
                 return Outcome(_TO_RESULT[witness.verdict], seconds, detail)
-        return Outcome(Result.REFUTED, seconds,
-                       "no state satisfying the invariants enables it in any of the sizes: it is dead")
+        return Outcome(
+            Result.REFUTED,
+            seconds,
+            "no state satisfying the invariants enables it in any of the sizes: it is dead",
+        )
 
     return Obligation(
-        f"{transition.name}_is_live", "live-guard",
+        f"{transition.name}_is_live",
+        "live-guard",
         " or ".join(f"({describe_sizes(c.spec)})" for c in contexts),
         f"Some state satisfying every invariant enables {transition.name} (its guard is not dead).",
         run,
@@ -234,12 +288,18 @@ def falsifiable_obligation(ctx: ModelContext, invariant_name: str) -> Obligation
     def run() -> Outcome:
         prover = E.Prover()
         witness = prover.satisfiable(ctx.domain_s, E.as_formula(inv.holds(ctx.s, ctx.k)) == False)  # noqa: E712
-        return Outcome(_TO_RESULT[witness.verdict], witness.seconds,
-                       "a state in the domains violates it" if witness.model is not None
-                       else "it holds in every state: it says nothing")
+        return Outcome(
+            _TO_RESULT[witness.verdict],
+            witness.seconds,
+            "a state in the domains violates it"
+            if witness.model is not None
+            else "it holds in every state: it says nothing",
+        )
 
     return Obligation(
-        f"{inv.name}_is_falsifiable", "falsifiable", describe_sizes(ctx.spec),
+        f"{inv.name}_is_falsifiable",
+        "falsifiable",
+        describe_sizes(ctx.spec),
         f"{inv.name} is not a tautology: some state of the domains violates it.",
         run,
     )
@@ -259,10 +319,15 @@ class Unrolling:
 
     def step(self, s: Any, selector: Any) -> tuple[Any, Any]:
         spec = self.spec
-        ok = E.all_constraints([
-            E.u_less(selector, len(self.instances)),
-            *(E.implies_(selector == i, E.enabled(spec, inst, s)) for i, inst in enumerate(self.instances)),
-        ])
+        ok = E.all_constraints(
+            [
+                E.u_less(selector, len(self.instances)),
+                *(
+                    E.implies_(selector == i, E.enabled(spec, inst, s))
+                    for i, inst in enumerate(self.instances)
+                ),
+            ]
+        )
         changes = [E.successor(spec, inst, s) for inst in self.instances]
         values = []
         for f in spec.fields:
@@ -285,7 +350,9 @@ class Unrolling:
         return ok, spec.State(*values)
 
 
-def bmc_obligation(spec: Spec, depth: int, properties: Sequence[str], name: str, bound: str) -> Obligation:
+def bmc_obligation(
+    spec: Spec, depth: int, properties: Sequence[str], name: str, bound: str
+) -> Obligation:
     def run() -> Outcome:
         start = time.perf_counter()
         k = spec.sizes
@@ -303,17 +370,25 @@ def bmc_obligation(spec: Spec, depth: int, properties: Sequence[str], name: str,
             bad = E.E_or([E.as_formula(i.holds(s, k)) == False for i in invs])  # noqa: E712
             found = bmc.check_with(bad)
             if found.verdict is E.Verdict.UNKNOWN:
-                return Outcome(Result.UNKNOWN, time.perf_counter() - start, f"depth {d}: {found.reason}")
+                return Outcome(
+                    Result.UNKNOWN, time.perf_counter() - start, f"depth {d}: {found.reason}"
+                )
             if found.verdict is E.Verdict.PROVED:
                 return _trace_outcome(spec, found.model, selectors, invs, start)
         return Outcome(Result.PROVED, time.perf_counter() - start, f"no violation in {depth} steps")
 
-    return Obligation(name, "bounded", bound,
-                      f"No run of up to {depth} steps from an initial state violates "
-                      f"{', '.join(properties)}.", run)
+    return Obligation(
+        name,
+        "bounded",
+        bound,
+        f"No run of up to {depth} steps from an initial state violates {', '.join(properties)}.",
+        run,
+    )
 
 
-def _trace_outcome(spec: Spec, model: Any, selectors: Sequence[Any], invs: Sequence[Any], start: float) -> Outcome:
+def _trace_outcome(
+    spec: Spec, model: Any, selectors: Sequence[Any], invs: Sequence[Any], start: float
+) -> Outcome:
     from xbdspec.model.concrete import Stepper
 
     stepper = Stepper(spec)
@@ -328,9 +403,13 @@ def _trace_outcome(spec: Spec, model: Any, selectors: Sequence[Any], invs: Seque
         state = after
     broken = [i.name for i in invs if not i.holds(state, spec.sizes)]
     lines.append(f"  breaks: {', '.join(broken)}")
-    return Outcome(Result.REFUTED, time.perf_counter() - start,
-                   f"{len(selectors)} steps break {', '.join(broken)}", lines,
-                   {"events": events, "breaks": broken})
+    return Outcome(
+        Result.REFUTED,
+        time.perf_counter() - start,
+        f"{len(selectors)} steps break {', '.join(broken)}",
+        lines,
+        {"events": events, "breaks": broken},
+    )
 
 
 def k_induction_obligation(spec: Spec, prop: str, max_k: int, name: str, bound: str) -> Obligation:
@@ -349,16 +428,26 @@ def k_induction_obligation(spec: Spec, prop: str, max_k: int, name: str, bound: 
             prover.assume(ok, E.domain_constraint(spec, s))
             step_case = prover.valid(E.as_formula(inv.holds(s, k)))
             if step_case.verdict is E.Verdict.PROVED:
-                return Outcome(Result.PROVED, time.perf_counter() - start,
-                               f"{prop} is {depth}-inductive (base case: the bounded check)")
+                return Outcome(
+                    Result.PROVED,
+                    time.perf_counter() - start,
+                    f"{prop} is {depth}-inductive (base case: the bounded check)",
+                )
             if step_case.verdict is E.Verdict.UNKNOWN:
                 return Outcome(Result.UNKNOWN, time.perf_counter() - start, step_case.reason)
-        return Outcome(Result.UNKNOWN, time.perf_counter() - start,
-                       f"not {max_k}-inductive on its own (it is inductive with the auxiliary invariants)")
+        return Outcome(
+            Result.UNKNOWN,
+            time.perf_counter() - start,
+            f"not {max_k}-inductive on its own (it is inductive with the auxiliary invariants)",
+        )
 
-    return Obligation(name, "k-induction", bound,
-                      f"{prop} alone (without auxiliary invariants) is k-inductive for some k <= {max_k}.",
-                      run)
+    return Obligation(
+        name,
+        "k-induction",
+        bound,
+        f"{prop} alone (without auxiliary invariants) is k-inductive for some k <= {max_k}.",
+        run,
+    )
 
 
 def model_obligations(spec: Spec, liveness_specs: Sequence[Spec] = ()) -> Iterable[Obligation]:

@@ -25,7 +25,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "prove": ("xbdspec.proofs.cli", "discharge the proof obligations with z3"),
     "explore": ("xbdspec.explore.cli", "explore every interleaving of the model or the reference"),
     "difftest": ("xbdspec.conformance.cli", "test an implementation against the model"),
-    "check": ("xbdspec.traces.cli", "check a recorded trace or xenstore access log against the model"),
+    "check": (
+        "xbdspec.traces.cli",
+        "check a recorded trace or xenstore access log against the model",
+    ),
     "verify": ("xbdspec.verify", "run everything the project can check, with a summary"),
 }
 

@@ -13,9 +13,8 @@ from typing import Any
 import z3
 from hypothesis import given
 from hypothesis import strategies as st
-
 from model_strategies import arbitrary_states, reachable_states
-from xbdspec.model.concrete import Stepper, StepError, build_machines, fire
+from xbdspec.model.concrete import StepError, Stepper, build_machines, fire
 from xbdspec.model.declaration import Instance
 from xbdspec.model.spec import build_spec
 from xbdspec.proofs import encoding as E
@@ -55,7 +54,7 @@ def check_agreement(state: Any, instance: Instance) -> None:
     symbolic = symbolic_successor(state, instance)
     assert (concrete is None) == (symbolic is None), instance.label
     if concrete is not None:
-        assert tuple(symbolic) == tuple(concrete), instance.label
+        assert symbolic is not None and tuple(symbolic) == tuple(concrete), instance.label
     # the machines answer the event: the one transition of it that is enabled
     try:
         _, expected = STEPPER.step(state, instance.transition.event, **instance.bindings.as_dict())
@@ -64,11 +63,13 @@ def check_agreement(state: Any, instance: Instance) -> None:
     got = machine_successor(state, instance)
     assert (got is None) == (expected is None), instance.label
     if expected is not None:
-        assert tuple(got) == tuple(expected), instance.label
+        assert got is not None and tuple(got) == tuple(expected), instance.label
 
 
 @given(reachable_states(SPEC), st.sampled_from(SPEC.instances))
-def test_concrete_and_symbolic_steps_agree_on_reachable_states(state: Any, instance: Instance) -> None:
+def test_concrete_and_symbolic_steps_agree_on_reachable_states(
+    state: Any, instance: Instance
+) -> None:
     check_agreement(state, instance)
 
 
@@ -80,7 +81,9 @@ def test_every_enabled_step_agrees(state: Any, data: st.DataObject) -> None:
 
 
 @given(arbitrary_states(SPEC), st.sampled_from(SPEC.instances))
-def test_concrete_and_symbolic_steps_agree_on_arbitrary_states(state: Any, instance: Instance) -> None:
+def test_concrete_and_symbolic_steps_agree_on_arbitrary_states(
+    state: Any, instance: Instance
+) -> None:
     check_agreement(state, instance)
 
 

@@ -8,8 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from xbdspec.model.concrete import Stepper, StepError
+from xbdspec.model.concrete import StepError, Stepper
 from xbdspec.model.declaration import (
     DeclarationError,
     Param,
@@ -26,9 +25,16 @@ DOCS = Path(__file__).resolve().parents[2] / "docs" / "diagrams"
 
 
 def respec(transitions: Any) -> Spec:
-    return Spec(sizes=SPEC.sizes, fields=fields(SPEC.sizes), components=COMPONENTS,
-                transitions=transitions, initial=initial, invariants=SPEC.invariants,
-                step_properties=SPEC.step_properties, progress=SPEC.progress)
+    return Spec(
+        sizes=SPEC.sizes,
+        fields=fields(SPEC.sizes),
+        components=COMPONENTS,
+        transitions=transitions,
+        initial=initial,
+        invariants=SPEC.invariants,
+        step_properties=SPEC.step_properties,
+        progress=SPEC.progress,
+    )
 
 
 def test_a_transition_needs_guard_and_effect() -> None:
@@ -80,8 +86,11 @@ def test_an_effect_may_not_assign_its_own_control_field() -> None:
 
 
 def test_every_size_builds() -> None:
-    for k in (Sizes(commands=1, bios=1, ring_slots=1), Sizes(commands=3, bios=4, ring_slots=2),
-              Sizes(commands=0, bios=0)):
+    for k in (
+        Sizes(commands=1, bios=1, ring_slots=1),
+        Sizes(commands=3, bios=4, ring_slots=2),
+        Sizes(commands=0, bios=0),
+    ):
         spec = build_spec(k)
         assert Stepper(spec).violated_invariants(Stepper(spec).initial()) == []
 

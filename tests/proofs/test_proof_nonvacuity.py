@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 import z3
-
 from xbdspec.model.concrete import Stepper
 from xbdspec.model.declaration import Instance, Invariant, Spec, Transition
 from xbdspec.model.spec import COMPONENTS, build_spec
@@ -40,9 +39,14 @@ WATCH_BOOKKEEPING = {"backend_ignores_frontend", "frontend_ignores_backend"}
 
 def respec(base: Spec, **changes: Any) -> Spec:
     args: dict[str, Any] = dict(
-        sizes=base.sizes, fields=fields(base.sizes), components=COMPONENTS,
-        transitions=base.transitions, initial=base._initial, invariants=base.invariants,
-        step_properties=base.step_properties, progress=base.progress,
+        sizes=base.sizes,
+        fields=fields(base.sizes),
+        components=COMPONENTS,
+        transitions=base.transitions,
+        initial=base._initial,
+        invariants=base.invariants,
+        step_properties=base.step_properties,
+        progress=base.progress,
     )
     args.update(changes)
     return Spec(**args)
@@ -56,14 +60,17 @@ def mutants(ctx: ModelContext, t: Transition) -> Iterator[tuple[str, Transition]
     for i in ctx.instances_of(t):
         keys |= set(t.effect(ctx.s, i.bindings))
     for key in sorted(keys):
+
         def forget(s: Any, p: Any, eff: Any = t.effect, key: str = key) -> dict[str, Any]:
             return {k: v for k, v in eff(s, p).items() if k != key}
+
         yield f"effect forgets {key}", dataclasses.replace(t, effect=forget)
 
 
 def corrupted(t: Transition) -> Transition:
     def effect(s: Any, p: Any, eff: Any = t.effect) -> dict[str, Any]:
         return {**eff(s, p), "frozen": s.frozen + 1}
+
     return dataclasses.replace(t, effect=effect)
 
 
@@ -108,7 +115,11 @@ def test_each_preservation_obligation_refutes_a_broken_variant(name: str) -> Non
 def field_changes() -> Iterator[tuple[str, Any]]:
     init = Stepper(SPEC).initial()
     for f in SPEC.fields:
-        values = (0, 1, 2**32 - 1, init.req_prod_pvt + 5) if f.domain.kind == "u32" else f.domain.values()
+        values = (
+            (0, 1, 2**32 - 1, init.req_prod_pvt + 5)
+            if f.domain.kind == "u32"
+            else f.domain.values()
+        )
         for v in values:
             yield f.name, v if f.length is None else (v,) * f.length
 
@@ -169,7 +180,9 @@ def test_the_bounded_check_finds_a_broken_guard_and_its_trace_replays() -> None:
     visible = [i.name for i in handshake.invariants if not i.auxiliary]
     t = handshake.transition("backend_connect")
     broken_t = dataclasses.replace(t, guard=lambda s, p: True)
-    broken = respec(handshake, transitions=[broken_t if x is t else x for x in handshake.transitions])
+    broken = respec(
+        handshake, transitions=[broken_t if x is t else x for x in handshake.transitions]
+    )
     outcome = bmc_obligation(broken, 6, visible, "broken", "").run()
     assert outcome.result is Result.REFUTED
     assert outcome.replay is not None
@@ -190,7 +203,9 @@ def claim_with(obligation: str) -> A.ArithmeticObligation:
     return next(o for o in A.ARITHMETIC_OBLIGATIONS if o.name == obligation)
 
 
-def variant(name: str, claim: Callable[[], tuple[list[Any], Any, dict[str, Any]]]) -> A.ArithmeticObligation:
+def variant(
+    name: str, claim: Callable[[], tuple[list[Any], Any, dict[str, Any]]]
+) -> A.ArithmeticObligation:
     return A.ArithmeticObligation(name, claim, "", "")
 
 
@@ -204,19 +219,28 @@ def _no_full_check() -> tuple[list[Any], Any, dict[str, Any]]:
     size, is_pow2 = A._power_of_two_size()
     pvt, cons = z3.BitVecs("req_prod_pvt rsp_cons", 32)
     # a producer that writes without checking RING_FULL
-    return [is_pow2, z3.ULE(pvt - cons, size)], z3.ULE((pvt + 1) - cons, size), \
-        {"size": size, "pvt": pvt, "cons": cons}
+    return (
+        [is_pow2, z3.ULE(pvt - cons, size)],
+        z3.ULE((pvt + 1) - cons, size),
+        {"size": size, "pvt": pvt, "cons": cons},
+    )
 
 
 def _no_rounding() -> tuple[list[Any], Any, dict[str, Any]]:
     pages = z3.BitVec("max-ring-pages", 32)
-    clamped = z3.If(z3.UGT(pages, 32), z3.BitVecVal(32, 32), z3.If(z3.ULT(pages, 1), z3.BitVecVal(1, 32), pages))
+    clamped = z3.If(
+        z3.UGT(pages, 32), z3.BitVecVal(32, 32), z3.If(z3.ULT(pages, 1), z3.BitVecVal(1, 32), pages)
+    )
     return [], (clamped & (clamped - 1)) == 0, {"max-ring-pages": pages}
 
 
 def _no_clamp_segments() -> tuple[list[Any], Any, dict[str, Any]]:
     advertised = z3.BitVec("feature-max-indirect-segments", 32)
-    return [], z3.ULE(advertised, A.XBD_SIZE_TO_SEGS_MAXPHYS), {"feature-max-indirect-segments": advertised}
+    return (
+        [],
+        z3.ULE(advertised, A.XBD_SIZE_TO_SEGS_MAXPHYS),
+        {"feature-max-indirect-segments": advertised},
+    )
 
 
 def _final_check_without_event() -> tuple[list[Any], Any, dict[str, Any]]:
@@ -236,7 +260,11 @@ def _loop_without_window() -> tuple[list[Any], Any, dict[str, Any]]:
 def _free_without_bound() -> tuple[list[Any], Any, dict[str, Any]]:
     size, is_pow2 = A._power_of_two_size()
     pvt, cons = z3.BitVecs("req_prod_pvt rsp_cons", 32)
-    return [is_pow2], z3.ULE(A.ring_free_requests(size, pvt, cons), size), {"pvt": pvt, "cons": cons}
+    return (
+        [is_pow2],
+        z3.ULE(A.ring_free_requests(size, pvt, cons), size),
+        {"pvt": pvt, "cons": cons},
+    )
 
 
 def _requests_unclamped() -> tuple[list[Any], Any, dict[str, Any]]:
@@ -267,12 +295,16 @@ BROKEN_ARITHMETIC = {
 #: obligation (refuted on the seed) -> the hypothesis a fix adds, under which it is proved
 FIXED_ARITHMETIC: dict[str, Callable[[dict[str, Any]], Any]] = {
     "ring_page_order_shift_defined": lambda i: z3.ULT(i["max-ring-page-order"], 31),
-    "no_unused_indirect_pages": lambda i: z3.Or(z3.Not(i["present"]), z3.Not(i["enabled"]),
-                                                z3.UGT(i["feature-max-indirect-segments"], 11)),
+    "no_unused_indirect_pages": lambda i: z3.Or(
+        z3.Not(i["present"]), z3.Not(i["enabled"]), z3.UGT(i["feature-max-indirect-segments"], 11)
+    ),
     "capacity_message_divides_safely": lambda i: z3.ULE(i["sector-size"], 1 << 20),
-    "media_size_fits": lambda i: z3.And(z3.ULT(i["sectors"], 1 << 40), z3.ULT(i["sector-size"], 1 << 16)),
-    "sector_size_checked": lambda i: z3.And(z3.UGE(i["sector-size"], 512),
-                                            (i["sector-size"] & (i["sector-size"] - 1)) == 0),
+    "media_size_fits": lambda i: z3.And(
+        z3.ULT(i["sectors"], 1 << 40), z3.ULT(i["sector-size"], 1 << 16)
+    ),
+    "sector_size_checked": lambda i: z3.And(
+        z3.UGE(i["sector-size"], 512), (i["sector-size"] & (i["sector-size"] - 1)) == 0
+    ),
     "any_device_named_apart_from_documented_ones": lambda i: A.documented_disk(i["vdevice_a"])[0],
 }
 
@@ -309,7 +341,11 @@ def test_comparing_raw_indices_instead_of_differences_fails_across_wrap_around()
     def raw() -> tuple[list[Any], Any, dict[str, Any]]:
         size, is_pow2 = A._power_of_two_size()
         cons, rp = z3.BitVecs("rsp_cons rsp_prod", 32)
-        return [is_pow2, rp != cons, z3.ULE(rp - cons, size)], z3.ULT(cons, rp), {"rsp_cons": cons, "rsp_prod": rp}
+        return (
+            [is_pow2, rp != cons, z3.ULE(rp - cons, size)],
+            z3.ULT(cons, rp),
+            {"rsp_cons": cons, "rsp_prod": rp},
+        )
 
     check, inputs = variant("raw", raw).check()
     assert check.verdict.value == "refuted"

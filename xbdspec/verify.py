@@ -1,0 +1,176 @@
+"""``xbdspec verify`` (``make verify``): everything the project can check, with a summary.
+
+Each stage is a command of this project run in its own process, so one stage's
+failure cannot hide another's; the summary gives each stage's verdict, its key
+figures and its time, and the exit status is non-zero when any stage fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One check ``make verify`` runs.
+
+    Attributes:
+        name: how the summary calls it.
+        argv: the command (``xbdspec`` subcommands run through this interpreter).
+        summarise: turns the command's standard output into one line of figures.
+    """
+
+    name: str
+    argv: list[str]
+    summarise: Callable[[str], str]
+
+
+def _xbdspec(*args: str) -> list[str]:
+    return [sys.executable, "-m", "xbdspec", *args]
+
+
+def _json(text: str) -> Any:
+    start = text.find("{")
+    return json.loads(text[start:]) if start >= 0 else {}
+
+
+def _prove_summary(out: str) -> str:
+    data = _json(out)
+    items = data.get("obligations", [])
+    counts = {
+        r: sum(1 for o in items if o["result"] == r) for r in ("proved", "refuted", "unknown")
+    }
+    known = sum(1 for o in items if o.get("finding") and o["result"] == "refuted")
+    return (
+        f"{len(items)} obligations: {counts['proved']} proved, {counts['refuted']} refuted "
+        f"({known} known findings), {counts['unknown']} unknown; {data.get('seconds', 0):.1f} s"
+    )
+
+
+def _simulate_summary(out: str) -> str:
+    d = _json(out)
+    return (
+        f"{d.get('bios_completed')}/{d.get('bios_submitted')} bios completed, "
+        f"{d.get('bios_lost')} lost, {d.get('double_completions')} twice, "
+        f"{d.get('data_mismatches')} wrong data (seed {d.get('seed')})"
+    )
+
+
+def _explore_summary(out: str) -> str:
+    d = _json(out)
+    return (
+        f"{d.get('states')} states, {d.get('transitions')} transitions, depth {d.get('depth')}, "
+        f"{len(d.get('violations', []))} violations, {d.get('states_per_second', 0):.0f} states/s"
+    )
+
+
+def _difftest_summary(out: str) -> str:
+    d = _json(out)
+    return (
+        f"{d.get('examples')} examples, {d.get('steps')} steps, "
+        f"{len(d.get('divergences', []))} divergences, seed {d.get('seed')}"
+    )
+
+
+def _last_line(out: str) -> str:
+    lines = [ln for ln in out.strip().splitlines() if ln.strip()]
+    return lines[-1] if lines else ""
+
+
+def stages() -> list[Stage]:
+    """The stages, in order; stages of parts not yet built are left out."""
+    found: list[Stage] = [
+        Stage("proofs", _xbdspec("prove", "--json"), _prove_summary),
+        Stage(
+            "diagrams up to date",
+            _xbdspec("diagram", "--check"),
+            lambda out: "the committed diagrams match the model",
+        ),
+        Stage(
+            "reference simulation",
+            _xbdspec("simulate", "--ios", "10000", "--seed", "1", "--json"),
+            _simulate_summary,
+        ),
+    ]
+    from xbdspec.cli import SUBCOMMANDS
+
+    if _available(SUBCOMMANDS["explore"][0]):
+        found.append(Stage("exploration (model)", _xbdspec("explore", "--json"), _explore_summary))
+    if _available(SUBCOMMANDS["difftest"][0]):
+        found.append(
+            Stage(
+                "differential campaign (reference)",
+                _xbdspec(
+                    "difftest", "--impl", "reference", "--examples", "200", "--seed", "1", "--json"
+                ),
+                _difftest_summary,
+            )
+        )
+    if shutil.which("ruff", path=str(Path(sys.executable).parent)):
+        found.append(
+            Stage("ruff", [str(Path(sys.executable).parent / "ruff"), "check", "."], _last_line)
+        )
+    found.append(Stage("mypy", [sys.executable, str(ROOT / "tools" / "typecheck.py")], _last_line))
+    return found
+
+
+def _available(module: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--skip",
+        action="append",
+        default=[],
+        metavar="STAGE",
+        help="leave out a stage (by the start of its name)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    results: list[tuple[str, bool, str, float]] = []
+    for stage in stages():
+        if any(stage.name.startswith(s) for s in args.skip):
+            continue
+        shown = stage.argv[1:] if stage.argv[0] == sys.executable else stage.argv
+        print(f"== {stage.name}: {' '.join(shown)}", flush=True)
+        start = time.perf_counter()
+        proc = subprocess.run(stage.argv, cwd=ROOT, capture_output=True, text=True, check=False)
+        seconds = time.perf_counter() - start
+        ok = proc.returncode == 0
+        try:
+            figures = stage.summarise(proc.stdout)
+        except (ValueError, KeyError, TypeError):
+            figures = _last_line(proc.stdout)
+        if not ok:
+            print(proc.stdout[-4000:])
+            print(proc.stderr[-4000:], file=sys.stderr)
+        results.append((stage.name, ok, figures, seconds))
+        print(f"   {'ok' if ok else 'FAILED'} ({seconds:.1f} s): {figures}", flush=True)
+    width = max(len(r[0]) for r in results)
+    print("\nSummary")
+    for name, ok, figures, seconds in results:
+        print(f"  {name:{width}}  {'ok    ' if ok else 'FAILED'}  {seconds:7.1f} s  {figures}")
+    failed = [r[0] for r in results if not r[1]]
+    print(
+        f"\n{len(results) - len(failed)} of {len(results)} stages passed"
+        + (f"; failed: {', '.join(failed)}" if failed else "")
+    )
+    return 1 if failed else 0
