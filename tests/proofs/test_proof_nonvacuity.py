@@ -350,3 +350,15 @@ def test_comparing_raw_indices_instead_of_differences_fails_across_wrap_around()
     check, inputs = variant("raw", raw).check()
     assert check.verdict.value == "refuted"
     assert inputs["rsp_prod"] < inputs["rsp_cons"]  # the counterexample is a wrap-around
+
+
+@pytest.mark.parametrize("name", [o.name for o in A.ARITHMETIC_OBLIGATIONS if o.equivalent])
+def test_a_cheaper_conclusion_used_for_small_counterexamples_is_equivalent(name: str) -> None:
+    o = claim_with(name)
+    assert o.equivalent is not None
+    hypotheses, conclusion, inputs = o.claim()
+
+    def same() -> tuple[list[Any], Any, dict[str, Any]]:
+        return hypotheses, conclusion == o.equivalent(inputs), inputs  # type: ignore[misc]
+
+    assert variant(name, same).check()[0].verdict.value == "proved"
