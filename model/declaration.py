@@ -409,6 +409,15 @@ class Spec:
                     "different parameters; every transition of an event takes the same ones."
                 )
 
+        events = {t.event for t in self.transitions}
+        for prop in self.progress:
+            unknown = sorted(set(prop.fairness) - events)
+            if unknown:
+                raise DeclarationError(
+                    f"progress property {prop.name} assumes fairness of {unknown}, which are "
+                    f"no events of the model (events: {sorted(events)})."
+                )
+
     def _instances(self) -> Iterator[Instance]:
         for t in self.transitions:
             for combo in itertools.product(*(p.domain_for(self.sizes) for p in t.params)):

@@ -675,7 +675,13 @@ ENVIRONMENT_FAIRNESS = (
     "interrupt",
     "dma_callback",
     "grants_returned",
-    "startio",
+    "startio_done",
+    "send_ready",
+    "send_bio",
+    "wait_idle",
+    "reject_bio",
+    "command_shortage",
+    "grant_shortage",
     "connect_locked",
     "closing_done",
     "suspend_drained",
@@ -685,7 +691,12 @@ ENVIRONMENT_FAIRNESS = (
 PROGRESS: tuple[Progress, ...] = (
     Progress(
         "HandshakeConnects",
-        lambda s, k: all_of(s.be_online, s.unplugs_left == 0, s.fe_state != X.Connected),
+        lambda s, k: all_of(
+            s.be_online,
+            s.unplugs_left == 0,
+            one_of(s.fe_state, (X.Initialising, X.Initialised)),
+            s.fe_pc != FrontPc.CLOSING,
+        ),
         lambda s, k: all_of(s.fe_state == X.Connected, s.drv_state == DriverState.CONNECTED),
         "When nothing unplugs the disk, the handshake reaches Connected.",
         "blkif.h state diagram",
@@ -702,8 +713,10 @@ PROGRESS: tuple[Progress, ...] = (
     Progress(
         "UnpluggedDiskCloses",
         lambda s, k: all_of(negate(s.be_online), s.users == 0, s.disk != DiskState.PRESENT),
-        lambda s, k: s.fe_state == X.Closed,
-        "An unplugged disk nobody uses reaches Closed.",
+        # unless a user opens the disk before the front end has closed it (which the
+        # environment may do: then the property no longer applies)
+        lambda s, k: any_of(s.fe_state == X.Closed, s.users > 0),
+        "An unplugged disk nobody uses reaches Closed, unless a user opens it first.",
         "xbd_backend_changed (Closing), xbd_closing",
         ENVIRONMENT_FAIRNESS,
     ),

@@ -214,12 +214,12 @@ class StartioSendReady:
     event="send_ready",
     component="io",
     source=[STARTIO],
-    dest=IDLE,
     params=[CMD, DMA],
     seed="xbd_startio, xbd_queue_request, xbd_queue_cb",
 )
 class StartioSendReadyFails:
-    """The READY command's mapping fails at once: its bio fails with EIO, the loop ends."""
+    """The READY command's mapping fails at once: its bio fails with EIO and the loop
+    goes on (the seed's loop stops here, stranding the bios behind it: a finding)."""
 
     @staticmethod
     def guard(s: Any, p: Any) -> Any:
@@ -230,7 +230,6 @@ class StartioSendReadyFails:
         d = Draft(s)
         a.cm_freeze(d, p.cmd, when=d.cmd_qfreeze[p.cmd])
         a.fail_mapping(d, p.k, p.cmd)
-        a.publish(d)
         return d.changes
 
 
@@ -261,12 +260,12 @@ class StartioSendBio:
     event="send_bio",
     component="io",
     source=[STARTIO],
-    dest=IDLE,
     params=[BIO, CMD, DMA],
     seed="xbd_startio, xbd_bio_command, xbd_queue_request, xbd_queue_cb",
 )
 class StartioSendBioFails:
-    """As StartioSendBio, but the mapping fails at once: EIO, and the loop ends."""
+    """As StartioSendBio, but the mapping fails at once: the bio fails with EIO and the
+    loop goes on (the seed stops its loop here: a finding)."""
 
     @staticmethod
     def guard(s: Any, p: Any) -> Any:
@@ -278,7 +277,6 @@ class StartioSendBioFails:
         bind(d, s, p.k, p.bio, p.cmd)
         a.cm_freeze(d, p.cmd, when=d.cmd_qfreeze[p.cmd])
         a.fail_mapping(d, p.k, p.cmd)
-        a.publish(d)
         return d.changes
 
 

@@ -1,0 +1,176 @@
+"""``xbdspec explore``: exhaustive bounded exploration of the model (or the reference).
+
+Without size options it explores the default configurations
+(:data:`~xbdspec.explore.defaults.DEFAULT_RUNS`); with any, the one they describe
+(the other sizes from :data:`~xbdspec.explore.defaults.DEFAULT_SIZES`).
+
+Exit status: 0 when every property holds within the bounds, 1 when a violation
+was found, 2 on a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from xbdspec.errors import XbdspecError
+from xbdspec.model.spec import build_spec
+
+from .checker import Report, check_model
+from .counterexample import format_counterexample
+from .defaults import DEFAULT_RUNS, runs_from
+from .search import print_progress
+
+_SIZE_OPTIONS = (
+    ("commands", "commands in the shadow array (interchangeable)"),
+    ("bios", "bios the disk layer submits"),
+    ("ring_slots", "ring entries (RING_SIZE)"),
+    ("grants", "grant references in the pool"),
+    ("grants_per_request", "grant references a command allocates"),
+    ("suspends", "suspend cycles the tool stack may start"),
+    ("unplugs", "unplug requests the tool stack may make"),
+    ("max_users", "concurrent opens of the disk"),
+)
+
+
+def _default(name: str) -> str:
+    values = sorted({getattr(sizes, name) for sizes in DEFAULT_RUNS})
+    if len(values) == 1:
+        return str(values[0])
+    return " and ".join(map(str, values)) + ": without size options, one run for each"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``xbdspec explore``."""
+    parser.add_argument(
+        "--target",
+        choices=("model", "reference"),
+        default="model",
+        help="what to explore (default: the model)",
+    )
+    for name, help_text in _SIZE_OPTIONS:
+        parser.add_argument(
+            f"--{name.replace('_', '-')}",
+            dest=name,
+            type=int,
+            default=None,
+            help=f"{help_text} (default {_default(name)})",
+        )
+    parser.add_argument(
+        "--no-symmetry",
+        action="store_true",
+        help="do not identify states that differ by a permutation of the commands",
+    )
+    parser.add_argument(
+        "--max-states",
+        type=int,
+        default=None,
+        help="stop after this many states (no deadlock or progress verdict then)",
+    )
+    parser.add_argument(
+        "--replay-dir",
+        type=Path,
+        default=None,
+        help="write one replay file (JSON lines) per counterexample here",
+    )
+    parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    parser.add_argument("--quiet", action="store_true", help="no progress display on stderr")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Explore, print the summary and the counterexamples; 1 if anything is violated."""
+    if args.target == "reference":
+        raise XbdspecError(
+            "--target reference is not implemented yet (docs/explorer.md, 'The reference "
+            "target', says what it needs from xbdspec.conformance). "
+            "Explore the model with --target model."
+        )
+    if args.max_states is not None and args.max_states < 1:
+        raise XbdspecError("--max-states must be at least 1")
+    runs = runs_from({name: getattr(args, name) for name, _ in _SIZE_OPTIONS})
+    reports = []
+    for number, sizes in enumerate(runs, 1):
+        replay_dir = args.replay_dir
+        if replay_dir is not None and len(runs) > 1:
+            replay_dir = replay_dir / f"run{number}"
+        report = check_model(
+            sizes,
+            symmetry=not args.no_symmetry,
+            max_states=args.max_states,
+            replay_dir=replay_dir,
+            progress=None if args.quiet else print_progress,
+        )
+        reports.append(report)
+        if not args.json:
+            print(summary(report), flush=True)
+    for prop, names in reports[0].unknown_fairness.items():
+        print(
+            f"xbdspec explore: warning: progress property {prop} names fairness events that are "
+            f"no event of the model: {', '.join(names)}",
+            file=sys.stderr,
+        )
+    if args.json:
+        print(json.dumps(combined_json(reports), indent=2))
+    return 1 if any(r.violations for r in reports) else 0
+
+
+def combined_json(reports: list[Report]) -> dict[str, Any]:
+    """One run's summary object; for several runs, the totals (``states``,
+    ``transitions``, ``seconds``..., ``sizes`` a list, each violation with its
+    ``sizes``) and every run's own object under ``runs``."""
+    if len(reports) == 1:
+        return reports[0].as_json()
+    runs = [r.as_json() for r in reports]
+    cpu = sum(r["cpu_seconds"] for r in runs)
+    states = sum(r["states"] for r in runs)
+    return {
+        "target": "model",
+        "sizes": [r["sizes"] for r in runs],
+        "complete": all(r["complete"] for r in runs),
+        "states": states,
+        "transitions": sum(r["transitions"] for r in runs),
+        "depth": max(r["depth"] for r in runs),
+        "seconds": round(sum(r["seconds"] for r in runs), 3),
+        "cpu_seconds": round(cpu, 3),
+        "states_per_second": round(states / cpu) if cpu else None,
+        "bytes_per_state": max(r["bytes_per_state"] for r in runs),
+        "fingerprint_collision_probability": max(
+            r["fingerprint_collision_probability"] for r in runs
+        ),
+        "violations": [{**v, "sizes": r["sizes"]} for r in runs for v in r["violations"]],
+        "runs": runs,
+    }
+
+
+def summary(report: Report) -> str:
+    """The human summary: figures, then every counterexample."""
+    ex = report.exploration
+    spec = build_spec(report.sizes)
+    rate = ex.states / ex.cpu_seconds if ex.cpu_seconds else 0.0
+    lines = [
+        f"explored the model for {report.sizes}",
+        f"  {ex.states:,} states{' (up to command permutations)' if report.symmetry else ''}, "
+        f"{ex.transitions:,} transitions, depth {ex.depth}, {ex.seconds:.1f} s "
+        f"({rate:,.0f} states/s of processor time), {report.bytes_per_state:.0f} bytes/state",
+        f"  fingerprint collision probability at most {report.collision_probability:.1e}",
+    ]
+    if report.never_taken:
+        lines.append(f"  transitions never taken: {', '.join(report.never_taken)}")
+    if not ex.complete:
+        lines.append(
+            "  INCOMPLETE: --max-states cut the search; deadlocks and progress were not checked"
+        )
+    if not report.violations:
+        lines.append(
+            "  no violation: every invariant, step property, deadlock-freedom and progress "
+            "property holds within these bounds"
+        )
+    for v in report.violations:
+        lines.append("")
+        lines.append(format_counterexample(spec, v.counterexample))
+        if v.replay is not None:
+            lines.append(f"  replay: {v.replay}")
+    return "\n".join(lines)
