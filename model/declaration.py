@@ -424,6 +424,22 @@ class Spec:
                 values = {p.name: v for p, v in zip(t.params, combo, strict=True)}
                 yield Instance(t, Bindings(self.sizes, values))
 
+    def replace(self, **changes: Any) -> Spec:
+        """A new spec with some of the constructor's arguments changed (for broken
+        variants in tests, or another set of transitions)."""
+        args: dict[str, Any] = {
+            "sizes": self.sizes,
+            "fields": self.fields,
+            "components": tuple(self.components.values()),
+            "transitions": self.transitions,
+            "initial": self._initial,
+            "invariants": self.invariants,
+            "step_properties": self.step_properties,
+            "progress": self.progress,
+        }
+        args.update(changes)
+        return Spec(**args)
+
     # ---- helpers shared by both interpretations
     def control_of(self, transition: Transition) -> str:
         """The name of the control field of the transition's component."""

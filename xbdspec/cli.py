@@ -69,3 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"xbdspec {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader went away (`xbdspec explore | head`): not an error of ours
+        sys.stderr.close()
+        return 0
