@@ -21,6 +21,7 @@ from .declaration import Param, TransitionTable
 from .draft import Draft
 from .expr import all_of, any_of, count_true, ite, negate, one_of, u32_add
 from .vocabulary import (
+    BioResult,
     BioStage,
     DiskState,
     DriverState,
@@ -571,7 +572,9 @@ class FrontendClose:
 )
 class FrontendDiskGone:
     """The back end is closing but the disk is open: the disk withers (``disk_gone``)
-    and the front end closes when the last user does."""
+    and the front end closes when the last user does.  Bios waiting on a driver that is
+    not connected can never be sent now: they fail with EIO (the seed leaves them
+    queued for ever)."""
 
     @staticmethod
     def guard(s: Any, p: Any) -> Any:
@@ -579,7 +582,17 @@ class FrontendDiskGone:
 
     @staticmethod
     def effect(s: Any, p: Any) -> dict[str, Any]:
-        return {"disk": DiskState.GONE, **seen(s)}
+        d = Draft(s)
+        stranded = s.drv_state != DriverState.CONNECTED
+        for b in range(p.k.bios):
+            fail = all_of(stranded, s.bio_stage[b] == BioStage.QUEUED)
+            d.set_at("bio_stage", b, ite(fail, BioStage.DONE, s.bio_stage[b]))
+            d.set_at("bio_result", b, ite(fail, BioResult.EIO, s.bio_result[b]))
+            done = s.bio_completions[b]
+            d.set_at("bio_completions", b, ite(fail, done + 1, done))
+        d.disk = DiskState.GONE
+        d.changes.update(seen(s))
+        return d.changes
 
 
 @step(

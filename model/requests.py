@@ -425,11 +425,13 @@ class DeferredMappingDone:
     event="dma_callback_error",
     component="io",
     source=[IDLE],
+    dest=STARTIO,
     params=[CMD],
     seed="xbd_queue_cb (deferred, error)",
 )
 class DeferredMappingFails:
-    """A deferred bus_dma load fails: the bio fails with EIO, the command is freed."""
+    """A deferred bus_dma load fails: the bio fails with EIO, the command is freed with
+    its freeze and grants, and the queue restarts (the seed neither thaws nor restarts)."""
 
     @staticmethod
     def guard(s: Any, p: Any) -> Any:
