@@ -273,6 +273,11 @@ def show_value(value: Any) -> str:
 # --------------------------------------------------------------------------- the solver
 
 
+#: A time-out only as a safety net: the bound that decides a check is z3's resource
+#: limit, which counts work, not seconds, so a loaded machine gives the same answers.
+SAFETY_TIMEOUT_MS = 120_000
+
+
 class Verdict(enum.Enum):
     """A three-way result: never a bool."""
 
@@ -308,7 +313,7 @@ class Prover:
     a result does not depend on the machine's speed.
     """
 
-    def __init__(self, *, timeout_ms: int = 5000, rlimit: int = 50_000_000) -> None:
+    def __init__(self, *, timeout_ms: int = SAFETY_TIMEOUT_MS, rlimit: int = 50_000_000) -> None:
         self.timeout_ms = timeout_ms
         self.rlimit = rlimit
         self._scopes: list[list[Any]] = [[]]
@@ -359,7 +364,7 @@ class Prover:
 class IncrementalSolver:
     """A solver kept across checks, for bounded unrollings that grow step by step."""
 
-    def __init__(self, *, timeout_ms: int = 10_000) -> None:
+    def __init__(self, *, timeout_ms: int = SAFETY_TIMEOUT_MS) -> None:
         self.solver = z3.Solver()
         self.solver.set("timeout", timeout_ms)
 

@@ -129,7 +129,10 @@ def initial_obligation(ctx: ModelContext, invariant_name: str) -> Obligation:
 
 
 def preservation_outcome(
-    ctx: ModelContext, instances: Sequence[Instance], transition_name: str, timeout_ms: int = 5000
+    ctx: ModelContext,
+    instances: Sequence[Instance],
+    transition_name: str,
+    timeout_ms: int = E.SAFETY_TIMEOUT_MS,
 ) -> Outcome:
     """Whether every instance keeps every invariant, the domains and the step properties."""
     spec = ctx.spec
@@ -357,7 +360,7 @@ def bmc_obligation(
         start = time.perf_counter()
         k = spec.sizes
         unroll = Unrolling(spec)
-        bmc = E.IncrementalSolver(timeout_ms=10_000)
+        bmc = E.IncrementalSolver()
         s = E.symbolic_state(spec, "s0")
         bmc.add(E.initial_constraint(spec, s, k.ring_base))
         selectors: list[Any] = []
@@ -418,7 +421,7 @@ def k_induction_obligation(spec: Spec, prop: str, max_k: int, name: str, bound: 
         k = spec.sizes
         unroll = Unrolling(spec)
         inv = spec.invariant(prop)
-        prover = E.Prover(timeout_ms=10_000, rlimit=200_000_000)
+        prover = E.Prover(rlimit=200_000_000)
         s = E.symbolic_state(spec, "k0")
         prover.assume(E.domain_constraint(spec, s))
         for depth in range(1, max_k + 1):
