@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from typing import Any
 
 from xbdspec.model.declaration import Progress, Spec, Transition
@@ -58,7 +57,7 @@ def with_loop_fairness(spec: Spec) -> Spec:
     return respec(spec, progress=progress)
 
 
-def replace_transition(spec: Spec, name: str, **changes: Callable[..., Any]) -> Spec:
+def replace_transition(spec: Spec, name: str, **changes: Any) -> Spec:
     """``spec`` with transition ``name``'s guard or effect replaced."""
     transitions = tuple(
         dataclasses.replace(t, **changes) if t.name == name else t for t in spec.transitions

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections import deque, namedtuple
+from typing import Any
 
 from explore_helpers import SMALL, TINY
 from hypothesis import given
@@ -15,7 +16,7 @@ from xbdspec.explore.fast import FastStepper
 from xbdspec.explore.memo import ProjectionMemo, UnaryMemo
 
 
-def _reachable(stepper: Stepper, limit: int) -> list:
+def _reachable(stepper: Stepper, limit: int) -> list[Any]:
     first = stepper.initial()
     seen, queue, order = {first}, deque([first]), [first]
     while queue and len(order) < limit:
@@ -28,7 +29,7 @@ def _reachable(stepper: Stepper, limit: int) -> list:
     return order
 
 
-def _assert_same(spec, fast, plain, state) -> None:
+def _assert_same(spec: Any, fast: Any, plain: Any, state: Any) -> None:
     index = {id(i): n for n, i in enumerate(spec.instances)}
     expected = [(index[id(i)], after) for i, after in plain.successors(state)]
     assert fast.successors(state) == expected
@@ -72,7 +73,7 @@ _STATES = _reachable(Stepper(_SMALL_SPEC), 1500)
 
 
 @given(st.sampled_from(_STATES), st.data())
-def test_fast_successors_on_mutated_states(state, data) -> None:
+def test_fast_successors_on_mutated_states(state: Any, data: st.DataObject) -> None:
     """Also off the reachable set: random field values (the guards must still agree)."""
     spec = _SMALL_SPEC
     values = list(state)
@@ -94,9 +95,9 @@ _S = namedtuple("_S", "a b c")
 def test_memo_handles_reads_that_depend_on_values() -> None:
     """``c`` is read only when ``b`` holds: the read set grows on the first such state
     and the cache never answers from a key that misses ``c``."""
-    calls = []
+    calls: list[int] = []
 
-    def f(s):
+    def f(s: Any) -> Any:
         calls.append(1)
         return s.a + (s.c if s.b else 0)
 
@@ -123,5 +124,5 @@ def test_every_way_of_reading_a_state_is_recorded() -> None:
         (lambda s: s[0:1], {0, 1, 2}),
     ]:
         copy = recording(state)
-        read(copy)
+        read(copy)  # type: ignore[no-untyped-call]
         assert reads_of(copy) == expected

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from explore_helpers import TINY, model, replace_transition
@@ -13,7 +14,7 @@ from xbdspec.explore.checker import check_model
 from xbdspec.explore.replay import ReplayError, load_replay, replay_on_model
 
 
-def _broken():
+def _broken() -> Any:
     return replace_transition(model(TINY), "startio_done", effect=lambda s, p: {})
 
 
@@ -33,7 +34,9 @@ def test_replay_round_trip_reproduces_every_violation(tmp_path: Path) -> None:
 
 def test_replay_format_reads_like_the_seed(tmp_path: Path) -> None:
     report = check_model(spec=_broken(), replay_dir=tmp_path)
-    lines = report.violations[0].replay.read_text().splitlines()
+    replay_path = report.violations[0].replay
+    assert replay_path is not None
+    lines = replay_path.read_text().splitlines()
     header = json.loads(lines[0])
     assert header["xbdspec"] == "replay" and header["sizes"]["commands"] == 2
     events = [json.loads(line) for line in lines[1:]]
@@ -71,7 +74,9 @@ HEADER = json.dumps(
         ((HEADER, '{"event": "open", "params": {"x": [1]}}'), ":2", "parameter 'x'"),
     ],
 )
-def test_malformed_replays_name_the_line(tmp_path: Path, lines, where, words) -> None:
+def test_malformed_replays_name_the_line(
+    tmp_path: Path, lines: tuple[str, ...], where: str, words: str
+) -> None:
     path = _write(tmp_path, *lines)
     with pytest.raises(InputError) as caught:
         load_replay(path)

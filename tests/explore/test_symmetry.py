@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 from explore_helpers import SMALL, TINY, model, replace_transition
 from xbdspec.model.spec import build_spec
@@ -13,7 +14,7 @@ from xbdspec.explore.fast import FastStepper
 from xbdspec.explore.symmetry import CommandSymmetry, Fingerprinter
 
 
-def _verdicts(report) -> dict[str, tuple[str, int]]:
+def _verdicts(report: Any) -> dict[str, tuple[str, int]]:
     return {
         v.counterexample.property: (v.counterexample.kind, len(v.counterexample.steps))
         for v in report.violations
@@ -47,7 +48,8 @@ def test_successors_commute_with_command_permutations() -> None:
     sym = CommandSymmetry(spec)
     report = check_model(spec=spec, symmetry=False, max_states=3000)
     # re-walk the first states and compare successor classes of a state and its permutations
-    frontier, seen = [stepper.initial()], set()
+    frontier: list[Any] = [stepper.initial()]
+    seen: set[Any] = set()
     while frontier and len(seen) < 1500:
         state = frontier.pop()
         if state in seen:
