@@ -1,0 +1,126 @@
+"""Naming implementations: the built-in ones, ``module:factory`` and commands.
+
+Built-in names:
+
+* ``reference``: the reference driver, the seed's behaviour (defects included);
+* ``reference-fixed``: the reference with every opt-in fix of
+  ``xbdspec.reference.Fixes`` switched on (there are none yet, so for now it behaves
+  exactly as ``reference``, and says so);
+* ``c-queue-core``: ``cimpl/queue_core.c``, built with the system ``cc`` into a
+  temporary directory, driven over the stdio protocol.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from xbdspec.model.state import Sizes
+from xbdspec.reference.platform import Fixes
+
+from .contract import Implementation, ImplementationError
+from .reference_adapter import ReferenceImplementation, reference_sizes
+from .subprocess_impl import SubprocessImplementation
+
+BUILTIN = ("reference", "reference-fixed", "c-queue-core")
+
+#: ``cimpl/`` in the source tree.
+CIMPL = Path(__file__).resolve().parents[2] / "cimpl"
+
+_built: dict[tuple[str, ...], Path] = {}
+
+
+class CompilerMissing(ImplementationError):
+    """No C compiler (``cc``) is on PATH."""
+
+
+def all_fixes() -> Fixes:
+    """``Fixes`` with every field switched on."""
+    return Fixes(**{f.name: True for f in dataclasses.fields(Fixes)})
+
+
+def fixes_available() -> bool:
+    """Whether ``xbdspec.reference.Fixes`` declares any fix yet."""
+    return bool(dataclasses.fields(Fixes))
+
+
+def build_c_core(*defines: str, out_dir: Path | None = None) -> Path:
+    """Compile ``cimpl/queue_core.c`` (with ``-D`` ``defines``); the executable's path.
+
+    Built once per process and set of defines, into a temporary directory unless
+    ``out_dir`` is given.
+    """
+    key = tuple(sorted(defines))
+    if key in _built and _built[key].exists() and out_dir is None:
+        return _built[key]
+    cc = shutil.which("cc")
+    if cc is None:
+        raise CompilerMissing(
+            "no C compiler: `cc` is not on PATH, so the C queue core cannot be built"
+        )
+    source = CIMPL / "queue_core.c"
+    if not source.exists():
+        raise ImplementationError(f"{source} is missing: the C queue core's source ships in cimpl/")
+    directory = out_dir or Path(tempfile.mkdtemp(prefix="xbdspec-cimpl-"))
+    name = "queue_core" + "".join(f"_{d.lower()}" for d in key)
+    exe = directory / name
+    argv = [cc, "-std=c99", "-O2", "-Wall", *(f"-D{d}" for d in key), "-o", str(exe), str(source)]
+    result = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise ImplementationError(
+            f"building the C queue core failed ({' '.join(argv)}):\n{result.stderr}"
+        )
+    if out_dir is None:
+        _built[key] = exe
+    return exe
+
+
+def resolve(
+    impl: str | None = None, cmd: str | None = None
+) -> tuple[Callable[[], Implementation], Sizes]:
+    """A factory of fresh implementations and the sizes to test them at."""
+    if cmd is not None:
+        return (lambda: SubprocessImplementation(cmd)), Sizes()
+    if impl is None or impl == "reference":
+        return (lambda: ReferenceImplementation()), reference_sizes()
+    if impl == "reference-fixed":
+        return (lambda: ReferenceImplementation(all_fixes(), name=fixed_name())), reference_sizes()
+    if impl == "c-driver":
+        # the seed's own C source compiled against the kernel shim (docs/cdriver.md)
+        return resolve("xbdspec.cdriver:implementation")
+    if impl == "c-queue-core":
+        exe = build_c_core()
+        return (lambda: SubprocessImplementation([str(exe)])), Sizes()
+    if ":" in impl:
+        module_name, _, attr = impl.partition(":")
+        try:
+            factory = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError) as exc:
+            raise ImplementationError(
+                f"cannot load implementation factory {impl!r}: {exc}"
+            ) from None
+        if not callable(factory):
+            raise ImplementationError(
+                f"{impl!r} is not callable: give a function returning an Implementation"
+            )
+        sample = factory()
+        preferred = getattr(sample, "preferred_sizes", None)
+        sizes = preferred() if callable(preferred) else Sizes()
+        sample.close()
+        return factory, sizes
+    raise ImplementationError(
+        f"unknown implementation {impl!r}: use one of {', '.join(BUILTIN)}, "
+        "a package.module:factory, or --cmd"
+    )
+
+
+def fixed_name() -> str:
+    """The name ``reference-fixed`` reports under (honest about having no fixes yet)."""
+    if fixes_available():
+        return "reference-fixed"
+    return "reference-fixed (Fixes declares no fixes yet: identical to reference)"

@@ -1,0 +1,136 @@
+"""``xbdspec difftest``: test an implementation against the model.
+
+    xbdspec difftest --impl reference --examples 500 --seed 7 --json
+    xbdspec difftest --impl c-queue-core --minutes 5
+    xbdspec difftest --cmd "./my_frontend --conformance" --examples 200
+    xbdspec difftest --impl reference --replay build/divergences/failed-mapping-leaks.jsonl
+
+Exit status: 0 when every divergence is a known finding (or none), 1 when a new one
+was found (or any, with ``--strict``), 2 on an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+
+from .builtin import BUILTIN, resolve
+from .campaign import Campaign
+from .contract import Implementation
+from .findings import classify
+from .harness import LockStep, ModelSide
+from .program import PROFILES, run_program
+from .reference_adapter import REFERENCE_SIZES
+from .replay import read
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The subcommand's options."""
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument(
+        "--impl", help=f"a built-in ({', '.join(BUILTIN)}) or package.module:factory"
+    )
+    which.add_argument("--cmd", help='a program speaking the stdio protocol, e.g. "./impl --flag"')
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--examples", type=int, help="random programs to run (default 200)")
+    size.add_argument("--minutes", type=float, help="run for this long instead")
+    parser.add_argument("--seed", type=int, help="the campaign's seed (default: random, printed)")
+    parser.add_argument("--length", type=int, default=60, help="events per program at most (60)")
+    parser.add_argument(
+        "--profile",
+        choices=sorted(PROFILES),
+        default="full",
+        help="full: every choice the model allows; seed-safe: avoid known seed defects",
+    )
+    parser.add_argument(
+        "--replay-dir",
+        type=Path,
+        default=Path("build/divergences"),
+        help="where shrunk failing programs are written (build/divergences/)",
+    )
+    parser.add_argument("--replay", type=Path, help="run one replay file instead of a campaign")
+    parser.add_argument("--strict", action="store_true", help="known findings fail too")
+    parser.add_argument(
+        "--sizes",
+        choices=sorted(REFERENCE_SIZES),
+        help="the reference's size variant (default command-shortage; the others reach "
+        "grant shortages and a full ring)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run a campaign (or a replay) and report."""
+    factory, sizes = resolve(args.impl, args.cmd)
+    if args.sizes is not None:
+        sizes = REFERENCE_SIZES[args.sizes]
+    if args.replay is not None:
+        return _replay(args, factory)
+    seed = args.seed if args.seed is not None else secrets.randbelow(2**32)
+    campaign = Campaign(factory, sizes, PROFILES[args.profile], seed, args.length, args.replay_dir)
+    if not args.json:
+        print(f"xbdspec difftest: seed {seed} (replay the campaign with --seed {seed})", flush=True)
+    examples = args.examples if args.examples is not None or args.minutes is not None else 200
+    campaign.run(examples=examples, minutes=args.minutes)
+    report = campaign.summary()
+    if args.json:
+        print(json.dumps(report, indent=2, sort_keys=True))
+    else:
+        _print_text(campaign, report)
+    failing = (
+        campaign.new_divergences
+        if not args.strict
+        else [d for d, *_ in campaign.divergences.values()]
+    )
+    return 1 if failing else 0
+
+
+def _print_text(campaign: Campaign, report: dict[str, object]) -> None:
+    print(
+        f"{report['implementation']}: {report['examples']} programs, {report['steps']} events "
+        f"in {report['seconds']} s ({report['steps_per_second']} events/s), "
+        f"profile {report['profile']}"
+    )
+    for divergence, _, path, count in campaign.divergences.values():
+        print()
+        print(divergence.report())
+        print(f"  seen in {count} program(s); replay: {path}")
+    if not campaign.divergences:
+        print("no divergence")
+    transitions = campaign.coverage.report(ModelSide(campaign.sizes).spec)["transitions"]
+    never = [t for t, n in transitions.items() if n == 0]
+    print(f"\ntransitions never fired: {', '.join(never) if never else 'none'}")
+
+
+def _replay(args: argparse.Namespace, factory: Callable[[], Implementation]) -> int:
+    sizes, steps = read(args.replay)
+    lock = LockStep(factory(), sizes)
+    try:
+        divergence = run_program(lock.impl, lock, steps)
+    finally:
+        lock.impl.close()
+    if divergence is None:
+        result = {"replay": str(args.replay), "steps": len(steps), "divergence": None}
+        print(
+            json.dumps(result)
+            if args.json
+            else f"{args.replay}: {len(steps)} events, no divergence"
+        )
+        return 0
+    finding = classify(divergence, lock.caps.name)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "replay": str(args.replay),
+                    "steps": len(steps),
+                    "divergence": divergence.as_json(),
+                }
+            )
+        )
+    else:
+        print(divergence.report())
+    return 0 if finding is not None and not args.strict else 1

@@ -1,0 +1,232 @@
+"""Known findings: divergences already understood, each with a predicate that
+recognises it.
+
+The seed reference behaves as the seed does, defects included, so some divergences
+are expected.  Each :class:`Finding` names one, cites the seed note it stands for
+(``docs/seed-notes.md``) and recognises it from the divergence alone: the failing event,
+the implementation's observation, the invariants its abstract state breaks.  A
+divergence no finding recognises is new: it is reported in full.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from xbdspec.model.vocabulary import BioKind, BioResult, BioStage, Dma, DriverState, Place
+
+from .harness import Divergence
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A known divergence of the seed from the model.
+
+    Attributes:
+        name: a short kebab-case name (reports and replay file names use it).
+        seed_note: the row of ``docs/seed-notes.md`` it stands for (0: none yet).
+        summary: one sentence: what the seed does where the model says otherwise.
+        matches: ``matches(divergence) -> bool``.
+    """
+
+    name: str
+    seed_note: int
+    summary: str
+    matches: Callable[[Divergence], bool]
+
+
+def _obs(d: Divergence, name: str) -> Any:
+    return d.observed.get(name)
+
+
+def _free_command_holds_something(d: Divergence) -> bool:
+    places, grants, bios = _obs(d, "cmd_place"), _obs(d, "cmd_grants"), _obs(d, "cmd_bio")
+    if places is None or grants is None or bios is None:
+        return False
+    no_bio = len(_obs(d, "bio_stage") or [])
+    return any(
+        p == Place.FREE and (g > 0 or b != no_bio)
+        for p, g, b in zip(places, grants, bios, strict=True)
+    )
+
+
+def _any_dma(d: Divergence, mode: Dma) -> bool:
+    return mode in d.last.env.dma
+
+
+def _unsupported_rejected(d: Divergence) -> bool:
+    kinds, results = _obs(d, "bio_kind") or [], _obs(d, "bio_result") or []
+    return any(
+        k == BioKind.UNSUPPORTED and r == BioResult.EOPNOTSUPP
+        for k, r in zip(kinds, results, strict=True)
+    )
+
+
+def _unservable(d: Divergence, kind: int) -> bool:
+    """A bio of ``kind`` is one the back end cannot serve (the model rejects it)."""
+    no_flush = not _obs(d, "fe_flush") and not _obs(d, "fe_barrier")
+    return kind == BioKind.UNSUPPORTED or (kind == BioKind.FLUSH and no_flush)
+
+
+def _differs(d: Divergence, *names: str) -> bool:
+    return any(n in d.differences for n in names)
+
+
+def _queued_where_model_sends(d: Divergence) -> bool:
+    diff = d.differences.get("bio_stage")
+    if diff is None:
+        return False
+    model, impl = diff
+    return any(
+        m == BioStage.HELD and i == BioStage.QUEUED for m, i in zip(model, impl, strict=True)
+    )
+
+
+FINDINGS: tuple[Finding, ...] = (
+    Finding(
+        "flush-without-support-panics",
+        4,
+        "A BIO_FLUSH reaching xbd_bio_command when the back end offers neither flush nor "
+        "barrier panics the guest; the model fails the bio with EOPNOTSUPP.",
+        lambda d: d.fault is not None and "no flush support" in d.fault,
+    ),
+    Finding(
+        "stale-features-after-resume",
+        5,
+        "xbd_connect only sets XBDF_BARRIER/XBDF_FLUSH, never clears them: after a resume on "
+        "a back end without them the driver still claims them.",
+        lambda d: (
+            any(s.event == "resume" and s.params.get("cancelled") is False for s in d.steps)
+            and any(
+                n in d.differences and d.differences[n][1] is True and d.differences[n][0] is False
+                for n in ("fe_barrier", "fe_flush")
+            )
+        ),
+    ),
+    Finding(
+        "resume-loses-ready-write",
+        7,
+        "xbd_free re-initialises READY without completing or requeueing the single-stepped "
+        "write waiting there: its bio is lost.",
+        lambda d: d.last.event == "resume" and "NoLostIO" in d.invariants,
+    ),
+    Finding(
+        "suspend-ignores-deferred-mappings",
+        8,
+        "xbd_suspend waits for BUSY only; a command whose mapping is deferred is in flight "
+        "but the suspend completes (or cannot time out) regardless.",
+        lambda d: (
+            d.last.event in ("suspend", "suspend_drained", "suspend_timeout")
+            and (Place.NONE in (_obs(d, "cmd_place") or []) or _differs(d, "drv_state", "susp_pc"))
+        ),
+    ),
+    Finding(
+        "deferred-single-step-unpublished",
+        9,
+        "A single-stepped write whose mapping is deferred never gets XBDCF_ASYNC_MAPPING "
+        "(the command is already FROZEN), so xbd_queue_cb does not publish it: the queue stalls.",
+        lambda d: (
+            _differs(d, "cmd_async")
+            and any(
+                q and model and not impl
+                for q, model, impl in zip(
+                    _obs(d, "cmd_qfreeze") or [], *d.differences["cmd_async"], strict=True
+                )
+            )
+        ),
+    ),
+    Finding(
+        "failed-mapping-leaks",
+        10,
+        "A failed bus_dma mapping completes the bio with EIO but keeps the command's grant "
+        "references (the next command finds the pool short) and, for a deferred mapping, "
+        "its freeze: the queue stays frozen.  Recognised by the event: a divergence at "
+        "the failing mapping itself.",
+        lambda d: d.last.event == "dma_callback_error" or _any_dma(d, Dma.FAILED),
+    ),
+    Finding(
+        "unsupported-bio-leaks-grants",
+        11,
+        "An unsupported bio is finished with EOPNOTSUPP, but its command goes back to FREE "
+        "still holding the bio pointer and its grant references.",
+        lambda d: _unsupported_rejected(d) and _free_command_holds_something(d),
+    ),
+    Finding(
+        "resume-cancelled-does-not-restart",
+        0,
+        "xbd_resume after a cancelled suspend sets CONNECTED but does not run xbd_startio: "
+        "bios submitted while suspended wait for an unrelated interrupt or bio.",
+        lambda d: (
+            d.last.event == "resume"
+            and d.last.params.get("cancelled") is True
+            and (
+                _queued_where_model_sends(d)
+                or _differs(d, "req_prod_pvt", "bio_result", "cmd_place")
+            )
+        ),
+    ),
+    Finding(
+        "unsupported-bio-waits-for-a-command",
+        11,
+        "xbd_bio_command takes a free command (and grants) before looking at the bio's "
+        "command, so a bio it will only reject (an unsupported command, or a flush the "
+        "back end cannot do) waits, frozen for CM_SHORTAGE, until a command is freed; "
+        "the model fails it at once.",
+        lambda d: (
+            _differs(d, "bio_stage")
+            and any(
+                _unservable(d, k) and model == BioStage.DONE and impl == BioStage.QUEUED
+                for k, model, impl in zip(
+                    _obs(d, "bio_kind") or [], *d.differences["bio_stage"], strict=True
+                )
+            )
+        ),
+    ),
+    Finding(
+        "stranded-bios-on-disk-gone",
+        0,
+        "When the back end closes under an open disk while the driver is not connected, "
+        "the seed only calls disk_gone: the bios on its queue can never be sent and stay "
+        "there for ever; the model fails them with EIO.",
+        lambda d: (
+            d.last.event == "backend_watch"
+            and _obs(d, "drv_state") != DriverState.CONNECTED
+            and _differs(d, "bio_stage")
+            and any(
+                model == BioStage.DONE and impl == BioStage.QUEUED
+                for model, impl in zip(*d.differences["bio_stage"], strict=True)
+            )
+        ),
+    ),
+    Finding(
+        "otherend-state-read-afresh",
+        0,
+        "The reference's xbd_close reads the back end's state node afresh; the model (and, "
+        "we believe, FreeBSD's xenbusb, which caches the state the watch delivered) uses the "
+        "state the front end last saw: a close racing a back-end Closing not yet delivered "
+        "closes the device early.",
+        lambda d: d.last.event == "close" and _differs(d, "fe_state", "disk"),
+    ),
+)
+
+BY_NAME: Mapping[str, Finding] = {f.name: f for f in FINDINGS}
+
+
+#: The findings are the seed's: they classify divergences of the seed's port and of the
+#: seed compiled from C (whose names start with these).  Another implementation's
+#: divergences are all new.
+APPLIES_TO_PREFIX = "reference"
+SEED_IMPLEMENTATIONS = (APPLIES_TO_PREFIX, "c-driver", "xbdspec.cdriver")
+
+
+def classify(divergence: Divergence, implementation: str = APPLIES_TO_PREFIX) -> Finding | None:
+    """The known finding that explains ``divergence`` of ``implementation``, or ``None``
+    (a new divergence)."""
+    if not implementation.startswith(SEED_IMPLEMENTATIONS):
+        return None
+    for finding in FINDINGS:
+        if finding.matches(divergence):
+            divergence.finding = finding.name
+            return finding
+    return None

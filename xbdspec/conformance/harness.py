@@ -1,0 +1,389 @@
+"""The lock-step checker: an implementation and the model, event by event.
+
+After each environment event the harness asks the model which states the event can
+lead to once the driver's internal steps have run (``io_pc`` and ``fe_pc`` back to
+IDLE), choosing among the model's internal nondeterminism (which free command, which
+transition of several) and following the environment's DMA answers.  The states whose
+observable fields equal the implementation's observation are the new candidates; none
+is a :class:`Divergence`.  Every model invariant is evaluated on the candidates, and on
+the implementation's own abstract state when its observation is complete.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from xbdspec.model.concrete import Stepper
+from xbdspec.model.declaration import Instance, Spec
+from xbdspec.model.spec import build_spec
+from xbdspec.model.state import Sizes
+from xbdspec.model.vocabulary import FrontPc, IoPc
+
+from .contract import (
+    INTERNAL_EVENTS,
+    EnvChoices,
+    Implementation,
+    ImplementationError,
+    Observation,
+    Step,
+)
+from .values import encode_state, field_differences, plain
+
+#: Internal steps explored after one environment event before the harness gives up.
+CLOSURE_LIMIT = 5_000
+
+#: Entries kept in the model side's memo tables before they are cleared.
+MEMO_LIMIT = 200_000
+
+#: The handshake the harness drives through the model for implementations that start
+#: connected (the request-path cores): back end InitWait, front Initialised, back end
+#: Connected, front Connected, the last watch event, one user opens the disk.
+CONNECT_PREFIX: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("backend_publish", {"barrier": None, "flush": None}),
+    ("backend_watch", {}),
+    ("frontend_watch", {}),
+    ("backend_watch", {}),
+    ("frontend_watch", {}),
+    ("open", {}),
+)
+
+
+@dataclass
+class Divergence:
+    """The implementation and the model disagree.
+
+    Attributes:
+        kind: ``"mismatch"`` (no model state explains the observation) or ``"fault"``
+            (the implementation crashed).  An observation that matches a model state
+            cannot break an invariant: the abstract state then is that model state.
+        steps: the environment events so far, the failing one last.
+        observed: the implementation's observation (plain values).
+        candidates: the model states the failing event could lead to (plain values).
+        differences: ``field -> (model, implementation)`` against the closest candidate.
+        invariants: model invariants the implementation's abstract state breaks.
+        fault: the implementation's crash, if any.
+        finding: the known finding this divergence is classified as, if any.
+    """
+
+    kind: str
+    steps: list[Step]
+    observed: dict[str, Any]
+    candidates: list[dict[str, Any]]
+    differences: dict[str, tuple[Any, Any]]
+    invariants: list[str]
+    fault: str | None = None
+    finding: str | None = None
+
+    @property
+    def last(self) -> Step:
+        """The event at which the implementation departed from the model."""
+        return self.steps[-1]
+
+    def report(self) -> str:
+        """A readable account: the program, what the model allows, what differs."""
+        lines = [f"divergence ({self.kind}) at step {len(self.steps)}: {self.last.label()}"]
+        if self.finding:
+            lines.append(f"  classified as known finding: {self.finding}")
+        lines.append("  program:")
+        lines += [f"    {i + 1:3}. {s.label()}" for i, s in enumerate(self.steps)]
+        if self.fault:
+            lines.append(f"  implementation fault: {self.fault}")
+        if self.differences:
+            lines.append(
+                f"  field            model  <->  implementation   "
+                f"({len(self.candidates)} model states reachable)"
+            )
+            for name, (want, got) in sorted(self.differences.items()):
+                lines.append(f"    {name:16} {want!s:>12}  <->  {got!s}")
+        if self.invariants:
+            lines.append(
+                "  model invariants broken by the implementation's abstract state: "
+                + ", ".join(self.invariants)
+            )
+        return "\n".join(lines)
+
+    def as_json(self) -> dict[str, Any]:
+        """The divergence as JSON-friendly data (``xbdspec difftest --json``)."""
+        return {
+            "kind": self.kind,
+            "finding": self.finding,
+            "step": len(self.steps),
+            "event": self.last.label(),
+            "program": [s.label() for s in self.steps],
+            "fault": self.fault,
+            "differences": {k: [plain(a), plain(b)] for k, (a, b) in self.differences.items()},
+            "invariants": self.invariants,
+        }
+
+
+@dataclass
+class Coverage:
+    """How often each environment event and each model transition fired."""
+
+    events: Counter[str] = field(default_factory=Counter)
+    transitions: Counter[str] = field(default_factory=Counter)
+
+    def merge(self, other: Coverage) -> None:
+        """Add another run's counts."""
+        self.events.update(other.events)
+        self.transitions.update(other.transitions)
+
+    def report(self, spec: Spec) -> dict[str, Any]:
+        """Counts for every event and transition of the model, zeros included."""
+        return {
+            "events": {e: self.events.get(e, 0) for e in spec.events() if e not in INTERNAL_EVENTS},
+            "transitions": {t.name: self.transitions.get(t.name, 0) for t in spec.transitions},
+        }
+
+
+class ModelSide:
+    """The model's half of the lock step: instances indexed for the closure search."""
+
+    def __init__(self, sizes: Sizes) -> None:
+        self.sizes = sizes
+        self.spec = build_spec(sizes)
+        self.stepper = Stepper(self.spec)
+        self.by_event: dict[str, list[Instance]] = {}
+        for inst in self.spec.instances:
+            self.by_event.setdefault(inst.transition.event, []).append(inst)
+        self.internal = [i for i in self.spec.instances if i.transition.event in INTERNAL_EVENTS]
+        # internal instances without a DMA answer, and those with one, by the answer
+        self._internal_plain = [i for i in self.internal if "dma" not in i.bindings.__dict__]
+        self._internal_dma: dict[Any, list[Instance]] = {}
+        for inst in self.internal:
+            if "dma" in inst.bindings.__dict__:
+                self._internal_dma.setdefault(inst.bindings.__dict__["dma"], []).append(inst)
+        self.environment_events = [e for e in self.spec.events() if e not in INTERNAL_EVENTS]
+        self.field_names: tuple[str, ...] = tuple(self.spec.State._fields)
+        self._enabled: dict[tuple[Any, str], list[Instance]] = {}
+        self._violated: dict[Any, list[str]] = {}
+        self._closures: dict[tuple[Any, ...], list[tuple[Any, tuple[str, ...]]]] = {}
+
+    def enabled(self, state: Any, event: str) -> list[Instance]:
+        """The instances of ``event`` enabled in ``state`` (memoised: states recur)."""
+        key = (state, event)
+        found = self._enabled.get(key)
+        if found is None:
+            if len(self._enabled) > MEMO_LIMIT:
+                self._enabled.clear()
+            found = [i for i in self.by_event.get(event, ()) if self.stepper.is_enabled(state, i)]
+            self._enabled[key] = found
+        return found
+
+    def violated(self, state: Any) -> list[str]:
+        """The model invariants ``state`` breaks (memoised)."""
+        found = self._violated.get(state)
+        if found is None:
+            if len(self._violated) > MEMO_LIMIT:
+                self._violated.clear()
+            found = self.stepper.violated_invariants(state)
+            self._violated[state] = found
+        return found
+
+    def closure(
+        self, state: Any, event: str, params: Mapping[str, Any], env: EnvChoices
+    ) -> list[tuple[Any, tuple[str, ...]]]:
+        """Every quiescent state ``event(**params)`` can lead to, with the transitions taken
+        (memoised: programs share prefixes)."""
+        key = (state, event, tuple(sorted((k, plain(v)) for k, v in params.items())), env)
+        found = self._closures.get(key)
+        if found is None:
+            if len(self._closures) > MEMO_LIMIT:
+                self._closures.clear()
+            found = self._closure(state, event, params, env)
+            self._closures[key] = found
+        return found
+
+    def _closure(
+        self, state: Any, event: str, params: Mapping[str, Any], env: EnvChoices
+    ) -> list[tuple[Any, tuple[str, ...]]]:
+        want = {k: plain(v) for k, v in params.items()}
+        starts: list[tuple[Any, tuple[str, ...], int]] = [
+            (self.stepper.apply(state, i), (i.transition.name,), 0)
+            for i in self.enabled(state, event)
+            if {k: plain(v) for k, v in i.bindings.as_dict().items()} == want
+        ]
+        finals: list[tuple[Any, tuple[str, ...]]] = []
+        seen: set[tuple[Any, int]] = set()
+        frontier = list(starts)
+        explored = 0
+        while frontier:
+            s, path, sends = frontier.pop()
+            if (s, sends) in seen:
+                continue
+            seen.add((s, sends))
+            explored += 1
+            if explored > CLOSURE_LIMIT:
+                raise ImplementationError(
+                    f"the model's internal steps after {event} did not settle within "
+                    f"{CLOSURE_LIMIT} states; the model may loop internally"
+                )
+            if s.io_pc == IoPc.IDLE and s.fe_pc == FrontPc.IDLE:
+                finals.append((s, path))
+                continue
+            answer = env.dma_at(sends)
+            for inst in self._internal_plain:
+                if self.stepper.is_enabled(s, inst):
+                    frontier.append(
+                        (self.stepper.apply(s, inst), (*path, inst.transition.name), sends)
+                    )
+            for inst in self._internal_dma.get(answer, ()):
+                if self.stepper.is_enabled(s, inst):
+                    frontier.append(
+                        (self.stepper.apply(s, inst), (*path, inst.transition.name), sends + 1)
+                    )
+        return finals
+
+
+class LockStep:
+    """One implementation and the model, driven together.
+
+    Attributes:
+        impl: the implementation under test.
+        model: the model's side.
+        candidates: the model states consistent with every observation so far.
+        steps: the environment events applied so far.
+        coverage: events and transitions fired.
+    """
+
+    def __init__(self, impl: Implementation, sizes: Sizes) -> None:
+        self.impl = impl
+        self.caps = impl.capabilities()
+        self.model = ModelSide(sizes)
+        self.candidates: list[Any] = []
+        self.steps: list[Step] = []
+        self.coverage = Coverage()
+
+    # ---- start
+    def start(self) -> Divergence | None:
+        """Reset both sides to the implementation's start state; a divergence if the
+        first observation already disagrees."""
+        state = self.model.stepper.initial()
+        self.steps = []
+        if self.caps.start == "connected":
+            barrier, flush = self.caps.features
+            for event, params in CONNECT_PREFIX:
+                if event == "backend_publish":
+                    params = {"barrier": barrier, "flush": flush}
+                finals = self.model.closure(state, event, params, EnvChoices())
+                if not finals:
+                    raise ImplementationError(f"the model refuses the connect prefix at {event}")
+                state = finals[0][0]
+        elif self.caps.start != "initial":
+            raise ImplementationError(
+                f"implementation {self.caps.name} asks to start {self.caps.start!r}; "
+                "the start states are 'initial' and 'connected'"
+            )
+        self.candidates = [state]
+        observation = self.impl.reset(self.model.sizes)
+        return self._match([(state, ())], observation)
+
+    # ---- what may happen next
+    def supports(self, event: str) -> bool:
+        """Whether the implementation answers ``event``."""
+        if event in self.caps.refuses:
+            return False
+        return self.caps.events is None or event in self.caps.events
+
+    def enabled(self, event: str) -> list[dict[str, Any]]:
+        """Parameter sets of ``event`` the model allows in some candidate state."""
+        if not self.supports(event):
+            return []
+        out: list[dict[str, Any]] = []
+        for state in self.candidates:
+            for inst in self.model.enabled(state, event):
+                params = inst.bindings.as_dict()
+                if params not in out:
+                    out.append(params)
+        return out
+
+    # ---- one step
+    def step(
+        self, event: str, params: Mapping[str, Any], env: EnvChoices | None = None
+    ) -> Divergence | None:
+        """Apply ``event(**params)`` to both sides; a divergence or ``None``."""
+        env = env or EnvChoices()
+        self.steps.append(Step(event, dict(params), env))
+        self.coverage.events[event] += 1
+        finals: list[tuple[Any, tuple[str, ...]]] = []
+        for state in self.candidates:
+            finals += self.model.closure(state, event, params, env)
+        if not finals:
+            raise ImplementationError(
+                f"{self.steps[-1].label()} is not enabled in the model; the harness only "
+                "offers enabled events (a bug in the caller)"
+            )
+        observation = self.impl.apply(event, params, env)
+        return self._match(finals, observation)
+
+    def _match(
+        self, finals: list[tuple[Any, tuple[str, ...]]], observation: Observation
+    ) -> Divergence | None:
+        observed = dict(observation.fields)
+        names = self.model.field_names
+        wanted = [(names.index(k), _as_model_value(v)) for k, v in observed.items() if k in names]
+        matches = [(s, p) for s, p in finals if all(s[i] == v for i, v in wanted)]
+        if observation.fault is not None or not matches:
+            best: tuple[int, dict[str, tuple[Any, Any]]] | None = None
+            for state, _ in finals:
+                diff = field_differences(encode_state(state), observed)
+                if best is None or len(diff) < best[0]:
+                    best = (len(diff), diff)
+            return Divergence(
+                kind="fault" if observation.fault is not None else "mismatch",
+                steps=list(self.steps),
+                observed=observed,
+                candidates=[encode_state(s) for s, _ in finals],
+                differences=best[1] if (best and not matches) else {},
+                invariants=self._implementation_invariants(observation, matches or finals),
+                fault=observation.fault,
+            )
+        unique: list[Any] = []
+        for state, _ in matches:
+            if state not in unique:
+                unique.append(state)
+        for name in matches[0][1]:
+            self.coverage.transitions[name] += 1
+        self.candidates = unique
+        for state in unique:
+            model_broken = self.model.violated(state)
+            if model_broken:
+                raise ImplementationError(
+                    f"the model itself breaks {model_broken} after "
+                    f"{self.steps[-1].label() if self.steps else 'reset'}"
+                )
+        # A matching observation equals a model state on every compared field; with the
+        # fields not compared taken from that state, the implementation's abstract state
+        # is that state, whose invariants were just checked.
+        return None
+
+    def _implementation_invariants(
+        self, observation: Observation, around: Iterable[tuple[Any, tuple[str, ...]]]
+    ) -> list[str]:
+        """Model invariants broken by the implementation's abstract state (complete
+        observations only; fields not compared are taken from a model state)."""
+        if not observation.complete:
+            return []
+        template = next(iter(around), None)
+        if template is None:
+            return []
+        values = encode_state(template[0])
+        values.update({k: v for k, v in observation.fields.items() if v is not None})
+        return self.model.violated(_decode(self.model.spec, values))
+
+
+def _as_model_value(value: Any) -> Any:
+    """An observed value in the model's representation (lists become tuples)."""
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _decode(spec: Spec, values: Mapping[str, Any]) -> Any:
+    """A model ``State`` from plain values (arrays back to tuples)."""
+    out = {}
+    for f in spec.fields:
+        v = values[f.name]
+        out[f.name] = tuple(v) if isinstance(v, list) else v
+    return spec.State(**out)

@@ -1,0 +1,668 @@
+"""The reference driver behind the adapter contract, and its refinement mapping.
+
+:class:`ReferenceImplementation` plays the model's environment on the simulated
+platform (the tool stack, the back end, watch deliveries, bios, DMA and grant
+callbacks) and calls the seed's entry points for everything the driver does.
+:func:`abstract_state` maps the platform's concrete state to the model's ``State``
+record field by field; ``docs/conformance.md`` tabulates the mapping.
+
+Sizes.  The seed's shadow array has as many commands as ring slots (32 a page) and a
+command allocates ``xbd_max_request_segments`` (at least 11) grant references.  The
+adapter restricts the reference to the model's sizes without touching the driver:
+
+* commands: ``bus_dmamap_create`` fails after ``sizes.commands`` maps, so
+  ``xbd_connect``'s loop stops there (the path of seed note 16) and exactly that many
+  commands reach FREE;
+* ring slots: the ring's ``nr_ents`` (both ends) is set to ``sizes.ring_slots`` right
+  after the ring is allocated, before any request is written;
+* grants: the grant table's request pool holds ``sizes.grants`` references; ring pages
+  are granted from a separate reserve (the model does not count the ring's grant);
+  ``sizes.grants_per_request`` must equal the seed's 11 segments;
+* every bio carries one page-aligned page of data (flushes too), so every request has
+  exactly one segment, as the model abstracts it.
+
+Grant free callbacks.  FreeBSD runs them synchronously from whatever returns grant
+references, inside the driver's I/O lock (seed note 12: a lock recursion).  The model
+makes the callback an environment event (``grants_returned``); the adapter's grant
+table keeps callbacks registered until that event fires them, outside the lock.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from collections import deque
+from collections.abc import Mapping
+from typing import Any
+
+from xbdspec.model.state import Sizes
+from xbdspec.model.vocabulary import (
+    BioKind,
+    BioResult,
+    BioStage,
+    BlkifOp,
+    BlkifStatus,
+    DiskState,
+    Dma,
+    FrontPc,
+    IoPc,
+    Place,
+    RingStage,
+    SuspendPc,
+)
+from xbdspec.reference import driver, lifecycle
+from xbdspec.reference.backend import BackendConfig
+from xbdspec.reference.busdma import MapMode
+from xbdspec.reference.constants import (
+    BIO_DELETE,
+    BIO_FLUSH,
+    BIO_ORDERED,
+    BIO_READ,
+    BIO_WRITE,
+    EFBIG,
+    EIO,
+    EOPNOTSUPP,
+    NR_RESERVED_ENTRIES,
+    XBD_Q_BUSY,
+    XBD_Q_FREE,
+    XBD_Q_NONE,
+    XBD_Q_READY,
+    XBDCF_ASYNC_MAPPING,
+    XBDCF_FROZEN,
+    XBDCF_Q_FREEZE,
+    XBDCF_Q_MASK,
+    XBDF_BARRIER,
+    XBDF_CM_SHORTAGE,
+    XBDF_FLUSH,
+    XBDF_GNT_SHORTAGE,
+    XBDF_WAIT_IDLE,
+    XenbusState,
+)
+from xbdspec.reference.faults import DriverFault
+from xbdspec.reference.grants import GrantTable
+from xbdspec.reference.lifecycle import SuspendSleep
+from xbdspec.reference.platform import BACK_WATCH, FRONT_WATCH, Fixes, Platform
+from xbdspec.reference.ring import REQUEST_HEADER, RESPONSE, slot_offset
+from xbdspec.reference.softc import Bio, Command, Softc
+from xbdspec.reference.xenbus import xenbus_read_driver_state
+
+from .contract import Capabilities, EnvChoices, ImplementationError, Observation, UnsupportedEvent
+
+#: Model events the seed never performs on its own: the "front end Initialised before
+#: the back end's InitWait" shortcut (the seed takes it only inside ``xbd_resume``,
+#: which the resume event covers) and closing first at guest shutdown (the seed's
+#: ``device_shutdown`` is ``bus_generic_shutdown``, which leaves xenbus alone).
+REFUSED: frozenset[str] = frozenset({"frontend_initialise", "shutdown"})
+
+#: Fields with no concrete counterpart in the reference: never compared.
+NOT_CHECKED: frozenset[str] = frozenset({"fe_seen_be"})
+
+#: The seed's minimum ``xbd_max_request_segments``: the grants a command allocates.
+SEED_GRANTS_PER_REQUEST = 11
+
+_PAGE = 4096
+_BIO_COMMAND = {
+    BioKind.READ: (BIO_READ, 0),
+    BioKind.WRITE: (BIO_WRITE, 0),
+    BioKind.ORDERED_WRITE: (BIO_WRITE, BIO_ORDERED),
+    BioKind.FLUSH: (BIO_FLUSH, 0),
+    BioKind.UNSUPPORTED: (BIO_DELETE, 0),
+}
+_MAP_MODE = {
+    Dma.IMMEDIATE: MapMode.IMMEDIATE,
+    Dma.DEFERRED: MapMode.DEFERRED,
+    Dma.FAILED: MapMode.FAIL,
+}
+_PLACE = {
+    XBD_Q_FREE: Place.FREE,
+    XBD_Q_READY: Place.READY,
+    XBD_Q_BUSY: Place.BUSY,
+    XBD_Q_NONE: Place.NONE,
+}
+
+
+#: Sizes the reference is tested at.  With 11 grant references a command, no one size
+#: reaches every path: a command shortage needs more ring slots than commands and
+#: grants for two commands; a grant shortage needs fewer grants than that; RING_FULL
+#: needs as many commands as slots (the seed's own case).
+REFERENCE_SIZES: dict[str, Sizes] = {
+    "command-shortage": Sizes(commands=2, bios=4, ring_slots=4, grants=12, grants_per_request=11),
+    "grant-shortage": Sizes(commands=2, bios=4, ring_slots=4, grants=11, grants_per_request=11),
+    "ring-full": Sizes(commands=2, bios=4, ring_slots=2, grants=12, grants_per_request=11),
+}
+
+
+def reference_sizes(variant: str = "command-shortage") -> Sizes:
+    """The sizes the reference runs at (see :data:`REFERENCE_SIZES`)."""
+    return REFERENCE_SIZES[variant]
+
+
+@dataclasses.dataclass(slots=True, eq=False)
+class DeferredCallbackGrantTable(GrantTable):
+    """The grant table with the free callbacks left to the environment.
+
+    Attributes:
+        ring_reserve: references set aside for the ring pages (``xenbus_grant_ring``
+            takes from here first), so the request pool is exactly the model's.
+    """
+
+    ring_reserve: list[int] = dataclasses.field(default_factory=list)
+
+    def _check_free_callbacks(self) -> None:
+        """Callbacks wait for the ``grants_returned`` event (see the module docstring)."""
+
+    def gnttab_grant_foreign_access(self, domid: int, frame: int, readonly: int) -> tuple[int, int]:
+        if self.ring_reserve:
+            ref = self.ring_reserve.pop()
+            self.gnttab_grant_foreign_access_ref(ref, domid, frame, readonly)
+            return 0, ref
+        return GrantTable.gnttab_grant_foreign_access(self, domid, frame, readonly)
+
+    def fire_ready_callback(self) -> bool:
+        """Run the first registered callback whose count is free; False if none is."""
+        for callback in list(self.callbacks):
+            if self.free_count >= callback.count:
+                self.callbacks.remove(callback)
+                self.callbacks_fired += 1
+                if callback.fn is not None:
+                    callback.fn(callback.arg)
+                return True
+        return False
+
+
+class ReferenceImplementation:
+    """The reference driver (``xbdspec.reference``) as an :class:`Implementation`.
+
+    Attributes:
+        fixes: the opt-in fixes to run with (none: the seed's behaviour).
+        name: how reports name it.
+        platform: the simulated machine of the current run (after :meth:`reset`).
+    """
+
+    def __init__(self, fixes: Fixes | None = None, name: str = "reference") -> None:
+        self.fixes = fixes if fixes is not None else Fixes()
+        self.name = name
+        self.sizes = reference_sizes()
+        self.platform: Platform | None = None
+        self.bios: list[Bio | None] = []
+        self.kinds: list[BioKind] = []
+        self.taken: set[int] = set()
+        self.susp_pc = SuspendPc.RUNNING
+        self.sleep: SuspendSleep | None = None
+        self.suspends_left = 0
+        self.unplugs_left = 0
+        self.fault: str | None = None
+        self.ring_seen: object | None = None
+
+    # ------------------------------------------------------------------ the contract
+    def capabilities(self) -> Capabilities:
+        return Capabilities(name=self.name, refuses=REFUSED)
+
+    def snapshot(self) -> object:
+        """A complete copy of the run (platform, bios, environment bookkeeping)."""
+        return copy.deepcopy(self.__dict__)
+
+    def restore(self, snapshot: object) -> None:
+        """Return to a :meth:`snapshot` (the snapshot stays usable)."""
+        assert isinstance(snapshot, dict)
+        self.__dict__.update(copy.deepcopy(snapshot))
+
+    def preferred_sizes(self) -> Sizes:
+        """The sizes to test the reference at when none are given (optional hook)."""
+        return reference_sizes()
+
+    def reset(self, sizes: Sizes) -> Observation:
+        if sizes.grants_per_request != SEED_GRANTS_PER_REQUEST:
+            raise ImplementationError(
+                f"the reference allocates {SEED_GRANTS_PER_REQUEST} grant references per command "
+                f"(the seed's minimum xbd_max_request_segments); sizes.grants_per_request is "
+                f"{sizes.grants_per_request}: use "
+                f"Sizes(grants_per_request={SEED_GRANTS_PER_REQUEST})."
+            )
+        if sizes.ring_slots & (sizes.ring_slots - 1) or not 1 <= sizes.ring_slots <= 32:
+            raise ImplementationError(
+                f"sizes.ring_slots is {sizes.ring_slots}: "
+                "a ring has a power of two of at most 32 slots"
+            )
+        self.sizes = sizes
+        platform = Platform(
+            fixes=self.fixes,
+            ring_index_start=sizes.ring_base,
+            backend_config=BackendConfig(barrier=False, flush=False),
+        )
+        reserve = 1 + sizes.suspends
+        table = DeferredCallbackGrantTable(NR_RESERVED_ENTRIES + sizes.grants + reserve)
+        table.ring_reserve = [table.free.pop() for _ in range(reserve)]
+        platform.gnttab = table
+        platform.busdma.fail_map_create_after = sizes.commands
+        self.platform = platform
+        self.bios = [None] * sizes.bios
+        self.kinds = [BioKind.READ] * sizes.bios
+        self.taken = set()
+        self.susp_pc = SuspendPc.RUNNING
+        self.sleep = None
+        self.suspends_left = sizes.suspends
+        self.unplugs_left = sizes.unplugs
+        self.fault = None
+        self.ring_seen = None
+        dev = platform.plug()
+        if lifecycle.probe(dev) != 0 or lifecycle.attach(dev) != 0:
+            raise ImplementationError("the reference did not attach: " + "; ".join(platform.log))
+        platform.register_watches()
+        # Registering a watch fires one initial event; at the start both ends are
+        # Initialising and each handler finds nothing to do.
+        self._front_watch()
+        self._back_watch()
+        return self.observe()
+
+    def apply(self, event: str, params: Mapping[str, Any], env: EnvChoices) -> Observation:
+        if self.platform is None:
+            raise ImplementationError("apply before reset")
+        if self.fault is not None:
+            return self.observe()
+        handler = getattr(self, f"_on_{event}", None)
+        if handler is None:
+            raise UnsupportedEvent(f"the reference adapter has no handler for event {event!r}")
+        busdma = self.platform.busdma
+        busdma.next_modes = deque(_MAP_MODE[m] for m in env.dma)
+        try:
+            handler(**params)
+        except DriverFault as fault:
+            self.fault = f"{type(fault).__name__}: {fault}"
+        finally:
+            busdma.next_modes = deque()
+        self._after_event()
+        return self.observe()
+
+    def observe(self) -> Observation:
+        if self.platform is None:
+            raise ImplementationError("observe before reset")
+        fields = abstract_state(self)
+        for name in NOT_CHECKED:
+            fields.pop(name, None)
+        return Observation(fields=fields, fault=self.fault, complete=True)
+
+    def close(self) -> None:
+        self.platform = None
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def _p(self) -> Platform:
+        assert self.platform is not None
+        return self.platform
+
+    def _sc(self) -> Softc:
+        return self._p.softc()
+
+    def _xs(self, key: str) -> str | None:
+        return self._p.xenstore.read(key)
+
+    def _after_event(self) -> None:
+        """Keep the size restrictions: a fresh ring gets the model's slot count; a
+        shadow about to be built stops at the model's command count."""
+        p = self._p
+        sc = self._sc()
+        ring = sc.xbd_ring
+        if ring.sring is not None and ring.sring is not self.ring_seen:
+            self.ring_seen = ring.sring
+            if ring.req_prod_pvt == (self.sizes.ring_base & 0xFFFF_FFFF):
+                ring.nr_ents = self.sizes.ring_slots
+        if sc.xbd_shadow is None:
+            p.busdma.fail_map_create_after = self.sizes.commands
+
+    def _take_watch(self, token: str) -> bool:
+        pending = self._p.xenstore.pending
+        if token not in pending:
+            return False
+        pending.remove(token)
+        return True
+
+    def _front_watch(self) -> None:
+        """The front end's xenwatch handler: ``xbd_backend_changed`` with the back end's
+        current state."""
+        p = self._p
+        if self._take_watch(FRONT_WATCH) and p.dev is not None:
+            lifecycle.backend_changed(p.dev, xenbus_read_driver_state(p.dev, p.back_path))
+
+    def _back_watch(self) -> None:
+        """The back end's reaction to the front end's state, as ``blkif.h`` describes it
+        (the model's back end, played by the environment)."""
+        p = self._p
+        if not self._take_watch(BACK_WATCH):
+            return
+        backend = p.backend
+        front = int(self._xs(f"{p.front_path}/state") or XenbusState.Closed)
+        back = backend.state
+        online = self._xs(f"{p.back_path}/online") == "1"
+        live = (
+            XenbusState.Initialising,
+            XenbusState.InitWait,
+            XenbusState.Initialised,
+            XenbusState.Connected,
+        )
+        if (
+            back in (XenbusState.InitWait, XenbusState.Initialised)
+            and front in (XenbusState.Initialised, XenbusState.Connected)
+            and online
+        ):
+            backend.connect_ring()
+            if backend.ring is not None:
+                backend.ring.nr_ents = self.sizes.ring_slots
+        elif back in live and front == XenbusState.Closing:
+            backend.set_state(XenbusState.Closing)
+        elif back != XenbusState.Closed and front == XenbusState.Closed:
+            backend.ring = None
+            backend.set_state(XenbusState.Closed)
+
+    def _command(self, cmd: int) -> Command:
+        shadow = self._sc().xbd_shadow
+        if shadow is None or cmd >= len(shadow):
+            raise ImplementationError(f"command {cmd} does not exist (no shadow array)")
+        return shadow[cmd]
+
+    # ------------------------------------------------------------------ the tool stack
+    def _on_unplug(self) -> None:
+        self._p.xenstore.write(f"{self._p.back_path}/online", "0")
+        self.unplugs_left -= 1
+
+    def _on_suspend(self) -> None:
+        assert self._p.dev is not None
+        self.suspends_left -= 1
+        self.susp_pc = SuspendPc.DRAINING
+        result = lifecycle.suspend(self._p.dev)
+        self.sleep = result if isinstance(result, SuspendSleep) else None
+
+    def _on_suspend_drained(self) -> None:
+        assert self._p.dev is not None
+        if self.sleep is not None and not self._p.sleep_woken:
+            return  # nobody woke the sleeper: xbd_suspend sleeps on until its time-out
+        if self.sleep is not None:
+            result = lifecycle.suspend_continue(self._p.dev, self.sleep, timed_out=False)
+            if isinstance(result, SuspendSleep):
+                self.sleep = result
+                return
+            self.sleep = None
+        self.susp_pc = SuspendPc.SUSPENDED
+
+    def _on_suspend_timeout(self) -> None:
+        assert self._p.dev is not None
+        if self.sleep is not None:
+            result = lifecycle.suspend_continue(self._p.dev, self.sleep, timed_out=True)
+            self.sleep = result if isinstance(result, SuspendSleep) else None
+        self.susp_pc = SuspendPc.RUNNING
+
+    def _on_resume(self, cancelled: bool) -> None:
+        p = self._p
+        p.xen_suspend_cancelled = cancelled
+        if not cancelled:
+            p.backend.reset(BackendConfig(barrier=False, flush=False))
+            self.taken = set()
+        p.resume_device()
+        self.susp_pc = SuspendPc.RUNNING
+        if not cancelled:
+            # xenbusb_resume registers the watch again, which fires its initial event;
+            # the new back end is Initialising, so the front end has nothing to do.
+            self._front_watch()
+
+    # ------------------------------------------------------------------ the back end
+    def _publish_features(self, barrier: bool, flush: bool) -> None:
+        backend = self._p.backend
+        backend.config = dataclasses.replace(backend.config, barrier=barrier, flush=flush)
+        for key, value in backend.config.initwait_keys().items():
+            backend._write(key, value)
+        # On entering a state the back end does the work of any skipped one (blkif.h):
+        # it looks at the front end's state again, as if its watch had fired.
+        pending = self._p.xenstore.pending
+        if BACK_WATCH not in pending:
+            pending.append(BACK_WATCH)
+
+    def _on_backend_publish(self, barrier: bool, flush: bool) -> None:
+        self._publish_features(barrier, flush)
+        self._p.backend.set_state(XenbusState.InitWait)
+
+    def _on_backend_skip_initwait(self, barrier: bool, flush: bool) -> None:
+        self._publish_features(barrier, flush)
+        self._p.backend.set_state(XenbusState.Initialised)
+
+    def _on_frontend_watch(self) -> None:
+        self._back_watch()
+
+    def _on_backend_offline(self) -> None:
+        self._p.backend.set_state(XenbusState.Closing)
+
+    def _on_backend_consume(self, cmd: int) -> None:
+        backend = self._p.backend
+        backend.fetch()
+        if any(r.id == cmd for r in backend.pending):
+            self.taken.add(cmd)
+
+    def _on_backend_respond(self, cmd: int, status: BlkifStatus) -> None:
+        backend = self._p.backend
+        for request in backend.pending:
+            if request.id == cmd and cmd in self.taken:
+                backend.respond(request, status=int(status))
+                self.taken.discard(cmd)
+                return
+
+    # ------------------------------------------------------------------ the front end
+    def _on_backend_watch(self) -> None:
+        self._front_watch()
+
+    def _on_open(self) -> None:
+        disk = self._sc().xbd_disk
+        if disk is not None:
+            driver.open_(disk)
+
+    def _on_close(self) -> None:
+        disk = self._sc().xbd_disk
+        if disk is not None:
+            driver.close(disk)
+
+    # ------------------------------------------------------------------ I/O
+    def _on_strategy(self, bio: int, kind: BioKind) -> None:
+        sc = self._sc()
+        command, flags = _BIO_COMMAND[BioKind(kind)]
+        buffer = self._p.mem.alloc(_PAGE)
+        bp = Bio(command, bio * 8, _PAGE, flags, buffer, bio_disk=sc.xbd_disk, bio_id=bio)
+        self.bios[bio] = bp
+        self.kinds[bio] = BioKind(kind)
+        driver.strategy(bp)
+
+    def _on_interrupt(self) -> None:
+        p = self._p
+        if not p.deliver_interrupt():
+            p.evtchn.pending = False
+
+    def _deferred_index(self, cmd: int) -> int:
+        target = self._command(cmd)
+        for index, load in enumerate(self._p.busdma.deferred):
+            if load.arg is target:
+                return index
+        raise ImplementationError(f"command {cmd} has no deferred mapping to complete")
+
+    def _on_dma_callback(self, cmd: int) -> None:
+        self._p.busdma.run_deferred(self._deferred_index(cmd))
+
+    def _on_dma_callback_error(self, cmd: int) -> None:
+        self._p.busdma.run_deferred(self._deferred_index(cmd), error=EFBIG)
+
+    def _on_grants_returned(self) -> None:
+        table = self._p.gnttab
+        assert isinstance(table, DeferredCallbackGrantTable)
+        table.fire_ready_callback()
+
+
+# --------------------------------------------------------------------------- the mapping
+
+
+def _ring_positions(sc: Softc, sizes: Sizes) -> tuple[set[int], dict[int, int]]:
+    """The ids of requests written but not published, and ``id -> status`` of the
+    responses produced but not consumed."""
+    ring = sc.xbd_ring
+    sring = ring.sring
+    private: set[int] = set()
+    answered: dict[int, int] = {}
+    if sring is None:
+        return private, answered
+    buf = sring.buf
+    idx = sring.req_prod
+    while idx != ring.req_prod_pvt:
+        private.add(REQUEST_HEADER.unpack_from(buf, slot_offset(ring.nr_ents, idx))[3])
+        idx = (idx + 1) & 0xFFFF_FFFF
+    idx = ring.rsp_cons
+    while idx != sring.rsp_prod:
+        rsp_id, _op, status = RESPONSE.unpack_from(buf, slot_offset(ring.nr_ents, idx))
+        answered[rsp_id] = status
+        idx = (idx + 1) & 0xFFFF_FFFF
+    return private, answered
+
+
+def abstract_state(impl: ReferenceImplementation) -> dict[str, Any]:
+    """The refinement mapping: the model's state (plain values) read off the reference.
+
+    One line per field group below; ``docs/conformance.md`` has the full table.
+    """
+    p = impl._p
+    k = impl.sizes
+    sc = p.softc()
+    xs = p.xenstore
+    front, back = p.front_path, p.back_path
+    flags = sc.xbd_flags
+    fields: dict[str, Any] = {}
+    # ---- xenbus and xenstore: the `state` nodes, pending watch events, the keys
+    fields["fe_state"] = int(xs.read(f"{front}/state") or 0)
+    fields["be_state"] = int(xs.read(f"{back}/state") or 0)
+    fields["fe_watch_pending"] = BACK_WATCH in xs.pending
+    fields["be_watch_pending"] = FRONT_WATCH in xs.pending
+    fields["fe_seen_be"] = None  # not kept by the seed (xbd_close reads the node afresh)
+    fields["fe_pc"] = int(FrontPc.IDLE)  # the seed's handlers run to completion
+    fields["be_online"] = xs.read(f"{back}/online") == "1"
+    fields["be_published"] = xs.read(f"{back}/feature-barrier") is not None
+    fields["be_barrier"] = xs.read(f"{back}/feature-barrier") == "1"
+    fields["be_flush"] = xs.read(f"{back}/feature-flush-cache") == "1"
+    fields["fe_published"] = (
+        xs.read(f"{front}/ring-ref") is not None and xs.read(f"{front}/event-channel") is not None
+    )
+    fields["transport_epoch"] = sum(1 for path, _ in xs.writes if path == f"{front}/event-channel")
+    # ---- the tool stack (the environment, played by the adapter)
+    fields["susp_pc"] = int(impl.susp_pc)
+    fields["suspends_left"] = impl.suspends_left
+    fields["unplugs_left"] = impl.unplugs_left
+    # ---- the softc
+    fields["drv_state"] = int(sc.xbd_state)
+    fields["users"] = sc.xbd_users
+    disk = sc.xbd_disk
+    fields["disk"] = int(
+        DiskState.NONE if disk is None else DiskState.GONE if disk.gone else DiskState.PRESENT
+    )
+    fields["fe_barrier"] = bool(flags & XBDF_BARRIER)
+    fields["fe_flush"] = bool(flags & XBDF_FLUSH)
+    fields["io_pc"] = int(IoPc.STARTIO if sc.xbd_io_lock.depth > 0 else IoPc.IDLE)
+    fields["frozen"] = sc.xbd_qfrozen_cnt
+    fields["flag_cm_shortage"] = bool(flags & XBDF_CM_SHORTAGE)
+    fields["flag_gnt_shortage"] = bool(flags & XBDF_GNT_SHORTAGE)
+    fields["flag_wait_idle"] = bool(flags & XBDF_WAIT_IDLE)
+    fields["gnt_callback_pending"] = (
+        sc.xbd_callback is not None and sc.xbd_callback in p.gnttab.callbacks
+    )
+    fields["panicked"] = impl.fault is not None and "xbd_thaw" in impl.fault
+    # ---- commands: shadow[0 .. commands-1]
+    private, answered = _ring_positions(sc, k)
+    shadow = sc.xbd_shadow or []
+    bio_number = {id(bp): n for n, bp in enumerate(impl.bios) if bp is not None}
+    places, stages, cbios, ops, frz, qfrz, asyn, grants, statuses = ([] for _ in range(9))
+    for c in range(k.commands):
+        cm = shadow[c] if c < len(shadow) else None
+        if cm is None:
+            place, stage, carried, op = Place.FREE, RingStage.NONE, k.no_bio, BlkifOp.NONE
+            cflags, held, status = 0, 0, 0
+        else:
+            place = _PLACE.get(cm.cm_flags & XBDCF_Q_MASK, Place.NONE)
+            carried = bio_number.get(id(cm.cm_bp), k.no_bio) if cm.cm_bp is not None else k.no_bio
+            op = BlkifOp.NONE if place == Place.FREE else BlkifOp(cm.cm_operation)
+            cflags = cm.cm_flags
+            held = len(cm.cm_gref_head) + (cm.cm_nseg if place == Place.BUSY else 0)
+            status = 0
+            stage = RingStage.NONE
+            if place == Place.BUSY:
+                if cm.cm_id in answered:
+                    stage, status = RingStage.ANSWERED, answered[cm.cm_id]
+                elif cm.cm_id in impl.taken:
+                    stage = RingStage.CONSUMED
+                elif cm.cm_id in private:
+                    stage = RingStage.PRIVATE
+                else:
+                    stage = RingStage.PUBLISHED
+        places.append(int(place))
+        stages.append(int(stage))
+        cbios.append(carried)
+        ops.append(int(op))
+        frz.append(bool(cflags & XBDCF_FROZEN))
+        qfrz.append(bool(cflags & XBDCF_Q_FREEZE))
+        asyn.append(bool(cflags & XBDCF_ASYNC_MAPPING))
+        grants.append(held)
+        statuses.append(int(BlkifStatus(status)))
+    fields.update(
+        cmd_place=places,
+        cmd_stage=stages,
+        cmd_bio=cbios,
+        cmd_op=ops,
+        cmd_frozen=frz,
+        cmd_qfreeze=qfrz,
+        cmd_async=asyn,
+        cmd_grants=grants,
+        cmd_status=statuses,
+    )
+    # ---- bios: the ones the adapter submitted, where they are now
+    queued_ids = {id(bp) for bp in sc.xbd_bioq}
+    kinds, bstages, results, dones = [], [], [], []
+    for b in range(k.bios):
+        bp = impl.bios[b]
+        kinds.append(int(impl.kinds[b]))
+        if bp is None:
+            bstages.append(int(BioStage.UNSUBMITTED))
+            results.append(int(BioResult.NONE))
+            dones.append(0)
+            continue
+        if bp.done_count > 0:
+            stage_b = BioStage.DONE
+        elif id(bp) in queued_ids:
+            stage_b = BioStage.QUEUED
+        else:
+            # carried by a command, or lost (then no command carries it: NoLostIO fails)
+            stage_b = BioStage.HELD
+        bstages.append(int(stage_b))
+        if bp.done_count == 0:
+            results.append(int(BioResult.NONE))
+        else:
+            results.append(
+                int(
+                    {0: BioResult.OK, EIO: BioResult.EIO, EOPNOTSUPP: BioResult.EOPNOTSUPP}.get(
+                        bp.bio_error, BioResult.EIO
+                    )
+                )
+            )
+        dones.append(min(bp.done_count, 2))
+    fields.update(bio_kind=kinds, bio_stage=bstages, bio_result=results, bio_completions=dones)
+    # ---- the ring and the grant pool
+    ring = sc.xbd_ring
+    if ring.sring is None:
+        base = k.ring_base
+        fields.update(
+            req_prod_pvt=base,
+            req_prod=base,
+            rsp_prod=base,
+            rsp_cons=base,
+            rsp_event=(base + 1) & 0xFFFF_FFFF,
+        )
+    else:
+        fields.update(
+            req_prod_pvt=ring.req_prod_pvt,
+            req_prod=ring.sring.req_prod,
+            rsp_prod=ring.sring.rsp_prod,
+            rsp_cons=ring.rsp_cons,
+            rsp_event=ring.sring.rsp_event,
+        )
+    fields["irq_pending"] = p.evtchn.pending
+    fields["grants_free"] = p.gnttab.free_count
+    return fields
