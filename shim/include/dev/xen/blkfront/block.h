@@ -1,0 +1,2 @@
+/* dev/xen/blkfront/block.h: provided by the xbdspec kernel shim */
+#include "xbd_shim.h"

@@ -1,0 +1,2 @@
+/* geom/geom_disk.h: provided by the xbdspec kernel shim */
+#include "xbd_shim.h"

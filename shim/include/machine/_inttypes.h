@@ -1,0 +1,2 @@
+/* machine/_inttypes.h: provided by the xbdspec kernel shim */
+#include "xbd_shim.h"

@@ -1,0 +1,2 @@
+/* machine/bus.h: provided by the xbdspec kernel shim */
+#include "xbd_shim.h"

@@ -1,0 +1,2 @@
+/* machine/vmparam.h: provided by the xbdspec kernel shim */
+#include "xbd_shim.h"

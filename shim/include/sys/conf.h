@@ -1,0 +1,2 @@
+/* sys/conf.h: provided by the xbdspec kernel shim */
+#include "xbd_shim.h"

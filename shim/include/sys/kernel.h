@@ -1,0 +1,2 @@
+/* sys/kernel.h: provided by the xbdspec kernel shim */
+#include "xbd_shim.h"

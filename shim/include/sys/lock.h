@@ -1,0 +1,2 @@
+/* sys/lock.h: provided by the xbdspec kernel shim */
+#include "xbd_shim.h"

@@ -1,0 +1,2 @@
+/* sys/malloc.h: provided by the xbdspec kernel shim */
+#include "xbd_shim.h"

@@ -1,0 +1,2 @@
+/* sys/module.h: provided by the xbdspec kernel shim */
+#include "xbd_shim.h"

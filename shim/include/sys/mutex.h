@@ -1,0 +1,2 @@
+/* sys/mutex.h: provided by the xbdspec kernel shim */
+#include "xbd_shim.h"

@@ -1,0 +1,2 @@
+/* sys/sbuf.h: provided by the xbdspec kernel shim */
+#include "xbd_shim.h"

@@ -1,0 +1,2 @@
+/* sys/systm.h: provided by the xbdspec kernel shim */
+#include "xbd_shim.h"

@@ -1,0 +1,2 @@
+/* vm/vm.h: provided by the xbdspec kernel shim */
+#include "xbd_shim.h"

@@ -1,0 +1,2 @@
+/* xen/blkif.h: provided by the xbdspec kernel shim */
+#include "xbd_shim.h"

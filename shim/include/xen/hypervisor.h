@@ -1,0 +1,2 @@
+/* xen/hypervisor.h: provided by the xbdspec kernel shim */
+#include "xbd_shim.h"

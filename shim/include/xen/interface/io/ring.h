@@ -1,0 +1,2 @@
+/* xen/interface/io/ring.h: provided by the xbdspec kernel shim */
+#include "xbd_shim.h"

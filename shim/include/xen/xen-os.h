@@ -1,0 +1,2 @@
+/* xen/xen-os.h: provided by the xbdspec kernel shim */
+#include "xbd_shim.h"

@@ -1,0 +1,2 @@
+/* xen/xen_intr.h: provided by the xbdspec kernel shim */
+#include "xbd_shim.h"

@@ -1,0 +1,2 @@
+/* xen/xenstore/xenstorevar.h: provided by the xbdspec kernel shim */
+#include "xbd_shim.h"
