@@ -4,11 +4,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: venv test verify lint bench diagrams clean
+.PHONY: venv test verify lint bench diagrams docs docs-check docs-status clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,docs]'
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -31,6 +31,28 @@ bench: $(STAMP)
 
 diagrams: $(STAMP)
 	$(BIN)/xbdspec diagram
+
+## make docs: regenerate the specification pages from the model (docs/spec, docs/seed-map.md,
+## docs/cli.md), then build the site into build/site with no warnings allowed.
+docs: $(STAMP)
+	$(BIN)/python -m xbdspec.docsgen
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+## make docs-check: open the built site in headless Chromium (Debian's chromium); every
+## Mermaid block must become an SVG; screenshots in build/docs-screens.
+docs-check: docs
+	$(BIN)/python tools/docs_check.py --site build/site --screens build/docs-screens
+
+## make docs-status: rerun `xbdspec prove --json` and `xbdspec explore --json` into
+## docs/status/ (the invariant catalogue reads them), then regenerate the pages.
+## Exit status 1 (an unexpected result) is still recorded; 2 (a usage error) is not.
+docs-status: $(STAMP)
+	mkdir -p build docs/status
+	$(BIN)/xbdspec prove --json > build/prove.json; test $$? -le 1
+	mv build/prove.json docs/status/prove.json
+	$(BIN)/xbdspec explore --json --quiet > build/explore.json; test $$? -le 1
+	mv build/explore.json docs/status/explore.json
+	$(BIN)/python -m xbdspec.docsgen
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
