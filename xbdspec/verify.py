@@ -77,9 +77,12 @@ def _explore_summary(out: str) -> str:
 
 def _difftest_summary(out: str) -> str:
     d = _json(out)
+    divergences = d.get("divergences", [])
+    known = sorted({x["finding"] for x in divergences if x.get("finding")})
+    new = sum(1 for x in divergences if not x.get("finding"))
     return (
-        f"{d.get('examples')} examples, {d.get('steps')} steps, "
-        f"{len(d.get('divergences', []))} divergences, seed {d.get('seed')}"
+        f"{d.get('examples')} examples, {d.get('steps')} steps, {len(divergences)} kinds of "
+        f"divergence: {len(known)} known seed findings, {new} new; seed {d.get('seed')}"
     )
 
 
