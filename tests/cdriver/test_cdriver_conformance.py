@@ -19,7 +19,8 @@ from xbdspec.conformance import (
 from xbdspec.conformance.reference_adapter import reference_sizes
 from xbdspec.conformance.replay import read
 
-REPLAYS = Path(__file__).resolve().parents[2] / "divergences"
+#: the findings' minimal replays (tests/conformance/test_findings.py keeps them current)
+REPLAYS = Path(__file__).resolve().parents[1] / "replays"
 
 
 def replays() -> list[Path]:

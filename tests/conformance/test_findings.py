@@ -4,6 +4,7 @@ and the classifier names it; a divergence of another kind stays unclassified."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -164,3 +165,15 @@ def test_public_names_are_exported() -> None:
 
     missing = [name for name in package.__all__ if not hasattr(package, name)]
     assert missing == []
+
+
+REPLAY_FILES = Path(__file__).resolve().parents[1] / "replays"
+
+
+@pytest.mark.parametrize("name", sorted(REPLAYS))
+def test_the_committed_replay_file_is_the_finding_replay(name: str) -> None:
+    # tests/replays/<finding>.jsonl: what other tests (the compiled seed's) replay
+    path = REPLAY_FILES / f"{name}.jsonl"
+    assert path.read_text() == "\n".join([HEADER, *REPLAYS[name]]) + "\n", (
+        f"{path} is stale: rewrite it from REPLAYS"
+    )
