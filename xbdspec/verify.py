@@ -120,6 +120,23 @@ def stages() -> list[Stage]:
                 _difftest_summary,
             )
         )
+        if (ROOT.parent / "shared" / "seed" / "blkfront.c").exists():
+            found.append(
+                Stage(
+                    "differential campaign (compiled seed)",
+                    _xbdspec(
+                        "difftest",
+                        "--impl",
+                        "c-driver",
+                        "--examples",
+                        "100",
+                        "--seed",
+                        "1",
+                        "--json",
+                    ),
+                    _difftest_summary,
+                )
+            )
     if shutil.which("ruff", path=str(Path(sys.executable).parent)):
         found.append(
             Stage("ruff", [str(Path(sys.executable).parent / "ruff"), "check", "."], _last_line)
