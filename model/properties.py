@@ -27,6 +27,7 @@ from .expr import (
     u32_sub,
 )
 from .vocabulary import (
+    DRIVER_STEPS,
     BioResult,
     BioStage,
     BlkifOp,
@@ -675,17 +676,9 @@ ENVIRONMENT_FAIRNESS = (
     "interrupt",
     "dma_callback",
     "grants_returned",
-    "startio_done",
-    "send_ready",
-    "send_bio",
-    "wait_idle",
-    "reject_bio",
-    "command_shortage",
-    "grant_shortage",
-    "connect_locked",
-    "closing_done",
     "suspend_drained",
     "resume",
+    *sorted(DRIVER_STEPS),
 )
 
 PROGRESS: tuple[Progress, ...] = (

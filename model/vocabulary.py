@@ -136,3 +136,22 @@ class Dma(enum.IntEnum):
     IMMEDIATE = 0
     DEFERRED = 1
     FAILED = 2
+
+
+#: The events the driver performs by itself, inside a call the environment made: the
+#: iterations of ``xbd_startio``'s loop, the locked tail of ``xbd_connect`` and the second
+#: half of ``xbd_closing``.  Every other event is the environment's (the tool stack, the
+#: back end, xenstore, the disk layer, bus_dma, the grant table, the event channel).
+DRIVER_STEPS: frozenset[str] = frozenset(
+    {
+        "startio_done",
+        "send_ready",
+        "send_bio",
+        "wait_idle",
+        "reject_bio",
+        "command_shortage",
+        "grant_shortage",
+        "connect_locked",
+        "closing_done",
+    }
+)

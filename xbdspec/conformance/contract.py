@@ -21,22 +21,10 @@ from typing import Any, Protocol, runtime_checkable
 
 from xbdspec.errors import XbdspecError
 from xbdspec.model.state import Sizes
-from xbdspec.model.vocabulary import Dma
+from xbdspec.model.vocabulary import DRIVER_STEPS, Dma
 
 #: The model's internal steps: the implementation performs them inside one call.
-INTERNAL_EVENTS: frozenset[str] = frozenset(
-    {
-        "startio_done",
-        "send_ready",
-        "send_bio",
-        "wait_idle",
-        "reject_bio",
-        "command_shortage",
-        "grant_shortage",
-        "connect_locked",
-        "closing_done",
-    }
-)
+INTERNAL_EVENTS: frozenset[str] = DRIVER_STEPS
 
 
 class ImplementationError(XbdspecError):
