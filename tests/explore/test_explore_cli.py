@@ -65,7 +65,7 @@ def test_human_summary(capsys: pytest.CaptureFixture[str]) -> None:
 @pytest.mark.parametrize(
     "argv",
     [
-        ["explore", "--target", "reference"],
+        ["explore", "--target", "reference", "--max-states", "0"],
         ["explore", "--commands", "0"],
         ["explore", "--bios", "-1"],
     ],

@@ -11,6 +11,7 @@ was found, 2 on a usage error.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -82,14 +83,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Explore, print the summary and the counterexamples; 1 if anything is violated."""
-    if args.target == "reference":
-        raise XbdspecError(
-            "--target reference is not implemented yet (docs/explorer.md, 'The reference "
-            "target', says what it needs from xbdspec.conformance). "
-            "Explore the model with --target model."
-        )
     if args.max_states is not None and args.max_states < 1:
         raise XbdspecError("--max-states must be at least 1")
+    if args.target == "reference":
+        return run_reference(args)
     runs = runs_from({name: getattr(args, name) for name, _ in _SIZE_OPTIONS})
     reports = []
     for number, sizes in enumerate(runs, 1):
@@ -115,6 +112,51 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(combined_json(reports), indent=2))
     return 1 if any(r.violations for r in reports) else 0
+
+
+def run_reference(args: argparse.Namespace) -> int:
+    """``--target reference``: the driver code itself, in lock-step with the model; 1 if a
+    departure no documented finding explains is found."""
+    from .reference import DEFAULT_REFERENCE_SIZES, REFERENCE_MAX_STATES, explore_reference
+
+    given = {
+        name: getattr(args, name) for name, _ in _SIZE_OPTIONS if getattr(args, name) is not None
+    }
+    sizes = dataclasses.replace(DEFAULT_REFERENCE_SIZES, **given)
+
+    def show(report: Any, queue: int) -> None:
+        if not args.quiet:
+            print(
+                f"\rexplore reference: {report.states:,} states, depth {report.depth}, "
+                f"queue {queue:,}",
+                end="",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    report = explore_reference(
+        sizes,
+        max_states=args.max_states or REFERENCE_MAX_STATES,
+        replay_dir=args.replay_dir,
+        progress=show,
+    )
+    if not args.quiet:
+        print(file=sys.stderr)
+    if args.json:
+        print(json.dumps(report.as_json(), indent=2))
+    else:
+        bound = "complete" if report.complete else f"stopped at {report.states:,} states"
+        print(
+            f"reference: {report.states:,} states, {report.transitions:,} steps, depth "
+            f"{report.depth}, {report.seconds:.1f} s ({bound})"
+        )
+        for v in report.violations.values():
+            status = "known finding" if v.known else "NEW"
+            print(
+                f"  {status}: {v.property} after {len(v.steps)} events: "
+                + " ; ".join(s.label() for s in v.steps)
+            )
+    return 1 if report.new else 0
 
 
 def combined_json(reports: list[Report]) -> dict[str, Any]:
