@@ -270,6 +270,12 @@ class BackendPublishInitialised:
 BACKEND_LIVE = (X.Initialising, X.InitWait, X.Initialised, X.Connected)
 
 
+def back_end_moved() -> dict[str, Any]:
+    """The back end handled the front end's watch event and wrote its own state node:
+    the front end will get a watch event in turn."""
+    return {"fe_watch_pending": False, "be_watch_pending": True}
+
+
 def backend_connects(s: Any) -> Any:
     """The back end, seeing the front end's transport published, will connect."""
     return all_of(
@@ -306,7 +312,7 @@ class BackendConnect:
 
     @staticmethod
     def effect(s: Any, p: Any) -> dict[str, Any]:
-        return {"fe_watch_pending": False, "be_watch_pending": True}
+        return back_end_moved()
 
 
 @step(
@@ -325,7 +331,7 @@ class BackendFollowsClosing:
 
     @staticmethod
     def effect(s: Any, p: Any) -> dict[str, Any]:
-        return {"fe_watch_pending": False, "be_watch_pending": True}
+        return back_end_moved()
 
 
 @step(
@@ -344,7 +350,7 @@ class BackendFollowsClosed:
 
     @staticmethod
     def effect(s: Any, p: Any) -> dict[str, Any]:
-        return {"fe_watch_pending": False, "be_watch_pending": True}
+        return back_end_moved()
 
 
 @step(

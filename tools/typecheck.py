@@ -59,10 +59,13 @@ def main() -> int:
     """Type-check the package and the benchmarks, then each test folder on its own (test
     folders are not packages, and their helper modules are imported by name)."""
     build_tree()
-    status = mypy([TREE], "-p", "xbdspec", "-p", "benchmarks")
-    for folder in sorted({p.parent for p in (ROOT / "tests").rglob("test_*.py")}):
-        files = sorted(str(p) for p in folder.glob("*.py"))
-        status |= mypy([TREE, folder], *files)
+    try:
+        status = mypy([TREE], "-p", "xbdspec", "-p", "benchmarks")
+        for folder in sorted({p.parent for p in (ROOT / "tests").rglob("test_*.py")}):
+            files = sorted(str(p) for p in folder.glob("*.py"))
+            status |= mypy([TREE, folder], *files)
+    finally:
+        shutil.rmtree(TREE, ignore_errors=True)
     return status
 
 
