@@ -53,6 +53,21 @@ if TYPE_CHECKING:
 SECTOR = 512
 
 
+#: Every key the back end writes under its own node (features, limits, disk properties):
+#: what a fresh back end (resume on another host) no longer has.
+BACKEND_KEYS: tuple[str, ...] = (
+    "feature-barrier",
+    "feature-flush-cache",
+    "feature-max-indirect-segments",
+    "max-ring-page-order",
+    "max-ring-pages",
+    "sectors",
+    "info",
+    "sector-size",
+    "physical-sector-size",
+)
+
+
 @dataclass(frozen=True, slots=True)
 class BackendConfig:
     """What the back end advertises.
@@ -185,17 +200,7 @@ class Backend:
         requests are gone; the state restarts at ``Initialising``."""
         if config is not None:
             self.config = config
-        for key in (
-            "feature-barrier",
-            "feature-flush-cache",
-            "feature-max-indirect-segments",
-            "max-ring-page-order",
-            "max-ring-pages",
-            "sectors",
-            "info",
-            "sector-size",
-            "physical-sector-size",
-        ):
+        for key in BACKEND_KEYS:
             self.platform.xenstore.remove(f"{self.path}/{key}")
         self.ring = None
         self.pending = []

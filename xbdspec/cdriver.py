@@ -39,6 +39,7 @@ from typing import Any
 
 from xbdspec.errors import XbdspecError
 from xbdspec.reference import BackendConfig
+from xbdspec.reference.backend import BACKEND_KEYS
 
 __all__ = [
     "BLKIF_OP",
@@ -830,17 +831,7 @@ class CPlatform:
 
     def backend_reset(self) -> None:
         """A fresh back end (resume on another host): keys gone, ring gone, Initialising."""
-        for key in (
-            "feature-barrier",
-            "feature-flush-cache",
-            "feature-max-indirect-segments",
-            "max-ring-page-order",
-            "max-ring-pages",
-            "sectors",
-            "info",
-            "sector-size",
-            "physical-sector-size",
-        ):
+        for key in BACKEND_KEYS:
             self.xenstore.values.pop(f"{self.back_path}/{key}", None)
         self.lib.xbd_h_be_disconnect()
         self.backend_set_state(1)
