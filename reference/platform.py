@@ -65,11 +65,75 @@ class Tunables:
 
 @dataclass(frozen=True, slots=True)
 class Fixes:
-    """Opt-in departures from the seed, each tied to a finding in ``docs/seed-notes.md``.
+    """Opt-in departures from the seed, one per finding of ``docs/findings/``.
 
-    There are none yet: by default (and for now always) the port behaves as the seed does,
-    defects included.  A later change adds one boolean field per fix.
+    Every field is named after the finding it fixes (``ring-page-order-shift`` ->
+    ``ring_page_order_shift``) and is off by default: the port then behaves as the seed
+    does, defects included.  :meth:`all` turns every fix on (the ``reference-fixed``
+    profile); :meth:`only` turns on the named ones.  The catalogue
+    (:mod:`xbdspec.findings.catalogue`) explains each finding and its fix.
     """
+
+    # found by the differential test against the model
+    flush_without_support_panics: bool = False
+    stale_features_after_resume: bool = False
+    resume_loses_ready_write: bool = False
+    suspend_ignores_deferred_mappings: bool = False
+    deferred_single_step_unpublished: bool = False
+    failed_mapping_leaks: bool = False
+    mapping_failure_stops_loop: bool = False
+    unsupported_bio_leaks_grants: bool = False
+    unsupported_bio_waits_for_a_command: bool = False
+    resume_cancelled_does_not_restart: bool = False
+    stranded_bios_on_disk_gone: bool = False
+    # found by the proofs of the negotiation and naming arithmetic
+    ring_page_order_shift: bool = False
+    sector_size_division_by_zero: bool = False
+    sector_size_unchecked: bool = False
+    media_size_overflow: bool = False
+    indirect_pages_before_clamp: bool = False
+    vdevice_name_collision: bool = False
+    # found on the reference with hostile or failing platform inputs
+    blank_xenstore_value_uninitialised: bool = False
+    response_id_trusted: bool = False
+    io_lock_recursion: bool = False
+    ring_grant_references_leak: bool = False
+    indirect_pages_partial_allocation: bool = False
+    no_commands_after_shadow_failure: bool = False
+    close_clears_open_flag: bool = False
+    barrier_data_granted_writable: bool = False
+    media_size_in_sector_units: bool = False
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """Every fix, as the finding it is named after (kebab-case)."""
+        return tuple(f.replace("_", "-") for f in cls.__dataclass_fields__)
+
+    @classmethod
+    def all(cls) -> Fixes:
+        """Every fix on: the ``reference-fixed`` profile."""
+        return cls(**{f: True for f in cls.__dataclass_fields__})
+
+    @classmethod
+    def only(cls, *findings: str) -> Fixes:
+        """The fixes of the named findings (kebab- or snake-case) on, the others off.
+
+        Raises:
+            ValueError: a name that is no finding's fix.
+        """
+        fields = {}
+        for name in findings:
+            field_name = name.replace("-", "_")
+            if field_name not in cls.__dataclass_fields__:
+                raise ValueError(f"no fix is named {name!r}; fixes: {', '.join(cls.names())}")
+            fields[field_name] = True
+        return cls(**fields)
+
+    def enabled(self) -> tuple[str, ...]:
+        """The findings whose fix is on (kebab-case)."""
+        return tuple(
+            f.replace("_", "-") for f in self.__dataclass_fields__ if getattr(self, f)
+        )
 
 
 class YieldPolicy(Enum):
