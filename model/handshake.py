@@ -667,8 +667,12 @@ class Open:
 
 
 def last_close_closes(s: Any) -> Any:
-    """The last user leaves while the back end was seen Closing."""
-    return all_of(s.users == 1, s.fe_seen_be == X.Closing, one_of(s.fe_state, FRONT_LIVE))
+    """The last user leaves while the back end's state node says Closing.
+
+    ``xbd_close`` asks ``xenbus_get_otherend_state``, which reads the node afresh
+    (FreeBSD's ``xenbusvar.h``), not the state the last watch delivered: a close can act
+    on a Closing whose watch event is still pending."""
+    return all_of(s.users == 1, s.be_state == X.Closing, one_of(s.fe_state, FRONT_LIVE))
 
 
 @step(event="close", component="frontend", source=ALL_STATES, seed="xbd_close")

@@ -63,7 +63,7 @@ from .constants import (
 )
 from .faults import KernelAssertion, KernelPanic, UndefinedBehaviour
 from .grants import GnttabFreeCallback
-from .locks import mtx_assert_owned, mtx_lock, mtx_unlock
+from .locks import mtx_assert_owned, mtx_lock, mtx_owned, mtx_unlock
 from .memory import KernelBuffer
 from .queues import (
     xbd_dequeue_bio,
@@ -87,7 +87,7 @@ from .ring import (
     slot_offset,
 )
 from .softc import Bio, Command, Disk, Softc
-from .xenbus import xenbus_get_otherend_id, xenbus_get_otherend_state
+from .xenbus import xenbus_dev_fatal, xenbus_get_otherend_id, xenbus_get_otherend_state
 
 if TYPE_CHECKING:
     from .xenbus import XenbusDevice
@@ -214,6 +214,14 @@ def mksegarray(
         pack_segment(dest, dest_offset + 8 * index, ref, u8(fsect), u8(lsect))
 
 
+def _data_readonly(sc: Softc, cm: Command) -> int:
+    """``xbd_queue_cb``'s ``readonly`` argument: the back end only reads the data of a
+    write (the seed: of a ``BLKIF_OP_WRITE``; fixed: of a ``WRITE_BARRIER`` too)."""
+    if sc.platform.fixes.barrier_data_granted_writable:
+        return int(cm.cm_operation in (BLKIF_OP_WRITE, BLKIF_OP_WRITE_BARRIER))
+    return int(cm.cm_operation == BLKIF_OP_WRITE)
+
+
 def queue_cb(arg: Any, segs: list[Segment], nsegs: int, error: int) -> None:
     """Port of ``xbd_queue_cb``: the bus DMA callback that fills in the ring request."""
     cm: Command = arg
@@ -224,9 +232,21 @@ def queue_cb(arg: Any, segs: list[Segment], nsegs: int, error: int) -> None:
         bp = cm.cm_bp
         if bp is None:
             raise UndefinedBehaviour("xbd_queue_cb", "NULL dereference of cm->cm_bp")
+        fixes = sc.platform.fixes
+        deferred = (cm.cm_flags & XBDCF_ASYNC_MAPPING) != 0
         bp.bio_error = EIO
+        if fixes.failed_mapping_leaks:
+            # the bio fails as biofinish would; the command's grants and hold are released
+            bp.bio_flags |= BIO_ERROR
+            bp.bio_resid = bp.bio_bcount
+            sc.platform.gnttab.gnttab_free_grant_references(cm.cm_gref_head)
+            cm_thaw(sc, cm)
         sc.platform.biodone(bp)
         free_command(cm)
+        if fixes.suspend_ignores_deferred_mappings and sc.xbd_state == XbdState.SUSPENDED:
+            sc.platform.wakeup(BUSY_QUEUE_CHANNEL)  # a suspend waits for this mapping
+        if fixes.mapping_failure_stops_loop and deferred:
+            startio(sc)  # the bios behind the failed one go on
         return
     if not nsegs <= sc.xbd_max_request_segments:
         raise KernelAssertion("xbd_queue_cb", "Too many segments in a blkfront I/O")
@@ -259,7 +279,7 @@ def queue_cb(arg: Any, segs: list[Segment], nsegs: int, error: int) -> None:
             nsegs,
             cm.cm_gref_head,
             otherend_id,
-            int(cm.cm_operation == BLKIF_OP_WRITE),
+            _data_readonly(sc, cm),
             cm.cm_sg_refs,
             buf,
             offset + REQUEST_HEADER.size,
@@ -278,7 +298,7 @@ def queue_cb(arg: Any, segs: list[Segment], nsegs: int, error: int) -> None:
             nsegs,
             cm.cm_gref_head,
             otherend_id,
-            int(cm.cm_operation == BLKIF_OP_WRITE),
+            _data_readonly(sc, cm),
             cm.cm_sg_refs,
             pages.mem,
             pages.offset,
@@ -326,6 +346,9 @@ def queue_request(sc: Softc, cm: Command) -> int:
     else:
         error = busdma.load(tag, cm.cm_map, cm.cm_data, cm.cm_datalen, queue_cb, cm)
     if error == EINPROGRESS:
+        if sc.platform.fixes.deferred_single_step_unpublished:
+            # marked even when already frozen (single-stepped): xbd_queue_cb must publish it
+            cm.cm_flags |= XBDCF_ASYNC_MAPPING
         cm_freeze(sc, cm, XBDCF_ASYNC_MAPPING)
         return 0
     return error
@@ -334,6 +357,11 @@ def queue_request(sc: Softc, cm: Command) -> int:
 def restart_queue_callback(arg: Any) -> None:
     """Port of ``xbd_restart_queue_callback``: grants are back; thaw and restart I/O."""
     sc: Softc = arg
+    if sc.platform.fixes.io_lock_recursion and mtx_owned(sc.xbd_io_lock):
+        # called back from inside the driver (xbd_int, xbd_queue_cb), which holds the lock
+        # and restarts the queue itself: only drop the hold
+        thaw(sc, XBDF_GNT_SHORTAGE)
+        return
     mtx_lock(sc.xbd_io_lock)
     thaw(sc, XBDF_GNT_SHORTAGE)
     startio(sc)
@@ -345,6 +373,11 @@ def bio_command(sc: Softc) -> Command | None:
     if sc.xbd_state != XbdState.CONNECTED:
         return None
     bp = xbd_dequeue_bio(sc)
+    if sc.platform.fixes.unsupported_bio_waits_for_a_command:
+        # a bio that can only be rejected is failed before it takes a command
+        while bp is not None and _rejected_before_a_command(sc, bp):
+            sc.platform.biofinish(bp, EOPNOTSUPP)
+            bp = xbd_dequeue_bio(sc)
     if bp is None:
         return None
     cm = xbd_dequeue_cm(sc, XBD_Q_FREE)
@@ -386,13 +419,39 @@ def bio_command(sc: Softc) -> Command | None:
             cm.cm_operation = BLKIF_OP_FLUSH_DISKCACHE
         elif (sc.xbd_flags & XBDF_BARRIER) != 0:
             cm.cm_operation = BLKIF_OP_WRITE_BARRIER
+        elif sc.platform.fixes.flush_without_support_panics:
+            _reject(sc, cm, bp, release=True)  # as for a command the back end cannot do
+            return None
         else:
             raise KernelPanic("xbd_bio_command", "flush request, but no flush support available")
     else:
-        sc.platform.biofinish(bp, EOPNOTSUPP)
-        xbd_enqueue_cm(cm, XBD_Q_FREE)
+        _reject(sc, cm, bp, release=sc.platform.fixes.unsupported_bio_leaks_grants)
         return None
     return cm
+
+
+def _rejected_before_a_command(sc: Softc, bp: Bio) -> bool:
+    """A bio ``xbd_bio_command`` would only fail with ``EOPNOTSUPP`` (fix
+    ``unsupported-bio-waits-for-a-command``): a command it does not know, or a flush the
+    back end cannot do when that is failed rather than a panic."""
+    if bp.bio_cmd in (BIO_READ, BIO_WRITE):
+        return False
+    if bp.bio_cmd == BIO_FLUSH:
+        supported = (sc.xbd_flags & (XBDF_FLUSH | XBDF_BARRIER)) != 0
+        return not supported and sc.platform.fixes.flush_without_support_panics
+    return True
+
+
+def _reject(sc: Softc, cm: Command, bp: Bio, release: bool) -> None:
+    """``xbd_bio_command``'s default case: fail the bio with ``EOPNOTSUPP`` and give the
+    command back; with ``release`` its grant references and bio pointer too (the seed
+    keeps them: ``unsupported-bio-leaks-grants``)."""
+    sc.platform.biofinish(bp, EOPNOTSUPP)
+    if release:
+        sc.platform.gnttab.gnttab_free_grant_references(cm.cm_gref_head)
+        free_command(cm)
+    else:
+        xbd_enqueue_cm(cm, XBD_Q_FREE)
 
 
 def startio(sc: Softc) -> None:
@@ -415,6 +474,8 @@ def startio(sc: Softc) -> None:
         error = queue_request(sc, cm)
         if error != 0:
             sc.platform.printf(f"xbd_queue_request returned {error}")
+            if sc.platform.fixes.mapping_failure_stops_loop:
+                continue  # the failed mapping already completed its bio: go on
             break
         queued += 1
     if queued != 0:
@@ -436,6 +497,15 @@ def bio_complete(sc: Softc, cm: Command) -> None:
         bp.bio_resid = 0
     free_command(cm)
     sc.platform.biodone(bp)
+
+
+def _response_id_valid(sc: Softc, bret_id: int) -> bool:
+    """The fix of ``response-id-trusted``: a response names a command of the shadow array
+    that is on BUSY (blkif.h: ``id`` is copied from the request)."""
+    shadow = sc.xbd_shadow
+    if shadow is None or bret_id >= min(len(shadow), sc.xbd_max_requests):
+        return False
+    return (shadow[bret_id].cm_flags & XBDCF_Q_MASK) == XBD_Q_BUSY
 
 
 def int_(xsc: Any) -> None:
@@ -460,6 +530,12 @@ def int_(xsc: Any) -> None:
         while i != rp:
             bret_id, _bret_op, bret_status = unpack_response(buf, slot_offset(ring.nr_ents, i))
             shadow = sc.xbd_shadow
+            if platform.fixes.response_id_trusted and not _response_id_valid(sc, bret_id):
+                xenbus_dev_fatal(
+                    _dev(sc, "xbd_int"), EINVAL, f"response with unknown request id {bret_id}"
+                )
+                i = (i + 1) & 0xFFFF_FFFF
+                continue
             if shadow is None or bret_id >= len(shadow):
                 raise UndefinedBehaviour(
                     "xbd_int",
@@ -595,8 +671,11 @@ def close(dp: Disk) -> int:
     sc = dp.d_drv1
     if sc is None:
         return ENXIO
-    sc.xbd_flags &= ~XBDF_OPEN
+    if not sc.platform.fixes.close_clears_open_flag:
+        sc.xbd_flags &= ~XBDF_OPEN
     sc.xbd_users = s32(sc.xbd_users - 1)
+    if sc.platform.fixes.close_clears_open_flag and sc.xbd_users == 0:
+        sc.xbd_flags &= ~XBDF_OPEN  # the last user is gone
     if sc.xbd_users == 0:
         dev = _dev(sc, "xbd_close")
         if xenbus_get_otherend_state(dev) == XenbusState.Closing:

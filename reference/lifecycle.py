@@ -21,6 +21,7 @@ from .constants import (
     DISKFLAG_CANFLUSHCACHE,
     DISKFLAG_UNMAPPED_BIO,
     EBUSY,
+    EIO,
     ENOMEM,
     ENXIO,
     GRANT_REF_INVALID,
@@ -32,15 +33,18 @@ from .constants import (
     XBD_Q_BUSY,
     XBD_Q_COMPLETE,
     XBD_Q_FREE,
+    XBD_Q_NONE,
     XBD_Q_READY,
     XBD_SEGS_TO_SIZE,
     XBD_SIZE_TO_SEGS,
     XBDCF_INITIALIZER,
+    XBDCF_Q_MASK,
     XBDF_BARRIER,
     XBDF_DISCARD,
     XBDF_FLUSH,
     XBDF_PERSISTENT,
     XBDF_READY,
+    XBDF_WAIT_IDLE,
     XEN_IO_PROTO_ABI_NATIVE,
     XbdState,
     XenbusState,
@@ -56,10 +60,18 @@ from .driver import (
     open_,
     startio,
     strategy,
+    thaw,
 )
 from .faults import KernelAssertion, UndefinedBehaviour
 from .locks import mtx_init, mtx_lock, mtx_unlock
-from .queues import xbd_initq_cm, xbd_initqs, xbd_queue_length
+from .queues import (
+    xbd_dequeue_bio,
+    xbd_dequeue_cm,
+    xbd_initq_cm,
+    xbd_initqs,
+    xbd_queue_length,
+    xbd_requeue_bio,
+)
 from .ring import FRONT_RING_INIT, SHARED_RING_INIT, SharedRing
 from .softc import Command, Softc, fresh_ring_refs
 from .xenbus import (
@@ -307,11 +319,37 @@ def free(sc: Softc) -> None:
         sc.xbd_shadow = None
         if sc.xbd_io_dmat is not None:
             sc.xbd_io_dmat.destroyed = True
+        if platform.fixes.resume_loses_ready_write:
+            _requeue_ready_bios(sc)
         xbd_initq_cm(sc, XBD_Q_FREE)
         xbd_initq_cm(sc, XBD_Q_READY)
         xbd_initq_cm(sc, XBD_Q_COMPLETE)
     platform.evtchn.unbind()
     sc.xen_intr_handle = None
+
+
+def _requeue_ready_bios(sc: Softc) -> None:
+    """The fix of ``resume-loses-ready-write``: the bios of commands still waiting on READY
+    (a single-stepped write held for WAIT_IDLE) go back to the head of the bio queue, in
+    their order, with their grant references released, before ``xbd_free`` forgets READY;
+    the WAIT_IDLE hold goes with them (the new ring starts empty)."""
+    ready: list[Command] = []
+    while (cm := xbd_dequeue_cm(sc, XBD_Q_READY)) is not None:
+        ready.append(cm)
+    for cm in reversed(ready):
+        sc.platform.gnttab.gnttab_free_grant_references(cm.cm_gref_head)
+        if cm.cm_bp is not None:
+            xbd_requeue_bio(sc, cm.cm_bp)
+        cm.cm_bp = None
+    thaw(sc, XBDF_WAIT_IDLE)
+
+
+def _mapping_in_flight(sc: Softc) -> bool:
+    """A command holding a bio is off every queue: its bus_dma mapping was deferred and
+    its callback has not run yet (between events, the only way a command taken off FREE
+    is on no queue)."""
+    shadow = sc.xbd_shadow or []
+    return any((cm.cm_flags & XBDCF_Q_MASK) == XBD_Q_NONE and cm.cm_bp is not None for cm in shadow)
 
 
 # -------------------------------------------------------------- State Change Handlers
@@ -657,7 +695,10 @@ def _suspend_wait(
         # msleep returned EWOULDBLOCK inside the loop body: give up with EBUSY.
         retval = EBUSY
         return _suspend_finish(sc, sleep, retval)
-    if xbd_queue_length(sc, XBD_Q_BUSY) != 0:
+    busy = xbd_queue_length(sc, XBD_Q_BUSY) != 0
+    if sc.platform.fixes.suspend_ignores_deferred_mappings:
+        busy = busy or _mapping_in_flight(sc)
+    if busy:
         sc.platform.msleep(sleep.channel)
         mtx_unlock(sc.xbd_io_lock)  # msleep drops the lock while asleep
         return sleep
@@ -676,10 +717,24 @@ def resume(dev: XenbusDevice) -> int:
     sc = _softc(dev, "xbd_resume")
     if sc.platform.xen_suspend_cancelled:
         sc.xbd_state = XbdState.CONNECTED
+        if sc.platform.fixes.resume_cancelled_does_not_restart:
+            # bios queued while suspended go now, not at the next unrelated kick
+            mtx_lock(sc.xbd_io_lock)
+            startio(sc)
+            mtx_unlock(sc.xbd_io_lock)
         return 0
     free(sc)
     initialize(sc)
     return 0
+
+
+def _fail_queued_bios(sc: Softc) -> None:
+    """The fix of ``stranded-bios-on-disk-gone``: a driver that is not connected when its
+    back end goes away will never send the bios on its queue: fail them with ``EIO``."""
+    mtx_lock(sc.xbd_io_lock)
+    while (bp := xbd_dequeue_bio(sc)) is not None:
+        sc.platform.biofinish(bp, EIO)
+    mtx_unlock(sc.xbd_io_lock)
 
 
 def backend_changed(dev: XenbusDevice, backend_state: int) -> None:
@@ -703,6 +758,8 @@ def backend_changed(dev: XenbusDevice, backend_state: int) -> None:
             sc.platform.device_printf(dev, "detaching with pending users")
             if sc.xbd_disk is None:
                 raise KernelAssertion("xbd_backend_changed", "NULL disk with pending users\n")
+            if sc.platform.fixes.stranded_bios_on_disk_gone and sc.xbd_state != XbdState.CONNECTED:
+                _fail_queued_bios(sc)
             sc.platform.disk_gone(sc.xbd_disk)
         else:
             closing(dev)

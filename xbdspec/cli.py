@@ -29,6 +29,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "xbdspec.traces.cli",
         "check a recorded trace or xenstore access log against the model",
     ),
+    "findings": (
+        "xbdspec.findings.audit",
+        "replay every documented finding of the seed, with and without its fix",
+    ),
     "verify": ("xbdspec.verify", "run everything the project can check, with a summary"),
 }
 

@@ -838,6 +838,9 @@ def pages(spec: Spec | None = None, status_dir: Path | None = None) -> dict[str,
     }
     for name in spec.components:
         result[f"spec/machines/{name}.md"] = component_page(spec, name)
+    from xbdspec.findings.pages import pages as findings_pages
+
+    result.update(findings_pages())
     return {path: text.rstrip() + "\n" for path, text in result.items()}
 
 
@@ -882,7 +885,7 @@ NAV: tuple[tuple[str, Any], ...] = (
         ),
     ),
     ("Invariants", (("Catalogue", "spec/invariants.md"), ("Proofs", "proofs.md"))),
-    ("Findings", (("Seed notes", "seed-notes.md"), ("Findings", "findings/"))),
+    ("Findings", (("Findings", "findings/index.md"), ("Seed notes", "seed-notes.md"))),
     (
         "Conformance",
         (

@@ -86,6 +86,25 @@ def _difftest_summary(out: str) -> str:
     )
 
 
+def _findings_summary(out: str) -> str:
+    d = _json(out)
+    verdict = "as documented" if d.get("ok") else "NOT as documented"
+    return (
+        f"{d.get('findings')} documented findings: {d.get('reproduced')} reproduce on the seed, "
+        f"{d.get('fixed')} clean with their fix; {verdict}"
+    )
+
+
+def _explore_reference_summary(out: str) -> str:
+    d = _json(out)
+    bound = "complete" if d.get("complete") else "bounded by --max-states"
+    new = sum(1 for v in d.get("violations", []) if not v.get("known"))
+    return (
+        f"{d.get('states')} states ({bound}), depth {d.get('depth')}, "
+        f"{len(d.get('violations', []))} divergences, {new} new"
+    )
+
+
 def _last_line(out: str) -> str:
     lines = [ln for ln in out.strip().splitlines() if ln.strip()]
     return lines[-1] if lines else ""
@@ -108,14 +127,39 @@ def stages() -> list[Stage]:
     ]
     from xbdspec.cli import SUBCOMMANDS
 
+    found.append(Stage("documented findings", _xbdspec("findings", "--json"), _findings_summary))
     if _available(SUBCOMMANDS["explore"][0]):
         found.append(Stage("exploration (model)", _xbdspec("explore", "--json"), _explore_summary))
+        found.append(
+            Stage(
+                "exploration (reference-fixed)",
+                _xbdspec("explore", "--target", "reference-fixed", "--json", "--quiet"),
+                _explore_reference_summary,
+            )
+        )
     if _available(SUBCOMMANDS["difftest"][0]):
         found.append(
             Stage(
                 "differential campaign (reference)",
                 _xbdspec(
                     "difftest", "--impl", "reference", "--examples", "200", "--seed", "1", "--json"
+                ),
+                _difftest_summary,
+            )
+        )
+        found.append(
+            Stage(
+                "differential campaign (reference-fixed)",
+                _xbdspec(
+                    "difftest",
+                    "--impl",
+                    "reference-fixed",
+                    "--examples",
+                    "200",
+                    "--seed",
+                    "1",
+                    "--strict",
+                    "--json",
                 ),
                 _difftest_summary,
             )

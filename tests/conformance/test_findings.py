@@ -4,7 +4,6 @@ and the classifier names it; a divergence of another kind stays unclassified."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -13,6 +12,8 @@ from xbdspec.conformance.harness import LockStep
 from xbdspec.conformance.program import run_program
 from xbdspec.conformance.reference_adapter import ReferenceImplementation
 from xbdspec.conformance.replay import dumps, loads
+from xbdspec.findings.catalogue import BY_NAME as CATALOGUE
+from xbdspec.findings.replay import REPLAYS, program_path
 
 HEADER = json.dumps(
     {
@@ -42,110 +43,32 @@ def connect(barrier: bool, flush: bool) -> list[str]:
 OPEN = '{"event": "open", "params": {}}'
 
 
-def bio(n: int, kind: str, *dma: str) -> str:
-    env = f', "env": {{"dma": {list(dma)!r}}}'.replace("'", '"') if dma else ""
-    return f'{{"event": "strategy", "params": {{"bio": {n}, "kind": "{kind}"}}{env}}}'
+def test_every_classified_finding_has_a_program() -> None:
+    # each finding the classifier knows is replayed as a program (xbdspec/findings/replays)
+    assert {f.name for f in FINDINGS} == {p.stem for p in REPLAYS.glob("*.jsonl")}
 
 
-def ev(event: str, **params: object) -> str:
-    return json.dumps({"event": event, "params": params})
-
-
-#: finding -> the replay lines after the header
-REPLAYS: dict[str, list[str]] = {
-    "flush-without-support-panics": [*connect(False, False), OPEN, bio(0, "FLUSH")],
-    "unsupported-bio-leaks-grants": [*connect(False, False), OPEN, bio(0, "UNSUPPORTED")],
-    "failed-mapping-leaks": [
-        *connect(True, True),
-        OPEN,
-        bio(0, "WRITE", "DEFERRED"),
-        ev("dma_callback_error", cmd=0),
-    ],
-    "deferred-single-step-unpublished": [
-        *connect(False, True),
-        OPEN,
-        bio(0, "ORDERED_WRITE", "DEFERRED"),
-    ],
-    "resume-cancelled-does-not-restart": [
-        *connect(True, True),
-        OPEN,
-        ev("suspend"),
-        ev("suspend_drained"),
-        bio(0, "WRITE"),
-        ev("resume", cancelled=True),
-    ],
-    "stale-features-after-resume": [
-        *connect(True, True),
-        ev("suspend"),
-        ev("suspend_drained"),
-        ev("resume", cancelled=False),
-        ev("backend_publish", barrier=False, flush=False),
-        ev("frontend_watch"),
-        ev("backend_watch"),
-    ],
-    "resume-loses-ready-write": [
-        *connect(False, True),
-        OPEN,
-        bio(0, "WRITE"),
-        bio(1, "ORDERED_WRITE"),
-        ev("suspend"),
-        ev("backend_consume", cmd=0),
-        ev("backend_respond", cmd=0, status="OKAY"),
-        ev("interrupt"),
-        ev("suspend_drained"),
-        ev("resume", cancelled=False),
-    ],
-    "suspend-ignores-deferred-mappings": [
-        *connect(True, True),
-        OPEN,
-        bio(0, "WRITE", "DEFERRED"),
-        ev("suspend"),
-        ev("suspend_timeout"),
-    ],
-    "unsupported-bio-waits-for-a-command": [
-        *connect(True, True),
-        OPEN,
-        bio(0, "WRITE"),
-        bio(1, "WRITE"),
-        bio(2, "UNSUPPORTED"),
-    ],
-    "stranded-bios-on-disk-gone": [
-        *connect(True, True),
-        OPEN,
-        ev("suspend"),
-        ev("suspend_drained"),
-        ev("resume", cancelled=False),
-        bio(0, "READ"),
-        ev("unplug"),
-        ev("backend_offline"),
-        ev("backend_watch"),
-    ],
-    "otherend-state-read-afresh": [
-        *connect(True, True),
-        OPEN,
-        ev("unplug"),
-        ev("backend_offline"),
-        ev("close"),
-    ],
-}
-
-
-def test_every_finding_has_a_replay() -> None:
-    assert set(REPLAYS) == {f.name for f in FINDINGS}
-
-
-@pytest.mark.parametrize("name", sorted(REPLAYS))
-def test_replay_reproduces_the_finding(name: str) -> None:
-    sizes, steps = loads("\n".join([HEADER, *REPLAYS[name]]), f"replay:{name}")
+@pytest.mark.parametrize("name", sorted(f.name for f in FINDINGS))
+def test_program_reproduces_and_round_trips(name: str) -> None:
+    sizes, steps = loads(program_path(name).read_text(), f"replay:{name}")
     lock = LockStep(ReferenceImplementation(), sizes)
     divergence = run_program(lock.impl, lock, steps)
     assert divergence is not None, f"{name}: the replay ran clean"
     assert len(divergence.steps) == len(steps), divergence.report()
     finding = classify(divergence)
-    assert finding is not None and finding.name == name, divergence.report()
+    assert finding is not None and finding.name in {name, *CATALOGUE[name].requires}
     assert BY_NAME[name].summary
-    # the replay file round-trips
     assert loads(dumps(sizes, steps))[1] == steps
+
+
+def test_the_fixed_profile_is_never_classified() -> None:
+    sizes, steps = loads(program_path("failed-mapping-leaks").read_text())
+    lock = LockStep(ReferenceImplementation(), sizes)
+    divergence = run_program(lock.impl, lock, steps)
+    assert divergence is not None
+    assert classify(divergence, "reference") is not None
+    assert classify(divergence, "reference-fixed") is None
+    assert classify(divergence, "some-unikernel") is None
 
 
 def test_an_unknown_divergence_is_not_classified() -> None:
@@ -165,15 +88,3 @@ def test_public_names_are_exported() -> None:
 
     missing = [name for name in package.__all__ if not hasattr(package, name)]
     assert missing == []
-
-
-REPLAY_FILES = Path(__file__).resolve().parents[1] / "replays"
-
-
-@pytest.mark.parametrize("name", sorted(REPLAYS))
-def test_the_committed_replay_file_is_the_finding_replay(name: str) -> None:
-    # tests/replays/<finding>.jsonl: what other tests (the compiled seed's) replay
-    path = REPLAY_FILES / f"{name}.jsonl"
-    assert path.read_text() == "\n".join([HEADER, *REPLAYS[name]]) + "\n", (
-        f"{path} is stale: rewrite it from REPLAYS"
-    )

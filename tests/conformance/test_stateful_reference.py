@@ -11,7 +11,7 @@ from hypothesis import settings
 from hypothesis.stateful import run_state_machine_as_test
 from xbdspec.model.spec import build_spec
 
-from xbdspec.conformance.builtin import all_fixes, fixed_name, fixes_available
+from xbdspec.conformance.builtin import all_fixes, fixed_name
 from xbdspec.conformance.contract import INTERNAL_EVENTS
 from xbdspec.conformance.findings import FINDINGS
 from xbdspec.conformance.harness import LockStep
@@ -107,9 +107,26 @@ def test_rare_paths_are_reached_and_agree(variant: str) -> None:
     assert variant != "command-shortage" or lock.coverage.transitions["suspend_drained"] > 0
 
 
-def test_reference_fixed_is_honest_about_having_no_fixes() -> None:
-    impl = ReferenceImplementation(all_fixes(), name=fixed_name())
-    if fixes_available():
-        assert impl.capabilities().name == "reference-fixed"
-    else:
-        assert "no fixes yet" in impl.capabilities().name
+@pytest.mark.parametrize("variant", sorted(REFERENCE_SIZES))
+def test_reference_fixed_conforms_under_the_full_profile(variant: str, tmp_path: Path) -> None:
+    """With every fix on, the reference agrees with the model on every program, the known
+    findings' territory included (docs/findings/)."""
+    tally = Tally()
+    machine = conformance_machine(
+        lambda: ReferenceImplementation(all_fixes(), name=fixed_name()),
+        REFERENCE_SIZES[variant],
+        profile=FULL,
+        known_ok=False,
+        replay_path=tmp_path / "failing.jsonl",
+        tally=tally,
+    )
+    run_state_machine_as_test(machine, settings=CI if variant == "command-shortage" else SECONDARY)
+    assert tally.steps > 0 and tally.known == {}
+
+
+@pytest.mark.parametrize("variant", sorted(RARE))
+def test_reference_fixed_random_walks_agree(variant: str) -> None:
+    lock = LockStep(ReferenceImplementation(all_fixes()), REFERENCE_SIZES[variant])
+    for seed in range(40):
+        result = random_walk(lock.impl, lock, random.Random(f"fixed:{seed}"), 60, FULL)
+        assert result.divergence is None, result.divergence.report()

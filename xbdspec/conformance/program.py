@@ -77,15 +77,12 @@ def _seed_safe_allows(lock: LockStep, step: Step) -> bool:
     A deferred mapping when a single-stepped write may be sent (finding 9); a suspend
     while a command waits for its mapping or on READY (7, 8); a cancelled resume with
     work waiting (the seed does not restart the queue); a new back end offering fewer
-    features than the old one (5); a close racing an undelivered back-end state change
-    (the reference reads the node afresh); the back end's Closing delivered while the
-    driver is disconnected with bios queued (they are stranded).
+    features than the old one (5); the back end's Closing delivered while the driver is
+    disconnected with bios queued (they are stranded).
     """
     for s in lock.candidates:
         waiting = Place.READY in s.cmd_place or Place.NONE in s.cmd_place
         queued = any(st == BioStage.QUEUED for st in s.bio_stage)
-        if step.event == "close" and s.be_watch_pending:
-            return False
         if (
             step.event == "backend_watch"
             and s.be_state == XenbusState.Closing
@@ -133,7 +130,6 @@ SEED_SAFE = Profile(
         "suspend-ignores-deferred-mappings",
         "resume-loses-ready-write",
         "stale-features-after-resume",
-        "otherend-state-read-afresh",
         "stranded-bios-on-disk-gone",
     ),
     allows=_seed_safe_allows,

@@ -48,9 +48,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``xbdspec explore``."""
     parser.add_argument(
         "--target",
-        choices=("model", "reference"),
+        choices=("model", "reference", "reference-fixed"),
         default="model",
-        help="what to explore (default: the model)",
+        help="what to explore: the model (default), the reference driver in lock-step with "
+        "it (the seed's behaviour: documented findings are reported as known), or the "
+        "reference with every fix of docs/findings/ on (any divergence is new)",
     )
     for name, help_text in _SIZE_OPTIONS:
         parser.add_argument(
@@ -85,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     """Explore, print the summary and the counterexamples; 1 if anything is violated."""
     if args.max_states is not None and args.max_states < 1:
         raise XbdspecError("--max-states must be at least 1")
-    if args.target == "reference":
+    if args.target in ("reference", "reference-fixed"):
         return run_reference(args)
     runs = runs_from({name: getattr(args, name) for name, _ in _SIZE_OPTIONS})
     reports = []
@@ -117,6 +119,8 @@ def run(args: argparse.Namespace) -> int:
 def run_reference(args: argparse.Namespace) -> int:
     """``--target reference``: the driver code itself, in lock-step with the model; 1 if a
     departure no documented finding explains is found."""
+    from xbdspec.reference.platform import Fixes
+
     from .reference import DEFAULT_REFERENCE_SIZES, REFERENCE_MAX_STATES, explore_reference
 
     given = {
@@ -138,6 +142,7 @@ def run_reference(args: argparse.Namespace) -> int:
         sizes,
         max_states=args.max_states or REFERENCE_MAX_STATES,
         replay_dir=args.replay_dir,
+        fixes=Fixes.all() if args.target == "reference-fixed" else None,
         progress=show,
     )
     if not args.quiet:
@@ -147,7 +152,8 @@ def run_reference(args: argparse.Namespace) -> int:
     else:
         bound = "complete" if report.complete else f"stopped at {report.states:,} states"
         print(
-            f"reference: {report.states:,} states, {report.transitions:,} steps, depth "
+            f"{report.implementation}: {report.states:,} states, {report.transitions:,} steps, "
+            f"depth "
             f"{report.depth}, {report.seconds:.1f} s ({bound})"
         )
         for v in report.violations.values():

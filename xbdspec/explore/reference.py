@@ -30,12 +30,13 @@ from pathlib import Path
 from typing import Any
 
 from xbdspec.conformance.contract import EnvChoices, ImplementationError, Step
-from xbdspec.conformance.findings import classify
+from xbdspec.conformance.findings import FIXED_PROFILE, classify
 from xbdspec.conformance.harness import Divergence, LockStep
 from xbdspec.conformance.reference_adapter import ReferenceImplementation, reference_sizes
 from xbdspec.conformance.replay import dumps
 from xbdspec.model.state import Sizes
 from xbdspec.model.vocabulary import Dma
+from xbdspec.reference.platform import Fixes
 
 #: events that may run xbd_startio (and so start bus_dma loads): each is tried with
 #: every answer of the first load
@@ -96,11 +97,12 @@ class ReferenceReport:
     seconds: float = 0.0
     complete: bool = True
     violations: dict[str, ReferenceViolation] = field(default_factory=dict)
+    implementation: str = "reference"
 
     def as_json(self) -> dict[str, Any]:
         """The object ``xbdspec explore --target reference --json`` prints."""
         return {
-            "target": "reference",
+            "target": self.implementation,
             "sizes": dataclasses.asdict(self.sizes),
             "complete": self.complete,
             "states": self.states,
@@ -148,12 +150,21 @@ def explore_reference(
     max_states: int = REFERENCE_MAX_STATES,
     replay_dir: Path | None = None,
     progress: Callable[[ReferenceReport, int], None] | None = None,
+    fixes: Fixes | None = None,
 ) -> ReferenceReport:
-    """Breadth-first exploration of the reference against the model."""
+    """Breadth-first exploration of the reference against the model.
+
+    With ``fixes`` (the ``reference-fixed`` profile: ``Fixes.all()``) the reference runs
+    with them and no divergence counts as a known finding of the seed."""
     sizes = sizes or DEFAULT_REFERENCE_SIZES
     report = ReferenceReport(sizes)
     start = time.perf_counter()
-    impl = ReferenceImplementation()
+    impl = (
+        ReferenceImplementation()
+        if fixes is None
+        else ReferenceImplementation(fixes, name=FIXED_PROFILE)
+    )
+    report.implementation = impl.name
     lock = LockStep(impl, sizes)
     first = lock.start()
     if first is not None:
@@ -202,7 +213,7 @@ def explore_reference(
 def _record(
     report: ReferenceReport, divergence: Divergence, steps: list[Step], replay_dir: Path | None
 ) -> None:
-    finding = classify(divergence, "reference")
+    finding = classify(divergence, report.implementation)
     name = finding.name if finding is not None else f"new-{divergence.kind}"
     if name in report.violations:
         return

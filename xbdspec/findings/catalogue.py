@@ -55,6 +55,9 @@ class Finding:
         seed_note: its row in ``docs/seed-notes.md`` (0: none).
         model_change: where the model was wrong on the way and was fixed (empty: it was not).
         proof: the proof obligation refuted by it, if one is.
+        requires: findings whose fixes this one's builds on: its replay shows them too on
+            the seed, so it runs clean only with theirs on as well (and must still show
+            with theirs alone).
     """
 
     name: str
@@ -69,6 +72,7 @@ class Finding:
     seed_note: int = 0
     model_change: str = ""
     proof: str = ""
+    requires: tuple[str, ...] = ()
 
     @property
     def fix_field(self) -> str:
@@ -93,8 +97,1034 @@ class Rejected:
     why_not: str
 
 
-FINDINGS: tuple[Finding, ...] = ()
+FINDINGS: tuple[Finding, ...] = (
+    Finding(
+        name="flush-without-support-panics",
+        title="A BIO_FLUSH the back end cannot serve panics the guest",
+        severity=Severity.PANIC,
+        seed_functions=("xbd_bio_command", "xbd_startio", "xbd_instance_create"),
+        summary=(
+            "`xbd_bio_command` calls `panic()` on a `BIO_FLUSH` when the back end offered neither "
+            "`feature-flush-cache` nor `feature-barrier`, where failing the bio would do."
+        ),
+        explanation=(
+            "`xbd_bio_command` chooses the ring operation for a flush from the softc flags: "
+            "`BLKIF_OP_FLUSH_DISKCACHE` when `XBDF_FLUSH` is set, `BLKIF_OP_WRITE_BARRIER` when "
+            "only `XBDF_BARRIER` is, and otherwise it panics. Both flags mirror keys the back end "
+            "writes (`feature-flush-cache`, `feature-barrier`; absent means 0), so the back end "
+            "decides whether a flush that reaches the driver crashes the guest.\n\n"
+            "`xbd_instance_create` sets `DISKFLAG_CANFLUSHCACHE` only when one of the two features "
+            "is present, so GEOM normally completes flushes itself and the panic needs a caller "
+            "that hands a `BIO_FLUSH` to `d_strategy` directly. A resume makes it ordinary: the "
+            "disk (and its `DISKFLAG_CANFLUSHCACHE`) survives the reconnection, so once "
+            "`stale-features-after-resume` is fixed, a new back end without either feature turns "
+            "every GEOM flush into this panic. The driver already fails commands it cannot pass on "
+            "with `EOPNOTSUPP` (its default case); the model does the same here."
+        ),
+        found_by=FoundBy.DIFFERENTIAL,
+        how_found=(
+            "The differential campaign's lock-step harness saw the reference panic where the model "
+            "fails the flush with `EOPNOTSUPP`; the replay is 6 events (a back end publishing "
+            "neither feature, the handshake, `open`, one flush)."
+        ),
+        fix=(
+            "`Fixes.flush_without_support_panics`: when neither `XBDF_FLUSH` nor `XBDF_BARRIER` is "
+            "set, `xbd_bio_command` fails the flush with `EOPNOTSUPP`, exactly as its default case "
+            "fails a command it does not know, instead of calling `panic()`."
+        ),
+        seed_note=4,
+    ),
+    Finding(
+        name="stale-features-after-resume",
+        title="Barrier and flush support outlive a resume onto a back end without them",
+        severity=Severity.WRONG,
+        seed_functions=("xbd_connect", "xbd_resume", "xbd_free"),
+        summary=(
+            "`xbd_connect` only ever sets `XBDF_BARRIER` and `XBDF_FLUSH`, so after a resume onto "
+            "a back end that lacks them the driver still sends barriers and cache flushes."
+        ),
+        explanation=(
+            "`xbd_connect` reads `feature-barrier` and `feature-flush-cache` and ORs "
+            "`XBDF_BARRIER`/`XBDF_FLUSH` into `xbd_flags` when a value is non-zero; a missing key "
+            "or a 0 leaves the bit as it was. `xbd_resume` rebuilds the connection with `xbd_free` "
+            "and `xbd_initialize`, but `xbd_free` does not touch `xbd_flags`, so when the new back "
+            "end connects, the flags negotiated with the previous one are still set.\n\n"
+            "Features belong to a connection: the back end publishes them before `InitWait` of "
+            "each handshake, defaulting to 0 (blkif.h, xenstore keys). After a migration to a back "
+            "end without them, ordered writes go out as `BLKIF_OP_WRITE_BARRIER` instead of being "
+            "single-stepped, and flushes as `BLKIF_OP_FLUSH_DISKCACHE`; such a back end may answer "
+            "`BLKIF_RSP_EOPNOTSUPP`, which `xbd_bio_complete` turns into `EIO`, and the ordering "
+            "the single-stepping would have given is lost. The `features` sysctl reports the stale "
+            "features too."
+        ),
+        found_by=FoundBy.DIFFERENTIAL,
+        how_found=(
+            "The differential test found the reference's barrier and flush flags still set after a "
+            "resume onto a back end publishing neither, where the model, reading the new keys, has "
+            "both clear; 10 events."
+        ),
+        fix=(
+            "`Fixes.stale_features_after_resume`: `xbd_connect` clears `XBDF_BARRIER` and "
+            "`XBDF_FLUSH` before it reads `feature-barrier` and `feature-flush-cache`, so the "
+            "flags are exactly what the current back end published. The existing disk keeps its "
+            "`DISKFLAG_CANFLUSHCACHE`; a flush it lets through is then handled by the fix of "
+            "`flush-without-support-panics`."
+        ),
+        seed_note=5,
+    ),
+    Finding(
+        name="resume-loses-ready-write",
+        title="A resume drops the single-stepped write waiting on READY, with its bio",
+        severity=Severity.LOST_IO,
+        seed_functions=("xbd_free", "xbd_resume", "xbd_bio_command"),
+        summary=(
+            "`xbd_free`, run by `xbd_resume`, re-initialises the READY queue without completing or "
+            "requeueing the ordered write parked there for `XBDF_WAIT_IDLE`: its bio never "
+            "completes."
+        ),
+        explanation=(
+            "Without barrier support `xbd_bio_command` single-steps an ordered write: it marks the "
+            "command `XBDCF_Q_FREEZE` and, while BUSY is not empty, freezes the queue with "
+            "`XBDF_WAIT_IDLE` and parks the command, bio attached, at the head of READY. A suspend "
+            "then drains BUSY: the last response arrives, `xbd_int` releases `XBDF_WAIT_IDLE`, but "
+            "its `xbd_startio` does nothing while the driver is SUSPENDED, so the command is still "
+            "on READY when `xbd_resume` calls `xbd_free`.\n\n"
+            "`xbd_free` frees the shadow array and calls `xbd_initq_cm` on FREE, READY and "
+            "COMPLETE: the command, its `cm_bp` and the grant references reserved in its "
+            "`cm_gref_head` are forgotten. Nothing else refers to the bio, so it is never "
+            "completed and its writer waits for ever. (`xbd_free` leaves BUSY, the bio queue, "
+            "`xbd_qfrozen_cnt` and `xbd_flags` as they were.)"
+        ),
+        found_by=FoundBy.DIFFERENTIAL,
+        how_found=(
+            "The differential test found the reference breaking `NoLostIO` at the resume, where "
+            "the model puts the bio back on the bio queue; 13 events (a write, an ordered write, "
+            "suspend, the write's response, drain, resume)."
+        ),
+        fix=(
+            "`Fixes.resume_loses_ready_write`: before re-initialising the command queues, "
+            "`xbd_free` takes every command still on READY, frees its reserved grant references, "
+            "puts its bio back at the head of the bio queue (keeping their order) and drops the "
+            "`XBDF_WAIT_IDLE` hold if it is still set; the bios go out once the driver reconnects."
+        ),
+        seed_note=7,
+    ),
+    Finding(
+        name="suspend-ignores-deferred-mappings",
+        title="A suspend completes while a deferred DMA mapping is still in flight",
+        severity=Severity.LOST_IO,
+        seed_functions=("xbd_suspend", "xbd_queue_request", "xbd_queue_cb", "xbd_resume"),
+        summary=(
+            "`xbd_suspend` waits only for BUSY to empty, so a command whose bus_dma mapping was "
+            "deferred is in flight unseen: its request reaches the old ring after the drain and is "
+            "lost at resume."
+        ),
+        explanation=(
+            "When `bus_dmamap_load_bio` returns `EINPROGRESS`, `xbd_queue_request` freezes the "
+            "queue for the command (`XBDCF_ASYNC_MAPPING`) and returns; the command, holding its "
+            "bio and grant references, is on no queue until busdma runs `xbd_queue_cb`. The drain "
+            "loop of `xbd_suspend` looks only at the length of BUSY: with nothing there it returns "
+            "0 at once and the suspend proceeds with the mapping outstanding.\n\n"
+            "When the callback runs while SUSPENDED, `xbd_queue_cb` writes the request into the "
+            "old ring, puts the command on BUSY and notifies the old back end. `xbd_resume` then "
+            "calls `xbd_free`, which frees the ring and the shadow array without looking at BUSY: "
+            "the new back end never sees the request, the bio never completes, and BUSY keeps an "
+            "entry for a freed command, so it never looks empty again. A callback that runs only "
+            "after `xbd_free` works on freed memory."
+        ),
+        found_by=FoundBy.DIFFERENTIAL,
+        how_found=(
+            "The differential test: with a write's mapping deferred, the model's suspend keeps "
+            "waiting (and may time out) while the reference's has already returned; 8 events."
+        ),
+        fix=(
+            "`Fixes.suspend_ignores_deferred_mappings`: `xbd_suspend` keeps sleeping while a "
+            "deferred mapping is outstanding (a command taken off FREE with a bio, on no queue, "
+            "whose callback has not run) as well as while BUSY is not empty, and a deferred "
+            "mapping that fails while SUSPENDED wakes it (one that succeeds lands on BUSY, which "
+            "`xbd_int`'s wake-up already covers)."
+        ),
+        seed_note=8,
+    ),
+    Finding(
+        name="deferred-single-step-unpublished",
+        title="A single-stepped write whose mapping is deferred is never published",
+        severity=Severity.HANG,
+        seed_functions=("xbd_queue_request", "xbd_cm_freeze", "xbd_queue_cb", "xbd_startio"),
+        summary=(
+            "For a command already frozen by single-stepping, `xbd_cm_freeze` drops the "
+            "`XBDCF_ASYNC_MAPPING` of a deferred mapping, so `xbd_queue_cb` never pushes the "
+            "request and the frozen queue stalls for good."
+        ),
+        explanation=(
+            "`xbd_startio` freezes a single-stepped command (`XBDCF_Q_FREEZE`) with "
+            "`xbd_cm_freeze` before mapping it. If bus_dma defers the mapping, `xbd_queue_request` "
+            "calls `xbd_cm_freeze(sc, cm, XBDCF_ASYNC_MAPPING)`, which returns at once because "
+            "`XBDCF_FROZEN` is already set: the `XBDCF_ASYNC_MAPPING` bit is never recorded. "
+            "`xbd_startio` counts the command as queued and flushes the ring before the request "
+            "has been written.\n\n"
+            "When busdma later runs `xbd_queue_cb`, the request is written at `req_prod_pvt` and "
+            "the command goes on BUSY, but `xbd_queue_cb` calls `xbd_flush_requests` only for "
+            "commands marked `XBDCF_ASYNC_MAPPING`, so `req_prod` is not advanced and the back end "
+            "is not notified (ring.h: a request is visible only once pushed). Nobody else will "
+            "push it: `xbd_qfrozen_cnt` stays 1 until this command completes, so every later "
+            "`xbd_startio` breaks before its own flush. The request is never answered and every "
+            "bio waits behind it."
+        ),
+        found_by=FoundBy.DIFFERENTIAL,
+        how_found=(
+            "The differential test: after an ordered write on a back end without barriers whose "
+            "mapping was deferred, the model's command is marked for asynchronous mapping and the "
+            "reference's is not; 6 events."
+        ),
+        fix=(
+            "`Fixes.deferred_single_step_unpublished`: `xbd_queue_request` sets "
+            "`XBDCF_ASYNC_MAPPING` on a deferred mapping even when the command is already frozen, "
+            "so `xbd_queue_cb` publishes the request when the mapping completes; the freeze count "
+            "is unchanged (one hold per command)."
+        ),
+        seed_note=9,
+    ),
+    Finding(
+        name="failed-mapping-leaks",
+        title="A failed DMA mapping leaks its grant references and, if deferred, its freeze",
+        severity=Severity.HANG,
+        seed_functions=("xbd_queue_cb", "xbd_free_command", "xbd_queue_request"),
+        summary=(
+            "The error path of `xbd_queue_cb` completes the bio but never frees the command's "
+            "reserved grant references, and `xbd_free_command` wipes `XBDCF_FROZEN` without "
+            "thawing: a failed deferred mapping leaves the queue frozen for ever."
+        ),
+        explanation=(
+            "On a mapping error `xbd_queue_cb` sets `bio_error` to `EIO`, calls `biodone` and "
+            "`xbd_free_command`. The grant references `xbd_bio_command` reserved for the command "
+            "(`cm_gref_head`, `xbd_max_request_segments` of them) are never handed back with "
+            "`gnttab_free_grant_references`: each failure shrinks the pool until every bio meets "
+            "`XBDF_GNT_SHORTAGE`, whose callback then never fires. The bio also gets `bio_error` "
+            "without `BIO_ERROR` or a `bio_resid`, unlike the error path of `xbd_strategy`.\n\n"
+            "`xbd_free_command` resets `cm_flags` to `XBDCF_INITIALIZER` without `xbd_cm_thaw`. A "
+            "command whose mapping was deferred was frozen (`XBDCF_FROZEN | XBDCF_ASYNC_MAPPING`, "
+            "one count of `xbd_qfrozen_cnt`), and that count is never given back: from then on "
+            "`xbd_startio` breaks at its first test and no bio is sent again."
+        ),
+        found_by=FoundBy.DIFFERENTIAL,
+        how_found=(
+            "The differential test: after a write's deferred mapping fails, the reference's queue "
+            "stays frozen and its free command holds grants where the model releases both; 7 "
+            "events."
+        ),
+        fix=(
+            "`Fixes.failed_mapping_leaks`: the error path of `xbd_queue_cb` marks the bio "
+            "`BIO_ERROR` with `bio_resid = bio_bcount`, frees the command's reserved grant "
+            "references and releases its freeze (`xbd_cm_thaw`) before `xbd_free_command`."
+        ),
+        seed_note=10,
+    ),
+    Finding(
+        name="mapping-failure-stops-loop",
+        title="A failed mapping stops the dispatch loop with bios still queued",
+        severity=Severity.HANG,
+        seed_functions=("xbd_startio", "xbd_queue_cb", "xbd_queue_request"),
+        summary=(
+            "`xbd_startio` leaves its loop when a mapping fails although the failed bio is already "
+            "completed, and a deferred mapping that fails never restarts the queue: the bios "
+            "behind wait for an unrelated kick."
+        ),
+        explanation=(
+            "When a mapping fails at once, `bus_dmamap_load_bio` runs the callback with the error "
+            "itself and then returns `ENOMEM` to the caller (other errors return 0); by then the "
+            "error path of `xbd_queue_cb` has completed the bio and freed the command. "
+            "`xbd_startio` still treats the non-zero return as the end: it prints it and breaks "
+            "out of its loop, although the ring has room and the queue is not frozen. If nothing "
+            "is in flight, no interrupt will call `xbd_startio` again; the queued bios wait for "
+            "the next `xbd_strategy`.\n\n"
+            "A deferred mapping that fails later reaches the same error path from busdma, outside "
+            "`xbd_startio`. It frees the command (and, with `failed-mapping-leaks` fixed, its "
+            "freeze) but does not call `xbd_startio`, so the bios that queued up behind the frozen "
+            "command stay where they are."
+        ),
+        found_by=FoundBy.EXPLORER,
+        how_found=(
+            "The explorer found the model, which then followed the seed, deadlocked with bios "
+            "queued: 15 events for a mapping failing at once, 17 for a deferred one failing; with "
+            "the model restated, the differential test recognises the seed stopping where the "
+            "model goes on."
+        ),
+        fix=(
+            "`Fixes.mapping_failure_stops_loop`: `xbd_startio` goes on with the next bio when "
+            "`xbd_queue_request` returns an error (the failed mapping has already completed its "
+            "bio and freed its command), and the error path of `xbd_queue_cb` for a deferred "
+            "mapping runs `xbd_startio` (busdma calls it with `xbd_io_lock` held) so the queue "
+            "restarts."
+        ),
+        seed_note=25,
+        requires=("failed-mapping-leaks",),
+        model_change=(
+            "The model's dispatch had followed the seed and stopped at a failing mapping, which "
+            "the explorer reported as deadlocks with bios queued. Its transitions were restated: a "
+            "mapping that fails at once completes its bio with `EIO` and `xbd_startio`'s loop goes "
+            "on, and a deferred mapping that fails (`dma_callback_error`) frees its command, "
+            "freeze and grants and restarts the loop."
+        ),
+    ),
+    Finding(
+        name="unsupported-bio-leaks-grants",
+        title="A rejected bio's command returns to FREE with its grants and bio pointer",
+        severity=Severity.HANG,
+        seed_functions=("xbd_bio_command", "xbd_free_command"),
+        summary=(
+            "The default case of `xbd_bio_command` fails an unknown bio with `EOPNOTSUPP` but puts "
+            "its command straight back on FREE with its reserved grant references and a stale "
+            "`cm_bp`."
+        ),
+        explanation=(
+            "`xbd_bio_command` takes a free command and reserves `xbd_max_request_segments` grant "
+            "references before it looks at `bio_cmd`. For a command it does not handle (anything "
+            "but `BIO_READ`, `BIO_WRITE` and `BIO_FLUSH`) it calls `biofinish` with `EOPNOTSUPP` "
+            "and then `xbd_enqueue_cm(cm, XBD_Q_FREE)` directly, bypassing `xbd_free_command`: "
+            "`cm_gref_head` is never released and `cm_bp` still points at the finished bio.\n\n"
+            "Each such bio leaks a request's worth of grant references. Once enough have leaked, "
+            "`gnttab_alloc_grant_references` fails for every bio, the queue freezes on "
+            "`XBDF_GNT_SHORTAGE`, and the free callback that would thaw it waits for references "
+            "that never come back."
+        ),
+        found_by=FoundBy.DIFFERENTIAL,
+        how_found=(
+            "The differential test: after an unsupported bio is rejected, a FREE command of the "
+            "reference still holds grants and a bio, where the model's holds neither; 6 events."
+        ),
+        fix=(
+            "`Fixes.unsupported_bio_leaks_grants`: the rejected command's reserved grant "
+            "references are freed and the command goes back through `xbd_free_command`, which "
+            "clears `cm_bp` and its flags."
+        ),
+        seed_note=11,
+    ),
+    Finding(
+        name="unsupported-bio-waits-for-a-command",
+        title="A bio the driver can only reject first waits for a free command",
+        severity=Severity.COSMETIC,
+        seed_functions=("xbd_bio_command", "xbd_startio"),
+        summary=(
+            "`xbd_bio_command` takes a free command and grants before looking at the bio, so a bio "
+            "it will only fail with `EOPNOTSUPP` waits, frozen on `XBDF_CM_SHORTAGE`, until a "
+            "command is freed."
+        ),
+        explanation=(
+            "The order in `xbd_bio_command` is: take the bio, take a command from FREE (else "
+            "freeze on `XBDF_CM_SHORTAGE` and put the bio back), reserve grant references (else "
+            "`XBDF_GNT_SHORTAGE`), and only then switch on `bio_cmd`. A bio that will be rejected "
+            "anyway (a command the driver does not handle, or, once `flush-without-support-panics` "
+            "is fixed, a flush the back end cannot do) therefore needs resources it never uses, "
+            "and when every command is busy it sits at the head of the bio queue until a response "
+            "frees one.\n\n"
+            "The bio does fail in the end, so the effect is a delayed error. The rejection also "
+            "returns `NULL` to `xbd_startio`, which ends its loop: bios queued behind the rejected "
+            "one wait for the next kick."
+        ),
+        found_by=FoundBy.DIFFERENTIAL,
+        how_found=(
+            "The differential test: with both commands busy, an unsupported bio stays queued in "
+            "the reference where the model has already failed it; 8 events."
+        ),
+        fix=(
+            "`Fixes.unsupported_bio_waits_for_a_command`: `xbd_bio_command` looks at the bio's "
+            "command before taking a free command; a bio it can only reject is failed with "
+            "`EOPNOTSUPP` at once and the next bio on the queue is taken, so a rejection neither "
+            "waits for resources nor ends `xbd_startio`'s loop."
+        ),
+        seed_note=22,
+    ),
+    Finding(
+        name="resume-cancelled-does-not-restart",
+        title="After a cancelled suspend the queue is not restarted",
+        severity=Severity.HANG,
+        seed_functions=("xbd_resume", "xbd_startio", "xbd_strategy"),
+        summary=(
+            "`xbd_resume` sets CONNECTED after a cancelled suspend but does not run `xbd_startio`, "
+            "so bios queued while SUSPENDED wait for an unrelated bio or interrupt."
+        ),
+        explanation=(
+            "While the driver is SUSPENDED, `xbd_strategy` still queues bios and calls "
+            "`xbd_startio`, which returns at once because the state is not CONNECTED. When the "
+            "suspend is cancelled (`xen_suspend_cancelled`: same back end, same ring), "
+            "`xbd_resume` only sets `xbd_state` back to CONNECTED and returns.\n\n"
+            "Nothing dispatches the bios queued meanwhile: the suspend drained BUSY, so no "
+            "response interrupt is due, and they stay on the bio queue until another bio arrives "
+            "or the back end happens to interrupt. `xbd_connect`, by contrast, runs `xbd_startio` "
+            "right after it sets CONNECTED."
+        ),
+        found_by=FoundBy.DIFFERENTIAL,
+        how_found=(
+            "The differential test: after a suspend, its drain, a write and a cancelled resume, "
+            "the model has sent the write and the reference still has it queued; 9 events."
+        ),
+        fix=(
+            "`Fixes.resume_cancelled_does_not_restart`: after a cancelled suspend `xbd_resume` "
+            "takes `xbd_io_lock`, runs `xbd_startio` and releases the lock, as `xbd_connect` does "
+            "on a new connection."
+        ),
+        seed_note=23,
+    ),
+    Finding(
+        name="stranded-bios-on-disk-gone",
+        title="Bios queued while disconnected never complete when the back end closes",
+        severity=Severity.HANG,
+        seed_functions=("xbd_backend_changed", "xbd_startio", "xbd_closing"),
+        summary=(
+            "When the back end goes to Closing under an open disk while the driver is not "
+            "CONNECTED, `xbd_backend_changed` only calls `disk_gone`: the bios on the bio queue "
+            "are never sent nor failed."
+        ),
+        explanation=(
+            "After a resume the driver is DISCONNECTED until the new back end connects, and bios "
+            "submitted meanwhile wait on the bio queue (`xbd_startio` returns at once unless "
+            "CONNECTED). If the back end then goes to Closing (xenbus.h: being closed after an "
+            "error or an unplug) while the disk is open, `xbd_backend_changed` takes the "
+            "pending-users branch and calls `disk_gone`.\n\n"
+            "`disk_gone` withers the GEOM provider so that no new I/O arrives, but the bios the "
+            "driver already holds are the driver's to finish. This connection will never reach "
+            "CONNECTED, so `xbd_startio` never sends them and nothing fails them: their owners "
+            "wait for ever, and the last close (`xbd_close`, then `xbd_closing`) destroys the disk "
+            "with the bios still queued."
+        ),
+        found_by=FoundBy.EXPLORER,
+        how_found=(
+            "The explorer found the model, which then followed the seed, leaving such bios "
+            "unfinished for ever (16 events); with the model restated, the differential test "
+            "recognises the seed leaving them queued where the model fails them; 12 events."
+        ),
+        fix=(
+            "`Fixes.stranded_bios_on_disk_gone`: in the Closing-with-users case, and only when "
+            "`xbd_state` is not CONNECTED, `xbd_backend_changed` takes `xbd_io_lock` and fails "
+            "every bio on the bio queue with `EIO` before `disk_gone`. A CONNECTED driver keeps "
+            "its queue, since the back end still answers requests on the ring."
+        ),
+        seed_note=24,
+        model_change=(
+            "The model's transition for a back end closing under an open disk had followed the "
+            "seed (`disk_gone` only), and the explorer reported the bios queued while disconnected "
+            "as never completing. It was restated: when the back end closes under an open disk "
+            "while the driver is not connected, the bios on the bio queue fail with `EIO`."
+        ),
+    ),
+    Finding(
+        name="ring-page-order-shift",
+        title="A large max-ring-page-order makes the ring-size shift undefined",
+        severity=Severity.UNDEFINED,
+        seed_functions=("xbd_initialize",),
+        summary=(
+            "`xbd_initialize` evaluates `1 << max_ring_page_order` in `int` before any clamp, "
+            "which is undefined behaviour for an order of 31 or more."
+        ),
+        explanation=(
+            "`xbd_initialize` reads `max-ring-page-order` with `%u` into a `uint32_t` and at once "
+            "sets `xbd_ring_pages = 1 << max_ring_page_order`. The constant 1 is an `int`: a shift "
+            "into the sign bit or past the width (an order of 31 or more; `-1` read by `%u` is "
+            "4294967295) is undefined in C. The clamp to `XBD_MAX_RING_PAGES` and the power-of-two "
+            "rounding come only afterwards. On x86 the hardware masks the count, so an order of 32 "
+            "quietly gives one page; a compiler may assume the shift is in range and do anything "
+            "else.\n\n"
+            "The value is the back end's (written before `InitWait`, default 0), so the front end "
+            "has to treat it as untrusted input."
+        ),
+        found_by=FoundBy.PROOF,
+        how_found=(
+            "The z3 proof of `ring_page_order_shift_defined` over every 32-bit value was refuted "
+            "with `max-ring-page-order = 31`; a reference scenario with that value reaches the "
+            "undefined shift."
+        ),
+        fix=(
+            "`Fixes.ring_page_order_shift`: `xbd_initialize` clamps `max-ring-page-order` to "
+            "`XBD_MAX_RING_PAGE_ORDER` (5, the order of `XBD_MAX_RING_PAGES` = 32; a new constant, "
+            "block.h defines only the page count) before the shift, so a larger order negotiates "
+            "32 pages, as the later clamp intends."
+        ),
+        seed_note=1,
+        proof="ring_page_order_shift_defined",
+    ),
+    Finding(
+        name="sector-size-division-by-zero",
+        title="A sector size above 1 MiB divides by zero in the capacity message",
+        severity=Severity.UNDEFINED,
+        seed_functions=("xbd_connect",),
+        summary=(
+            "`xbd_connect` prints the capacity as `sectors / (1048576 / sector_size)`, which "
+            "divides by zero for any `sector-size` above 1 MiB, since only 0 is rejected."
+        ),
+        explanation=(
+            "On the first connection (no disk yet) `xbd_connect` prints the size in MiB as "
+            "`sectors / (1048576 / sector_size)`. The inner quotient is 0 for every `sector_size` "
+            "above 1048576, so the outer division divides by zero: undefined in C, a divide trap "
+            "and so a kernel panic on amd64. The only check on `sector-size` before it is that it "
+            "is not 0.\n\n"
+            "blkif.h requires `sector-size` to be a power of two of at least 512 but sets no upper "
+            "bound; the value is the back end's."
+        ),
+        found_by=FoundBy.PROOF,
+        how_found=(
+            "The z3 proof of `capacity_message_divides_safely` over every 64-bit sector size was "
+            "refuted with `sector-size = 1048577`; a reference scenario connects such a disk."
+        ),
+        fix=(
+            "`Fixes.sector_size_division_by_zero`: `xbd_connect` rejects a `sector-size` above 1 "
+            "MiB with `xenbus_dev_fatal(EINVAL)` before the message divides, and does not connect."
+        ),
+        seed_note=2,
+        proof="capacity_message_divides_safely",
+    ),
+    Finding(
+        name="sector-size-unchecked",
+        title="Sector sizes blkif.h forbids are accepted",
+        severity=Severity.WRONG,
+        seed_functions=("xbd_connect", "xbd_instance_create"),
+        summary=(
+            "`xbd_connect` rejects only a `sector-size` of 0, so a value that is not a power of "
+            "two, or is below 512, becomes the disk's `d_sectorsize`."
+        ),
+        explanation=(
+            "blkif.h defines `sector-size` as the logical block size: a power of two, at least "
+            "512. `xbd_connect` checks only that it is not 0, and `xbd_instance_create` copies it "
+            "into `d_sectorsize`. GEOM then sizes and aligns I/O by that value, while every "
+            "request the driver can build addresses data in 512-byte sectors (`first_sect` and "
+            "`last_sect` per segment, `XBD_SECTOR_SHFT`) and `xbd_mksegarray` asserts multiples of "
+            "512: a sector size of 1 or 768 gives a disk geometry that is wrong and I/O that the "
+            "request format cannot express."
+        ),
+        found_by=FoundBy.PROOF,
+        how_found=(
+            "The z3 proof of `sector_size_checked` was refuted with `sector-size = 1`; a reference "
+            "scenario shows the disk created with that sector size."
+        ),
+        fix=(
+            "`Fixes.sector_size_unchecked`: where it rejects 0, `xbd_connect` also rejects a "
+            "`sector-size` that is not a power of two of at least 512 (`xenbus_dev_fatal`), before "
+            "anything is allocated for the connection."
+        ),
+        proof="sector_size_checked",
+    ),
+    Finding(
+        name="media-size-overflow",
+        title="A huge disk's byte size overflows d_mediasize",
+        severity=Severity.WRONG,
+        seed_functions=("xbd_instance_create", "xbd_connect"),
+        summary=(
+            "`d_mediasize` is computed as `sectors * sector_size` in unsigned 64-bit arithmetic "
+            "and stored in a signed `off_t`, so a large enough disk wraps or turns negative."
+        ),
+        explanation=(
+            "`xbd_instance_create` sets `d_mediasize = sectors * sector_size`, and the resize path "
+            "of `xbd_connect` sets `d_sectorsize * sectors`. Both factors come from the back end; "
+            "the product is taken modulo 2^64 and then stored in `off_t`, a signed 64-bit type. A "
+            "product of 2^63 or more comes out negative, a larger one wraps to an unrelated size, "
+            "and GEOM is handed a disk whose size is not the back end's."
+        ),
+        found_by=FoundBy.PROOF,
+        how_found=(
+            "The z3 proof of `media_size_fits` was refuted with `sector-size = 1` and `sectors = "
+            "2^63` (a negative `off_t`); a reference scenario connects such a disk."
+        ),
+        fix=(
+            "`Fixes.media_size_overflow`: before `d_mediasize` is set, the multiplication is "
+            "checked for overflow and for the sign bit of `off_t`; a disk whose size in bytes does "
+            "not fit is rejected (`xenbus_dev_fatal` on a connection, the new size refused on a "
+            "resize)."
+        ),
+        proof="media_size_fits",
+    ),
+    Finding(
+        name="indirect-pages-before-clamp",
+        title="A back end offering 1 to 10 indirect segments costs every command a page",
+        severity=Severity.COSMETIC,
+        seed_functions=("xbd_connect",),
+        summary=(
+            "`xbd_connect` derives the indirection page count before raising the segment limit to "
+            "11, so a limit of 1 to 10 gives every command a page and a grant no request uses."
+        ),
+        explanation=(
+            "`xbd_connect` clamps `feature-max-indirect-segments` from above "
+            "(`XBD_MAX_INDIRECT_SEGMENTS`, `maxphys`), sets `xbd_max_request_indirectpages = "
+            "XBD_INDIRECT_SEGS_TO_PAGES(segments)`, and only then raises a limit below "
+            "`BLKIF_MAX_SEGMENTS_PER_REQUEST` to 11. For an advertised 1 to 10 the page count is "
+            "1, while the final limit of 11 always fits a direct request (`xbd_queue_cb` builds an "
+            "indirect one only above 11 segments).\n\n"
+            "Each command then gets a `contigmalloc`'d page and a read-only grant of it that no "
+            "request ever names: one page and one grant reference per ring slot, for the life of "
+            "the connection."
+        ),
+        found_by=FoundBy.PROOF,
+        how_found=(
+            "The z3 proof of `no_unused_indirect_pages` was refuted with "
+            "`feature-max-indirect-segments = 1`; a reference scenario shows an indirection page "
+            "granted for every command."
+        ),
+        fix=(
+            "`Fixes.indirect_pages_before_clamp`: the indirection page count is computed from the "
+            "final, clamped segment limit and is 0 when that limit is "
+            "`BLKIF_MAX_SEGMENTS_PER_REQUEST` or less (rounding 11 segments up would still give "
+            "one page)."
+        ),
+        seed_note=14,
+        proof="no_unused_indirect_pages",
+    ),
+    Finding(
+        name="vdevice-name-collision",
+        title="Two virtual devices can attach under the same xbd name",
+        severity=Severity.WRONG,
+        seed_functions=("xbd_vdevice_to_unit", "xbd_attach", "xbd_instance_create"),
+        summary=(
+            "The fallback of `xbd_vdevice_to_unit` for unknown majors reuses the xvd units, and "
+            "`xbd_attach` ignores `device_set_unit`'s `EEXIST`, so a second disk is created under "
+            "a name already in use."
+        ),
+        explanation=(
+            "`xbd_vdevice_to_unit` maps the numbering schemes of xen-vbd-interface.7 (xvd, "
+            "extended, hd and sd styles) and, for any other number, falls back to unit `minor >> "
+            "4` named `xbd`: exactly what an xvd device (major 202) with the same minor gets. "
+            "vdevice 0 and 0xca00 (xvda) both become `xbd0`.\n\n"
+            "`xbd_attach` calls `device_set_unit` for `xbd` names and discards its result, which "
+            "is `EEXIST` when the unit is taken. `xbd_instance_create` computes the unit again "
+            "from the vdevice and creates the GEOM disk with that `d_unit` regardless, so two "
+            "disks answer to the same name."
+        ),
+        found_by=FoundBy.PROOF,
+        how_found=(
+            "The z3 proof of `any_device_named_apart_from_documented_ones` was refuted with "
+            "vdevice 0 against 0xca00 (xvda); a reference scenario attaches both."
+        ),
+        fix=(
+            "`Fixes.vdevice_name_collision`: `xbd_attach` checks `device_set_unit`'s result and, "
+            "when the unit is taken, reports it with `xenbus_dev_fatal` and fails the attach "
+            "instead of attaching a second disk under the same name."
+        ),
+        seed_note=17,
+        proof="any_device_named_apart_from_documented_ones",
+    ),
+    Finding(
+        name="blank-xenstore-value-uninitialised",
+        title="A blank xenstore value leaves the variable it should set uninitialised",
+        severity=Severity.UNDEFINED,
+        seed_functions=("xbd_connect", "xbd_attach", "xbd_close"),
+        summary=(
+            "`xs_scanf` treats `sscanf`'s `EOF` on a blank value as success without assigning, so "
+            "`xbd_connect` and `xbd_attach` go on to read unassigned locals."
+        ),
+        explanation=(
+            "FreeBSD's `xs_scanf` (which `xs_gather` uses for each key) reads the node and runs "
+            "`vsscanf`; it reports `ERANGE` when the result is 0 and passes any other result as "
+            "success. On an empty string `vsscanf` returns `EOF` (-1) without converting anything, "
+            "so the caller sees success and its output is untouched.\n\n"
+            "`xbd_connect`'s `sectors`, `binfo`, `sector_size`, `phys_sector_size`, "
+            "`feature_barrier` and `feature_flush` have no initial value, so a blank key written "
+            "by the back end makes them indeterminate, and they are read at once (the zero check, "
+            "the `XBDF_*` tests, `d_mediasize`). `xbd_attach` reads its `vdevice` the same way "
+            "from `virtual-device`. `xbd_close` meets the same hole through "
+            "`xenbus_get_otherend_state`, whose `result` stays unassigned for a blank back-end "
+            "`state`. (`xbd_initialize` initialises what it reads and is not affected.)"
+        ),
+        found_by=FoundBy.REFERENCE,
+        how_found=(
+            "Running the reference with hostile xenstore values: a blank `sectors` (and each of "
+            "the other keys) leads to a read of an unassigned local, which the reference reports "
+            "as undefined behaviour."
+        ),
+        fix=(
+            "`Fixes.blank_xenstore_value_uninitialised`: `xs_scanf` treats a `vsscanf` result of "
+            "`EOF` as a failed conversion and returns an error, as for a value that matches "
+            "nothing, so `xs_gather` fails and each caller takes its existing error path (a fatal "
+            "error for the required keys, the default for the optional ones)."
+        ),
+        seed_note=3,
+    ),
+    Finding(
+        name="response-id-trusted",
+        title="A response id from the back end indexes the shadow array unchecked",
+        severity=Severity.UNDEFINED,
+        seed_functions=("xbd_int",),
+        summary=(
+            "`xbd_int` indexes `xbd_shadow` with `bret->id` without a bound check and removes that "
+            "command from BUSY without checking it is there: a faulty back end can make the guest "
+            "read out of bounds or panic."
+        ),
+        explanation=(
+            "blkif.h has a response's `id` echo the `id` of the request it answers, and the front "
+            "end put `cm_id` there. `xbd_int` takes `&sc->xbd_shadow[bret->id]` for whatever "
+            "64-bit value the back end wrote: beyond `xbd_max_requests` this is an out-of-bounds "
+            "access, and the code goes on to treat that memory as a command (grants to end, a bio "
+            "to complete). An id inside the array naming a command not on BUSY (a FREE one, or one "
+            "answered twice) reaches `xbd_remove_cm`, which panics on the queue mismatch.\n\n"
+            "The back end runs in another domain; a driver domain that misbehaves should not be "
+            "able to crash or corrupt the guest through the ring."
+        ),
+        found_by=FoundBy.REFERENCE,
+        how_found=(
+            "Reference scenarios with a hostile back end: a response with id 10000 reads past a "
+            "32-command shadow array, and a response for a FREE command panics in `xbd_remove_cm`."
+        ),
+        fix=(
+            "`Fixes.response_id_trusted`: `xbd_int` checks each response's id before using it "
+            "(below `xbd_max_requests`, naming a command on BUSY); a bad one is reported with "
+            "`xenbus_dev_fatal` and the response is consumed without touching any command."
+        ),
+        seed_note=18,
+    ),
+    Finding(
+        name="io-lock-recursion",
+        title="The grant free callback re-takes xbd_io_lock from inside the driver",
+        severity=Severity.PANIC,
+        seed_functions=("xbd_restart_queue_callback", "xbd_int", "xbd_queue_cb", "xbd_bio_command"),
+        summary=(
+            "The grant table runs `xbd_restart_queue_callback` synchronously when references are "
+            "returned, and `xbd_int` and `xbd_queue_cb` return them holding `xbd_io_lock`: the "
+            "callback locks it again, which an `INVARIANTS` kernel panics on."
+        ),
+        explanation=(
+            "When `gnttab_alloc_grant_references` fails, `xbd_bio_command` registers "
+            "`xbd_restart_queue_callback` and freezes on `XBDF_GNT_SHORTAGE`. The grant table runs "
+            "registered callbacks synchronously, from whichever call returns enough references. "
+            "Two such calls are the driver's own and run under `xbd_io_lock`: "
+            "`gnttab_end_foreign_access_references` in `xbd_int`'s response loop, and "
+            "`gnttab_free_grant_references` in `xbd_queue_cb` (called from `xbd_startio`, or by "
+            "busdma with the lock taken). The callback then calls `mtx_lock` on the mutex its "
+            "thread already owns; `xbd_io_lock` is a plain `MTX_DEF` mutex, not recursive, so an "
+            "`INVARIANTS` kernel panics.\n\n"
+            "A production kernel lets the recursion through and runs `xbd_startio` nested inside "
+            "`xbd_int`'s loop, or inside `xbd_queue_cb` before the command is on BUSY; a "
+            "single-stepped write can then be let through while a request is still in flight, "
+            "which is what `XBDF_WAIT_IDLE` exists to prevent."
+        ),
+        found_by=FoundBy.REFERENCE,
+        how_found=(
+            "Running the reference under grant shortage: references returned by a response while "
+            "the callback is registered run it inside `xbd_int`, and the reference's lock reports "
+            "the recursion as an `INVARIANTS` kernel would."
+        ),
+        fix=(
+            "`Fixes.io_lock_recursion`: when the current thread already owns `xbd_io_lock`, "
+            "`xbd_restart_queue_callback` only thaws `XBDF_GNT_SHORTAGE` and returns, leaving the "
+            "restart to the driver code it interrupted (`xbd_int` runs `xbd_startio` at its end; "
+            "`xbd_startio`'s own loop goes on)."
+        ),
+        seed_note=12,
+    ),
+    Finding(
+        name="ring-grant-references-leak",
+        title="Every resume leaks the ring's grant references",
+        severity=Severity.HANG,
+        seed_functions=("xbd_free_ring", "xbd_free", "xbd_resume", "xbd_alloc_ring"),
+        summary=(
+            "`xbd_free_ring` ends the back end's access to the ring pages but never returns their "
+            "grant references to the free list, so each resume loses up to 32 of them."
+        ),
+        explanation=(
+            "`xbd_alloc_ring` grants each ring page with `xenbus_grant_ring`, which takes a "
+            "reference from the grant table's free list. `xbd_free_ring` revokes the grants with "
+            "`gnttab_end_foreign_access_ref`, which only ends the access: giving the reference "
+            "back is a separate step (`gnttab_free_grant_reference`, or "
+            "`gnttab_end_foreign_access`, which does both). It then overwrites the slot with "
+            "`GRANT_REF_INVALID`, and the reference is lost for good.\n\n"
+            "`xbd_resume` runs `xbd_free`, and so `xbd_free_ring`, on every migration or restore: "
+            "each one leaks `xbd_ring_pages` references per disk. The grant table is shared by "
+            "every Xen driver of the guest; when it runs dry, this driver stalls on "
+            "`XBDF_GNT_SHORTAGE` and `xbd_alloc_ring` fails on the next resume."
+        ),
+        found_by=FoundBy.READING,
+        how_found=(
+            "Read in the code, then replayed on the reference: the grant table's free count drops "
+            "by the ring's page count at each resume and never recovers."
+        ),
+        fix=(
+            "`Fixes.ring_grant_references_leak`: after ending the back end's access, "
+            "`xbd_free_ring` returns each ring reference to the free list before marking the slot "
+            "`GRANT_REF_INVALID`."
+        ),
+        seed_note=13,
+    ),
+    Finding(
+        name="indirect-pages-partial-allocation",
+        title="An indirection page allocation failing part-way leaves commands without pages",
+        severity=Severity.UNDEFINED,
+        seed_functions=("xbd_connect", "xbd_queue_cb", "xbd_mksegarray", "xbd_free"),
+        summary=(
+            "When `contigmalloc` fails for one command, `xbd_connect` zeroes the softc-wide "
+            "indirection page count but keeps the segment limit above 11, so a large I/O on a "
+            "later command writes segment descriptors through `NULL`."
+        ),
+        explanation=(
+            "`xbd_connect` allocates each command's indirection pages in its shadow loop; when "
+            "`contigmalloc` fails it sets `sc->xbd_max_request_indirectpages` to 0 (for every "
+            "command, including those already given pages) and carries on, while "
+            "`xbd_max_request_segments` keeps the negotiated value above "
+            "`BLKIF_MAX_SEGMENTS_PER_REQUEST`. A bio mapped into more than 11 segments on a "
+            "command without pages makes `xbd_queue_cb` hand `cm_indirectionpages` = `NULL` to "
+            "`xbd_mksegarray`, which writes through it. On a command that has pages, "
+            "`xbd_queue_cb` now copies 0 indirect grant references into the request, leaving the "
+            "back end to read whatever the ring slot held.\n\n"
+            "`xbd_free` uses the same softc count for the earlier commands: it ends 0 of their "
+            "indirect grants and frees 0 bytes, so their pages stay granted to the back end and "
+            "are never released."
+        ),
+        found_by=FoundBy.REFERENCE,
+        how_found=(
+            "Running the reference with `contigmalloc` failing part-way through the shadow loop, "
+            "then an I/O of more than 11 segments on a command left without pages: the reference "
+            "reports the write through `NULL` as undefined behaviour."
+        ),
+        fix=(
+            "`Fixes.indirect_pages_partial_allocation`: a failure part-way makes every command "
+            "fall back to direct requests: the pages and grants already given to earlier commands "
+            "are released, `xbd_max_request_indirectpages` is 0 and `xbd_max_request_segments` "
+            "goes back to `BLKIF_MAX_SEGMENTS_PER_REQUEST`, so no request needs an indirection "
+            "page."
+        ),
+        seed_note=15,
+    ),
+    Finding(
+        name="no-commands-after-shadow-failure",
+        title="A device with no command connects and never does I/O",
+        severity=Severity.HANG,
+        seed_functions=("xbd_connect", "xbd_bio_command"),
+        summary=(
+            "If the shadow loop of `xbd_connect` cannot set up even one command, the driver still "
+            "goes Connected, and the first bio freezes the queue on `XBDF_CM_SHORTAGE` for good."
+        ),
+        explanation=(
+            "`xbd_connect`'s shadow loop stops at the first command whose `cm_sg_refs` allocation, "
+            "`bus_dmamap_create` or indirection page grant fails, and keeps the commands set up "
+            "before it; nothing counts them. When the very first one fails, FREE stays empty, yet "
+            "`xbd_connect` creates the disk, switches to Connected and kicks the queue.\n\n"
+            "The first bio finds no free command: `xbd_bio_command` freezes on `XBDF_CM_SHORTAGE`, "
+            "which only `xbd_free_command` thaws, and no command will ever be freed. Every bio "
+            "waits for ever on a device that looks healthy. (A shortfall that leaves at least one "
+            "command only costs concurrency: see the rejected `fewer-commands-than-ring-slots`.)"
+        ),
+        found_by=FoundBy.REFERENCE,
+        how_found=(
+            "Running the reference with the first command's allocation failing: the disk connects "
+            "and the first bio stays queued behind a frozen queue."
+        ),
+        fix=(
+            "`Fixes.no_commands_after_shadow_failure`: `xbd_connect` fails with "
+            "`xenbus_dev_fatal(ENOMEM)` when not one command could be set up, instead of "
+            "connecting a device that cannot do I/O."
+        ),
+        seed_note=16,
+    ),
+    Finding(
+        name="close-clears-open-flag",
+        title="One close clears XBDF_OPEN while other users still hold the disk open",
+        severity=Severity.COSMETIC,
+        seed_functions=("xbd_close", "xbd_open"),
+        summary=(
+            "`xbd_close` clears `XBDF_OPEN` on every close, although `xbd_users` still counts the "
+            "remaining opens."
+        ),
+        explanation=(
+            "`xbd_open` sets `XBDF_OPEN` and increments `xbd_users`; `xbd_close` clears "
+            "`XBDF_OPEN` first and only then decrements `xbd_users`, acting on the last close. "
+            "With two opens and one close the flag says closed while `xbd_users` is 1. No code in "
+            "the seed reads `XBDF_OPEN` (the Closing decisions use `xbd_users`), so the harm is a "
+            "flag that misreports the device to whoever inspects it."
+        ),
+        found_by=FoundBy.READING,
+        how_found=(
+            "Read in the code, then replayed on the reference: two opens and one close leave "
+            "`xbd_users` at 1 and `XBDF_OPEN` clear."
+        ),
+        fix=(
+            "`Fixes.close_clears_open_flag`: `xbd_close` clears `XBDF_OPEN` only when `xbd_users` "
+            "drops to 0."
+        ),
+        seed_note=6,
+    ),
+    Finding(
+        name="barrier-data-granted-writable",
+        title="The data pages of a barrier write are granted writable",
+        severity=Severity.WRONG,
+        seed_functions=("xbd_queue_cb", "xbd_mksegarray"),
+        summary=(
+            "`xbd_queue_cb` grants data pages read-only only for `BLKIF_OP_WRITE`, so the data of "
+            "a `BLKIF_OP_WRITE_BARRIER` is granted with write access."
+        ),
+        explanation=(
+            "`xbd_queue_cb` passes `cm->cm_operation == BLKIF_OP_WRITE` to `xbd_mksegarray` as the "
+            "read-only flag of every data grant. An ordered write on a back end with "
+            "`feature-barrier` goes out as `BLKIF_OP_WRITE_BARRIER`, so its pages, the data the "
+            "guest is writing out, are granted writable. A back end only needs to read a write's "
+            "data; a faulty or hostile one can overwrite the guest's buffers (page cache, file "
+            "system metadata) while the write is in flight."
+        ),
+        found_by=FoundBy.READING,
+        how_found=(
+            "Read in the code, then replayed on the reference: an ordered write on a back end with "
+            "barriers shows its data grants without the read-only flag."
+        ),
+        fix=(
+            "`Fixes.barrier_data_granted_writable`: data pages are granted read-only for "
+            "`BLKIF_OP_WRITE_BARRIER` as for `BLKIF_OP_WRITE`."
+        ),
+        seed_note=19,
+    ),
+    Finding(
+        name="media-size-in-sector-units",
+        title="A 4 KiB-sector disk is reported eight times too large",
+        severity=Severity.WRONG,
+        seed_functions=("xbd_instance_create", "xbd_connect"),
+        summary=(
+            "The seed sets `d_mediasize` to `sectors * sector-size`, but current blkif.h gives "
+            "`sectors` in 512-byte units whatever `sector-size` says."
+        ),
+        explanation=(
+            "The current blkif.h (the clarification that reconciled the specification with the "
+            "implementations in use) puts every sector quantity of the protocol in 512-byte units: "
+            "the `sectors` key, a request's `sector_number`, a segment's first and last sector; "
+            "`sector-size` is only the logical block size. `xbd_instance_create` multiplies "
+            "`sectors` by `sector_size`, and the resize path of `xbd_connect` by `d_sectorsize`: "
+            "with a `sector-size` of 4096 the disk appears 8 times its real size, and I/O past the "
+            "real end fails at the back end. Under the older text, which gave `sectors` in units "
+            "of `sector-size`, the seed was right; a 512-byte-sector disk is unaffected either "
+            "way.\n\n"
+            "The requests have the matching question: `cm_sector_number` comes from `bio_pblkno` "
+            "(and, in `xbd_dump`, `offset / d_sectorsize`), which is in `d_sectorsize` units; this "
+            "finding and its fix cover the reported size only."
+        ),
+        found_by=FoundBy.READING,
+        how_found=(
+            "Read in the code against the current blkif.h, then replayed on the reference: a back "
+            "end publishing 4 KiB sectors gets a disk 8 times its size."
+        ),
+        fix=(
+            "`Fixes.media_size_in_sector_units`: `d_mediasize` is `sectors * 512`, in "
+            "`xbd_instance_create` and on a resize in `xbd_connect`."
+        ),
+        seed_note=20,
+    ),
+)
 
-REJECTED: tuple[Rejected, ...] = ()
+REJECTED: tuple[Rejected, ...] = (
+    Rejected(
+        name="otherend-state-read-afresh",
+        seed_functions=("xbd_close",),
+        looks_wrong=(
+            "`xbd_close` decides whether to close by reading the back end's `state` node anew "
+            "(`xenbus_get_otherend_state`) rather than using the state the last watch delivered: a "
+            "last close racing a back-end Closing not yet delivered closes the device before "
+            "`xbd_backend_changed` has seen Closing."
+        ),
+        why_not=(
+            "FreeBSD's `xenbus_get_otherend_state` (sys/xen/xenbus/xenbusvar.h) is "
+            "`xenbus_read_driver_state` on the other end's path: it reads xenstore afresh, as the "
+            "reference's platform does. Closing early is what the back end asked for by writing "
+            "Closing, and when the watch does deliver it, `xbd_backend_changed` finds no users and "
+            "closing again changes nothing. The model was wrong (its close used the state it had "
+            "last seen) and was corrected."
+        ),
+    ),
+    Rejected(
+        name="dump-ebusy-strands-ready",
+        seed_functions=("xbd_dump",),
+        looks_wrong=(
+            "When `xbd_dump` runs out of commands or grant references part-way and returns "
+            "`EBUSY`, the chunks it already put on READY stay there holding their grant "
+            "references, and nothing dispatches them."
+        ),
+        why_not=(
+            "A kernel dump runs once, on a stopped system, and `EBUSY` fails it: nobody waits for "
+            "those chunks. If the system does go on, the next `xbd_startio` (the next bio or "
+            "interrupt) finds them at the head of READY and sends them; their responses put them "
+            "on COMPLETE through `xbd_dump_complete`, where the next dump attempt collects them."
+        ),
+    ),
+    Rejected(
+        name="request-handle-low-bits",
+        seed_functions=("xbd_queue_cb",),
+        looks_wrong=(
+            "Each request's `handle` is the low 16 bits of the `struct disk` pointer, not the "
+            "virtual device number."
+        ),
+        why_not=(
+            "blkif.h leaves `handle` to the back end (meaningful only for read/write requests), "
+            "and back ends identify the device by the connection, not by this field: Linux blkback "
+            "ignores it. An odd value, not a protocol violation."
+        ),
+    ),
+    Rejected(
+        name="fewer-commands-than-ring-slots",
+        seed_functions=("xbd_connect",),
+        looks_wrong=(
+            "A shadow allocation failing part-way leaves fewer commands than ring slots, without a "
+            "word."
+        ),
+        why_not=(
+            "Nothing assumes one command per slot: commands come from FREE, and when none is left "
+            "the queue freezes on `XBDF_CM_SHORTAGE` until `xbd_free_command` thaws it. The proofs "
+            "show the `CM_SHORTAGE` accounting sound, so such a device runs correctly with less "
+            "concurrency. (Failing at the very first command is a finding: "
+            "`no-commands-after-shadow-failure`.)"
+        ),
+    ),
+    Rejected(
+        name="thaw-panics-when-not-frozen",
+        seed_functions=("xbd_thaw", "xbd_cm_thaw"),
+        looks_wrong=(
+            "`xbd_thaw` panics when `xbd_qfrozen_cnt` is 0, and its callers (`xbd_free_command`, "
+            "`xbd_int`'s `XBDF_WAIT_IDLE` thaw, the grant callback) do not check the count first."
+        ),
+        why_not=(
+            "A thaw with a flag returns early unless that flag is set, and the flagless thaw of "
+            "`xbd_cm_thaw` is guarded by the command's `XBDCF_FROZEN`. The proofs show "
+            "`FreezeAccounting` (the count equals the flags set plus the frozen commands) in every "
+            "reachable state, so a thaw that gets past its guard always finds a count above 0 and "
+            "the panic is unreachable."
+        ),
+    ),
+    Rejected(
+        name="unused-grants-freed-after-mapping",
+        seed_functions=("xbd_queue_cb", "xbd_mksegarray"),
+        looks_wrong=(
+            "Right after building a request, `xbd_queue_cb` calls "
+            "`gnttab_free_grant_references(cm->cm_gref_head)`, as if it gave back the grant "
+            "references the request has just put on the ring."
+        ),
+        why_not=(
+            "`cm_gref_head` is the command's private list of reserved references. `xbd_mksegarray` "
+            "claims one per segment (`gnttab_claim_grant_reference`), which unlinks it from that "
+            "list, so only the unclaimed remainder goes back to the pool. The claimed references "
+            "stay granted until `xbd_int` ends them when the response arrives."
+        ),
+    ),
+    Rejected(
+        name="rsp-event-without-final-check",
+        seed_functions=("xbd_int",),
+        looks_wrong=(
+            "When every request has been answered, `xbd_int` sets `rsp_event = rsp_cons + 1` "
+            "directly instead of using `RING_FINAL_CHECK_FOR_RESPONSES`, which re-reads `rsp_prod` "
+            "after setting it."
+        ),
+        why_not=(
+            "That branch is taken only when `rsp_cons` equals `req_prod_pvt`: no request is "
+            "outstanding, so no response can be produced before the next request is pushed. The "
+            "back end's push of that next response notifies, because the event asks for exactly "
+            "the next entry (the proved obligation `push_notifies_sleeping_consumer`, across "
+            "wrap-around)."
+        ),
+    ),
+    Rejected(
+        name="grant-callback-registered-twice",
+        seed_functions=("xbd_bio_command", "xbd_restart_queue_callback"),
+        looks_wrong=(
+            "`xbd_bio_command` registers the grant free callback at every grant shortage, and the "
+            "grant table recognises a registered callback by `callback->next != NULL`, which is "
+            "false for the last entry of its list: registering it twice would make the list "
+            "circular."
+        ),
+        why_not=(
+            "It is never registered twice: the registration comes with `xbd_freeze(sc, "
+            "XBDF_GNT_SHORTAGE)`, and while that flag holds, `xbd_startio` breaks before calling "
+            "`xbd_bio_command`. Only the callback thaws `XBDF_GNT_SHORTAGE`, and the grant table "
+            "unlinks a callback before it runs it."
+        ),
+    ),
+)
 
 BY_NAME = {f.name: f for f in FINDINGS}

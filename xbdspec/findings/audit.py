@@ -1,0 +1,239 @@
+"""``xbdspec findings``: the audit of the seed's documented findings.
+
+For every finding of the catalogue the audit replays its minimal counterexample on the
+reference four ways and expects:
+
+* **seed** (``Fixes()``): the violation shows; a program's divergence is classified as
+  this finding (or, for a finding whose fix builds on others, as one of them);
+* **prerequisites only** (when the finding ``requires`` other fixes): still violated, and
+  classified as this finding: the finding is not one of its prerequisites in disguise;
+* **fixed** (its fix and its prerequisites): clean, every event applied;
+* **all fixes** (the ``reference-fixed`` profile): clean.
+
+It also checks that the catalogue, the ``Fixes`` fields and the replays name the same
+findings, and that every rejected candidate's program runs clean on the seed.  Exit
+status 0 exactly when every documented finding reproduces and every fix removes it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from xbdspec.conformance.findings import FINDINGS as CLASSIFIED
+from xbdspec.errors import XbdspecError
+from xbdspec.reference.platform import Fixes
+
+from .catalogue import BY_NAME, FINDINGS, REJECTED, Finding
+from .replay import REJECTED_REPLAYS, REPLAYS, Outcome, kind_of, replay, run_program
+
+
+@dataclass
+class Verdict:
+    """The audit of one finding.
+
+    Attributes:
+        finding: its name.
+        outcomes: ``"seed"``, ``"prerequisites"``, ``"fixed"``, ``"all-fixes"`` -> outcome.
+        problems: where it departs from what is documented (empty: as documented).
+    """
+
+    finding: str
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def fixes_for(finding: Finding) -> Fixes:
+    """The fixes a finding's replay must run clean with: its own and its prerequisites'."""
+    return Fixes.only(finding.name, *finding.requires)
+
+
+def audit_finding(finding: Finding) -> Verdict:
+    """Replay ``finding`` on the seed, its prerequisites, its fix and all fixes."""
+    verdict = Verdict(finding.name)
+    if kind_of(finding.name) is None:
+        verdict.problems.append("no replay (no program, no scenario)")
+        return verdict
+    seed = verdict.outcomes["seed"] = replay(finding.name, Fixes())
+    if seed.clean:
+        verdict.problems.append("does not reproduce on the seed's behaviour")
+    elif seed.kind == "program":
+        expected = {finding.name, *finding.requires}
+        if seed.classified_as not in expected:
+            verdict.problems.append(
+                f"the seed's divergence is classified as {seed.classified_as or 'new'}, "
+                f"not as {' or '.join(sorted(expected))}"
+            )
+    if finding.requires:
+        pre = verdict.outcomes["prerequisites"] = replay(
+            finding.name, Fixes.only(*finding.requires)
+        )
+        if pre.clean:
+            verdict.problems.append(
+                f"runs clean with its prerequisites' fixes alone ({', '.join(finding.requires)})"
+            )
+        elif pre.kind == "program" and pre.classified_as != finding.name:
+            verdict.problems.append(
+                f"with its prerequisites fixed, classified as {pre.classified_as or 'new'}"
+            )
+    fixed = verdict.outcomes["fixed"] = replay(finding.name, fixes_for(finding))
+    if not fixed.clean:
+        verdict.problems.append(f"still violated with its fix: {_first_line(fixed.violation)}")
+    every = verdict.outcomes["all-fixes"] = replay(finding.name, Fixes.all())
+    if not every.clean:
+        verdict.problems.append(f"violated with every fix on: {_first_line(every.violation)}")
+    return verdict
+
+
+def _first_line(text: str | None) -> str:
+    return (text or "").splitlines()[0] if text else ""
+
+
+def consistency_problems() -> list[str]:
+    """Where the catalogue, the fixes, the replays and the classifier disagree."""
+    problems: list[str] = []
+    names = [f.name for f in FINDINGS]
+    if len(set(names)) != len(names):
+        problems.append("the catalogue names a finding twice")
+    missing_fix = sorted(set(names) - set(Fixes.names()))
+    extra_fix = sorted(set(Fixes.names()) - set(names))
+    problems += [f"finding {n} has no Fixes field" for n in missing_fix]
+    problems += [f"Fixes.{n.replace('-', '_')} fixes no catalogued finding" for n in extra_fix]
+    for path in sorted(REPLAYS.glob("*.jsonl")):
+        if path.stem not in BY_NAME:
+            problems.append(f"replay {path.name} is no catalogued finding's")
+    for classified in CLASSIFIED:
+        if classified.name not in BY_NAME:
+            problems.append(f"the conformance classifier names {classified.name}, not catalogued")
+    for finding in FINDINGS:
+        problems += [
+            f"{finding.name} requires unknown finding {r}"
+            for r in finding.requires
+            if r not in BY_NAME
+        ]
+    rejected = {r.name for r in REJECTED}
+    for path in sorted(REJECTED_REPLAYS.glob("*.jsonl")):
+        if path.stem not in rejected:
+            problems.append(f"rejected replay {path.name} is no rejected candidate's")
+            continue
+        outcome = run_program(path.stem, path, Fixes())
+        if not outcome.clean:
+            problems.append(
+                f"rejected candidate {path.stem} diverges on the seed: "
+                f"{_first_line(outcome.violation)}"
+            )
+    return problems
+
+
+@dataclass
+class AuditReport:
+    """The whole audit."""
+
+    verdicts: list[Verdict]
+    problems: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and all(v.ok for v in self.verdicts)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "findings": len(self.verdicts),
+            "reproduced": sum(1 for v in self.verdicts if not _clean(v, "seed")),
+            "fixed": sum(1 for v in self.verdicts if _clean(v, "fixed")),
+            "rejected_candidates": len(REJECTED),
+            "problems": self.problems,
+            "verdicts": [
+                {
+                    "finding": v.finding,
+                    "severity": BY_NAME[v.finding].severity.value,
+                    "ok": v.ok,
+                    "problems": v.problems,
+                    "replay": v.outcomes["seed"].kind if "seed" in v.outcomes else None,
+                    "events": len(v.outcomes["seed"].steps) if "seed" in v.outcomes else 0,
+                    "seed": _first_line(v.outcomes["seed"].violation)
+                    if "seed" in v.outcomes
+                    else None,
+                }
+                for v in self.verdicts
+            ],
+        }
+
+
+def _clean(verdict: Verdict, key: str) -> bool:
+    outcome = verdict.outcomes.get(key)
+    return outcome is not None and outcome.clean
+
+
+def audit(names: Iterable[str] | None = None) -> AuditReport:
+    """Audit the named findings (all by default)."""
+    chosen = list(FINDINGS) if names is None else [_lookup(n) for n in names]
+    return AuditReport([audit_finding(f) for f in chosen], consistency_problems())
+
+
+def _lookup(name: str) -> Finding:
+    if name not in BY_NAME:
+        raise XbdspecError(f"no finding is named {name!r}; see docs/findings/index.md")
+    return BY_NAME[name]
+
+
+def show(name: str) -> str:
+    """A finding's counterexample and what each replay did, for a reader."""
+    finding = _lookup(name)
+    verdict = audit_finding(finding)
+    lines = [f"{finding.name}: {finding.title} ({finding.severity.value})"]
+    seed = verdict.outcomes.get("seed")
+    if seed is not None:
+        lines.append(f"counterexample ({seed.kind}, {len(seed.steps)} events):")
+        lines += [f"  {i:3}. {s}" for i, s in enumerate(seed.steps, 1)]
+    for key, outcome in verdict.outcomes.items():
+        fixes = ", ".join(outcome.fixes) if len(outcome.fixes) < 4 else "all"
+        state = "clean" if outcome.clean else "violated"
+        lines.append(f"{key} (fixes: {fixes or 'none'}): {state}")
+        if outcome.violation:
+            lines += [f"    {line}" for line in outcome.violation.splitlines()]
+    lines.append("as documented" if verdict.ok else "PROBLEMS: " + "; ".join(verdict.problems))
+    return "\n".join(lines)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``xbdspec findings``."""
+    parser.add_argument(
+        "names", nargs="*", metavar="FINDING", help="audit only these findings (default: all)"
+    )
+    parser.add_argument("--show", metavar="FINDING", help="print one finding's replays in full")
+    parser.add_argument("--json", action="store_true", help="print the audit as one JSON object")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Audit; 0 when exactly the documented findings reproduce and every fix removes its."""
+    if args.show:
+        text = show(args.show)
+        print(text)
+        return 0 if text.endswith("as documented") else 1
+    report = audit(args.names or None)
+    if args.json:
+        print(json.dumps(report.as_json(), indent=2))
+        return 0 if report.ok else 1
+    width = max(len(v.finding) for v in report.verdicts)
+    for v in report.verdicts:
+        severity = BY_NAME[v.finding].severity.value
+        status = "as documented" if v.ok else "PROBLEM: " + "; ".join(v.problems)
+        print(f"{v.finding:{width}}  {severity:22}  {status}")
+    for problem in report.problems:
+        print(f"PROBLEM: {problem}")
+    data = report.as_json()
+    print(
+        f"\n{data['findings']} findings: {data['reproduced']} reproduce on the seed, "
+        f"{data['fixed']} clean with their fix; {data['rejected_candidates']} rejected "
+        f"candidates; {'ok' if report.ok else 'NOT as documented'}"
+    )
+    return 0 if report.ok else 1

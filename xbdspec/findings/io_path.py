@@ -1,0 +1,125 @@
+"""Reference-level replays of the findings on the I/O path that the model cannot express:
+a hostile response id, the grant callback re-entering the driver, the open flag, the
+grants of a barrier write."""
+
+from __future__ import annotations
+
+from xbdspec.reference import Bio, Platform, strategy
+from xbdspec.reference.constants import BIO_ORDERED, BIO_READ, BIO_WRITE, XBDF_OPEN
+from xbdspec.reference.driver import close, open_
+from xbdspec.reference.grants import GTF_readonly
+
+from .scenario import Run, scenario
+
+SECTOR = 512
+
+
+def _bio(platform: Platform, cmd: int, sector: int, flags: int = 0) -> Bio:
+    """A one-page bio on the booted disk."""
+    sc = platform.softc()
+    return Bio(cmd, sector, 4096, flags, platform.mem.alloc(4096, 0), bio_disk=sc.xbd_disk)
+
+
+@scenario("response-id-trusted")
+def response_id_trusted(run: Run) -> None:
+    """A back end answers with an id that names no request: the front end must not index
+    its shadow array with it (blkif.h: a response's ``id`` is the request's)."""
+    platform = run.platform()
+    run.step("the disk connects (shadow of 32 commands)")
+    platform.boot()
+    run.step("the back end pushes a response with id 10000, for no request")
+    platform.backend.write_response(10_000, 0, 0)
+    platform.backend.push()
+    run.step("the front end takes the interrupt (xbd_int)")
+    platform.deliver_interrupt()
+    dev = platform.dev
+    run.expect(
+        dev is not None and any("unknown request id 10000" in line for line in platform.log),
+        "the hostile response is reported (xenbus_dev_fatal) and skipped",
+    )
+
+
+@scenario("io-lock-recursion")
+def io_lock_recursion(run: Run) -> None:
+    """The grant free callback runs synchronously inside ``xbd_int`` (which holds
+    ``xbd_io_lock``) and takes the lock again: a recursion on a non-recursive mutex."""
+    platform = run.platform(grant_frames=1)  # INVARIANTS kernel: recursion is fatal
+    gnttab = platform.gnttab
+    run.step("the disk connects on a one-frame grant table")
+    platform.boot()
+    run.step("bio 0 (read) is sent")
+    first = _bio(platform, BIO_READ, 0)
+    strategy(first)
+    run.step("another grant user takes all but 5 free grant references")
+    _, hoarded = gnttab.gnttab_alloc_grant_references(gnttab.free_count - 5)
+    run.step("bio 1 (read) finds too few grants: GNT_SHORTAGE, free callback registered")
+    second = _bio(platform, BIO_READ, 8)
+    strategy(second)
+    run.step("the other user returns 10 references (below the callback's threshold)")
+    gnttab.free.extend(hoarded[:10])
+    run.step("the back end answers bio 0; the interrupt ends its grants (crossing it)")
+    platform.backend.fetch()
+    platform.backend.respond_all()
+    platform.deliver_interrupt()
+    run.step("the back end answers what was sent since; interrupt")
+    platform.backend.fetch()
+    platform.backend.respond_all()
+    platform.deliver_interrupt()
+    run.expect(first.done_count == 1, "bio 0 completes")
+    run.expect(second.done_count == 1, "bio 1 completes once the grants are back")
+
+
+@scenario("close-clears-open-flag")
+def close_clears_open_flag(run: Run) -> None:
+    """Two users open the disk and one closes: the device is still open."""
+    platform = run.platform()
+    run.step("the disk connects")
+    platform.boot()
+    sc = platform.softc()
+    disk = sc.xbd_disk
+    if disk is None:
+        run.expect(False, "the disk exists after connecting")
+        return
+    run.step("user A opens the disk; user B opens the disk")
+    open_(disk)
+    open_(disk)
+    run.step("user A closes it")
+    close(disk)
+    run.expect(sc.xbd_users == 1, "one user remains")
+    run.expect(
+        (sc.xbd_flags & XBDF_OPEN) != 0, "XBDF_OPEN still set while a user has the disk open"
+    )
+
+
+@scenario("barrier-data-granted-writable")
+def barrier_data_granted_writable(run: Run) -> None:
+    """An ordered write to a back end with ``feature-barrier`` becomes a WRITE_BARRIER; the
+    back end only reads its data, so the data pages must be granted read-only."""
+    platform = run.platform()
+    run.step("the disk connects to a back end offering feature-barrier")
+    platform.boot()
+    sc = platform.softc()
+    run.step("bio 0 (ordered write) is sent as BLKIF_OP_WRITE_BARRIER")
+    strategy(_bio(platform, BIO_WRITE, 0, BIO_ORDERED))
+    sent = platform.backend.fetch()
+    run.expect(sent == 1, "the barrier write is on the ring")
+    shadow = sc.xbd_shadow or []
+    busy = [cm for cm in shadow if cm.cm_bp is not None and cm.cm_sg_refs is not None]
+    refs = [ref for cm in busy for ref in (cm.cm_sg_refs or [])[: cm.cm_nseg]]
+    run.expect(bool(refs), "the barrier write's data is granted")
+    run.expect(
+        all(platform.gnttab.flags[ref] & GTF_readonly for ref in refs),
+        "the barrier write's data pages are granted read-only",
+    )
+    run.step("the back end answers; interrupt")
+    platform.backend.respond_all()
+    platform.deliver_interrupt()
+    run.expect(all(cm.cm_bp is None for cm in busy), "the barrier write completes")
+
+
+__all__ = [
+    "barrier_data_granted_writable",
+    "close_clears_open_flag",
+    "io_lock_recursion",
+    "response_id_trusted",
+]
