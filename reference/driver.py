@@ -322,7 +322,9 @@ def queue_cb(arg: Any, segs: list[Segment], nsegs: int, error: int) -> None:
         )
     if cm.cm_operation == BLKIF_OP_READ:
         op = BUS_DMASYNC_PREREAD
-    elif cm.cm_operation == BLKIF_OP_WRITE:
+    elif cm.cm_operation == BLKIF_OP_WRITE or (
+        cm.cm_operation == BLKIF_OP_WRITE_BARRIER and sc.platform.fixes.barrier_write_not_synced
+    ):
         op = BUS_DMASYNC_PREWRITE
     else:
         op = 0
@@ -400,6 +402,8 @@ def bio_command(sc: Softc) -> Command | None:
     cm.cm_gref_head = head
     cm.cm_bp = bp
     cm.cm_sector_number = u64(bp.bio_pblkno)
+    if sc.platform.fixes.request_sectors_in_device_units:
+        cm.cm_sector_number = _blkif_sector(sc, bp.bio_pblkno)
     cmd = bp.bio_cmd
     if cmd == BIO_READ:
         cm.cm_operation = BLKIF_OP_READ
@@ -421,12 +425,12 @@ def bio_command(sc: Softc) -> Command | None:
             cm.cm_operation = BLKIF_OP_WRITE_BARRIER
         elif sc.platform.fixes.flush_without_support_panics:
             _reject(sc, cm, bp, release=True)  # as for a command the back end cannot do
-            return None
+            return _after_reject(sc)
         else:
             raise KernelPanic("xbd_bio_command", "flush request, but no flush support available")
     else:
         _reject(sc, cm, bp, release=sc.platform.fixes.unsupported_bio_leaks_grants)
-        return None
+        return _after_reject(sc)
     return cm
 
 
@@ -440,6 +444,24 @@ def _rejected_before_a_command(sc: Softc, bp: Bio) -> bool:
         supported = (sc.xbd_flags & (XBDF_FLUSH | XBDF_BARRIER)) != 0
         return not supported and sc.platform.fixes.flush_without_support_panics
     return True
+
+
+def _blkif_sector(sc: Softc, pblkno: int) -> int:
+    """The fix of ``request-sectors-in-device-units``: ``bio_pblkno`` counts the disk's
+    sectors (``d_sectorsize``); a request's ``sector_number`` counts 512-byte units
+    (blkif.h), whatever ``sector-size`` is."""
+    disk = sc.xbd_disk
+    sector_size = disk.d_sectorsize if disk is not None and disk.d_sectorsize else 512
+    return u64(pblkno * (sector_size // _SECTOR_SIZE))
+
+
+def _after_reject(sc: Softc) -> Command | None:
+    """What ``xbd_bio_command`` returns after failing a bio: ``NULL``, which ends
+    ``xbd_startio``'s loop with the bios behind still queued (the seed); fixed
+    (``rejected-bio-stops-loop``): the command for the next bio."""
+    if sc.platform.fixes.rejected_bio_stops_loop:
+        return bio_command(sc)
+    return None
 
 
 def _reject(sc: Softc, cm: Command, bp: Bio, release: bool) -> None:
@@ -629,7 +651,10 @@ def dump(arg: Disk, virtual: KernelBuffer, offset: int, length: int) -> int:
         cm.cm_data = KernelBuffer(virtual.mem, virtual.pfn, virtual.offset + consumed, chunk)
         cm.cm_datalen = chunk
         cm.cm_operation = BLKIF_OP_WRITE
-        cm.cm_sector_number = u64(sdiv(offset, dp.d_sectorsize, "offset / dp->d_sectorsize"))
+        if platform.fixes.request_sectors_in_device_units:
+            cm.cm_sector_number = u64(offset // _SECTOR_SIZE)  # blkif.h: 512-byte units
+        else:
+            cm.cm_sector_number = u64(sdiv(offset, dp.d_sectorsize, "offset / dp->d_sectorsize"))
         cm.cm_complete = dump_complete
         xbd_enqueue_cm(cm, XBD_Q_READY)
         length -= chunk

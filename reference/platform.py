@@ -84,6 +84,7 @@ class Fixes:
     mapping_failure_stops_loop: bool = False
     unsupported_bio_leaks_grants: bool = False
     unsupported_bio_waits_for_a_command: bool = False
+    rejected_bio_stops_loop: bool = False
     resume_cancelled_does_not_restart: bool = False
     stranded_bios_on_disk_gone: bool = False
     # found by the proofs of the negotiation and naming arithmetic
@@ -102,6 +103,8 @@ class Fixes:
     no_commands_after_shadow_failure: bool = False
     close_clears_open_flag: bool = False
     barrier_data_granted_writable: bool = False
+    barrier_write_not_synced: bool = False
+    request_sectors_in_device_units: bool = False
     media_size_in_sector_units: bool = False
 
     @classmethod

@@ -79,6 +79,18 @@ def _more_frozen(d: Divergence) -> bool:
     return diff is not None and diff[1] > diff[0]
 
 
+def _sent_where_impl_queues(d: Divergence) -> bool:
+    """A bio the model has taken off the queue (held or sent) is still queued."""
+    diff = d.differences.get("bio_stage")
+    if diff is None:
+        return False
+    model, impl = diff
+    return any(
+        i == BioStage.QUEUED and m == BioStage.HELD
+        for m, i in zip(model, impl, strict=True)
+    )
+
+
 def _queued_where_model_sends(d: Divergence) -> bool:
     diff = d.differences.get("bio_stage")
     if diff is None:
@@ -166,6 +178,13 @@ FINDINGS: tuple[Finding, ...] = (
         "An unsupported bio is finished with EOPNOTSUPP, but its command goes back to FREE "
         "still holding the bio pointer and its grant references.",
         lambda d: _unsupported_rejected(d) and _free_command_holds_something(d),
+    ),
+    Finding(
+        "rejected-bio-stops-loop",
+        0,
+        "After failing a bio it cannot serve, xbd_bio_command returns NULL and xbd_startio's "
+        "loop ends: the bios queued behind wait for an unrelated kick; the model sends them.",
+        lambda d: _unsupported_rejected(d) and _sent_where_impl_queues(d),
     ),
     Finding(
         "resume-cancelled-does-not-restart",

@@ -436,6 +436,42 @@ FINDINGS: tuple[Finding, ...] = (
         seed_note=22,
     ),
     Finding(
+        name="rejected-bio-stops-loop",
+        title="Failing a bio the back end cannot serve ends the dispatch loop",
+        severity=Severity.HANG,
+        seed_functions=("xbd_bio_command", "xbd_startio"),
+        summary=(
+            "After failing an unsupported bio (or, fixed, an unsupported flush) "
+            '`xbd_bio_command` returns `NULL`, which `xbd_startio` reads as "nothing to '
+            'do": the bios queued behind it wait for an unrelated kick.'
+        ),
+        explanation=(
+            '`xbd_bio_command` has one way to say both "no work" and "I failed this bio '
+            'myself": it returns `NULL`. In its default case it finishes the bio with '
+            "`EOPNOTSUPP` and returns `NULL`; `xbd_startio` then leaves its loop, although the "
+            "queue is not frozen and the ring has room. The bios queued behind the rejected "
+            "one stay on the bio queue until the next `xbd_strategy` or interrupt runs "
+            "`xbd_startio` again; if nothing is in flight, none will.\n\n"
+            "On the seed the first thing to go wrong is the rejected command's leaked grant "
+            "references (`unsupported-bio-leaks-grants`), which hides this one: only with that "
+            "fixed does the differential test see the loop stop where the model goes on "
+            "(blkif.h does not know about the driver's loop; the model's rule is that a bio "
+            "the back end cannot serve fails without stalling the queue)."
+        ),
+        found_by=FoundBy.READING,
+        how_found=(
+            "Read in the seed while writing the catalogue, then confirmed by the differential "
+            "harness: with `unsupported-bio-leaks-grants` fixed, a rejected bio queued between "
+            "two writes leaves the second write queued where the model sends it (12 events)."
+        ),
+        fix=(
+            "`Fixes.rejected_bio_stops_loop`: after failing a bio, `xbd_bio_command` goes on "
+            "with the next queued bio instead of returning `NULL`, so `xbd_startio` stops only "
+            "when there is no work or the queue is frozen."
+        ),
+        requires=("unsupported-bio-leaks-grants",),
+    ),
+    Finding(
         name="resume-cancelled-does-not-restart",
         title="After a cancelled suspend the queue is not restarted",
         severity=Severity.HANG,
@@ -966,6 +1002,78 @@ FINDINGS: tuple[Finding, ...] = (
         seed_note=19,
     ),
     Finding(
+        name="barrier-write-not-synced",
+        title="A barrier write's data is not synced for the device before it is sent",
+        severity=Severity.WRONG,
+        seed_functions=("xbd_queue_cb",),
+        summary=(
+            "`xbd_queue_cb` runs `bus_dmamap_sync(PREWRITE)` only for `BLKIF_OP_WRITE`: a "
+            "`WRITE_BARRIER`'s data goes to the back end unsynced (stale through a bounce "
+            "buffer), although `xbd_int` syncs it `POSTWRITE` afterwards."
+        ),
+        explanation=(
+            "Before publishing a request, `xbd_queue_cb` picks the `bus_dmamap_sync` operation "
+            "from the command's operation: `PREREAD` for a read, `PREWRITE` for "
+            "`BLKIF_OP_WRITE`, and nothing for anything else. An ordered write to a back end "
+            "offering `feature-barrier` is sent as `BLKIF_OP_WRITE_BARRIER`, which carries data "
+            'the back end reads exactly as a write does, so it falls into the "nothing" case. '
+            "`xbd_int` treats the two alike on completion (`POSTWRITE` for both), which shows "
+            "the asymmetry is an oversight.\n\n"
+            "On a platform whose bus_dma bounces (an address the device cannot reach, or "
+            "an IOMMU-less guest with a restrictive tag), the bounce page is never filled and "
+            "the back end writes whatever the page held before: the barrier write stores wrong "
+            "data while reporting success."
+        ),
+        found_by=FoundBy.READING,
+        how_found=(
+            "Read in the seed while writing the catalogue; the reference's bus_dma records the "
+            "last sync operation per map, and the scenario checks it after a barrier write."
+        ),
+        fix=(
+            "`Fixes.barrier_write_not_synced`: `xbd_queue_cb` syncs `BUS_DMASYNC_PREWRITE` for "
+            "`BLKIF_OP_WRITE_BARRIER` as for `BLKIF_OP_WRITE`."
+        ),
+        seed_note=19,
+    ),
+    Finding(
+        name="request-sectors-in-device-units",
+        title="Requests address a 4 KiB-sector disk in 4 KiB units",
+        severity=Severity.WRONG,
+        seed_functions=("xbd_bio_command", "xbd_dump"),
+        summary=(
+            "A request's `sector_number` is `bio_pblkno` (the dump's: `offset / "
+            "d_sectorsize`), counted in the disk's sectors; blkif.h counts it in 512-byte "
+            "units, so on a disk whose `sector-size` is not 512 every I/O lands at the wrong "
+            "place and writes overwrite each other."
+        ),
+        explanation=(
+            "GEOM fills `bio_pblkno` in units of `d_sectorsize`, which `xbd_instance_create` "
+            "sets to the back end's `sector-size`. `xbd_bio_command` copies it unchanged into "
+            "`cm_sector_number`, and `xbd_dump` divides the byte offset by `d_sectorsize`. The "
+            'current blkif.h ("reconcile protocol specification with in-use '
+            'implementations") fixes every sector quantity of the protocol in 512-byte units '
+            "whatever `sector-size` says: `sectors`, the request's `sector_number` and the "
+            "segments' first and last sector. The segments are right (the driver computes them "
+            "from byte addresses); the start sector is not.\n\n"
+            "On a back end advertising `sector-size` 4096, block 1 (bytes 4096-8191) is sent as "
+            "sector 1, which the back end reads as byte 512: the write lands across blocks 0 and "
+            "1, and a later read of block 0 returns data the guest never wrote there. Together "
+            "with `media-size-in-sector-units` this is the seed's 4 KiB-sector story: the disk "
+            "reports the wrong size and addresses the wrong bytes."
+        ),
+        found_by=FoundBy.READING,
+        how_found=(
+            "Read in the seed while writing the catalogue, next to `media-size-in-sector-units`; "
+            "the scenario writes block 1 of a 4096-byte-sector disk and reads the reference back "
+            "end's RAM disk."
+        ),
+        fix=(
+            "`Fixes.request_sectors_in_device_units`: `cm_sector_number` is `bio_pblkno` times "
+            "`d_sectorsize / 512`, and the dump path divides the byte offset by 512."
+        ),
+        seed_note=20,
+    ),
+    Finding(
         name="media-size-in-sector-units",
         title="A 4 KiB-sector disk is reported eight times too large",
         severity=Severity.WRONG,
@@ -1123,6 +1231,72 @@ REJECTED: tuple[Rejected, ...] = (
             "XBDF_GNT_SHORTAGE)`, and while that flag holds, `xbd_startio` breaks before calling "
             "`xbd_bio_command`. Only the callback thaws `XBDF_GNT_SHORTAGE`, and the grant table "
             "unlinks a callback before it runs it."
+        ),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Noticed:
+    """A defect seen in the seed that is not yet a finding: no replay, no fix.
+
+    Attributes:
+        name: kebab-case.
+        seed_functions: where it is.
+        what: what goes wrong.
+        why_open: why it has no replay or fix yet (what the toolkit would need).
+    """
+
+    name: str
+    seed_functions: tuple[str, ...]
+    what: str
+    why_open: str
+
+
+NOTICED: tuple[Noticed, ...] = (
+    Noticed(
+        name="suspend-timeout-restores-state-unlocked",
+        seed_functions=("xbd_suspend",),
+        what=(
+            "When the drain times out, `xbd_suspend` drops `xbd_io_lock` before restoring "
+            "`xbd_state`: an interrupt on another CPU in that window sees SUSPENDED, completes "
+            "its responses and dispatches nothing, so bios queued during the suspend wait for "
+            "the next kick."
+        ),
+        why_open=(
+            "A race between CPUs: the reference runs one event at a time under explicit "
+            "control, so the window between the unlock and the store is not an event boundary. "
+            "Replaying it needs a finer-grained step (the unlock as its own event)."
+        ),
+    ),
+    Noticed(
+        name="grant-callback-before-freeze",
+        seed_functions=("xbd_bio_command", "xbd_restart_queue_callback"),
+        what=(
+            "`xbd_bio_command` registers the grant free callback before it freezes the queue "
+            "for `XBDF_GNT_SHORTAGE`. If another CPU frees enough references in between, the "
+            "grant table runs the callback at once (under `xbd_io_lock`: another path to "
+            "`io-lock-recursion`), it thaws a flag not yet set, and the freeze that follows "
+            "is never released."
+        ),
+        why_open=(
+            "Also a race between CPUs (another grant user freeing references between two "
+            "statements); with `io-lock-recursion` fixed the outcome is a queue frozen for good, "
+            "so the fix should register the callback after the freeze."
+        ),
+    ),
+    Noticed(
+        name="max-size-not-renegotiated-on-resume",
+        seed_functions=("xbd_connect", "xbd_instance_create"),
+        what=(
+            "`d_maxsize` is set from the first back end's segment limit and never updated: "
+            "after migrating to a back end with fewer indirect segments, GEOM still sends bios "
+            "the new limit cannot map; they fail `EFBIG` and end as `EIO`."
+        ),
+        why_open=(
+            "The fix belongs with GEOM (a disk cannot shrink its `d_maxsize` under live "
+            "consumers; the driver would have to split bios); the model does not track request "
+            "sizes, so no program shows it."
         ),
     ),
 )

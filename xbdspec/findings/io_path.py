@@ -4,8 +4,14 @@ grants of a barrier write."""
 
 from __future__ import annotations
 
-from xbdspec.reference import Bio, Platform, strategy
-from xbdspec.reference.constants import BIO_ORDERED, BIO_READ, BIO_WRITE, XBDF_OPEN
+from xbdspec.reference import BackendConfig, Bio, Platform, strategy
+from xbdspec.reference.constants import (
+    BIO_ORDERED,
+    BIO_READ,
+    BIO_WRITE,
+    BUS_DMASYNC_PREWRITE,
+    XBDF_OPEN,
+)
 from xbdspec.reference.driver import close, open_
 from xbdspec.reference.grants import GTF_readonly
 
@@ -117,9 +123,53 @@ def barrier_data_granted_writable(run: Run) -> None:
     run.expect(all(cm.cm_bp is None for cm in busy), "the barrier write completes")
 
 
+@scenario("barrier-write-not-synced")
+def barrier_write_not_synced(run: Run) -> None:
+    """A WRITE_BARRIER carries data the back end reads: ``bus_dmamap_sync`` must run
+    ``PREWRITE`` before it goes on the ring, as for a plain write (with bounce buffers,
+    the device would otherwise read stale data)."""
+    platform = run.platform()
+    run.step("the disk connects to a back end offering feature-barrier")
+    platform.boot()
+    sc = platform.softc()
+    run.step("bio 0 (ordered write) is mapped and sent as BLKIF_OP_WRITE_BARRIER")
+    strategy(_bio(platform, BIO_WRITE, 0, BIO_ORDERED))
+    shadow = sc.xbd_shadow or []
+    sent = [cm for cm in shadow if cm.cm_bp is not None and cm.cm_map is not None]
+    run.expect(len(sent) == 1, "the barrier write holds a command")
+    run.expect(
+        all(cm.cm_map is not None and cm.cm_map.last_sync == BUS_DMASYNC_PREWRITE for cm in sent),
+        "the barrier write's data was synced for the device (BUS_DMASYNC_PREWRITE)",
+    )
+
+
+@scenario("request-sectors-in-device-units")
+def request_sectors_in_device_units(run: Run) -> None:
+    """A 4096-byte-sector disk: block 1 is bytes 4096-8191, sector 8 in blkif.h's
+    512-byte units."""
+    platform = run.platform(backend_config=BackendConfig(sector_size=4096))
+    run.step("the disk connects to a back end advertising sector-size 4096")
+    platform.boot()
+    run.step("bio 0 writes 4096 bytes of 0xAA at block 1 (bio_pblkno = 1)")
+    write = _bio(platform, BIO_WRITE, 1)
+    if write.bio_data is not None:
+        write.bio_data.view()[:] = b"\xaa" * 4096
+    strategy(write)
+    run.step("the back end serves it; interrupt")
+    platform.backend.fetch()
+    platform.backend.respond_all()
+    platform.deliver_interrupt()
+    disk = platform.backend.disk
+    run.expect(write.done_count == 1 and not write.bio_error, "the write completes")
+    run.expect(bytes(disk[4096:8192]) == b"\xaa" * 4096, "block 1 (bytes 4096-8191) holds the data")
+    run.expect(bytes(disk[0:4096]) == bytes(4096), "block 0 is untouched")
+
+
 __all__ = [
     "barrier_data_granted_writable",
+    "barrier_write_not_synced",
     "close_clears_open_flag",
     "io_lock_recursion",
+    "request_sectors_in_device_units",
     "response_id_trusted",
 ]
