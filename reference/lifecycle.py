@@ -14,13 +14,15 @@ reading one raises :class:`~xbdspec.reference.faults.UndefinedBehaviour`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
-from .cint import fls, int_shl, powerof2, s32, s64, u16, u32, u64, udiv
+from .cint import QUAD_MAX, fls, int_shl, powerof2, s32, s64, u16, u32, u64, udiv
 from .constants import (
     BLKIF_MAX_SEGMENTS_PER_REQUEST,
     DISKFLAG_CANFLUSHCACHE,
     DISKFLAG_UNMAPPED_BIO,
     EBUSY,
+    EINVAL,
     EIO,
     ENOMEM,
     ENXIO,
@@ -35,6 +37,7 @@ from .constants import (
     XBD_Q_FREE,
     XBD_Q_NONE,
     XBD_Q_READY,
+    XBD_SECTOR_SHFT,
     XBD_SEGS_TO_SIZE,
     XBD_SIZE_TO_SEGS,
     XBDCF_INITIALIZER,
@@ -87,6 +90,18 @@ from .xenbus import (
     xenbus_set_state,
 )
 from .xenstore import xs_gather, xs_printf, xs_read, xs_scanf
+
+# Limits the opt-in fixes (``Platform.fixes``) check; the seed has no name for them.
+
+#: ``XBD_MAX_RING_PAGES`` as an order: the largest ``max-ring-page-order`` the front end
+#: uses (fix ``ring-page-order-shift``).
+XBD_MAX_RING_PAGE_ORDER: Final = fls(XBD_MAX_RING_PAGES) - 1
+#: The unit of ``sectors`` in blkif.h, whatever ``sector-size`` is (fix
+#: ``media-size-in-sector-units``).
+XBD_SECTOR_SIZE: Final = 1 << XBD_SECTOR_SHFT
+#: The largest ``sector-size`` for which ``1048576 / sector_size`` is not zero (fix
+#: ``sector-size-division-by-zero``).
+XBD_MAX_SECTOR_SIZE: Final = 1048576
 
 
 def _read_local(value: int | None, name: str, where: str) -> int:
@@ -157,14 +172,22 @@ def alloc_ring(sc: Softc) -> int:
 
 
 def free_ring(sc: Softc) -> None:
-    """Port of ``xbd_free_ring``: revoke the ring grants and free the ring pages."""
+    """Port of ``xbd_free_ring``: revoke the ring grants and free the ring pages.
+
+    Fix ``ring-grant-references-leak``: each reference is also returned to the free list
+    (``gnttab_end_foreign_access_references(1, &sc->xbd_ring_ref[i])``); the seed only
+    ends the access, so every resume loses ``xbd_ring_pages`` references for good.
+    """
     sring = sc.xbd_ring.sring
     if sring is None:
         return
     gnttab = sc.platform.gnttab
     for i in range(sc.xbd_ring_pages):
         if sc.xbd_ring_ref[i] != GRANT_REF_INVALID:
-            gnttab.gnttab_end_foreign_access_ref(sc.xbd_ring_ref[i])
+            if sc.platform.fixes.ring_grant_references_leak:
+                gnttab.gnttab_end_foreign_access_references(1, [sc.xbd_ring_ref[i]])
+            else:
+                gnttab.gnttab_end_foreign_access_ref(sc.xbd_ring_ref[i])
             sc.xbd_ring_ref[i] = GRANT_REF_INVALID
     sc.platform.mem.free(sring.page)
     sc.xbd_ring.sring = None
@@ -260,7 +283,11 @@ def instance_create(
     sector_size: int,
     phys_sector_size: int,
 ) -> int:
-    """Port of ``xbd_instance_create``: build and publish the GEOM disk."""
+    """Port of ``xbd_instance_create``: build and publish the GEOM disk.
+
+    Fix ``media-size-in-sector-units``: ``d_mediasize = sectors * 512`` (blkif.h gives
+    ``sectors`` in 512-byte units); the seed multiplies by ``sector_size``.
+    """
     platform = sc.platform
     dev = _dev(sc, "xbd_instance_create")
     unit, name = vdevice_to_unit(u32(vdevice))
@@ -283,7 +310,10 @@ def instance_create(
     disk.d_sectorsize = u32(sector_size)
     disk.d_stripesize = s64(phys_sector_size)
     disk.d_stripeoffset = 0
-    disk.d_mediasize = s64(u64(sectors * sector_size))
+    if platform.fixes.media_size_in_sector_units:
+        disk.d_mediasize = s64(u64(sectors * XBD_SECTOR_SIZE))
+    else:
+        disk.d_mediasize = s64(u64(sectors * sector_size))
     disk.d_maxsize = u32(sc.xbd_max_request_size)
     disk.d_flags = DISKFLAG_UNMAPPED_BIO
     if (sc.xbd_flags & (XBDF_FLUSH | XBDF_BARRIER)) != 0:
@@ -356,7 +386,12 @@ def _mapping_in_flight(sc: Softc) -> bool:
 
 
 def initialize(sc: Softc) -> None:
-    """Port of ``xbd_initialize``: negotiate the ring, allocate it, publish the transport."""
+    """Port of ``xbd_initialize``: negotiate the ring, allocate it, publish the transport.
+
+    Fix ``ring-page-order-shift``: ``max-ring-page-order`` is clamped to
+    :data:`XBD_MAX_RING_PAGE_ORDER` before ``1 << max_ring_page_order`` (the seed shifts
+    first, undefined for an order of 31 or more).
+    """
     dev = _dev(sc, "xbd_initialize")
     platform = sc.platform
     if xenbus_get_state(dev) != XenbusState.Initialising:
@@ -366,11 +401,19 @@ def initialize(sc: Softc) -> None:
     otherend_path = xenbus_get_otherend_path(dev)
     node_path = xenbus_get_node(dev)
     xs = platform.xenstore
-    _, value = xs_scanf(xs, otherend_path, "max-ring-page-order", "u")
+    blank_is_error = platform.fixes.blank_xenstore_value_uninitialised
+    _, value = xs_scanf(xs, otherend_path, "max-ring-page-order", "u", blank_is_error)
     if value is not None:
         max_ring_page_order = value
+    if platform.fixes.ring_page_order_shift and max_ring_page_order > XBD_MAX_RING_PAGE_ORDER:
+        platform.device_printf(
+            dev,
+            f"Back-end specified ring-page-order of {max_ring_page_order} limited to "
+            f"front-end limit of {XBD_MAX_RING_PAGE_ORDER}.",
+        )
+        max_ring_page_order = XBD_MAX_RING_PAGE_ORDER
     sc.xbd_ring_pages = u32(int_shl(1, max_ring_page_order, "1 << max_ring_page_order"))
-    _, value = xs_scanf(xs, otherend_path, "max-ring-pages", "u")
+    _, value = xs_scanf(xs, otherend_path, "max-ring-pages", "u", blank_is_error)
     if value is not None:
         sc.xbd_ring_pages = value
     if sc.xbd_ring_pages < 1:
@@ -425,9 +468,33 @@ def initialize(sc: Softc) -> None:
 
 
 def connect(sc: Softc) -> None:
-    """Port of ``xbd_connect``: read the device properties, build the shadow, go live."""
+    """Port of ``xbd_connect``: read the device properties, build the shadow, go live.
+
+    Opt-in fixes (``sc.platform.fixes``), each off by default:
+
+    * ``blank-xenstore-value-uninitialised``: a blank value read with ``xs_gather`` is an
+      error (``EINVAL``), so no local is read unassigned;
+    * ``sector-size-division-by-zero``: a ``sector-size`` above 1 MiB is rejected
+      (``EINVAL``) before ``1048576 / sector_size`` can be zero;
+    * ``sector-size-unchecked``: a ``sector-size`` that is not a power of two of at least
+      512 (blkif.h) is rejected (``EINVAL``);
+    * ``media-size-overflow``: a disk whose byte size does not fit in ``off_t`` is rejected
+      (``EINVAL``; on a resize, reported and the old size kept);
+    * ``media-size-in-sector-units``: the byte size is ``sectors * 512``, also on a resize;
+    * ``stale-features-after-resume``: ``XBDF_BARRIER`` and ``XBDF_FLUSH`` are cleared
+      before ``feature-barrier`` and ``feature-flush-cache`` are read, and a disk that
+      survived a resume has ``DISKFLAG_CANFLUSHCACHE`` set or cleared to match;
+    * ``indirect-pages-before-clamp``: the indirect page count is computed after the
+      minimum clamp, and is 0 when only direct requests are possible;
+    * ``indirect-pages-partial-allocation``: when an indirection page allocation fails,
+      every command falls back to direct requests (see :func:`_fall_back_to_direct`);
+    * ``no-commands-after-shadow-failure``: when not one command could be allocated,
+      the connection fails with ``ENOMEM``.
+    """
     dev = _dev(sc, "xbd_connect")
     platform = sc.platform
+    fixes = platform.fixes
+    blank_is_error = fixes.blank_xenstore_value_uninitialised
     xs = platform.xenstore
     otherend = xenbus_get_otherend_path(dev)
     if sc.xbd_state == XbdState.SUSPENDED:
@@ -436,12 +503,22 @@ def connect(sc: Softc) -> None:
         disk = sc.xbd_disk
         if disk is None:
             return
-        err, values = xs_gather(xs, otherend, [("sectors", "lu")])
+        err, values = xs_gather(xs, otherend, [("sectors", "lu")], blank_is_error)
         if err != 0:
             xenbus_dev_error(dev, err, f"reading sectors at {otherend}")
             return
         new_sectors = _read_local(values[0], "sectors", "xbd_connect")
-        disk.d_mediasize = s64(u64(disk.d_sectorsize * new_sectors))
+        if fixes.media_size_overflow and not _media_size_fits(sc, new_sectors, disk.d_sectorsize):
+            xenbus_dev_error(
+                dev,
+                EINVAL,
+                f"invalid size from {otherend}: {new_sectors} sectors do not fit in off_t",
+            )
+            return
+        if fixes.media_size_in_sector_units:
+            disk.d_mediasize = s64(u64(XBD_SECTOR_SIZE * new_sectors))
+        else:
+            disk.d_mediasize = s64(u64(disk.d_sectorsize * new_sectors))
         err = platform.disk_resize(disk)
         if err:
             xenbus_dev_error(dev, err, f"unable to resize disk {disk.d_name}{disk.d_unit}")
@@ -449,7 +526,12 @@ def connect(sc: Softc) -> None:
         platform.device_printf(dev, f"changed capacity to {disk.d_mediasize}")
         return
 
-    err, values = xs_gather(xs, otherend, [("sectors", "lu"), ("info", "u"), ("sector-size", "lu")])
+    err, values = xs_gather(
+        xs,
+        otherend,
+        [("sectors", "lu"), ("info", "u"), ("sector-size", "lu")],
+        blank_is_error,
+    )
     sectors, binfo, sector_size = values
     if err:
         xenbus_dev_fatal(dev, err, f"reading backend fields at {otherend}")
@@ -468,21 +550,56 @@ def connect(sc: Softc) -> None:
         return
     sectors_v = _read_local(sectors, "sectors", where)
     sector_size_v = _read_local(sector_size, "sector_size", where)
+    if fixes.sector_size_division_by_zero and sector_size_v > XBD_MAX_SECTOR_SIZE:
+        xenbus_dev_fatal(
+            dev,
+            EINVAL,
+            f"invalid parameters from {otherend}: sector_size = {sector_size_v} "
+            f"exceeds {XBD_MAX_SECTOR_SIZE}",
+        )
+        return
+    if fixes.sector_size_unchecked and (
+        not powerof2(sector_size_v) or sector_size_v < XBD_SECTOR_SIZE
+    ):
+        xenbus_dev_fatal(
+            dev,
+            EINVAL,
+            f"invalid parameters from {otherend}: sector_size = {sector_size_v} "
+            f"is not a power of two of at least {XBD_SECTOR_SIZE}",
+        )
+        return
+    if fixes.media_size_overflow and not _media_size_fits(sc, sectors_v, sector_size_v):
+        xenbus_dev_fatal(
+            dev,
+            EINVAL,
+            f"invalid parameters from {otherend}: sectors = {sectors_v}, "
+            f"sector_size = {sector_size_v}: the size does not fit in off_t",
+        )
+        return
 
-    err, values = xs_gather(xs, otherend, [("physical-sector-size", "lu")])
+    err, values = xs_gather(xs, otherend, [("physical-sector-size", "lu")], blank_is_error)
     phys_sector_size = values[0]
     if err or _read_local(phys_sector_size, "phys_sector_size", where) <= sector_size_v:
         phys_sector_size = 0
     phys_sector_size_v = _read_local(phys_sector_size, "phys_sector_size", where)
 
-    err, values = xs_gather(xs, otherend, [("feature-barrier", "d")])
+    if fixes.stale_features_after_resume:
+        sc.xbd_flags &= ~(XBDF_BARRIER | XBDF_FLUSH)
+    err, values = xs_gather(xs, otherend, [("feature-barrier", "d")], blank_is_error)
     if err == 0 and _read_local(values[0], "feature_barrier", where) != 0:
         sc.xbd_flags |= XBDF_BARRIER
-    err, values = xs_gather(xs, otherend, [("feature-flush-cache", "d")])
+    err, values = xs_gather(xs, otherend, [("feature-flush-cache", "d")], blank_is_error)
     if err == 0 and _read_local(values[0], "feature_flush", where) != 0:
         sc.xbd_flags |= XBDF_FLUSH
+    if fixes.stale_features_after_resume and sc.xbd_disk is not None:
+        # The disk outlives a resume; GEOM hands BIO_FLUSH down only while d_flags says
+        # the disk can flush, and xbd_bio_command panics on a flush it cannot send.
+        if (sc.xbd_flags & (XBDF_FLUSH | XBDF_BARRIER)) != 0:
+            sc.xbd_disk.d_flags |= DISKFLAG_CANFLUSHCACHE
+        else:
+            sc.xbd_disk.d_flags &= ~DISKFLAG_CANFLUSHCACHE
 
-    err, values = xs_gather(xs, otherend, [("feature-max-indirect-segments", "u")])
+    err, values = xs_gather(xs, otherend, [("feature-max-indirect-segments", "u")], blank_is_error)
     if values[0] is not None:
         sc.xbd_max_request_segments = values[0]
     tunables = platform.tunables
@@ -492,9 +609,21 @@ def connect(sc: Softc) -> None:
         sc.xbd_max_request_segments = XBD_MAX_INDIRECT_SEGMENTS
     if sc.xbd_max_request_segments > XBD_SIZE_TO_SEGS(tunables.maxphys):
         sc.xbd_max_request_segments = u32(XBD_SIZE_TO_SEGS(tunables.maxphys))
-    sc.xbd_max_request_indirectpages = u32(XBD_INDIRECT_SEGS_TO_PAGES(sc.xbd_max_request_segments))
-    if sc.xbd_max_request_segments < BLKIF_MAX_SEGMENTS_PER_REQUEST:
-        sc.xbd_max_request_segments = BLKIF_MAX_SEGMENTS_PER_REQUEST
+    if fixes.indirect_pages_before_clamp:
+        if sc.xbd_max_request_segments < BLKIF_MAX_SEGMENTS_PER_REQUEST:
+            sc.xbd_max_request_segments = BLKIF_MAX_SEGMENTS_PER_REQUEST
+        if sc.xbd_max_request_segments > BLKIF_MAX_SEGMENTS_PER_REQUEST:
+            sc.xbd_max_request_indirectpages = u32(
+                XBD_INDIRECT_SEGS_TO_PAGES(sc.xbd_max_request_segments)
+            )
+        else:
+            sc.xbd_max_request_indirectpages = 0
+    else:
+        sc.xbd_max_request_indirectpages = u32(
+            XBD_INDIRECT_SEGS_TO_PAGES(sc.xbd_max_request_segments)
+        )
+        if sc.xbd_max_request_segments < BLKIF_MAX_SEGMENTS_PER_REQUEST:
+            sc.xbd_max_request_segments = BLKIF_MAX_SEGMENTS_PER_REQUEST
     sc.xbd_max_request_size = XBD_SEGS_TO_SIZE(sc.xbd_max_request_segments)
 
     err, tag = platform.busdma.bus_dma_tag_create(
@@ -518,6 +647,7 @@ def connect(sc: Softc) -> None:
     sc.xbd_shadow = [Command() for _ in range(sc.xbd_max_requests)]
     gnttab = platform.gnttab
     otherend_id = xenbus_get_otherend_id(dev)
+    commands = 0
     for i in range(sc.xbd_max_requests):
         cm = sc.xbd_shadow[i]
         if platform.malloc_fails("sg_refs"):
@@ -533,7 +663,10 @@ def connect(sc: Softc) -> None:
         indirectpages = None
         if sc.xbd_max_request_indirectpages > 0:
             if platform.malloc_fails("contigmalloc"):
-                sc.xbd_max_request_indirectpages = 0
+                if fixes.indirect_pages_partial_allocation:
+                    _fall_back_to_direct(sc, i)
+                else:
+                    sc.xbd_max_request_indirectpages = 0
             else:
                 indirectpages = platform.mem.alloc(PAGE_SIZE * sc.xbd_max_request_indirectpages)
         j = 0
@@ -551,6 +684,11 @@ def connect(sc: Softc) -> None:
             break
         cm.cm_indirectionpages = indirectpages
         free_command(cm)
+        commands += 1
+    if fixes.no_commands_after_shadow_failure and commands == 0:
+        # xbd_free releases what the shadow holds (on resume or detach)
+        xenbus_dev_fatal(dev, ENOMEM, "Cannot allocate any request structure\n")
+        return
 
     if sc.xbd_disk is None:
         megabytes = udiv(
@@ -573,6 +711,48 @@ def connect(sc: Softc) -> None:
     startio(sc)
     sc.xbd_flags |= XBDF_READY
     mtx_unlock(sc.xbd_io_lock)
+
+
+def _media_size_fits(sc: Softc, sectors: int, sector_size: int) -> bool:
+    """Fix ``media-size-overflow``: does the disk's byte size fit in ``off_t``?
+
+    The size is ``sectors * 512`` with fix ``media-size-in-sector-units`` and
+    ``sectors * sector_size`` otherwise (as ``xbd_instance_create`` computes it); the test
+    is C's ``sectors <= OFF_MAX / unit``.
+    """
+    unit = XBD_SECTOR_SIZE if sc.platform.fixes.media_size_in_sector_units else sector_size
+    return u64(sectors) <= udiv(QUAD_MAX, unit, "OFF_MAX / unit")
+
+
+def _fall_back_to_direct(sc: Softc, allocated: int) -> None:
+    """Fix ``indirect-pages-partial-allocation``: an indirection page allocation failed
+    in ``xbd_connect``'s loop at command ``allocated``.
+
+    Every command falls back to direct requests: the pages of the commands already built
+    are ended (``gnttab_end_foreign_access_references``) and freed, and the softc's limits
+    go back to ``BLKIF_MAX_SEGMENTS_PER_REQUEST`` segments with no indirect page.  The seed
+    only zeroes ``xbd_max_request_indirectpages``, so a later command has no page for a
+    request of more than 11 segments, and ``xbd_free`` no longer ends the earlier pages'
+    grants.
+    """
+    shadow = sc.xbd_shadow
+    if shadow is None:
+        raise UndefinedBehaviour("xbd_connect", "NULL dereference of sc->xbd_shadow")
+    platform = sc.platform
+    for k in range(allocated):
+        cm = shadow[k]
+        if cm.cm_indirectionpages is not None:
+            platform.gnttab.gnttab_end_foreign_access_references(
+                sc.xbd_max_request_indirectpages, cm.cm_indirectionrefs
+            )
+            platform.mem.free(cm.cm_indirectionpages)
+            cm.cm_indirectionpages = None
+    sc.xbd_max_request_indirectpages = 0
+    sc.xbd_max_request_segments = BLKIF_MAX_SEGMENTS_PER_REQUEST
+    sc.xbd_max_request_size = XBD_SEGS_TO_SIZE(sc.xbd_max_request_segments)
+    platform.device_printf(
+        _dev(sc, "xbd_connect"), "Cannot allocate indirection pages; using direct requests only."
+    )
 
 
 def closing(dev: XenbusDevice) -> None:
@@ -608,15 +788,23 @@ def probe(dev: XenbusDevice) -> int:
 
 
 def attach(dev: XenbusDevice) -> int:
-    """Port of ``xbd_attach``: find the virtual device, set up the softc, Initialising."""
+    """Port of ``xbd_attach``: find the virtual device, set up the softc, Initialising.
+
+    Opt-in fixes (``dev.platform.fixes``): ``blank-xenstore-value-uninitialised`` (a
+    blank ``virtual-device`` is an error, ``ERANGE``, not an unassigned ``vdevice``) and
+    ``vdevice-name-collision`` (when ``device_set_unit`` reports the ``xbd`` unit taken,
+    the attach fails with ``xenbus_dev_fatal`` instead of publishing a second disk under
+    that name).
+    """
     platform = dev.platform
     xs = platform.xenstore
+    blank_is_error = platform.fixes.blank_xenstore_value_uninitialised
     vdevice: int | None = None
-    error, value = xs_scanf(xs, xenbus_get_node(dev), "virtual-device", "u")
+    error, value = xs_scanf(xs, xenbus_get_node(dev), "virtual-device", "u", blank_is_error)
     if value is not None:
         vdevice = value
     if error:
-        error, value = xs_scanf(xs, xenbus_get_node(dev), "virtual-device-ext", "u")
+        error, value = xs_scanf(xs, xenbus_get_node(dev), "virtual-device-ext", "u", blank_is_error)
         if value is not None:
             vdevice = value
     if error:
@@ -626,7 +814,15 @@ def attach(dev: XenbusDevice) -> int:
     vdevice_v = _read_local(vdevice, "vdevice", "xbd_attach")
     unit, name = vdevice_to_unit(vdevice_v)
     if name == "xbd":
-        platform.device_set_unit(dev, unit)
+        if platform.fixes.vdevice_name_collision:
+            error = platform.device_set_unit(dev, unit)
+            if error:
+                xenbus_dev_fatal(
+                    dev, error, f"virtual-device {vdevice_v}: unit {name}{unit} is already in use"
+                )
+                return error
+        else:
+            platform.device_set_unit(dev, unit)
     sc = _softc(dev, "xbd_attach")
     mtx_init(sc.xbd_io_lock, platform.tunables.mutex_recursion_fatal)
     xbd_initqs(sc)

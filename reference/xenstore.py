@@ -10,6 +10,10 @@
   leaves the variable untouched* (``xenstore.c``: only ``ns == 0`` is an error).
 * ``xs_gather`` does the same per key with ``EINVAL`` and stops at the first error.
 * Numbers are parsed by :func:`~xbdspec.reference.cint.kernel_sscanf_int`.
+* ``blank_is_error=True`` is the fix of ``blank-xenstore-value-uninitialised``
+  (:class:`~xbdspec.reference.platform.Fixes`): ``xenstore.c`` tests ``ns <= 0`` instead of
+  ``ns == 0``, so an ``EOF`` is the same error as a value with no match and no caller reads
+  a variable ``sscanf`` left unassigned.  The driver passes it where it calls them.
 """
 
 from __future__ import annotations
@@ -106,28 +110,36 @@ def xs_read(xs: XenStore, directory: str, node: str) -> tuple[int, str | None]:
     return 0, value
 
 
-def xs_scanf(xs: XenStore, directory: str, node: str, conversion: str) -> tuple[int, int | None]:
+def xs_scanf(
+    xs: XenStore, directory: str, node: str, conversion: str, blank_is_error: bool = False
+) -> tuple[int, int | None]:
     """``xs_scanf(XST_NIL, dir, node, NULL, "%<conversion>", &var)`` -> (error, value).
 
     ``value`` is ``None`` when the variable is left untouched: on any error, and also on
-    success when the value was empty or blank (``sscanf`` returned ``EOF``).
+    success when the value was empty or blank (``sscanf`` returned ``EOF``).  With
+    ``blank_is_error`` (fix ``blank-xenstore-value-uninitialised``) that ``EOF`` is
+    ``ERANGE`` too.
     """
     error, text = xs_read(xs, directory, node)
     if error or text is None:
         return error, None
     result = kernel_sscanf_int(text, conversion)
-    if result.returned == 0:
+    if result.returned == 0 or (blank_is_error and result.returned < 0):
         return ERANGE, None
     return 0, result.value
 
 
 def xs_gather(
-    xs: XenStore, directory: str, fields: list[tuple[str, str]]
+    xs: XenStore,
+    directory: str,
+    fields: list[tuple[str, str]],
+    blank_is_error: bool = False,
 ) -> tuple[int, list[int | None]]:
     """``xs_gather(XST_NIL, dir, node1, fmt1, &v1, ..., NULL)`` -> (error, values).
 
     Stops at the first error (later values stay ``None``: untouched); a value with no match
-    is ``EINVAL``; an ``EOF`` leaves that variable untouched without an error.
+    is ``EINVAL``; an ``EOF`` leaves that variable untouched without an error, unless
+    ``blank_is_error`` (fix ``blank-xenstore-value-uninitialised``) makes it ``EINVAL``.
     """
     values: list[int | None] = [None] * len(fields)
     for position, (node, conversion) in enumerate(fields):
@@ -135,7 +147,7 @@ def xs_gather(
         if error or text is None:
             return error, values
         result = kernel_sscanf_int(text, conversion)
-        if result.returned == 0:
+        if result.returned == 0 or (blank_is_error and result.returned < 0):
             return EINVAL, values
         values[position] = result.value
     return 0, values

@@ -15,6 +15,7 @@ from xbdspec.conformance.program import run_program
 from xbdspec.conformance.reference_adapter import ReferenceImplementation
 from xbdspec.conformance.replay import read
 from xbdspec.explore.reference import explore_reference
+from xbdspec.reference.platform import Fixes
 
 
 def test_a_bounded_exploration_finds_only_known_findings_and_they_replay(tmp_path: Path) -> None:
@@ -39,3 +40,21 @@ def test_the_command_reports_in_json(capsys: pytest.CaptureFixture[str]) -> None
     assert out["target"] == "reference" and out["states"] == 30 and out["complete"] is False
     for key in ("transitions", "depth", "seconds", "states_per_second", "violations", "sizes"):
         assert key in out
+
+
+def test_the_fixed_profile_explores_clean_and_reports_what_it_is(tmp_path: Path) -> None:
+    report = explore_reference(max_states=300, replay_dir=tmp_path, fixes=Fixes.all())
+    assert report.states == 300 and report.implementation == "reference-fixed"
+    assert report.violations == {}
+    assert report.as_json()["target"] == "reference-fixed"
+
+
+def test_a_fixed_profile_divergence_is_never_known(monkeypatch: pytest.MonkeyPatch) -> None:
+    # break one fix's code path: the fixed profile's divergence must count as new
+    import xbdspec.reference.driver as driver
+
+    real = driver.cm_thaw
+    monkeypatch.setattr(driver, "cm_thaw", lambda sc, cm: None)
+    report = explore_reference(max_states=200, fixes=Fixes.all())
+    assert report.violations and all(not v.known for v in report.violations.values())
+    monkeypatch.setattr(driver, "cm_thaw", real)

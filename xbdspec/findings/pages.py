@@ -13,7 +13,7 @@ import inspect
 from collections.abc import Iterable, Sequence
 
 from .audit import Verdict, audit_finding, fixes_for
-from .catalogue import FINDINGS, REJECTED, Finding, Severity
+from .catalogue import FINDINGS, NOTICED, REJECTED, Finding, Severity
 from .replay import REJECTED_REPLAYS, program_path
 from .scenario import SCENARIOS
 
@@ -189,6 +189,20 @@ def index_page() -> str:
                     r.why_not,
                 )
                 for r in REJECTED
+            ),
+        )
+    )
+    out.append("## Noticed, not yet a finding\n")
+    out.append(
+        "Defects seen in the seed that have no replay and no fix yet, and what the toolkit "
+        "would need to show them.\n"
+    )
+    out.append(
+        _table(
+            ("defect", "where", "what goes wrong", "why it is open"),
+            (
+                (f"`{n.name}`", ", ".join(f"`{f}`" for f in n.seed_functions), n.what, n.why_open)
+                for n in NOTICED
             ),
         )
     )
