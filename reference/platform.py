@@ -134,9 +134,7 @@ class Fixes:
 
     def enabled(self) -> tuple[str, ...]:
         """The findings whose fix is on (kebab-case)."""
-        return tuple(
-            f.replace("_", "-") for f in self.__dataclass_fields__ if getattr(self, f)
-        )
+        return tuple(f.replace("_", "-") for f in self.__dataclass_fields__ if getattr(self, f))
 
 
 class YieldPolicy(Enum):

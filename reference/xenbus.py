@@ -94,7 +94,12 @@ def xenbus_set_state(dev: XenbusDevice, state: int) -> int:
 
 def xenbus_read_driver_state(dev: XenbusDevice, path: str) -> int:
     """``xenbus_read_driver_state(path)``: ``%d`` of ``path/state``, ``Closed`` on error."""
-    error, values = xs_gather(dev.platform.xenstore, path, [("state", "d")])
+    error, values = xs_gather(
+        dev.platform.xenstore,
+        path,
+        [("state", "d")],
+        blank_is_error=dev.platform.fixes.blank_xenstore_value_uninitialised,
+    )
     if error:
         return XenbusState.Closed
     value = values[0]

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from xbdspec.reference.platform import Fixes
 
 from xbdspec.cli import main
 from xbdspec.conformance.findings import classify
@@ -15,7 +16,6 @@ from xbdspec.conformance.program import run_program
 from xbdspec.conformance.reference_adapter import ReferenceImplementation
 from xbdspec.conformance.replay import read
 from xbdspec.explore.reference import explore_reference
-from xbdspec.reference.platform import Fixes
 
 
 def test_a_bounded_exploration_finds_only_known_findings_and_they_replay(tmp_path: Path) -> None:

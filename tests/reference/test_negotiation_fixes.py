@@ -15,8 +15,10 @@ from xbdspec.reference import (
     XbdState,
     XenbusState,
     attach,
+    close,
     connect,
     detach,
+    open_,
     suspend,
 )
 from xbdspec.reference.cint import QUAD_MAX
@@ -327,6 +329,24 @@ def test_blank_values_are_errors_with_the_fix() -> None:
     connect(sc)
     assert sc.xbd_disk.d_mediasize == size and platform.dev is not None
     assert platform.dev.errors[-1] == (EINVAL, f"reading sectors at {platform.back_path}")
+
+
+@pytest.mark.parametrize("fix", [False, True])
+def test_a_blank_back_end_state_read_by_close(fix: bool) -> None:
+    # xbd_close asks xenbus_get_otherend_state, which reads the node afresh
+    fixes = Fixes.only("blank-xenstore-value-uninitialised") if fix else Fixes()
+    platform = Platform(fixes=fixes)
+    platform.boot()
+    disk = platform.softc().xbd_disk
+    assert disk is not None
+    open_(disk)
+    platform.xenstore.write(f"{platform.back_path}/state", "")
+    if fix:
+        assert close(disk) == 0  # read as an error: Closed, not Closing; nothing to do
+        assert platform.softc().xbd_users == 0 and platform.softc().xbd_disk is disk
+    else:
+        with pytest.raises(UndefinedBehaviour, match="state is blank"):
+            close(disk)
 
 
 # ------------------------------------------------------------- stale features (code)

@@ -86,8 +86,7 @@ def _sent_where_impl_queues(d: Divergence) -> bool:
         return False
     model, impl = diff
     return any(
-        i == BioStage.QUEUED and m == BioStage.HELD
-        for m, i in zip(model, impl, strict=True)
+        i == BioStage.QUEUED and m == BioStage.HELD for m, i in zip(model, impl, strict=True)
     )
 
 

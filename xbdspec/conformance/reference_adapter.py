@@ -147,6 +147,7 @@ class DeferredCallbackGrantTable(GrantTable):
     """
 
     ring_reserve: list[int] = dataclasses.field(default_factory=list)
+    ring_refs: set[int] = dataclasses.field(default_factory=set)
 
     def _check_free_callbacks(self) -> None:
         """Callbacks wait for the ``grants_returned`` event (see the module docstring)."""
@@ -154,9 +155,25 @@ class DeferredCallbackGrantTable(GrantTable):
     def gnttab_grant_foreign_access(self, domid: int, frame: int, readonly: int) -> tuple[int, int]:
         if self.ring_reserve:
             ref = self.ring_reserve.pop()
+            self.ring_refs.add(ref)
             self.gnttab_grant_foreign_access_ref(ref, domid, frame, readonly)
             return 0, ref
         return GrantTable.gnttab_grant_foreign_access(self, domid, frame, readonly)
+
+    def gnttab_end_foreign_access_references(self, count: int, refs: list[int]) -> None:
+        """A ring reference given back (the ``ring-grant-references-leak`` fix) returns to
+        the ring reserve, not to the request pool the model counts."""
+        ring = [r for r in refs[:count] if r in self.ring_refs]
+        if not ring:
+            GrantTable.gnttab_end_foreign_access_references(self, count, refs)
+            return
+        for ref in ring:
+            if self.gnttab_end_foreign_access_ref(ref):
+                self.ring_refs.discard(ref)
+                self.ring_reserve.append(ref)
+        rest = [r for r in refs[:count] if r not in ring]
+        if rest:
+            GrantTable.gnttab_end_foreign_access_references(self, len(rest), rest)
 
     def fire_ready_callback(self) -> bool:
         """Run the first registered callback whose count is free; False if none is."""
