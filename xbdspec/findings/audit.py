@@ -118,6 +118,18 @@ def consistency_problems() -> list[str]:
             for r in finding.requires
             if r not in BY_NAME
         ]
+    from xbdspec.proofs.arithmetic import ARITHMETIC_OBLIGATIONS
+
+    for obligation in ARITHMETIC_OBLIGATIONS:
+        if obligation.finding is None:
+            continue
+        documented = BY_NAME.get(obligation.finding)
+        if documented is None:
+            problems.append(
+                f"proof {obligation.name} documents {obligation.finding}, not catalogued"
+            )
+        elif documented.proof != obligation.name:
+            problems.append(f"{documented.name} does not name its proof {obligation.name}")
     rejected = {r.name for r in REJECTED}
     for path in sorted(REJECTED_REPLAYS.glob("*.jsonl")):
         if path.stem not in rejected:

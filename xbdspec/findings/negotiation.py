@@ -251,7 +251,7 @@ def indirect_pages_partial_allocation(run: Run) -> None:
     platform.boot()
     disk = platform.softc().xbd_disk
     nbytes = disk.d_maxsize if disk is not None else 0
-    run.step(f"the file system reads d_maxsize = {nbytes} bytes at sector 0")
+    run.step("the file system reads d_maxsize bytes (the disk's largest I/O) at sector 0")
     read = _submit(platform, BIO_READ, 0, nbytes)
     _serve(platform)
     run.expect(_completed(read), "a read of the disk's largest size completes without error")
