@@ -885,7 +885,14 @@ NAV: tuple[tuple[str, Any], ...] = (
         ),
     ),
     ("Invariants", (("Catalogue", "spec/invariants.md"), ("Proofs", "proofs.md"))),
-    ("Findings", (("Findings", "findings/index.md"), ("Seed notes", "seed-notes.md"))),
+    (
+        "Findings",
+        (
+            ("Overview", "findings/index.md"),
+            ("Every finding", "findings/"),
+            ("Seed notes", "seed-notes.md"),
+        ),
+    ),
     (
         "Conformance",
         (
@@ -912,7 +919,8 @@ NAV: tuple[tuple[str, Any], ...] = (
 def site_nav(docs_dir: Path, nav: Sequence[tuple[str, Any]] = NAV) -> list[Any]:
     """MkDocs' ``nav`` with only the pages present under ``docs_dir``.
 
-    A folder entry (ending in ``/``) lists its Markdown files, sorted.
+    A folder entry (ending in ``/``) lists its Markdown files, sorted, but its
+    ``index.md`` (the nav names that on its own).
     """
     out: list[Any] = []
     for title, target in nav:
@@ -923,6 +931,7 @@ def site_nav(docs_dir: Path, nav: Sequence[tuple[str, Any]] = NAV) -> list[Any]:
         elif target.endswith("/"):
             folder = docs_dir / target
             files = sorted(folder.glob("*.md")) if folder.is_dir() else []
+            files = [f for f in files if f.name != "index.md"]
             entries = [{_title_of(f): f"{target}{f.name}"} for f in files]
             if entries:
                 out.append({title: entries})

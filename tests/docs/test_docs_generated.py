@@ -148,8 +148,15 @@ def test_navigation_keeps_only_existing_pages(tmp_path: Path) -> None:
     nav = docsgen.site_nav(tmp_path)
     assert nav == [
         {"Home": "index.md"},
-        {"Findings": [{"Findings": [{"First finding": "findings/f1.md"}]}]},
+        {"Findings": [{"Every finding": [{"First finding": "findings/f1.md"}]}]},
     ]
+    (tmp_path / "findings" / "index.md").write_text("# Findings\n")
+    assert docsgen.site_nav(tmp_path)[1] == {
+        "Findings": [
+            {"Overview": "findings/index.md"},
+            {"Every finding": [{"First finding": "findings/f1.md"}]},
+        ]
+    }
 
 
 @pytest.mark.parametrize("name", ["not json", "{"])
