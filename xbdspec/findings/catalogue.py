@@ -731,7 +731,11 @@ FINDINGS: tuple[Finding, ...] = (
         fix=(
             "`Fixes.vdevice_name_collision`: `xbd_attach` checks `device_set_unit`'s result and, "
             "when the unit is taken, reports it with `xenbus_dev_fatal` and fails the attach "
-            "instead of attaching a second disk under the same name."
+            "instead of attaching a second disk under the same name.\n\n"
+            "It is a partial fix: whichever disk attaches second is refused (xvda itself, if "
+            "vdevice 0 came first), and `device_set_unit` is only called for `xbd` names, so "
+            "collisions between other schemes (0x380, hd minor 128, and 0x1600 both name "
+            "`ada2`) still pass. A complete fix gives the fallback names a range of their own."
         ),
         seed_note=17,
         proof="any_device_named_apart_from_documented_ones",

@@ -103,12 +103,12 @@ def finding_page(finding: Finding) -> str:
         fixed = verdict.outcomes.get("fixed")
         if fixed is not None:
             enabled = ", ".join(f'"{n}"' for n in fixes_for(finding).enabled())
-            agrees = "the model agrees" if seed.kind == "program" else "every requirement holds"
-            state = (
-                f"clean: every event applied, {agrees}."
-                if fixed.clean
-                else f"STILL VIOLATED: {fixed.violation}"
+            agrees = (
+                "every event applied, the model agrees"
+                if seed.kind == "program"
+                else "every requirement holds"
             )
+            state = f"clean: {agrees}." if fixed.clean else f"STILL VIOLATED: {fixed.violation}"
             out.append(f"With the fix (`Fixes.only({enabled})`): {state}\n")
         every = verdict.outcomes.get("all-fixes")
         if every is not None:
