@@ -5,3 +5,6 @@
 * :mod:`~xbdspec.findings.replay`: each finding's replay on the seed and with its fix;
 * :mod:`~xbdspec.findings.audit`: ``xbdspec findings``, the audit of all of them.
 """
+
+# every scenario module registers its replays on import: a reader of SCENARIOS sees them all
+from . import io_path, negotiation  # noqa: F401

@@ -28,7 +28,6 @@ from xbdspec.conformance.replay import loads
 from xbdspec.model.state import Sizes
 from xbdspec.reference.platform import Fixes
 
-from . import io_path, negotiation  # noqa: F401  (register their scenarios)
 from .scenario import SCENARIOS, run_scenario
 
 #: the programs of findings found against the model
