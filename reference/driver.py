@@ -425,12 +425,12 @@ def bio_command(sc: Softc) -> Command | None:
             cm.cm_operation = BLKIF_OP_WRITE_BARRIER
         elif sc.platform.fixes.flush_without_support_panics:
             _reject(sc, cm, bp, release=True)  # as for a command the back end cannot do
-            return _after_reject(sc)
+            return None
         else:
             raise KernelPanic("xbd_bio_command", "flush request, but no flush support available")
     else:
         _reject(sc, cm, bp, release=sc.platform.fixes.unsupported_bio_leaks_grants)
-        return _after_reject(sc)
+        return None
     return cm
 
 
@@ -452,16 +452,7 @@ def _blkif_sector(sc: Softc, pblkno: int) -> int:
     (blkif.h), whatever ``sector-size`` is."""
     disk = sc.xbd_disk
     sector_size = disk.d_sectorsize if disk is not None and disk.d_sectorsize else 512
-    return u64(pblkno * (sector_size // _SECTOR_SIZE))
-
-
-def _after_reject(sc: Softc) -> Command | None:
-    """What ``xbd_bio_command`` returns after failing a bio: ``NULL``, which ends
-    ``xbd_startio``'s loop with the bios behind still queued (the seed); fixed
-    (``rejected-bio-stops-loop``): the command for the next bio."""
-    if sc.platform.fixes.rejected_bio_stops_loop:
-        return bio_command(sc)
-    return None
+    return u64(pblkno * sector_size // _SECTOR_SIZE)
 
 
 def _reject(sc: Softc, cm: Command, bp: Bio, release: bool) -> None:
@@ -474,6 +465,13 @@ def _reject(sc: Softc, cm: Command, bp: Bio, release: bool) -> None:
         free_command(cm)
     else:
         xbd_enqueue_cm(cm, XBD_Q_FREE)
+
+
+def _bio_failed_not_held(sc: Softc) -> bool:
+    """The fix of ``rejected-bio-stops-loop``: ``xbd_bio_command`` returned ``NULL``
+    with bios still queued and nothing holding the queue, which happens only when it
+    failed the head bio itself (a shortage or a single-stepped write freezes the queue)."""
+    return bool(sc.xbd_bioq) and sc.xbd_qfrozen_cnt == 0
 
 
 def startio(sc: Softc) -> None:
@@ -490,6 +488,8 @@ def startio(sc: Softc) -> None:
         if cm is None:
             cm = bio_command(sc)
         if cm is None:
+            if sc.platform.fixes.rejected_bio_stops_loop and _bio_failed_not_held(sc):
+                continue  # xbd_bio_command failed a bio itself: take the next one
             break
         if (cm.cm_flags & XBDCF_Q_FREEZE) != 0:
             cm_freeze(sc, cm, XBDCF_Q_FREEZE)
@@ -542,6 +542,7 @@ def int_(xsc: Any) -> None:
     platform = sc.platform
     gnttab = platform.gnttab
     unpack_response = RESPONSE.unpack_from
+    hostile: list[int] = []  # fix response-id-trusted: ids reported once the lock is dropped
     while True:  # again:
         sring = ring.sring
         if sring is None:
@@ -553,9 +554,7 @@ def int_(xsc: Any) -> None:
             bret_id, _bret_op, bret_status = unpack_response(buf, slot_offset(ring.nr_ents, i))
             shadow = sc.xbd_shadow
             if platform.fixes.response_id_trusted and not _response_id_valid(sc, bret_id):
-                xenbus_dev_fatal(
-                    _dev(sc, "xbd_int"), EINVAL, f"response with unknown request id {bret_id}"
-                )
+                hostile.append(bret_id)  # skipped; xenbus_dev_fatal may sleep: not here
                 i = (i + 1) & 0xFFFF_FFFF
                 continue
             if shadow is None or bret_id >= len(shadow):
@@ -600,6 +599,8 @@ def int_(xsc: Any) -> None:
     if sc.xbd_state == XbdState.SUSPENDED:
         platform.wakeup(BUSY_QUEUE_CHANNEL)
     mtx_unlock(lock)
+    for bret_id in hostile:
+        xenbus_dev_fatal(_dev(sc, "xbd_int"), EINVAL, f"response with unknown request id {bret_id}")
 
 
 # ----------------------------------------------------------------------- Dump Support

@@ -327,6 +327,8 @@ def free(sc: Softc) -> None:
     """Port of ``xbd_free``: disconnect, free the ring and the shadow, unbind the irq."""
     mtx_lock(sc.xbd_io_lock)
     sc.xbd_state = XbdState.DISCONNECTED
+    if sc.platform.fixes.resume_loses_ready_write and sc.xbd_shadow:
+        _requeue_ready_bios(sc)  # under the lock, while the commands still exist
     mtx_unlock(sc.xbd_io_lock)
     free_ring(sc)
     platform = sc.platform
@@ -349,8 +351,6 @@ def free(sc: Softc) -> None:
         sc.xbd_shadow = None
         if sc.xbd_io_dmat is not None:
             sc.xbd_io_dmat.destroyed = True
-        if platform.fixes.resume_loses_ready_write:
-            _requeue_ready_bios(sc)
         xbd_initq_cm(sc, XBD_Q_FREE)
         xbd_initq_cm(sc, XBD_Q_READY)
         xbd_initq_cm(sc, XBD_Q_COMPLETE)
@@ -750,6 +750,13 @@ def _fall_back_to_direct(sc: Softc, allocated: int) -> None:
     sc.xbd_max_request_indirectpages = 0
     sc.xbd_max_request_segments = BLKIF_MAX_SEGMENTS_PER_REQUEST
     sc.xbd_max_request_size = XBD_SEGS_TO_SIZE(sc.xbd_max_request_segments)
+    tag = sc.xbd_io_dmat
+    if tag is not None:
+        # the DMA tag was created with the indirect limits: re-create it with the direct
+        # ones, or a disk that survived a resume (its d_maxsize kept) maps more segments
+        # than a request can carry; such a bio now fails to map (EFBIG) instead
+        tag.maxsize = sc.xbd_max_request_size
+        tag.nsegments = sc.xbd_max_request_segments
     platform.device_printf(
         _dev(sc, "xbd_connect"), "Cannot allocate indirection pages; using direct requests only."
     )
@@ -839,6 +846,8 @@ def detach(dev: XenbusDevice) -> int:
     """Port of ``xbd_detach``: free everything."""
     sc = _softc(dev, "xbd_detach")
     free(sc)
+    if sc.platform.fixes.resume_loses_ready_write:
+        _fail_queued_bios(sc)  # the bios xbd_free put back have no device left to go to
     sc.xbd_io_lock.initialised = False
     return 0
 
@@ -871,6 +880,8 @@ def suspend(dev: XenbusDevice) -> int | SuspendSleep:
     mtx_lock(sc.xbd_io_lock)
     saved_state = sc.xbd_state
     sc.xbd_state = XbdState.SUSPENDED
+    if sc.platform.fixes.resume_cancelled_connects_unconnected:
+        sc.xbd_state_before_suspend = saved_state  # for a cancelled resume
     return _suspend_wait(sc, SuspendSleep(saved_state), first=True, timed_out=False)
 
 
@@ -913,7 +924,12 @@ def resume(dev: XenbusDevice) -> int:
     sc = _softc(dev, "xbd_resume")
     if sc.platform.xen_suspend_cancelled:
         sc.xbd_state = XbdState.CONNECTED
-        if sc.platform.fixes.resume_cancelled_does_not_restart:
+        if sc.platform.fixes.resume_cancelled_connects_unconnected:
+            sc.xbd_state = sc.xbd_state_before_suspend  # as it was before the suspend
+        if (
+            sc.platform.fixes.resume_cancelled_does_not_restart
+            and sc.xbd_state == XbdState.CONNECTED
+        ):
             # bios queued while suspended go now, not at the next unrelated kick
             mtx_lock(sc.xbd_io_lock)
             startio(sc)
@@ -925,8 +941,10 @@ def resume(dev: XenbusDevice) -> int:
 
 
 def _fail_queued_bios(sc: Softc) -> None:
-    """The fix of ``stranded-bios-on-disk-gone``: a driver that is not connected when its
-    back end goes away will never send the bios on its queue: fail them with ``EIO``."""
+    """Fail every bio on the bio queue with ``EIO``: the fixes of
+    ``stranded-bios-on-disk-gone`` (a driver that is not connected when its back end goes
+    away will never send them) and ``resume-loses-ready-write`` (at detach, the bios
+    ``xbd_free`` put back have no device left)."""
     mtx_lock(sc.xbd_io_lock)
     while (bp := xbd_dequeue_bio(sc)) is not None:
         sc.platform.biofinish(bp, EIO)

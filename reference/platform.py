@@ -86,6 +86,7 @@ class Fixes:
     unsupported_bio_waits_for_a_command: bool = False
     rejected_bio_stops_loop: bool = False
     resume_cancelled_does_not_restart: bool = False
+    resume_cancelled_connects_unconnected: bool = False
     stranded_bios_on_disk_gone: bool = False
     # found by the proofs of the negotiation and naming arithmetic
     ring_page_order_shift: bool = False

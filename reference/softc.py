@@ -174,6 +174,9 @@ class Softc:
     xbd_qfrozen_cnt: int = 0
     xbd_vdevice: int = 0
     xbd_state: XbdState = XbdState.DISCONNECTED
+    #: not in the seed: the state ``xbd_suspend`` found, kept for a cancelled resume (fix
+    #: ``resume-cancelled-connects-unconnected``)
+    xbd_state_before_suspend: XbdState = XbdState.CONNECTED
     xbd_ring_pages: int = 0
     xbd_max_requests: int = 0
     xbd_max_request_segments: int = 0

@@ -136,3 +136,23 @@ def test_cli_show_prints_the_counterexample(capsys: pytest.CaptureFixture[str]) 
 def test_cli_unknown_finding_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["findings", "no-such-finding"]) == 2
     assert "no finding is named 'no-such-finding'" in capsys.readouterr().err
+
+
+def test_an_unrelated_fault_does_not_pass_for_the_finding(fake_scenario: str) -> None:
+    from xbdspec.reference.faults import KernelPanic
+
+    def unrelated(run: Run) -> None:
+        run.step("something else breaks")
+        raise KernelPanic("xbd_somewhere", "an unrelated panic")
+
+    SCENARIOS[fake_scenario] = unrelated
+    verdict = audit_finding(BY_NAME[fake_scenario])
+    assert any(
+        p.startswith("the seed's violation is not the documented one") for p in verdict.problems
+    )
+
+
+def test_every_scenario_finding_says_what_it_shows() -> None:
+    for f in FINDINGS:
+        if kind_of(f.name) == "scenario":
+            assert f.shows, f.name

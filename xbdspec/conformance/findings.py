@@ -80,7 +80,7 @@ def _more_frozen(d: Divergence) -> bool:
 
 
 def _sent_where_impl_queues(d: Divergence) -> bool:
-    """A bio the model has taken off the queue (held or sent) is still queued."""
+    """A bio the model has attached to a command (HELD) is still on the bio queue."""
     diff = d.differences.get("bio_stage")
     if diff is None:
         return False

@@ -64,6 +64,14 @@ def audit_finding(finding: Finding) -> Verdict:
     seed = verdict.outcomes["seed"] = replay(finding.name, Fixes())
     if seed.clean:
         verdict.problems.append("does not reproduce on the seed's behaviour")
+    elif seed.kind == "scenario":
+        if not finding.shows:
+            verdict.problems.append("a scenario finding must say what its violation shows")
+        elif finding.shows not in (seed.violation or ""):
+            verdict.problems.append(
+                f"the seed's violation is not the documented one ({finding.shows!r}): "
+                f"{_first_line(seed.violation)}"
+            )
     elif seed.kind == "program":
         expected = {finding.name, *finding.requires}
         if seed.classified_as not in expected:

@@ -58,6 +58,9 @@ class Finding:
         requires: findings whose fixes this one's builds on: its replay shows them too on
             the seed, so it runs clean only with theirs on as well (and must still show
             with theirs alone).
+        shows: for a scenario replay, text the seed's violation must contain (a program's
+            divergence is recognised by the conformance classifier instead), so an
+            unrelated fault cannot pass for the finding.
     """
 
     name: str
@@ -73,6 +76,7 @@ class Finding:
     model_change: str = ""
     proof: str = ""
     requires: tuple[str, ...] = ()
+    shows: str = ""
 
     @property
     def fix_field(self) -> str:
@@ -110,16 +114,18 @@ FINDINGS: tuple[Finding, ...] = (
         explanation=(
             "`xbd_bio_command` chooses the ring operation for a flush from the softc flags: "
             "`BLKIF_OP_FLUSH_DISKCACHE` when `XBDF_FLUSH` is set, `BLKIF_OP_WRITE_BARRIER` when "
-            "only `XBDF_BARRIER` is, and otherwise it panics. Both flags mirror keys the back end "
-            "writes (`feature-flush-cache`, `feature-barrier`; absent means 0), so the back end "
-            "decides whether a flush that reaches the driver crashes the guest.\n\n"
-            "`xbd_instance_create` sets `DISKFLAG_CANFLUSHCACHE` only when one of the two features "
-            "is present, so GEOM normally completes flushes itself and the panic needs a caller "
-            "that hands a `BIO_FLUSH` to `d_strategy` directly. A resume makes it ordinary: the "
-            "disk (and its `DISKFLAG_CANFLUSHCACHE`) survives the reconnection, so once "
-            "`stale-features-after-resume` is fixed, a new back end without either feature turns "
-            "every GEOM flush into this panic. The driver already fails commands it cannot pass on "
-            "with `EOPNOTSUPP` (its default case); the model does the same here."
+            "only `XBDF_BARRIER` is, and otherwise it panics. Both flags mirror keys the back "
+            "end writes (`feature-flush-cache`, `feature-barrier`; absent means 0), so the back "
+            "end decides whether a flush that reaches the driver crashes the guest.\n\n"
+            "`xbd_instance_create` sets `DISKFLAG_CANFLUSHCACHE` only when one of the two "
+            "features is present, so GEOM normally completes flushes itself and the panic needs "
+            "a caller that hands a `BIO_FLUSH` to `d_strategy` directly. A resume comes close "
+            "to making it ordinary: the disk, and its `DISKFLAG_CANFLUSHCACHE`, survive the "
+            "reconnection, so a fix of `stale-features-after-resume` that only cleared the "
+            "flags would turn every GEOM flush to a new back end without either feature into "
+            "this panic (that fix therefore updates the disk flag too). The driver already "
+            "fails commands it cannot pass on with `EOPNOTSUPP` (its default case); the model "
+            "does the same here."
         ),
         found_by=FoundBy.DIFFERENTIAL,
         how_found=(
@@ -166,9 +172,10 @@ FINDINGS: tuple[Finding, ...] = (
         fix=(
             "`Fixes.stale_features_after_resume`: `xbd_connect` clears `XBDF_BARRIER` and "
             "`XBDF_FLUSH` before it reads `feature-barrier` and `feature-flush-cache`, so the "
-            "flags are exactly what the current back end published. The existing disk keeps its "
-            "`DISKFLAG_CANFLUSHCACHE`; a flush it lets through is then handled by the fix of "
-            "`flush-without-support-panics`."
+            "flags are exactly what the current back end published; on a disk that survived the "
+            "resume it also sets or clears `DISKFLAG_CANFLUSHCACHE` to match, so GEOM stops "
+            "handing down flushes the new back end cannot do (clearing the flags alone would "
+            "turn such a flush into the panic of `flush-without-support-panics`)."
         ),
         seed_note=5,
     ),
@@ -202,10 +209,12 @@ FINDINGS: tuple[Finding, ...] = (
             "suspend, the write's response, drain, resume)."
         ),
         fix=(
-            "`Fixes.resume_loses_ready_write`: before re-initialising the command queues, "
-            "`xbd_free` takes every command still on READY, frees its reserved grant references, "
-            "puts its bio back at the head of the bio queue (keeping their order) and drops the "
-            "`XBDF_WAIT_IDLE` hold if it is still set; the bios go out once the driver reconnects."
+            "`Fixes.resume_loses_ready_write`: under `xbd_io_lock`, and before the shadow array "
+            "is freed, `xbd_free` takes every command still on READY, frees its reserved grant "
+            "references, puts its bio back at the head of the bio queue (keeping their order) "
+            "and drops the `XBDF_WAIT_IDLE` hold if it is still set; the bios go out once the "
+            "driver reconnects. At detach, where nothing will reconnect, `xbd_detach` fails the "
+            "bios left on the queue with `EIO`."
         ),
         seed_note=7,
     ),
@@ -351,14 +360,18 @@ FINDINGS: tuple[Finding, ...] = (
             "model goes on."
         ),
         fix=(
-            "`Fixes.mapping_failure_stops_loop`: `xbd_startio` goes on with the next bio when "
-            "`xbd_queue_request` returns an error (the failed mapping has already completed its "
-            "bio and freed its command), and the error path of `xbd_queue_cb` for a deferred "
-            "mapping runs `xbd_startio` (busdma calls it with `xbd_io_lock` held) so the queue "
-            "restarts."
+            "`Fixes.mapping_failure_stops_loop`: the error path of `xbd_queue_cb` for a "
+            "deferred mapping runs `xbd_startio` (busdma calls it with `xbd_io_lock` held) so "
+            "the queue restarts; it knows the mapping was deferred by `XBDCF_ASYNC_MAPPING`, "
+            "which the seed only sets reliably with `deferred-single-step-unpublished` fixed, "
+            "hence that prerequisite. `xbd_startio` also goes on with the next bio when "
+            "`xbd_queue_request` returns an error whose bio is already completed; on FreeBSD "
+            "that immediate `ENOMEM` needs `BUS_DMA_NOWAIT`, which the seed does not pass "
+            "(busdma defers instead), so that half is defensive, exercised only by a reference "
+            "unit test."
         ),
         seed_note=25,
-        requires=("failed-mapping-leaks",),
+        requires=("failed-mapping-leaks", "deferred-single-step-unpublished"),
         model_change=(
             "The model's dispatch had followed the seed and stopped at a failing mapping, which "
             "the explorer reported as deadlocks with bios queued. Its transitions were restated: a "
@@ -430,8 +443,11 @@ FINDINGS: tuple[Finding, ...] = (
         fix=(
             "`Fixes.unsupported_bio_waits_for_a_command`: `xbd_bio_command` looks at the bio's "
             "command before taking a free command; a bio it can only reject is failed with "
-            "`EOPNOTSUPP` at once and the next bio on the queue is taken, so a rejection neither "
-            "waits for resources nor ends `xbd_startio`'s loop."
+            "`EOPNOTSUPP` without taking resources, and the next bio on the queue is taken. "
+            "This covers a rejectable bio that reaches `xbd_bio_command`: one queued behind a "
+            "queue already frozen (for `XBDF_CM_SHORTAGE` or anything else) still waits, since "
+            "`xbd_startio` stops before calling it; failing such bios at once would need "
+            "`xbd_strategy` to reject them before queueing."
         ),
         seed_note=22,
     ),
@@ -501,6 +517,43 @@ FINDINGS: tuple[Finding, ...] = (
             "on a new connection."
         ),
         seed_note=23,
+    ),
+    Finding(
+        name="resume-cancelled-connects-unconnected",
+        title="A cancelled suspend leaves a never-connected driver CONNECTED",
+        severity=Severity.HANG,
+        seed_functions=("xbd_resume", "xbd_suspend", "xbd_connect"),
+        summary=(
+            "After a cancelled suspend `xbd_resume` sets `XBD_STATE_CONNECTED` whatever the "
+            "state was before: a driver suspended before it first connected then skips its "
+            "connection (`xbd_connect` takes its resize path) and never publishes the disk."
+        ),
+        explanation=(
+            "`xbd_suspend` remembers the state it found only in a local, to restore it when the "
+            "drain times out. A cancelled suspend ends in `xbd_resume`, which cannot know that "
+            "state and sets CONNECTED unconditionally. For a driver suspended while still "
+            "DISCONNECTED (the back end has not reached Connected yet; nothing was in flight, so "
+            "the suspend succeeded at once), the handshake that follows reaches `xbd_connect` "
+            "with the state already CONNECTED: it takes the path meant for a resize, finds no "
+            "disk and returns. The front end stays in Initialised, the disk never appears, and "
+            "the driver believes it is connected with no shadow and no ring of requests.\n\n"
+            "The model does not suspend a driver that has not connected, so this was found on "
+            "the reference, by the independent review of the `resume-cancelled-does-not-restart` "
+            "fix (which would otherwise run `xbd_startio` on such a driver)."
+        ),
+        found_by=FoundBy.READING,
+        how_found=(
+            "Found by reading `xbd_resume` during a review of the fixes, then replayed on the "
+            "reference: plug, attach, suspend before the back end starts, cancelled resume, "
+            "handshake (4 events)."
+        ),
+        fix=(
+            "`Fixes.resume_cancelled_connects_unconnected`: `xbd_suspend` keeps the state it "
+            "found in the softc (a field the seed does not have), and a cancelled `xbd_resume` "
+            "restores it instead of setting CONNECTED; the restart of "
+            "`resume-cancelled-does-not-restart` then runs only for a driver that was connected."
+        ),
+        shows=("the front end reaches Connected"),
     ),
     Finding(
         name="stranded-bios-on-disk-gone",
@@ -578,6 +631,7 @@ FINDINGS: tuple[Finding, ...] = (
         ),
         seed_note=1,
         proof="ring_page_order_shift_defined",
+        shows=("UndefinedBehaviour in 1 << max_ring_page_order"),
     ),
     Finding(
         name="sector-size-division-by-zero",
@@ -608,6 +662,7 @@ FINDINGS: tuple[Finding, ...] = (
         ),
         seed_note=2,
         proof="capacity_message_divides_safely",
+        shows=("(1048576 / sector_size): division by zero"),
     ),
     Finding(
         name="sector-size-unchecked",
@@ -638,6 +693,7 @@ FINDINGS: tuple[Finding, ...] = (
             "anything is allocated for the connection."
         ),
         proof="sector_size_checked",
+        shows=("sector-size = 1 (blkif.h: a power of two, at least 512) is refused"),
     ),
     Finding(
         name="media-size-overflow",
@@ -667,26 +723,28 @@ FINDINGS: tuple[Finding, ...] = (
             "resize)."
         ),
         proof="media_size_fits",
+        shows=("d_mediasize is its true size in bytes"),
     ),
     Finding(
         name="indirect-pages-before-clamp",
-        title="A back end offering 1 to 10 indirect segments costs every command a page",
+        title=("A back end offering 1 to 11 indirect segments costs every command a page"),
         severity=Severity.COSMETIC,
         seed_functions=("xbd_connect",),
         summary=(
-            "`xbd_connect` derives the indirection page count before raising the segment limit to "
-            "11, so a limit of 1 to 10 gives every command a page and a grant no request uses."
+            "`xbd_connect` derives the indirection page count before raising the segment limit "
+            "to 11, so a limit of 1 to 11 (which only ever needs direct requests) gives every "
+            "command a page and a grant no request uses."
         ),
         explanation=(
             "`xbd_connect` clamps `feature-max-indirect-segments` from above "
             "(`XBD_MAX_INDIRECT_SEGMENTS`, `maxphys`), sets `xbd_max_request_indirectpages = "
             "XBD_INDIRECT_SEGS_TO_PAGES(segments)`, and only then raises a limit below "
-            "`BLKIF_MAX_SEGMENTS_PER_REQUEST` to 11. For an advertised 1 to 10 the page count is "
-            "1, while the final limit of 11 always fits a direct request (`xbd_queue_cb` builds an "
-            "indirect one only above 11 segments).\n\n"
+            "`BLKIF_MAX_SEGMENTS_PER_REQUEST` to 11. For an advertised 1 to 11 the page count "
+            "is 1, while the final limit of 11 always fits a direct request (`xbd_queue_cb` "
+            "builds an indirect one only above 11 segments).\n\n"
             "Each command then gets a `contigmalloc`'d page and a read-only grant of it that no "
-            "request ever names: one page and one grant reference per ring slot, for the life of "
-            "the connection."
+            "request ever names: one page and one grant reference per ring slot, for the life "
+            "of the connection."
         ),
         found_by=FoundBy.PROOF,
         how_found=(
@@ -702,6 +760,7 @@ FINDINGS: tuple[Finding, ...] = (
         ),
         seed_note=14,
         proof="no_unused_indirect_pages",
+        shows=("no command holds an indirection page"),
     ),
     Finding(
         name="vdevice-name-collision",
@@ -739,6 +798,7 @@ FINDINGS: tuple[Finding, ...] = (
         ),
         seed_note=17,
         proof="any_device_named_apart_from_documented_ones",
+        shows=("no second disk is published under the name xbd0"),
     ),
     Finding(
         name="blank-xenstore-value-uninitialised",
@@ -746,19 +806,21 @@ FINDINGS: tuple[Finding, ...] = (
         severity=Severity.UNDEFINED,
         seed_functions=("xbd_connect", "xbd_attach", "xbd_close"),
         summary=(
-            "`xs_scanf` treats `sscanf`'s `EOF` on a blank value as success without assigning, so "
-            "`xbd_connect` and `xbd_attach` go on to read unassigned locals."
+            "`xs_scanf` and `xs_gather` treat `sscanf`'s `EOF` on a blank value as success "
+            "without assigning, so `xbd_connect`, `xbd_attach` and (through "
+            "`xenbus_read_driver_state`) `xbd_close` go on to read unassigned variables."
         ),
         explanation=(
-            "FreeBSD's `xs_scanf` (which `xs_gather` uses for each key) reads the node and runs "
-            "`vsscanf`; it reports `ERANGE` when the result is 0 and passes any other result as "
-            "success. On an empty string `vsscanf` returns `EOF` (-1) without converting anything, "
-            "so the caller sees success and its output is untouched.\n\n"
+            "FreeBSD's `xs_scanf` and `xs_gather` each read the node and run `sscanf` on it, "
+            "and report an error only when the result is 0 (`ERANGE` and `EINVAL` "
+            "respectively); any other result counts as success. On an empty string `sscanf` "
+            "returns `EOF` (-1) without converting anything, so the caller sees success and its "
+            "output is untouched.\n\n"
             "`xbd_connect`'s `sectors`, `binfo`, `sector_size`, `phys_sector_size`, "
-            "`feature_barrier` and `feature_flush` have no initial value, so a blank key written "
-            "by the back end makes them indeterminate, and they are read at once (the zero check, "
-            "the `XBDF_*` tests, `d_mediasize`). `xbd_attach` reads its `vdevice` the same way "
-            "from `virtual-device`. `xbd_close` meets the same hole through "
+            "`feature_barrier` and `feature_flush` have no initial value, so a blank key "
+            "written by the back end makes them indeterminate, and they are read at once (the "
+            "zero check, the `XBDF_*` tests, `d_mediasize`). `xbd_attach` reads its `vdevice` "
+            "the same way from `virtual-device`. `xbd_close` meets the same hole through "
             "`xenbus_get_otherend_state`, whose `result` stays unassigned for a blank back-end "
             "`state`. (`xbd_initialize` initialises what it reads and is not affected.)"
         ),
@@ -769,12 +831,15 @@ FINDINGS: tuple[Finding, ...] = (
             "as undefined behaviour."
         ),
         fix=(
-            "`Fixes.blank_xenstore_value_uninitialised`: `xs_scanf` treats a `vsscanf` result of "
-            "`EOF` as a failed conversion and returns an error, as for a value that matches "
-            "nothing, so `xs_gather` fails and each caller takes its existing error path (a fatal "
-            "error for the required keys, the default for the optional ones)."
+            "`Fixes.blank_xenstore_value_uninitialised`: `xs_scanf` and `xs_gather` (both, "
+            "since `xs_gather` has its own `sscanf` test) treat a result of `EOF` as a failed "
+            "conversion and return their error, as for a value that matches nothing, so each "
+            "caller takes its existing error path: a fatal error for the required keys, the "
+            "default for the optional ones, `Closed` for a blank `state` read by "
+            "`xenbus_read_driver_state`."
         ),
         seed_note=3,
+        shows=("because sscanf returned EOF"),
     ),
     Finding(
         name="response-id-trusted",
@@ -803,10 +868,13 @@ FINDINGS: tuple[Finding, ...] = (
         ),
         fix=(
             "`Fixes.response_id_trusted`: `xbd_int` checks each response's id before using it "
-            "(below `xbd_max_requests`, naming a command on BUSY); a bad one is reported with "
-            "`xenbus_dev_fatal` and the response is consumed without touching any command."
+            "(below `xbd_max_requests`, naming a command on BUSY); a bad one is consumed "
+            "without touching any command, and reported with `xenbus_dev_fatal` once `xbd_int` "
+            "has dropped `xbd_io_lock` (the report writes xenstore and may sleep, which a mutex "
+            "holder must not)."
         ),
         seed_note=18,
+        shows=("&sc->xbd_shadow[bret->id] with id 10000 outside"),
     ),
     Finding(
         name="io-lock-recursion",
@@ -820,18 +888,20 @@ FINDINGS: tuple[Finding, ...] = (
         ),
         explanation=(
             "When `gnttab_alloc_grant_references` fails, `xbd_bio_command` registers "
-            "`xbd_restart_queue_callback` and freezes on `XBDF_GNT_SHORTAGE`. The grant table runs "
-            "registered callbacks synchronously, from whichever call returns enough references. "
-            "Two such calls are the driver's own and run under `xbd_io_lock`: "
+            "`xbd_restart_queue_callback` and freezes on `XBDF_GNT_SHORTAGE`. The grant table "
+            "runs registered callbacks synchronously, from whichever call returns enough "
+            "references. Two such calls are the driver's own and run under `xbd_io_lock`: "
             "`gnttab_end_foreign_access_references` in `xbd_int`'s response loop, and "
             "`gnttab_free_grant_references` in `xbd_queue_cb` (called from `xbd_startio`, or by "
             "busdma with the lock taken). The callback then calls `mtx_lock` on the mutex its "
-            "thread already owns; `xbd_io_lock` is a plain `MTX_DEF` mutex, not recursive, so an "
-            "`INVARIANTS` kernel panics.\n\n"
-            "A production kernel lets the recursion through and runs `xbd_startio` nested inside "
-            "`xbd_int`'s loop, or inside `xbd_queue_cb` before the command is on BUSY; a "
-            "single-stepped write can then be let through while a request is still in flight, "
-            "which is what `XBDF_WAIT_IDLE` exists to prevent."
+            "thread already owns; `xbd_io_lock` is a plain `MTX_DEF` mutex, not recursive, so "
+            "an `INVARIANTS` kernel panics.\n\n"
+            "A production kernel lets the recursion through and runs `xbd_startio` nested "
+            "inside `xbd_int`'s response loop, or inside `xbd_queue_cb` before that command is "
+            "on BUSY: the nested loop sends requests while the outer code is half-way through "
+            "its own update. The freezes (`XBDF_WAIT_IDLE`, a frozen command) still stop the "
+            "nested loop where they must, so no ordering is known to break; the defect is the "
+            "re-entrance itself, which the lock was meant to exclude."
         ),
         found_by=FoundBy.REFERENCE,
         how_found=(
@@ -841,11 +911,15 @@ FINDINGS: tuple[Finding, ...] = (
         ),
         fix=(
             "`Fixes.io_lock_recursion`: when the current thread already owns `xbd_io_lock`, "
-            "`xbd_restart_queue_callback` only thaws `XBDF_GNT_SHORTAGE` and returns, leaving the "
-            "restart to the driver code it interrupted (`xbd_int` runs `xbd_startio` at its end; "
-            "`xbd_startio`'s own loop goes on)."
+            "`xbd_restart_queue_callback` only thaws `XBDF_GNT_SHORTAGE` and returns, leaving "
+            "the restart to the driver code it interrupted (`xbd_int` runs `xbd_startio` at its "
+            "end; `xbd_startio`'s own loop goes on). The callback still takes `xbd_io_lock` "
+            "when called from another grant user, inside the grant table's own lock, which is a "
+            "lock-order reversal with `xbd_int` (listed under *Noticed*): a complete fix defers "
+            "the restart to a taskqueue."
         ),
         seed_note=12,
+        shows=("recursed on non-recursive mutex"),
     ),
     Finding(
         name="ring-grant-references-leak",
@@ -879,6 +953,7 @@ FINDINGS: tuple[Finding, ...] = (
             "`GRANT_REF_INVALID`."
         ),
         seed_note=13,
+        shows=("no more grant references than before"),
     ),
     Finding(
         name="indirect-pages-partial-allocation",
@@ -912,12 +987,17 @@ FINDINGS: tuple[Finding, ...] = (
         ),
         fix=(
             "`Fixes.indirect_pages_partial_allocation`: a failure part-way makes every command "
-            "fall back to direct requests: the pages and grants already given to earlier commands "
-            "are released, `xbd_max_request_indirectpages` is 0 and `xbd_max_request_segments` "
-            "goes back to `BLKIF_MAX_SEGMENTS_PER_REQUEST`, so no request needs an indirection "
-            "page."
+            "fall back to direct requests: the pages and grants already given to earlier "
+            "commands are released, `xbd_max_request_indirectpages` is 0, "
+            "`xbd_max_request_segments` goes back to `BLKIF_MAX_SEGMENTS_PER_REQUEST`, and the "
+            "DMA tag is re-created with those limits. A disk that survived a resume keeps its "
+            "larger `d_maxsize` (GEOM cannot shrink it under its consumers; see "
+            "*max-size-not-renegotiated-on-resume* under *Noticed*), so a bio above the new "
+            "limit now fails to map and completes with `EIO` instead of being built through a "
+            "missing page."
         ),
         seed_note=15,
+        shows=("writes through NULL cm->cm_indirectionpages"),
     ),
     Finding(
         name="no-commands-after-shadow-failure",
@@ -949,6 +1029,7 @@ FINDINGS: tuple[Finding, ...] = (
             "connecting a device that cannot do I/O."
         ),
         seed_note=16,
+        shows=("a read submitted to the connected disk completes"),
     ),
     Finding(
         name="close-clears-open-flag",
@@ -976,6 +1057,7 @@ FINDINGS: tuple[Finding, ...] = (
             "drops to 0."
         ),
         seed_note=6,
+        shows=("XBDF_OPEN still set while a user has the disk open"),
     ),
     Finding(
         name="barrier-data-granted-writable",
@@ -1004,6 +1086,7 @@ FINDINGS: tuple[Finding, ...] = (
             "`BLKIF_OP_WRITE_BARRIER` as for `BLKIF_OP_WRITE`."
         ),
         seed_note=19,
+        shows=("data pages are granted read-only"),
     ),
     Finding(
         name="barrier-write-not-synced",
@@ -1038,6 +1121,7 @@ FINDINGS: tuple[Finding, ...] = (
             "`BLKIF_OP_WRITE_BARRIER` as for `BLKIF_OP_WRITE`."
         ),
         seed_note=19,
+        shows=("BUS_DMASYNC_PREWRITE"),
     ),
     Finding(
         name="request-sectors-in-device-units",
@@ -1076,6 +1160,7 @@ FINDINGS: tuple[Finding, ...] = (
             "`d_sectorsize / 512`, and the dump path divides the byte offset by 512."
         ),
         seed_note=20,
+        shows=("block 1 (bytes 4096-8191) holds the data"),
     ),
     Finding(
         name="media-size-in-sector-units",
@@ -1110,6 +1195,7 @@ FINDINGS: tuple[Finding, ...] = (
             "`xbd_instance_create` and on a resize in `xbd_connect`."
         ),
         seed_note=20,
+        shows=("d_mediasize is sectors * 512"),
     ),
 )
 
@@ -1125,11 +1211,13 @@ REJECTED: tuple[Rejected, ...] = (
         ),
         why_not=(
             "FreeBSD's `xenbus_get_otherend_state` (sys/xen/xenbus/xenbusvar.h) is "
-            "`xenbus_read_driver_state` on the other end's path: it reads xenstore afresh, as the "
-            "reference's platform does. Closing early is what the back end asked for by writing "
-            "Closing, and when the watch does deliver it, `xbd_backend_changed` finds no users and "
-            "closing again changes nothing. The model was wrong (its close used the state it had "
-            "last seen) and was corrected."
+            "`xenbus_read_driver_state` on the other end's path: it reads xenstore afresh, as "
+            "the reference's platform does. Closing early is what the back end asked for by "
+            "writing Closing. When the watch then delivers Closing, `xbd_backend_changed` finds "
+            "no users and runs `xbd_closing` again, which writes the front end's state Closing "
+            "and Closed once more (the back end sees the state flap); the end state is the same "
+            "and the back end, already closing, ignores it. The model was wrong (its close used "
+            "the state it had last seen) and was corrected."
         ),
     ),
     Rejected(
@@ -1185,9 +1273,11 @@ REJECTED: tuple[Rejected, ...] = (
         why_not=(
             "A thaw with a flag returns early unless that flag is set, and the flagless thaw of "
             "`xbd_cm_thaw` is guarded by the command's `XBDCF_FROZEN`. The proofs show "
-            "`FreezeAccounting` (the count equals the flags set plus the frozen commands) in every "
-            "reachable state, so a thaw that gets past its guard always finds a count above 0 and "
-            "the panic is unreachable."
+            "`FreezeAccounting` (the count equals the flags set plus the frozen commands) in "
+            "every reachable state of the model; the seed departs from it only in the findings "
+            "that leave the count too high (`failed-mapping-leaks` forgets a frozen command "
+            "without thawing), never too low, so a thaw that gets past its guard always finds a "
+            "count above 0 and the panic is unreachable."
         ),
     ),
     Rejected(
@@ -1258,6 +1348,21 @@ class Noticed:
 
 
 NOTICED: tuple[Noticed, ...] = (
+    Noticed(
+        name="grant-callback-lock-order",
+        seed_functions=("xbd_restart_queue_callback", "xbd_int"),
+        what=(
+            "FreeBSD's grant table runs free callbacks with its own list lock held, so "
+            "`xbd_restart_queue_callback` called from another grant user takes `xbd_io_lock` "
+            "inside the grant lock, while `xbd_int` returns grant references (taking the grant "
+            "lock) inside `xbd_io_lock`: a lock-order reversal that can deadlock two CPUs."
+        ),
+        why_open=(
+            "A two-CPU deadlock: the reference's grant table has no lock of its own and runs "
+            "one event at a time. The fix of `io-lock-recursion` removes the same-thread "
+            "recursion only; the complete fix defers the restart to a taskqueue."
+        ),
+    ),
     Noticed(
         name="suspend-timeout-restores-state-unlocked",
         seed_functions=("xbd_suspend",),

@@ -11,9 +11,11 @@ from xbdspec.reference.constants import (
     BIO_WRITE,
     BUS_DMASYNC_PREWRITE,
     XBDF_OPEN,
+    XenbusState,
 )
 from xbdspec.reference.driver import close, open_
 from xbdspec.reference.grants import GTF_readonly
+from xbdspec.reference.lifecycle import attach, probe, resume, suspend
 
 from .scenario import Run, scenario
 
@@ -165,6 +167,29 @@ def request_sectors_in_device_units(run: Run) -> None:
     run.expect(bytes(disk[0:4096]) == bytes(4096), "block 0 is untouched")
 
 
+@scenario("resume-cancelled-connects-unconnected")
+def resume_cancelled_connects_unconnected(run: Run) -> None:
+    """A suspend cancelled before the disk ever connected: ``xbd_resume`` sets CONNECTED
+    whatever the state was, and the handshake that follows never builds the disk."""
+    platform = run.platform()
+    run.step("the tool stack plugs the disk; xbd_probe and xbd_attach run (Initialising)")
+    dev = platform.plug()
+    run.expect(probe(dev) == 0 and attach(dev) == 0, "the front end attaches")
+    platform.register_watches()
+    run.step("the guest suspends before the back end has started (nothing in flight)")
+    run.expect(suspend(dev) == 0, "the suspend completes")
+    run.step("the suspend is cancelled: xbd_resume")
+    platform.xen_suspend_cancelled = True
+    resume(dev)
+    platform.xen_suspend_cancelled = False
+    run.step("the back end starts; the handshake runs to the end")
+    platform.backend.start()
+    platform.settle()
+    sc = platform.softc()
+    run.expect(dev.state == XenbusState.Connected, "the front end reaches Connected")
+    run.expect(sc.xbd_disk is not None, "the disk is published")
+
+
 __all__ = [
     "barrier_data_granted_writable",
     "barrier_write_not_synced",
@@ -172,4 +197,5 @@ __all__ = [
     "io_lock_recursion",
     "request_sectors_in_device_units",
     "response_id_trusted",
+    "resume_cancelled_connects_unconnected",
 ]
