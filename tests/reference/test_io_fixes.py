@@ -77,12 +77,11 @@ def test_a_hostile_response_is_reported_after_the_lock_is_dropped(
     sc = platform.softc()
     seen: list[bool] = []
     import xbdspec.reference.driver as driver
-
-    real = driver.xenbus_dev_fatal
+    from xbdspec.reference.xenbus import xenbus_dev_fatal as real
 
     def fatal(dev: object, err: int, message: str) -> None:
         seen.append(mtx_owned(sc.xbd_io_lock))
-        real(dev, err, message)  # type: ignore[arg-type]
+        real(dev, err, message)  # type: ignore[arg-type]  # the driver's own device
 
     monkeypatch.setattr(driver, "xenbus_dev_fatal", fatal)
     platform.backend.write_response(10_000, 0, 0)
