@@ -29,6 +29,10 @@ PAGE_SIZE = 4096
 RING_HEADER = 64  # sring header: req_prod, req_event, rsp_prod, rsp_event, padding
 BLKIF_RING_ENTRY = 112  # sizeof(union blkif_sring_entry) on x86-64
 XBD_MAX_RING_PAGES = 32
+#: the largest ring-page order the fixed front end uses (fix ``ring-page-order-shift``)
+XBD_MAX_RING_PAGE_ORDER = 5
+#: ``OFF_MAX``: the largest ``off_t`` (``d_mediasize``)
+OFF_MAX = (1 << 63) - 1
 BLKIF_MAX_SEGMENTS_PER_REQUEST = 11
 BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST = 8
 SEGMENTS_PER_PAGE = PAGE_SIZE // 8
@@ -88,6 +92,8 @@ class ArithmeticObligation:
         bound: the values it covers, in words.
         doc: the statement in a sentence, and its source.
         finding: for a claim the seed fails, the finding it documents.
+        fixes: for a claim restated with a finding's opt-in fix, that finding (the claim
+            is then expected to hold).
         equivalent: a cheaper conclusion, equivalent to the claim's under its hypotheses
             (a test proves the equivalence), used only to make a counterexample small.
     """
@@ -98,6 +104,7 @@ class ArithmeticObligation:
     doc: str
     finding: str | None = None
     equivalent: Callable[[dict[str, Any]], Any] | None = None
+    fixes: str | None = None
 
     def check(self, prover: Prover | None = None) -> tuple[Check, dict[str, int]]:
         """Prove or refute; a refutation comes with the inputs that break the claim."""
@@ -540,6 +547,156 @@ RING_OBLIGATIONS = (
     ),
 )
 
+# ---- the same claims once the findings' fixes are on (xbdspec.reference.Fixes)
+#
+# Each function below restates the arithmetic of one opt-in fix of the reference;
+# ``tests/findings/test_fixes_match_proofs.py`` evaluates it on concrete values and compares
+# it with the reference running with that fix.
+
+
+def fixed_ring_page_order(present: Any, order: Any) -> Any:
+    """The order ``xbd_initialize`` shifts by with fix ``ring-page-order-shift``: the
+    advertised one (0 when absent) clamped to :data:`XBD_MAX_RING_PAGE_ORDER`."""
+    max_order = z3.If(present, order, z3.BitVecVal(0, U32))
+    limit = z3.BitVecVal(XBD_MAX_RING_PAGE_ORDER, U32)
+    return z3.If(z3.UGT(max_order, limit), limit, max_order)
+
+
+def fixed_sector_size_accepted(sector_size: Any) -> Any:
+    """Whether ``xbd_connect`` accepts ``sector-size`` with fixes
+    ``sector-size-division-by-zero`` and ``sector-size-unchecked``."""
+    return z3.And(
+        sector_size != 0,
+        z3.ULE(sector_size, 1 << 20),
+        (sector_size & (sector_size - 1)) == 0,
+        z3.UGE(sector_size, 512),
+    )
+
+
+def fixed_media_size_accepted(sectors: Any, unit: Any) -> Any:
+    """Whether ``xbd_connect`` accepts ``sectors`` of ``unit`` bytes with fix
+    ``media-size-overflow``: C's ``sectors <= OFF_MAX / unit``."""
+    return z3.ULE(sectors, z3.UDiv(z3.BitVecVal(OFF_MAX, U64), unit))
+
+
+def fixed_negotiated_segments(present: Any, advertised: Any, enable_indirect: Any) -> Any:
+    """``xbd_connect``'s segment limits with fix ``indirect-pages-before-clamp``: the page
+    count is taken from the clamped limit, and is 0 when it allows direct requests only."""
+    segs, _, size = negotiated_segments(present, advertised, enable_indirect)
+    pages = z3.If(
+        z3.ULE(segs, BLKIF_MAX_SEGMENTS_PER_REQUEST),
+        z3.BitVecVal(0, U32),
+        z3.UDiv(segs + (SEGMENTS_PER_PAGE - 1), z3.BitVecVal(SEGMENTS_PER_PAGE, U32)),
+    )
+    return segs, pages, size
+
+
+def _ring_order_shift_defined_fixed() -> tuple[list[Any], Any, dict[str, Any]]:
+    present, order, _, _ = _negotiation_inputs()
+    return (
+        [present],
+        z3.ULT(fixed_ring_page_order(present, order), 31),
+        {"max-ring-page-order": order},
+    )
+
+
+def _capacity_division_defined_fixed() -> tuple[list[Any], Any, dict[str, Any]]:
+    sector_size = z3.BitVec("sector-size", U64)
+    return (
+        [fixed_sector_size_accepted(sector_size)],
+        z3.UDiv(z3.BitVecVal(1 << 20, U64), sector_size) != 0,
+        {"sector-size": sector_size},
+    )
+
+
+def _media_size_fits_fixed() -> tuple[list[Any], Any, dict[str, Any]]:
+    # With the sector-size fixes on, sector-size is a power of two 2**k, 9 <= k <= 20: the
+    # product sectors * 2**k is a shift and OFF_MAX / 2**k a right shift (the plain 64-bit
+    # multiplication against a division is out of z3's reach).
+    sectors = z3.BitVec("sectors", U64)
+    shift = z3.BitVec("log2(sector-size)", U64)
+    product = sectors << shift
+    accepted = z3.ULE(sectors, z3.LShR(z3.BitVecVal(OFF_MAX, U64), shift))
+    return (
+        [sectors != 0, z3.UGE(shift, 9), z3.ULE(shift, 20), accepted],
+        z3.And(z3.LShR(product, shift) == sectors, z3.Extract(63, 63, product) == 0),
+        {"log2(sector-size)": shift, "sectors": sectors},
+    )
+
+
+def _sector_size_checked_fixed() -> tuple[list[Any], Any, dict[str, Any]]:
+    sector_size = z3.BitVec("sector-size", U64)
+    return (
+        [fixed_sector_size_accepted(sector_size)],
+        z3.And((sector_size & (sector_size - 1)) == 0, z3.UGE(sector_size, 512)),
+        {"sector-size": sector_size},
+    )
+
+
+def _segments_fixed() -> tuple[list[Any], Any, dict[str, Any]]:
+    present, advertised, enabled = _segment_inputs()
+    segs, pages, size = fixed_negotiated_segments(present, advertised, enabled)
+    return (
+        [],
+        z3.And(
+            z3.Implies(z3.ULE(segs, BLKIF_MAX_SEGMENTS_PER_REQUEST), pages == 0),
+            z3.UGE(segs, BLKIF_MAX_SEGMENTS_PER_REQUEST),
+            z3.ULE(segs, XBD_SIZE_TO_SEGS_MAXPHYS),
+            z3.ULE(pages, BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST),
+            z3.Implies(
+                z3.UGT(segs, BLKIF_MAX_SEGMENTS_PER_REQUEST),
+                z3.UGE(pages * SEGMENTS_PER_PAGE, segs),
+            ),
+            z3.ULE(size, MAXPHYS),
+        ),
+        {"present": present, "feature-max-indirect-segments": advertised, "enabled": enabled},
+    )
+
+
+#: the refuted claims again, with the fixes on: all proved.  ``fixes`` names the finding.
+FIXED_NEGOTIATION_OBLIGATIONS = (
+    ArithmeticObligation(
+        "ring_page_order_shift_defined_with_fix",
+        _ring_order_shift_defined_fixed,
+        "every 32-bit max-ring-page-order",
+        "With the fix, the order shifted is at most 5: `1 << order` is defined for every "
+        "value the back end may write (xbd_initialize).",
+        fixes="ring-page-order-shift",
+    ),
+    ArithmeticObligation(
+        "no_unused_indirect_pages_with_fix",
+        _segments_fixed,
+        "every 32-bit feature-max-indirect-segments, present or not, indirect on or off",
+        "With the fix, a direct-only limit allocates no indirect pages, and the segment "
+        "limits stay within their bounds (xbd_connect).",
+        fixes="indirect-pages-before-clamp",
+    ),
+    ArithmeticObligation(
+        "capacity_message_divides_safely_with_fix",
+        _capacity_division_defined_fixed,
+        "every 64-bit sector-size",
+        "With the fix, every accepted sector-size leaves `1048576 / sector_size` non-zero "
+        "(xbd_connect).",
+        fixes="sector-size-division-by-zero",
+    ),
+    ArithmeticObligation(
+        "media_size_fits_with_fix",
+        _media_size_fits_fixed,
+        "every 64-bit sectors, every sector-size the fixed front end accepts (2**9..2**20)",
+        "With the fix, an accepted disk's d_mediasize is the true, non-negative product "
+        "(xbd_connect, xbd_instance_create).",
+        fixes="media-size-overflow",
+    ),
+    ArithmeticObligation(
+        "sector_size_checked_with_fix",
+        _sector_size_checked_fixed,
+        "every 64-bit sector-size",
+        "With the fix, the front end accepts only the sector sizes blkif.h allows (xbd_connect).",
+        fixes="sector-size-unchecked",
+    ),
+)
+
+
 NEGOTIATION_OBLIGATIONS = (
     ArithmeticObligation(
         "ring_page_order_shift_defined",
@@ -621,7 +778,9 @@ NAMING_OBLIGATIONS = (
     ),
 )
 
-ARITHMETIC_OBLIGATIONS = RING_OBLIGATIONS + NEGOTIATION_OBLIGATIONS + NAMING_OBLIGATIONS
+ARITHMETIC_OBLIGATIONS = (
+    RING_OBLIGATIONS + NEGOTIATION_OBLIGATIONS + FIXED_NEGOTIATION_OBLIGATIONS + NAMING_OBLIGATIONS
+)
 
 
 def collisions(limit: int = 5) -> list[tuple[int, int]]:
