@@ -129,6 +129,10 @@ def consistency_problems() -> list[str]:
     from xbdspec.proofs.arithmetic import ARITHMETIC_OBLIGATIONS
 
     for obligation in ARITHMETIC_OBLIGATIONS:
+        if obligation.fixes is not None and obligation.fixes not in BY_NAME:
+            problems.append(
+                f"proof {obligation.name} restates the fix of {obligation.fixes}, not catalogued"
+            )
         if obligation.finding is None:
             continue
         documented = BY_NAME.get(obligation.finding)

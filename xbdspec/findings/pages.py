@@ -12,6 +12,8 @@ import functools
 import inspect
 from collections.abc import Iterable, Sequence
 
+from xbdspec.proofs.arithmetic import ARITHMETIC_OBLIGATIONS
+
 from .audit import Verdict, audit_finding, fixes_for
 from .catalogue import FINDINGS, NOTICED, REJECTED, Finding, Severity
 from .replay import REJECTED_REPLAYS, program_path
@@ -83,6 +85,13 @@ def finding_page(finding: Finding) -> str:
             "states what the seed should guarantee and is refuted, as expected, with the "
             "counterexample the scenario below uses.\n"
         )
+        with_fix = [o.name for o in ARITHMETIC_OBLIGATIONS if o.fixes == finding.name]
+        if with_fix:
+            out.append(
+                "Restated over the fix's arithmetic, the claim is proved for every value: "
+                + ", ".join(f"`{n}`" for n in with_fix)
+                + " ([proofs](../proofs.md)).\n"
+            )
     out.append("## Minimal counterexample\n")
     seed = verdict.outcomes.get("seed")
     if seed is None:
