@@ -350,21 +350,27 @@ def _segment_inputs() -> tuple[Any, Any, Any]:
     )
 
 
+def _segment_bounds(segs: Any, pages: Any, size: Any) -> Any:
+    """The segment limit is between 11 and maxphys's, its indirect pages at most 8 and
+    enough for it, the request size within maxphys."""
+    return z3.And(
+        z3.UGE(segs, BLKIF_MAX_SEGMENTS_PER_REQUEST),
+        z3.ULE(segs, XBD_SIZE_TO_SEGS_MAXPHYS),
+        z3.ULE(pages, BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST),
+        z3.Implies(
+            z3.UGT(segs, BLKIF_MAX_SEGMENTS_PER_REQUEST),
+            z3.UGE(pages * SEGMENTS_PER_PAGE, segs),
+        ),
+        z3.ULE(size, MAXPHYS),
+    )
+
+
 def _segments_within_bounds() -> tuple[list[Any], Any, dict[str, Any]]:
     present, advertised, enabled = _segment_inputs()
     segs, pages, size = negotiated_segments(present, advertised, enabled)
     return (
         [],
-        z3.And(
-            z3.UGE(segs, BLKIF_MAX_SEGMENTS_PER_REQUEST),
-            z3.ULE(segs, XBD_SIZE_TO_SEGS_MAXPHYS),
-            z3.ULE(pages, BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST),
-            z3.Implies(
-                z3.UGT(segs, BLKIF_MAX_SEGMENTS_PER_REQUEST),
-                z3.UGE(pages * SEGMENTS_PER_PAGE, segs),
-            ),
-            z3.ULE(size, MAXPHYS),
-        ),
+        _segment_bounds(segs, pages, size),
         {"present": present, "feature-max-indirect-segments": advertised, "enabled": enabled},
     )
 
@@ -640,14 +646,7 @@ def _segments_fixed() -> tuple[list[Any], Any, dict[str, Any]]:
         [],
         z3.And(
             z3.Implies(z3.ULE(segs, BLKIF_MAX_SEGMENTS_PER_REQUEST), pages == 0),
-            z3.UGE(segs, BLKIF_MAX_SEGMENTS_PER_REQUEST),
-            z3.ULE(segs, XBD_SIZE_TO_SEGS_MAXPHYS),
-            z3.ULE(pages, BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST),
-            z3.Implies(
-                z3.UGT(segs, BLKIF_MAX_SEGMENTS_PER_REQUEST),
-                z3.UGE(pages * SEGMENTS_PER_PAGE, segs),
-            ),
-            z3.ULE(size, MAXPHYS),
+            _segment_bounds(segs, pages, size),
         ),
         {"present": present, "feature-max-indirect-segments": advertised, "enabled": enabled},
     )

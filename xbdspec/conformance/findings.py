@@ -79,18 +79,8 @@ def _more_frozen(d: Divergence) -> bool:
     return diff is not None and diff[1] > diff[0]
 
 
-def _sent_where_impl_queues(d: Divergence) -> bool:
-    """A bio the model has attached to a command (HELD) is still on the bio queue."""
-    diff = d.differences.get("bio_stage")
-    if diff is None:
-        return False
-    model, impl = diff
-    return any(
-        i == BioStage.QUEUED and m == BioStage.HELD for m, i in zip(model, impl, strict=True)
-    )
-
-
 def _queued_where_model_sends(d: Divergence) -> bool:
+    """A bio the model has attached to a command (HELD) is still on the bio queue."""
     diff = d.differences.get("bio_stage")
     if diff is None:
         return False
@@ -183,7 +173,7 @@ FINDINGS: tuple[Finding, ...] = (
         0,
         "After failing a bio it cannot serve, xbd_bio_command returns NULL and xbd_startio's "
         "loop ends: the bios queued behind wait for an unrelated kick; the model sends them.",
-        lambda d: _unsupported_rejected(d) and _sent_where_impl_queues(d),
+        lambda d: _unsupported_rejected(d) and _queued_where_model_sends(d),
     ),
     Finding(
         "resume-cancelled-does-not-restart",
