@@ -29,6 +29,20 @@ class StepError(XbdspecError):
     """An event was asked for that the model does not allow in the current state."""
 
 
+def effect_changes(t: Transition, control: str, state: Any, bindings: Any) -> dict[str, Any]:
+    """The fields ``t`` assigns from ``state``: its effect, and its component's control
+    field set to ``dest``.  An effect may not assign the control field itself."""
+    changes = dict(t.effect(state, bindings))
+    if control in changes:
+        raise StepError(
+            f"transition {t.name} assigns its own component's control field {control!r} "
+            "in its effect; declare the change as the transition's dest instead."
+        )
+    if t.dest is not None:
+        changes[control] = t.dest
+    return changes
+
+
 class Stepper:
     """Successors of concrete states, computed from the declaration.
 
@@ -59,16 +73,7 @@ class Stepper:
     def apply(self, state: Any, instance: Instance) -> Any:
         """The state after ``instance`` (which must be enabled)."""
         t = instance.transition
-        changes = dict(t.effect(state, instance.bindings))
-        control = self._control[t.name]
-        if control in changes:
-            raise StepError(
-                f"transition {t.name} assigns its own component's control field {control!r} "
-                "in its effect; declare the change as the transition's dest instead."
-            )
-        if t.dest is not None:
-            changes[control] = t.dest
-        return state._replace(**changes)
+        return state._replace(**effect_changes(t, self._control[t.name], state, instance.bindings))
 
     def successors(self, state: Any) -> Iterator[tuple[Instance, Any]]:
         """Every enabled instance and the state it leads to."""

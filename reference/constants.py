@@ -11,6 +11,8 @@ from __future__ import annotations
 from enum import IntEnum
 from typing import Final
 
+from xbdspec.model import vocabulary
+
 # ------------------------------------------------------------------ machine (amd64)
 PAGE_SHIFT: Final = 12
 PAGE_SIZE: Final = 1 << PAGE_SHIFT
@@ -38,18 +40,8 @@ EOPNOTSUPP: Final = 45
 
 
 # ------------------------------------------------------------------ xenbus.h
-class XenbusState(IntEnum):
-    """``enum xenbus_state`` (``xen/include/public/io/xenbus.h``)."""
-
-    Unknown = 0
-    Initialising = 1
-    InitWait = 2
-    Initialised = 3
-    Connected = 4
-    Closing = 5
-    Closed = 6
-    Reconfiguring = 7
-    Reconfigured = 8
+#: ``enum xenbus_state``: the protocol's one definition, shared with the model
+XenbusState = vocabulary.XenbusState
 
 
 # ------------------------------------------------------------------ blkif.h

@@ -98,6 +98,7 @@ BUSY_QUEUE_CHANNEL = "xbd_cm_q[XBD_Q_BUSY]"
 
 
 def _dev(sc: Softc, where: str) -> XenbusDevice:
+    """``sc->xbd_dev``; a NULL one is undefined behaviour at ``where``."""
     dev = sc.xbd_dev
     if dev is None:
         raise UndefinedBehaviour(where, "NULL dereference of sc->xbd_dev")

@@ -55,6 +55,7 @@ from .constants import (
 )
 from .driver import (
     BUSY_QUEUE_CHANNEL,
+    _dev,
     close,
     dump,
     free_command,
@@ -119,13 +120,6 @@ def _softc(dev: XenbusDevice, where: str) -> Softc:
     if sc is None:
         raise UndefinedBehaviour(where, "device_get_softc returned no softc")
     return sc
-
-
-def _dev(sc: Softc, where: str) -> XenbusDevice:
-    dev = sc.xbd_dev
-    if dev is None:
-        raise UndefinedBehaviour(where, "NULL dereference of sc->xbd_dev")
-    return dev
 
 
 # -------------------------------------------------------------------- Ring Management

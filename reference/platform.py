@@ -138,6 +138,26 @@ class Fixes:
         return tuple(f.replace("_", "-") for f in self.__dataclass_fields__ if getattr(self, f))
 
 
+def toolstack_nodes(
+    front: str, back: str, vdevice: int | str, guest_domid: int, backend_domid: int
+) -> dict[str, str]:
+    """The xenstore nodes the tool stack creates for a new disk (both ends
+    ``Initialising``), by path: what every simulated platform, the reference's and the
+    compiled seed's, writes at plug time."""
+    initialising = str(int(XenbusState.Initialising))
+    return {
+        f"{front}/virtual-device": str(vdevice),
+        f"{front}/backend": back,
+        f"{front}/backend-id": str(backend_domid),
+        f"{front}/device-type": "disk",
+        f"{front}/state": initialising,
+        f"{back}/frontend": front,
+        f"{back}/frontend-id": str(guest_domid),
+        f"{back}/online": "1",
+        f"{back}/state": initialising,
+    }
+
+
 class YieldPolicy(Enum):
     """What the back end does when the front end calls ``HYPERVISOR_yield`` (dump path)."""
 
@@ -306,17 +326,11 @@ class Platform:
     # ------------------------------------------------------------------ tool stack
     def plug(self) -> XenbusDevice:
         """The tool stack creates the front and back nodes (both ``Initialising``)."""
-        xs = self.xenstore
         front, back = self.front_path, self.back_path
-        xs.write(f"{front}/virtual-device", str(self.vdevice))
-        xs.write(f"{front}/backend", back)
-        xs.write(f"{front}/backend-id", str(self.backend_domid))
-        xs.write(f"{front}/device-type", "disk")
-        xs.write(f"{front}/state", str(int(XenbusState.Initialising)))
-        xs.write(f"{back}/frontend", front)
-        xs.write(f"{back}/frontend-id", str(self.guest_domid))
-        xs.write(f"{back}/online", "1")
-        xs.write(f"{back}/state", str(int(XenbusState.Initialising)))
+        for path, value in toolstack_nodes(
+            front, back, self.vdevice, self.guest_domid, self.backend_domid
+        ).items():
+            self.xenstore.write(path, value)
         dev = XenbusDevice(self, front, back, self.backend_domid)
         dev.softc = Softc(self)
         self.dev = dev

@@ -40,6 +40,7 @@ from typing import Any
 from xbdspec.errors import XbdspecError
 from xbdspec.reference import BackendConfig
 from xbdspec.reference.backend import BACKEND_KEYS
+from xbdspec.reference.platform import toolstack_nodes
 
 __all__ = [
     "BLKIF_OP",
@@ -498,17 +499,11 @@ class CPlatform:
     # ------------------------------------------------------------------ tool stack
     def plug(self) -> None:
         """The tool stack creates both nodes (``Initialising``) and the device."""
-        xs = self.xenstore
         front, back = self.front_path, self.back_path
-        xs.write(f"{front}/virtual-device", str(self.vdevice))
-        xs.write(f"{front}/backend", back)
-        xs.write(f"{front}/backend-id", str(self.backend_domid))
-        xs.write(f"{front}/device-type", "disk")
-        xs.write(f"{front}/state", "1")
-        xs.write(f"{back}/frontend", front)
-        xs.write(f"{back}/frontend-id", str(self.guest_domid))
-        xs.write(f"{back}/online", "1")
-        xs.write(f"{back}/state", "1")
+        for path, value in toolstack_nodes(
+            front, back, self.vdevice, self.guest_domid, self.backend_domid
+        ).items():
+            self.xenstore.write(path, value)
         self.lib.xbd_h_plug(front.encode(), back.encode(), self.backend_domid, b"vbd")
 
     def probe(self) -> int:

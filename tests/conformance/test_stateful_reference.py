@@ -10,10 +10,10 @@ import pytest
 from hypothesis import settings
 from hypothesis.stateful import run_state_machine_as_test
 from xbdspec.model.spec import build_spec
+from xbdspec.reference.platform import Fixes
 
-from xbdspec.conformance.builtin import all_fixes, fixed_name
 from xbdspec.conformance.contract import INTERNAL_EVENTS
-from xbdspec.conformance.findings import FINDINGS
+from xbdspec.conformance.findings import FINDINGS, FIXED_PROFILE
 from xbdspec.conformance.harness import LockStep
 from xbdspec.conformance.program import FULL, SEED_SAFE, random_walk
 from xbdspec.conformance.reference_adapter import REFERENCE_SIZES, REFUSED, ReferenceImplementation
@@ -113,7 +113,7 @@ def test_reference_fixed_conforms_under_the_full_profile(variant: str, tmp_path:
     findings' territory included (docs/findings/)."""
     tally = Tally()
     machine = conformance_machine(
-        lambda: ReferenceImplementation(all_fixes(), name=fixed_name()),
+        lambda: ReferenceImplementation(Fixes.all(), name=FIXED_PROFILE),
         REFERENCE_SIZES[variant],
         profile=FULL,
         known_ok=False,
@@ -126,7 +126,7 @@ def test_reference_fixed_conforms_under_the_full_profile(variant: str, tmp_path:
 
 @pytest.mark.parametrize("variant", sorted(RARE))
 def test_reference_fixed_random_walks_agree(variant: str) -> None:
-    lock = LockStep(ReferenceImplementation(all_fixes()), REFERENCE_SIZES[variant])
+    lock = LockStep(ReferenceImplementation(Fixes.all()), REFERENCE_SIZES[variant])
     for seed in range(40):
         result = random_walk(lock.impl, lock, random.Random(f"fixed:{seed}"), 60, FULL)
         assert result.divergence is None, result.divergence.report()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from xbdspec.reference.platform import Fixes
@@ -15,7 +16,7 @@ from xbdspec.cli import main
 from xbdspec.findings import audit as audit_module
 from xbdspec.findings.audit import audit_finding, consistency_problems, fixes_for
 from xbdspec.findings.catalogue import BY_NAME, FINDINGS, REJECTED, Severity
-from xbdspec.findings.replay import kind_of, replay
+from xbdspec.findings.replay import kind_of, program_path, replay, run_program
 from xbdspec.findings.scenario import SCENARIOS, Run
 
 
@@ -156,3 +157,12 @@ def test_every_scenario_finding_says_what_it_shows() -> None:
     for f in FINDINGS:
         if kind_of(f.name) == "scenario":
             assert f.shows, f.name
+
+
+def test_a_program_stopping_at_a_disabled_event_is_not_clean(tmp_path: Path) -> None:
+    source = program_path("flush-without-support-panics").read_text().splitlines()
+    path = tmp_path / "stops.jsonl"
+    # a close with nobody having opened the disk: the model does not enable it
+    path.write_text("\n".join([source[0], '{"event": "close", "params": {}}']) + "\n")
+    outcome = run_program("flush-without-support-panics", path, Fixes.all())
+    assert outcome.violation == "event 1 (close()) is not enabled in the model"

@@ -23,6 +23,7 @@ from xbdspec.model.state import Sizes
 from xbdspec.reference.platform import Fixes
 
 from .contract import Implementation, ImplementationError
+from .findings import FIXED_PROFILE
 from .reference_adapter import ReferenceImplementation, reference_sizes
 from .subprocess_impl import SubprocessImplementation
 
@@ -36,11 +37,6 @@ _built: dict[tuple[str, ...], Path] = {}
 
 class CompilerMissing(ImplementationError):
     """No C compiler (``cc``) is on PATH."""
-
-
-def all_fixes() -> Fixes:
-    """``Fixes`` with every field switched on."""
-    return Fixes.all()
 
 
 def build_c_core(*defines: str, out_dir: Path | None = None) -> Path:
@@ -83,7 +79,7 @@ def resolve(
     if impl is None or impl == "reference":
         return (lambda: ReferenceImplementation()), reference_sizes()
     if impl == "reference-fixed":
-        return (lambda: ReferenceImplementation(all_fixes(), name=fixed_name())), reference_sizes()
+        return (lambda: ReferenceImplementation(Fixes.all(), name=FIXED_PROFILE)), reference_sizes()
     if impl == "c-driver":
         # the seed's own C source compiled against the kernel shim (docs/cdriver.md)
         return resolve("xbdspec.cdriver:implementation")
@@ -111,8 +107,3 @@ def resolve(
         f"unknown implementation {impl!r}: use one of {', '.join(BUILTIN)}, "
         "a package.module:factory, or --cmd"
     )
-
-
-def fixed_name() -> str:
-    """The name ``reference-fixed`` reports under."""
-    return "reference-fixed"

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from xbdspec.model.concrete import StepError, Stepper
+from xbdspec.model.concrete import Stepper, effect_changes
 from xbdspec.model.declaration import Instance, Spec
 
 from .memo import ProjectionMemo, UnaryMemo
@@ -109,14 +109,7 @@ class FastStepper:
         index = self.field_index
 
         def writes(state: Any) -> tuple[tuple[tuple[int, Any], ...], frozenset[int]]:
-            changes = dict(t.effect(state, instance.bindings))
-            if control in changes:
-                raise StepError(
-                    f"transition {t.name} assigns its own component's control field {control!r} "
-                    "in its effect; declare the change as the transition's dest instead."
-                )
-            if t.dest is not None:
-                changes[control] = t.dest
+            changes = effect_changes(t, control, state, instance.bindings)
             writes = tuple((index[name], value) for name, value in changes.items())
             return writes, frozenset(position for position, _ in writes)
 

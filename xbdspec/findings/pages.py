@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Iterable, Sequence
 
+from xbdspec.docsgen import _cell, _fence, _table
 from xbdspec.proofs.arithmetic import ARITHMETIC_OBLIGATIONS
 
 from .audit import Verdict, audit_finding, fixes_for
@@ -24,20 +24,6 @@ GENERATED = (
     "the replays; do not edit -->"
 )
 SEVERITY_ORDER = {s: i for i, s in enumerate(Severity)}
-
-
-def _cell(text: object) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
-def _table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
-
-
-def _fence(text: str) -> str:
-    return f"```text\n{text.rstrip()}\n```\n"
 
 
 def _replay_source(finding: Finding) -> str:
@@ -100,7 +86,7 @@ def finding_page(finding: Finding) -> str:
         out.append(f"The replay is {_replay_source(finding)}; {len(seed.steps)} events:\n")
         out.append("\n".join(f"{i}. {_cell(s)}" for i, s in enumerate(seed.steps, 1)) + "\n")
         out.append("On the seed's behaviour (`Fixes()`):\n")
-        out.append(_fence(seed.violation or "clean: THE FINDING NO LONGER REPRODUCES"))
+        out.append(_fence("text", seed.violation or "clean: THE FINDING NO LONGER REPRODUCES"))
         pre = verdict.outcomes.get("prerequisites")
         if pre is not None:
             out.append(
@@ -108,7 +94,7 @@ def finding_page(finding: Finding) -> str:
                 + ", ".join(f"[`{r}`]({r}.md)" for r in finding.requires)
                 + "), the finding itself still shows:\n"
             )
-            out.append(_fence(pre.violation or "clean"))
+            out.append(_fence("text", pre.violation or "clean"))
         fixed = verdict.outcomes.get("fixed")
         if fixed is not None:
             enabled = ", ".join(f'"{n}"' for n in fixes_for(finding).enabled())

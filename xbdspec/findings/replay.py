@@ -23,6 +23,7 @@ from typing import Literal
 from xbdspec.conformance.contract import Step
 from xbdspec.conformance.findings import classify
 from xbdspec.conformance.harness import LockStep
+from xbdspec.conformance.program import run_program as lock_step_program
 from xbdspec.conformance.reference_adapter import ReferenceImplementation
 from xbdspec.conformance.replay import loads
 from xbdspec.model.state import Sizes
@@ -88,20 +89,17 @@ def run_program(finding: str, path: Path, fixes: Fixes) -> Outcome:
     violation: str | None = None
     classified: str | None = None
     try:
-        divergence = lock.start()
-        for index, step in enumerate(steps):
-            if divergence is not None:
-                break
-            if step.params not in lock.enabled(step.event):
-                violation = f"event {index + 1} ({step.label()}) is not enabled in the model"
-                break
-            divergence = lock.step(step.event, step.params, step.env)
-        if divergence is not None:
-            found = classify(divergence)
-            classified = found.name if found else None
-            violation = _describe(divergence.report())
+        divergence = lock_step_program(lock.impl, lock, steps)
     finally:
         lock.impl.close()
+    if divergence is not None:
+        found = classify(divergence)
+        classified = found.name if found else None
+        violation = _describe(divergence.report())
+    elif len(lock.steps) < len(steps):
+        # the program stopped at an event the model does not enable: it is not clean
+        missed = steps[len(lock.steps)]
+        violation = f"event {len(lock.steps) + 1} ({missed.label()}) is not enabled in the model"
     return Outcome(finding, "program", fixes.enabled(), labels, violation, classified)
 
 
