@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: venv test verify lint bench diagrams docs docs-check docs-status clean
+.PHONY: venv test verify lint bench diagrams docs docs-check docs-status clean xen-headers
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,6 +16,11 @@ venv: $(STAMP)
 ## make test: bootstrap .venv, then the whole pytest suite (ci hypothesis profile).
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+## make xen-headers: Xen 4.17's public headers (Debian's libxen-dev) in /usr/include/xen,
+## which the protocol model quotes; installed with apt when absent (needs root).
+xen-headers:
+	test -f /usr/include/xen/io/blkif.h || { apt-get update && apt-get install -y libxen-dev; }
 
 ## make verify: bootstrap .venv, then proofs, exploration and a differential campaign, with a summary.
 verify: $(STAMP)

@@ -26,6 +26,8 @@ from typing import Any
 
 from xbdspec.errors import XbdspecError
 
+from .expr import all_of
+
 
 class DeclarationError(XbdspecError):
     """A declaration breaks a rule of the declaration language (the message says which)."""
@@ -172,6 +174,13 @@ class Transition:
         effect: ``effect(s, p)``: the fields it changes, from the state before.
         seed: the seed functions (and ``blkif.h`` sections) this step stands for.
         doc: what the step does, in a sentence or two.
+        quote: for a rule of the protocol, the header sentences it comes from (a
+            :class:`Quote`); ``None`` for a driver's own step.
+        deviation: for a step the headers do not allow but real ends take and real
+            peers accept, the name of that tolerated deviation; ``None`` otherwise.
+        conditions: ``conditions(s, p)``, the guard's conjuncts with what each one
+            requires in words (a checker names the one a refused event breaks);
+            ``None`` where the guard is a single expression.
     """
 
     name: str
@@ -184,6 +193,30 @@ class Transition:
     effect: Effect
     seed: str
     doc: str
+    quote: Quote | None = None
+    deviation: str | None = None
+    conditions: Callable[[Any, Any], list[tuple[str, Any]]] | None = None
+
+
+@dataclass(frozen=True)
+class Quote:
+    """Sentences of a Xen public header that a protocol rule rests on, verbatim.
+
+    Attributes:
+        header: the header's path in Xen's tree (``xen/include/public/io/blkif.h``).
+        section: the comment block or macro the sentences stand in.
+        text: the sentences, as the header has them (white space folded).
+        version: the Xen release the text was read from.
+    """
+
+    header: str
+    section: str
+    text: str
+    version: str = "Xen 4.17"
+
+    def cite(self) -> str:
+        """``blkif.h (Xen 4.17), STATE DIAGRAMS``: where the sentences stand."""
+        return f"{self.header.rsplit('/', 1)[-1]} ({self.version}), {self.section}"
 
 
 @dataclass(frozen=True)
@@ -205,6 +238,7 @@ class Invariant:
         doc: what it means and why it matters (one sentence first).
         source: the seed function or ``blkif.h`` section it comes from.
         auxiliary: True for an invariant that exists to make others inductive.
+        quote: for a protocol obligation, the header sentences it states.
     """
 
     name: str
@@ -212,6 +246,7 @@ class Invariant:
     doc: str
     source: str
     auxiliary: bool = False
+    quote: Quote | None = None
 
 
 @dataclass(frozen=True)
@@ -222,6 +257,7 @@ class StepProperty:
     holds: Callable[[Any, Any, Any], Any]
     doc: str
     source: str
+    quote: Quote | None = None
 
 
 @dataclass(frozen=True)
@@ -258,22 +294,29 @@ class TransitionTable:
         dest: Any = None,
         params: Sequence[Param] = (),
         seed: str,
+        quote: Quote | None = None,
+        deviation: str | None = None,
     ) -> Callable[[type], type]:
         """Class decorator: ``guard`` and ``effect`` static methods become a transition.
 
         The class name becomes the transition's name (snake_case) and its docstring
-        the transition's documentation.
+        the transition's documentation.  Instead of ``guard``, a class may define
+        ``conditions(s, p)``: the guard's conjuncts as ``(what it requires, expression)``
+        pairs; the guard is then their conjunction.
         """
 
         def register(cls: type) -> type:
             name = _snake(cls.__name__)
             guard = cls.__dict__.get("guard")
             effect = cls.__dict__.get("effect")
+            conditions = cls.__dict__.get("conditions")
+            if guard is None and isinstance(conditions, staticmethod):
+                guard = staticmethod(_conjunction(conditions.__func__))
             if not isinstance(guard, staticmethod) or not isinstance(effect, staticmethod):
                 raise DeclarationError(
-                    f"transition class {cls.__name__} must define both `guard` and `effect` "
-                    "as @staticmethod functions of (s, p); an effect with nothing to change "
-                    "returns {}."
+                    f"transition class {cls.__name__} must define `effect` and either "
+                    "`guard` or `conditions` as @staticmethod functions of (s, p); an "
+                    "effect with nothing to change returns {}."
                 )
             if not cls.__doc__:
                 raise DeclarationError(f"transition class {cls.__name__} needs a docstring.")
@@ -289,11 +332,25 @@ class TransitionTable:
                     effect=effect.__func__,
                     seed=seed,
                     doc=" ".join(cls.__doc__.split()),
+                    quote=quote,
+                    deviation=deviation,
+                    conditions=conditions.__func__
+                    if isinstance(conditions, staticmethod)
+                    else None,
                 )
             )
             return cls
 
         return register
+
+
+def _conjunction(
+    conditions: Callable[[Any, Any], list[tuple[str, Any]]],
+) -> Callable[[Any, Any], Any]:
+    def guard(s: Any, p: Any) -> Any:
+        return all_of(*(cond for _, cond in conditions(s, p)))
+
+    return guard
 
 
 def _snake(name: str) -> str:

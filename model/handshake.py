@@ -320,7 +320,7 @@ class BackendConnect:
     component="backend",
     source=BACKEND_LIVE,
     dest=X.Closing,
-    seed="blkif.h (front end closing)",
+    seed="xenbus.h Closing; the back end following the front end (protocol: backend_closing)",
 )
 class BackendFollowsClosing:
     """The front end is closing: the back end goes to Closing."""
@@ -339,7 +339,7 @@ class BackendFollowsClosing:
     component="backend",
     source=[st for st in ALL_STATES if st != X.Closed],
     dest=X.Closed,
-    seed="blkif.h (front end closed)",
+    seed="xenbus.h Closed; the back end following the front end (protocol: backend_closed)",
 )
 class BackendFollowsClosed:
     """The front end is closed: the back end releases the device and goes to Closed."""
@@ -354,7 +354,10 @@ class BackendFollowsClosed:
 
 
 @step(
-    event="frontend_watch", component="backend", source=ALL_STATES, seed="blkif.h (nothing to do)"
+    event="frontend_watch",
+    component="backend",
+    source=ALL_STATES,
+    seed="the back end's watch handler (no state to follow)",
 )
 class BackendIgnoresFrontend:
     """A watch event that asks nothing of the back end."""
@@ -378,7 +381,7 @@ class BackendIgnoresFrontend:
     component="backend",
     source=BACKEND_LIVE,
     dest=X.Closing,
-    seed="blkif.h (unplug: online = 0)",
+    seed="xenbus.h Closing (an unplug: the tool stack's online = 0, not a blkif.h node)",
 )
 class BackendOffline:
     """The tool stack took the back end offline: it goes to Closing."""
@@ -479,7 +482,7 @@ class FrontendInitialiseEarly:
     component="frontend",
     source=FRONT_LIVE,
     dest=X.Closing,
-    seed="blkif.h (front end closes first: guest shutdown, xenbus_dev_shutdown)",
+    seed="xenbus.h Closing (the front end closes first: guest shutdown, xenbus_dev_shutdown)",
 )
 class FrontendShutdown:
     """The guest shuts the device down with nobody using it: the front end closes

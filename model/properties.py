@@ -482,6 +482,50 @@ def aux_waiting_write(s: Any, k: Any) -> Any:
     return all_of(*parts)
 
 
+def aux_connected_ends(s: Any, k: Any) -> Any:
+    """A driver that is connected (or suspending) got there through both ends'
+    Connected: neither end is back in the start-up."""
+    past = (X.Connected, X.Closing, X.Closed)
+    return all_of(
+        # a connected or suspending driver, or one with requests out
+        implies(
+            any_of(s.drv_state != DriverState.DISCONNECTED, a.dispatched(s) > 0),
+            all_of(one_of(s.fe_state, past), one_of(s.be_state, past)),
+        ),
+        # the front end went Connected on the back end's Connected
+        implies(s.fe_state == X.Connected, one_of(s.be_state, past)),
+        # the back end closes after the front end did
+        implies(s.be_state == X.Closed, s.fe_state == X.Closed),
+        # bios come from users, and the last one leaves only when its bios completed
+        implies(
+            s.users == 0,
+            all_of(*(one_of(st, (BioStage.UNSUBMITTED, BioStage.DONE)) for st in s.bio_stage)),
+        ),
+        # the front end closes only with nobody using the disk, so with nothing in flight
+        implies(
+            any_of(s.fe_state == X.Closed, s.fe_pc == FrontPc.CLOSING),
+            all_of(
+                *(st != BioStage.HELD for st in s.bio_stage),
+                *(st != BioStage.QUEUED for st in s.bio_stage),
+                *(pl == Place.FREE for pl in s.cmd_place),
+            ),
+        ),
+    )
+
+
+def aux_states_used(s: Any, k: Any) -> Any:
+    """Each state node holds one of the states its end writes: neither end of this
+    model writes Unknown, Reconfiguring or Reconfigured, and the front end never
+    InitWait.  (What makes the refinement's source states exact.)"""
+    return all_of(
+        one_of(s.fe_state, (X.Initialising, X.Initialised, X.Connected, X.Closing, X.Closed)),
+        one_of(
+            s.be_state,
+            (X.Initialising, X.InitWait, X.Initialised, X.Connected, X.Closing, X.Closed),
+        ),
+    )
+
+
 # --------------------------------------------------------------------------- registry
 
 INVARIANTS: tuple[Invariant, ...] = (
@@ -615,6 +659,20 @@ INVARIANTS: tuple[Invariant, ...] = (
         aux_bio_order,
         aux_bio_order.__doc__ or "",
         "xbd_strategy, xbd_bio_command",
+        auxiliary=True,
+    ),
+    Invariant(
+        "AuxConnectedEnds",
+        aux_connected_ends,
+        aux_connected_ends.__doc__ or "",
+        "xbd_connect, xbd_suspend, xbd_resume",
+        auxiliary=True,
+    ),
+    Invariant(
+        "AuxStatesUsed",
+        aux_states_used,
+        aux_states_used.__doc__ or "",
+        "xenbus.h; xbd_backend_changed",
         auxiliary=True,
     ),
     Invariant(

@@ -422,3 +422,13 @@ def all_constraints(parts: Sequence[Any]) -> Any:
 def describe_model(spec: Spec, model: Any, states: Mapping[str, Any]) -> dict[str, Any]:
     """Plain states for each named symbolic state in a z3 model."""
     return {name: read_state(spec, model, s) for name, s in states.items()}
+
+
+def E_and(parts: Sequence[Any]) -> Any:
+    """The conjunction of ``parts``."""
+    return z3.And(*(_as_bool(p) for p in parts))
+
+
+def z3_u32(name: str) -> Any:
+    """A fresh 32-bit variable (a ring base, say)."""
+    return z3.BitVec(name, 32)

@@ -8,8 +8,10 @@ expected to be refuted and names the finding it documents.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
+from xbdspec.model.protocol import ProtocolSizes, build_protocol_spec
 from xbdspec.model.spec import build_spec
 from xbdspec.model.state import Sizes
 
@@ -21,7 +23,12 @@ from .model_obligations import (
     k_induction_obligation,
     model_obligations,
 )
+from .refinement import refinement_obligations
 from .results import Obligation, Outcome, Result
+
+#: Every obligation of the protocol model is named ``protocol.<its name>``: the two
+#: models share property names (FeatureSoundness, RingBounds) and mean different states.
+PROTOCOL_PREFIX = "protocol."
 
 #: The handshake alone: no commands and no bios, one suspend and one unplug; what
 #: the bounded checks unroll (xenstore with coalescing watches, suspend/resume with a
@@ -100,4 +107,15 @@ def build_registry(sizes: Sizes | None = None) -> list[Obligation]:
             )
         )
     obligations.extend(arithmetic_obligation(a) for a in ARITHMETIC_OBLIGATIONS)
+    obligations.extend(protocol_obligations())
+    obligations.extend(refinement_obligations(spec))
     return obligations
+
+
+def protocol_obligations(sizes: ProtocolSizes | None = None) -> list[Obligation]:
+    """The protocol model's own obligations (its invariants inductive, its guards live,
+    its invariants falsifiable), named ``protocol.*``."""
+    return [
+        dataclasses.replace(o, name=PROTOCOL_PREFIX + o.name)
+        for o in model_obligations(build_protocol_spec(sizes or ProtocolSizes()))
+    ]

@@ -39,7 +39,9 @@ def respec(transitions: Any) -> Spec:
 
 def test_a_transition_needs_guard_and_effect() -> None:
     table = TransitionTable()
-    with pytest.raises(DeclarationError, match="must define both `guard` and `effect`"):
+    with pytest.raises(
+        DeclarationError, match="must define `effect` and either `guard` or `conditions`"
+    ):
 
         @table.step(event="e", component="io", source=[IoPc.IDLE], seed="x")
         class NoEffect:

@@ -117,6 +117,8 @@ BREAKERS: dict[
         ONE_READ_IN_FLIGHT,
         lambda s: {"flag_wait_idle": True, "frozen": s.frozen + 1},
     ),
+    "AuxConnectedEnds": (CONNECTED, lambda s: {"be_state": XenbusState.InitWait}),
+    "AuxStatesUsed": (CONNECTED, lambda s: {"fe_state": XenbusState.Reconfiguring}),
 }
 
 

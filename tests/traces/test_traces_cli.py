@@ -23,10 +23,13 @@ def test_json_document_of_a_valid_log(capsys: pytest.CaptureFixture[str]) -> Non
     doc = json.loads(out)
     assert status == 0
     assert doc["valid"] is True and doc["first_divergence"] is None
-    assert doc["events"] == 50 and doc["format"] == "oxenstored"
+    assert doc["events"] == 48 and doc["format"] == "oxenstored"
     assert isinstance(doc["seconds"], float)
     (dev,) = doc["devices"]
-    assert dev["device"] == "vbd 51712 of domain 5" and dev["verdict"] == "valid"
+    # Linux 6.1 writes Closed straight after Connected: legal, outside the FreeBSD model
+    # this checker follows, so reported as a known gap (the protocol model accepts it)
+    assert dev["device"] == "vbd 51712 of domain 5" and dev["verdict"] == "outside-model"
+    assert [g["kind"] for g in dev["gaps"]] == ["FrontClosedDirectly"]
     assert dev["final"]["fe_state"] == "Closed"
 
 

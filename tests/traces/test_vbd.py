@@ -61,7 +61,10 @@ def test_linux_startup_with_a_four_page_ring_and_unplug_is_valid() -> None:
     result = check_file(str(DATA / "linux_startup_unplug.log"))
     assert result.valid and result.exit_code == 0 and result.first_divergence is None
     (d,) = result.devices
-    assert d.verdict == "valid"
+    # Linux 6.1 answers the back end's Closing with Closed: legal (the protocol model's
+    # frontend_closed), outside the FreeBSD model this checker follows: a known gap
+    assert d.verdict == "outside-model"
+    assert [g.kind for g in d.gaps] == ["FrontClosedDirectly"]
     # both nodes were removed at the end: no model state is left to show
     assert d.final == {
         "fe_state": "Closed",
@@ -73,12 +76,13 @@ def test_linux_startup_with_a_four_page_ring_and_unplug_is_valid() -> None:
         "frontend": "/local/domain/5/device/vbd/51712",
         "backend": "/local/domain/0/backend/vbd/5/51712",
     }
-    # five state writes on each side (Closing on the back end's by libxl) and both of
-    # libxl's online writes
-    assert d.observations == 12
+    # the fixture holds four state writes on the front end's side (Linux 6.1 writes Closed
+    # straight after Connected, no Closing), five on the back end's (Closing by libxl)
+    # and both of libxl's online writes
+    assert d.observations == 11
 
 
-def test_netbsd_keys_and_state_in_one_transaction_are_valid() -> None:
+def test_netbsd_keys_in_one_transaction_then_initialised_are_valid() -> None:
     result = check_file(str(DATA / "netbsd_one_transaction.log"))
     assert result.valid, result.render()
 

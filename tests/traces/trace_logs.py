@@ -112,7 +112,6 @@ def frontend_publish(
     node = f"device/vbd/{devid}"
     if order:
         log.write(t, f"{node}/ring-page-order", str(order))
-        log.write(t, f"{node}/num-ring-pages", str(2**order))
         for i in range(2**order):
             if i != skip_ref:
                 log.write(t, f"{node}/ring-ref{i}", str(8 + i))
@@ -157,7 +156,7 @@ def startup(log: Log, guest: int, devid: int, order: int = 0) -> int:
     return frontend_state(log, guest, devid, 4)
 
 
-def unplug(log: Log, guest: int, devid: int) -> int:
+def unplug(log: Log, guest: int, devid: int, *, closing: bool = True) -> int:
     """xl block-detach: libxl's online=0 and Closing, both ends close, nodes removed;
     returns the last rm line."""
     be = be_path(guest, devid)
@@ -165,7 +164,8 @@ def unplug(log: Log, guest: int, devid: int) -> int:
     log.write(t, f"{be}/online", "0")
     log.write(t, f"{be}/state", "5")
     log.add(t, "commit")
-    frontend_state(log, guest, devid, 5)
+    if closing:  # FreeBSD; Linux 6.1 writes Closed directly (blkfront_closing)
+        frontend_state(log, guest, devid, 5)
     frontend_state(log, guest, devid, 6)
     backend_state(log, guest, devid, 6)
     log.rm("A12", be)
@@ -181,7 +181,7 @@ def linux_startup_unplug() -> Log:
     log.add("A12", "newconn")
     startup(log, 5, 51712, order=2)
     log.noise(5)
-    unplug(log, 5, 51712)
+    unplug(log, 5, 51712, closing=False)
     log.add("A12", "endconn")
     return log
 
@@ -207,7 +207,8 @@ def two_guests() -> Log:
 
 
 def netbsd_one_transaction() -> Log:
-    """NetBSD's xbd: transport keys and Initialised in one transaction."""
+    """NetBSD's xbd (xbd_xenbus.c 1.133): the transport keys in one transaction, committed,
+    then Initialised outside it."""
     log = Log()
     create(log, 5, 768)
     backend_initwait(log, 5, 768)
@@ -215,8 +216,8 @@ def netbsd_one_transaction() -> Log:
     log.write(t, "device/vbd/768/ring-ref", "8")
     log.write(t, "device/vbd/768/event-channel", "17")
     log.write(t, "device/vbd/768/protocol", "x86_64-abi")
-    log.write(t, "device/vbd/768/state", "3")
     log.add(t, "commit")
+    frontend_state(log, 5, 768, 3)
     backend_connect(log, 5, 768)
     frontend_state(log, 5, 768, 4)
     return log

@@ -134,6 +134,18 @@ KNOWN_GAPS: tuple[KnownGap, ...] = (
         "Connected; back ends connect on Initialised or Connected. The model's front end "
         "passes through Initialised.",
     ),
+    KnownGap(
+        "FrontClosedDirectly",
+        lambda b, o: (
+            o.field == "fe_state"
+            and o.value == X.Closed
+            and b[0] in (X.Initialising, X.Initialised, X.Connected)
+        ),
+        "Linux 6.1 (blkfront_closing -> xenbus_frontend_closed) and NetBSD answer the back "
+        "end's Closing by writing Closed directly; xenbus.h allows it and the protocol "
+        "model accepts it (frontend_closed). This checker follows the FreeBSD model, "
+        "whose front end passes through Closing.",
+    ),
 )
 
 

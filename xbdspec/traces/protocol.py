@@ -1,0 +1,525 @@
+"""Checking what a vbd's two ends and the tool stack write to xenstore against the
+protocol model.
+
+The input is a sequence of *commits*: each one xenstore transaction or single write
+(or removal), by the front end, the back end or the tool stack, with the keys it
+writes relative to the front end's (``front/``) and the back end's (``back/``)
+directory.  The checker keeps the two directories as xenstore holds them and the set
+of protocol states consistent with what it has seen; each commit becomes the protocol
+steps it stands for (:func:`steps_of`), with their parameters read from the
+directories (the back end's offers and features when it writes its state, the front
+end's transport keys when they are complete), and every state of the set takes them.
+
+A verdict has three levels:
+
+* **conforms**: every commit is a protocol step (or changes nothing the protocol
+  sees);
+* **tolerated deviation**: some commit was a step the headers do not allow but real
+  peers accept, named (:data:`xbdspec.model.protocol.DEVIATIONS`);
+* **violation**: some commit is no step from any state the checker holds; the report
+  names the commit and, for the step it stood for, the rules it breaks.
+
+Keys whose value only needs to be present are checked for presence; numbers must be
+decimal ASCII digits within the ranges :data:`LIMITS` states.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from xbdspec.errors import InputError
+from xbdspec.model.concrete import Stepper, effect_changes
+from xbdspec.model.declaration import Bindings, Instance, Spec
+from xbdspec.model.protocol import ProtocolSizes, build_protocol_spec
+from xbdspec.model.vocabulary import XenbusState
+
+X = XenbusState
+
+#: The largest values the checker instantiates the protocol model with.
+LIMITS = {"ring-page-order": 8, "queues": 64}
+#: A commit line longer than this is refused before it is parsed.
+MAX_LINE = 1 << 16
+
+_DIGITS = re.compile(r"[0-9]{1,10}")
+_RING_REF = re.compile(r"ring-ref([0-9]+)?")
+_QUEUE_KEY = re.compile(r"queue-([0-9]+)/(ring-ref([0-9]+)?|event-channel)")
+TRANSPORT_KEYS = frozenset(
+    {"event-channel", "protocol", "ring-page-order", "num-ring-pages", "multi-queue-num-queues"}
+)
+
+
+class Verdict:
+    """The three levels of a verdict."""
+
+    CONFORMS = "conforms"
+    TOLERATED = "tolerated deviation"
+    VIOLATION = "violation"
+
+
+@dataclass(frozen=True)
+class Commit:
+    """One atomic xenstore commit.
+
+    Attributes:
+        by: ``frontend``, ``backend`` or ``toolstack``.
+        writes: ``{"front/state": "3", ...}``.
+        remove: the directories (``front``, ``back``) or keys removed.
+        where: the commit's place in its source (``file:line``).
+    """
+
+    by: str
+    writes: Mapping[str, str]
+    remove: tuple[str, ...]
+    where: str
+
+
+@dataclass
+class Report:
+    """What checking a sequence of commits found.
+
+    Attributes:
+        verdict: one of :class:`Verdict`'s levels.
+        commits: how many commits were checked.
+        steps: the protocol steps taken, as labels, in order (along one consistent path).
+        deviations: the tolerated deviations the path used.
+        violation: for a violation, where and why.
+    """
+
+    verdict: str = Verdict.CONFORMS
+    commits: int = 0
+    steps: list[str] = field(default_factory=list)
+    deviations: list[str] = field(default_factory=list)
+    violation: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "verdict": self.verdict,
+            "commits": self.commits,
+            "steps": self.steps,
+            "deviations": self.deviations,
+            "violation": self.violation,
+        }
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read_commits(lines: Iterable[str], source: str) -> tuple[dict[str, Any], list[Commit]]:
+    """The header object and the commits of a JSON-lines scenario."""
+    header: dict[str, Any] | None = None
+    commits: list[Commit] = []
+    for number, line in enumerate(lines, 1):
+        where = f"{source}:{number}"
+        if len(line) > MAX_LINE:
+            raise InputError(where, f"the line is longer than {MAX_LINE} characters")
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            raise InputError(where, f"not a JSON object: {exc}") from None
+        if not isinstance(obj, dict):
+            raise InputError(where, "each line must be a JSON object")
+        if header is None:
+            header = obj
+            continue
+        commits.append(_commit(obj, where))
+    if header is None:
+        raise InputError(source, "empty: a scenario starts with a header object")
+    return header, commits
+
+
+def _commit(obj: Mapping[str, Any], where: str) -> Commit:
+    by = obj.get("by")
+    if by not in ("frontend", "backend", "toolstack"):
+        raise InputError(where, f"'by' must be frontend, backend or toolstack, not {by!r}")
+    writes = obj.get("writes", {})
+    remove = obj.get("remove", [])
+    if not isinstance(writes, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in writes.items()
+    ):
+        raise InputError(where, "'writes' must map keys to string values")
+    if not isinstance(remove, list) or not all(isinstance(r, str) for r in remove):
+        raise InputError(where, "'remove' must be a list of directories or keys")
+    for key in (*writes, *remove):
+        if key.split("/", 1)[0] not in ("front", "back"):
+            raise InputError(where, f"key {key!r} is in neither front/ nor back/")
+    return Commit(by, dict(writes), tuple(remove), where)
+
+
+def _number(value: str, key: str, where: str) -> int:
+    if not _DIGITS.fullmatch(value):
+        raise InputError(where, f"{key} = {value!r} is not a decimal number (ASCII digits)")
+    return int(value)
+
+
+# --------------------------------------------------------------------------- the directories
+
+
+@dataclass
+class Directories:
+    """The front end's and the back end's directories as xenstore holds them."""
+
+    front: dict[str, str] = field(default_factory=dict)
+    back: dict[str, str] = field(default_factory=dict)
+
+    def apply(self, commit: Commit) -> None:
+        for key, value in commit.writes.items():
+            side, name = key.split("/", 1)
+            (self.front if side == "front" else self.back)[name] = value
+        for key in commit.remove:
+            side, _, name = key.partition("/")
+            target = self.front if side == "front" else self.back
+            if not name:
+                target.clear()
+            else:
+                for existing in [k for k in target if k == name or k.startswith(name + "/")]:
+                    del target[existing]
+
+    def back_offers(self, where: str) -> dict[str, int]:
+        """The back end's transport limits (their defaults when absent)."""
+        b = self.back
+        order = (
+            _number(b["max-ring-page-order"], "max-ring-page-order", where)
+            if "max-ring-page-order" in b
+            else 0
+        )
+        if "max-ring-pages" in b:
+            pages = _number(b["max-ring-pages"], "max-ring-pages", where)
+            order = max(order, max(pages.bit_length() - 1, 0))
+        queues = (
+            _number(b["multi-queue-max-queues"], "multi-queue-max-queues", where)
+            if "multi-queue-max-queues" in b
+            else 1
+        )
+        return {
+            "max_order": min(order, LIMITS["ring-page-order"]),
+            "max_queues": max(1, min(queues, LIMITS["queues"])),
+        }
+
+    def back_features(self, where: str) -> dict[str, bool]:
+        """The back end's feature keys (absent: 0)."""
+
+        def flag(key: str) -> bool:
+            return key in self.back and _number(self.back[key], key, where) != 0
+
+        return {
+            "barrier": flag("feature-barrier"),
+            "flush": flag("feature-flush-cache"),
+            "discard": flag("feature-discard"),
+            "indirect": "feature-max-indirect-segments" in self.back,
+            "persistent": flag("feature-persistent"),
+        }
+
+    def front_transport(self, where: str) -> tuple[bool, dict[str, Any], str]:
+        """Whether the front end's transport keys are complete, their values, and what
+        is missing or inconsistent (empty when complete and consistent)."""
+        f = self.front
+        queues = (
+            _number(f["multi-queue-num-queues"], "multi-queue-num-queues", where)
+            if "multi-queue-num-queues" in f
+            else 1
+        )
+        order = (
+            _number(f["ring-page-order"], "ring-page-order", where)
+            if "ring-page-order" in f
+            else None
+        )
+        if "num-ring-pages" in f:
+            pages = _number(f["num-ring-pages"], "num-ring-pages", where)
+            from_pages = max(pages.bit_length() - 1, 0)
+            if pages & (pages - 1) or pages == 0:
+                return False, {}, f"inconsistent: num-ring-pages = {pages} is not a power of two"
+            if order is not None and order != from_pages:
+                return (
+                    False,
+                    {},
+                    (
+                        f"inconsistent: ring-page-order = {order} and num-ring-pages = {pages} "
+                        "disagree (blkif.h "
+                        "note 3: both schemes publish identical ring parameters)"
+                    ),
+                )
+            order = from_pages
+        order = order or 0
+        toplevel = any(_RING_REF.fullmatch(k) for k in f) or "event-channel" in f
+        persistent = (
+            "feature-persistent" in f
+            and _number(f["feature-persistent"], "feature-persistent", where) != 0
+        )
+        values = {
+            "order": min(order, LIMITS["ring-page-order"]),
+            "queues": max(1, min(queues, LIMITS["queues"])),
+            "toplevel": toplevel,
+            "persistent": persistent,
+        }
+        prefixes = [""] if queues == 1 else [f"queue-{q}/" for q in range(queues)]
+        for prefix in prefixes:
+            refs = (
+                [f"{prefix}ring-ref"]
+                if order == 0
+                else [f"{prefix}ring-ref{i}" for i in range(1 << order)]
+            )
+            if order == 0 and f"{prefix}ring-ref" not in f and f"{prefix}ring-ref0" in f:
+                refs = [f"{prefix}ring-ref0"]
+            missing = [k for k in (*refs, f"{prefix}event-channel") if k not in f]
+            if missing:
+                return False, values, f"missing {', '.join(missing)}"
+        return True, values, ""
+
+
+def _is_transport_key(key: str) -> bool:
+    return (
+        key in TRANSPORT_KEYS or bool(_RING_REF.fullmatch(key)) or bool(_QUEUE_KEY.fullmatch(key))
+    )
+
+
+def _state(commit: Commit, side: str) -> int | None:
+    value = commit.writes.get(f"{side}/state")
+    return None if value is None else _number(value, f"{side}/state", commit.where)
+
+
+# --------------------------------------------------------------------------- commits as steps
+
+
+_FRONT_STATE_STEP: dict[int, str] = {
+    X.Initialising: "frontend_reconnect",
+    X.Initialised: "frontend_initialised",
+    X.Connected: "frontend_connected",
+    X.Closing: "frontend_closing",
+    X.Closed: "frontend_closed",
+}
+_BACK_STATE_STEP: dict[int, str] = {
+    X.InitWait: "backend_init_wait",
+    X.Initialised: "backend_skip_init_wait",
+    X.Connected: "backend_connect",
+    X.Closing: "backend_closing",
+    X.Closed: "backend_closed",
+}
+_PUBLISH_STEP: dict[int | None, str] = {
+    None: "frontend_publish_transport",
+    X.Initialised: "frontend_publish_transport_initialised",
+    X.Connected: "frontend_publish_transport_connected",
+}
+
+
+def steps_of(
+    commit: Commit, before: Directories, after: Directories, current: Mapping[str, int]
+) -> list[tuple[str, dict[str, Any]]] | str:
+    """The protocol steps ``commit`` stands for, in order, with their parameters; or, for
+    a commit that can be no step at all, why.
+
+    ``current`` holds the state nodes' values before the commit (``front``, ``back``):
+    a state written again with the value it has changes nothing.
+    """
+    where = commit.where
+    front_state, back_state = _state(commit, "front"), _state(commit, "back")
+    if commit.by == "toolstack":
+        steps: list[tuple[str, dict[str, Any]]] = []
+        online = commit.writes.get("back/online")
+        if online is not None and _number(online, "back/online", where) == 0:
+            steps.append(
+                ("toolstack_detach" if back_state == X.Closing else "toolstack_set_offline", {})
+            )
+        elif back_state is not None and back_state != current["back"]:
+            if back_state == X.Initialising and front_state == X.Initialising:
+                steps.append(("toolstack_resume", {}))
+            else:
+                shown = _name(back_state)
+                return f"the tool stack writes the back end's state {shown} outside a detach"
+        elif front_state is not None and front_state != current["front"]:
+            return f"the tool stack writes the front end's state {_name(front_state)}"
+        for removed in commit.remove:
+            if removed == "front":
+                steps.append(("toolstack_remove_front", {}))
+            elif removed == "back":
+                steps.append(("toolstack_remove_back", {}))
+        return steps
+    if commit.by == "backend":
+        if front_state is not None:
+            return "the back end writes the front end's state node"
+        if back_state is None or back_state == current["back"]:
+            return []
+        if back_state not in _BACK_STATE_STEP:
+            return f"the back end writes state {_name(back_state)}, which no protocol step writes"
+        name = _BACK_STATE_STEP[back_state]
+        params: dict[str, Any] = {}
+        if name in ("backend_init_wait", "backend_skip_init_wait", "backend_connect"):
+            params.update(after.back_features(where))
+        if name == "backend_init_wait":
+            params.update(after.back_offers(where))
+        return [(name, params)]
+    # the front end
+    if back_state is not None:
+        return "the front end writes the back end's state node"
+    transport_written = any(
+        _is_transport_key(key.split("/", 1)[1]) for key in commit.writes if key.startswith("front/")
+    )
+    if transport_written:
+        complete, values, missing = after.front_transport(where)
+        if missing.startswith("inconsistent: "):
+            return missing.removeprefix("inconsistent: ")
+        if complete:
+            publish = _PUBLISH_STEP.get(front_state)
+            if publish is None:
+                return (
+                    f"the front end writes state {_name(front_state)} with its transport keys; "
+                    "only Initialised or Connected may go with them"
+                )
+            return [(publish, values)]
+        if current["front"] != X.Initialising:
+            # a key written outside Initialising: the publish step names the rule it breaks
+            return [
+                (
+                    _PUBLISH_STEP[None],
+                    values or {"order": 0, "queues": 1, "toplevel": True, "persistent": False},
+                )
+            ]
+    if front_state is None or front_state == current["front"]:
+        return []
+    if front_state not in _FRONT_STATE_STEP:
+        return f"the front end writes state {_name(front_state)}, which no protocol step writes"
+    return [(_FRONT_STATE_STEP[front_state], {})]
+
+
+def _name(value: int | None) -> str:
+    if value is None:
+        return "none"
+    try:
+        return f"{XenbusState(value).name} ({value})"
+    except ValueError:
+        return repr(value)
+
+
+# --------------------------------------------------------------------------- checking
+
+
+class ProtocolChecker:
+    """Checks commits one at a time against the protocol model.
+
+    Attributes:
+        spec: the protocol model the checker steps (handshake only: no request ids).
+        states: the protocol states consistent with the commits so far, each with the
+            deviations its path used.
+    """
+
+    def __init__(self, sizes: ProtocolSizes | None = None) -> None:
+        self.spec: Spec = build_protocol_spec(
+            sizes
+            or ProtocolSizes(
+                ids=0,
+                ring_slots=1,
+                max_order=LIMITS["ring-page-order"],
+                max_queues=LIMITS["queues"],
+            )
+        )
+        self.stepper = Stepper(self.spec)
+        self.dirs = Directories()
+        self.states: dict[Any, frozenset[str]] = {self.stepper.initial(): frozenset()}
+        self.report = Report()
+
+    def _instance(self, name: str, params: Mapping[str, Any]) -> Instance:
+        t = self.spec.transition(name)
+        wanted = {p.name: params.get(p.name) for p in t.params}
+        return Instance(t, Bindings(self.spec.sizes, wanted))
+
+    def check(self, commit: Commit) -> bool:
+        """Take one commit; False (and the report says why) when it is a violation."""
+        if self.report.verdict == Verdict.VIOLATION:
+            return False
+        self.report.commits += 1
+        before = Directories(dict(self.dirs.front), dict(self.dirs.back))
+        self.dirs.apply(commit)
+        some = next(iter(self.states))
+        current = {"front": int(some.fe_state), "back": int(some.be_state)}
+        steps = steps_of(commit, before, self.dirs, current)
+        if isinstance(steps, str):
+            return self._violate(commit, steps)
+        if not steps:
+            return True
+        survivors: dict[Any, frozenset[str]] = {}
+        reasons: list[str] = []
+        for state, used in self.states.items():
+            result = self._take(state, steps, reasons)
+            if result is not None:
+                after, deviations = result
+                survivors[after] = used | deviations
+        if not survivors:
+            return self._violate(commit, "; ".join(dict.fromkeys(reasons)))
+        self.states = survivors
+        self.report.steps.extend(self._label(n, p) for n, p in steps)
+        return True
+
+    def _take(
+        self, state: Any, steps: list[tuple[str, dict[str, Any]]], reasons: list[str]
+    ) -> tuple[Any, frozenset[str]] | None:
+        deviations: set[str] = set()
+        for name, params in steps:
+            instance = self._instance(name, params)
+            t = instance.transition
+            control = self.spec.control_of(t)
+            if getattr(state, control) not in t.source:
+                where = getattr(state, control)
+                reasons.append(
+                    f"{name} is a step from {_sources(t.source)} only, and the "
+                    f"{_owner(control)} is {where.name}"
+                )
+                return None
+            conditions = t.conditions(state, instance.bindings) if t.conditions else []
+            failed = [text for text, cond in conditions if not cond]
+            if failed:
+                reasons.append(f"{name} requires: " + "; ".join(failed))
+                return None
+            state = state._replace(**effect_changes(t, control, state, instance.bindings))
+            if t.deviation:
+                deviations.add(t.deviation)
+        return state, frozenset(deviations)
+
+    def _label(self, name: str, params: Mapping[str, Any]) -> str:
+        t = self.spec.transition(name)
+        shown = ", ".join(f"{p.name}={params.get(p.name)!r}" for p in t.params)
+        return f"{name}({shown})"
+
+    def _violate(self, commit: Commit, why: str) -> bool:
+        shown = ", ".join(f"{k}={v}" for k, v in commit.writes.items())
+        if commit.remove:
+            shown += (", " if shown else "") + "remove " + ", ".join(commit.remove)
+        self.report.verdict = Verdict.VIOLATION
+        self.report.violation = f"{commit.where}: {commit.by} commits {{{shown}}}: {why}"
+        return False
+
+    def finish(self) -> Report:
+        """The verdict: a violation stays one; otherwise the best path decides."""
+        if self.report.verdict != Verdict.VIOLATION:
+            best = min(self.states.values(), key=len)
+            self.report.deviations = sorted(best)
+            self.report.verdict = Verdict.TOLERATED if best else Verdict.CONFORMS
+        return self.report
+
+
+def _owner(control: str) -> str:
+    return {"fe_state": "front end", "be_state": "back end", "ts_phase": "tool stack"}[control]
+
+
+def _sources(source: tuple[Any, ...]) -> str:
+    return ", ".join(getattr(s, "name", str(s)) for s in source)
+
+
+def check_commits(commits: Iterable[Commit]) -> Report:
+    """Check a whole sequence of commits."""
+    checker = ProtocolChecker()
+    for commit in commits:
+        if not checker.check(commit):
+            break
+    return checker.finish()
+
+
+def check_scenario(path: str) -> tuple[dict[str, Any], Report]:
+    """Read and check a scenario file (header, then commits)."""
+    with open(path, encoding="utf-8", errors="strict") as handle:
+        header, commits = read_commits(handle, path)
+    return header, check_commits(commits)
