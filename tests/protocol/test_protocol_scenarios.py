@@ -314,3 +314,18 @@ def test_a_commit_is_a_frozen_record() -> None:
     commit = Commit("frontend", {"front/state": "1"}, (), "x:1")
     with pytest.raises(AttributeError):
         commit.by = "backend"  # type: ignore[misc]
+
+
+def test_check_reads_commits_and_exits_with_the_verdict(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from xbdspec.cli import main
+
+    assert main(["check", str(SCENARIOS / "minios_startup.jsonl")]) == 0
+    assert "tolerated deviation connected-in-key-transaction" in capsys.readouterr().out
+    assert main(["check", "--json", str(SCENARIOS / "linux_detach.jsonl")]) == 0
+    assert json.loads(capsys.readouterr().out)["verdict"] == "conforms"
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"scenario": "x"}\n{"by": "backend", "writes": {"back/state": "4"}}\n')
+    assert main(["check", str(bad)]) == 1
+    assert f"{bad}:2: backend commits" in capsys.readouterr().out

@@ -25,7 +25,7 @@ from .projection import HandshakeProjection
 from .report import CheckResult, DeviceReport, Divergence
 from .vbd import VbdChecker
 
-FORMATS = ("auto", "jsonl", "oxenstored")
+FORMATS = ("auto", "jsonl", "oxenstored", "commits")
 
 
 @lru_cache(maxsize=1)
@@ -104,9 +104,12 @@ def check_oxenstored(
 
 
 def detect_format(first_line: str) -> str:
-    """``jsonl`` or ``oxenstored``, from a trace's first non-blank line."""
+    """``jsonl``, ``commits`` or ``oxenstored``, from a trace's first non-blank line: a
+    commits file's header names its ``frontend`` or ``scenario``."""
     text = first_line.lstrip()
     if text.startswith("{"):
+        if '"scenario"' in text or '"frontend"' in text:
+            return "commits"
         return "jsonl"
     if text.startswith("["):
         return "oxenstored"

@@ -1,8 +1,14 @@
 """``xbdspec check TRACE``: validate a recorded trace or an oxenstored access log.
 
-Exit status: 0 valid (known gaps of the model reported but not failed), 1 divergence,
-2 malformed input (the CLI's error path), 3 unverifiable (a line that matters was cut
-or refused).
+Three formats: a JSON-lines trace of the FreeBSD model's events; an oxenstored access
+log (every vbd followed through the FreeBSD model's handshake); and a JSON-lines file
+of xenstore *commits* (a header naming the ``frontend`` or ``scenario``, then one
+transaction or write per line), checked against the protocol model
+(:mod:`xbdspec.traces.protocol`) with its three verdicts.
+
+Exit status: 0 valid or conforming (known gaps and tolerated deviations reported but not
+failed), 1 divergence or violation, 2 malformed input (the CLI's error path), 3
+unverifiable (a line that matters was cut or refused).
 """
 
 from __future__ import annotations
@@ -11,8 +17,11 @@ import argparse
 import json
 import sys
 
-from .check import FORMATS, check_file
+from xbdspec.errors import InputError
+
+from .check import FORMATS, check_file, detect_format
 from .oxenstored import DEFAULT_NB_CHARS
+from .protocol import check_scenario
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,7 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "trace",
         metavar="TRACE",
-        help="a JSON-lines trace of model events or an oxenstored access log",
+        help="a JSON-lines trace of model events, an oxenstored access log, or a JSON-lines "
+        "file of xenstore commits (checked against the protocol model)",
     )
     parser.add_argument(
         "--format",
@@ -41,6 +51,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Check the trace, print the report, return the exit status."""
+    if args.format == "commits" or (
+        args.format == "auto" and _first_format(args.trace) == "commits"
+    ):
+        _, report = check_scenario(args.trace)
+        print(json.dumps(report.as_json(), indent=2) if args.json else report.render(args.trace))
+        sys.stdout.flush()
+        return report.exit_code
     result = check_file(args.trace, args.format, args.nb_chars)
     if args.json:
         print(json.dumps(result.as_json(), indent=2))
@@ -48,3 +65,14 @@ def run(args: argparse.Namespace) -> int:
         print(result.render())
     sys.stdout.flush()
     return result.exit_code
+
+
+def _first_format(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                if line.strip():
+                    return detect_format(line[:4096])
+    except OSError as exc:
+        raise InputError(path, f"cannot open the trace: {exc.strerror}") from None
+    return ""

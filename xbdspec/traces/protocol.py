@@ -20,7 +20,9 @@ A verdict has three levels:
   names the commit and, for the step it stood for, the rules it breaks.
 
 Keys whose value only needs to be present are checked for presence; numbers must be
-decimal ASCII digits within the ranges :data:`LIMITS` states.
+decimal ASCII digits (at most 10, 20 for ``sectors``), and ring orders and queue counts are
+capped at :data:`LIMITS`.  When the back end goes Connected its device properties must
+keep blkif.h's rules (:data:`xbdspec.model.protocol.content.PROPERTY_RULES`).
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ from typing import Any
 from xbdspec.errors import InputError
 from xbdspec.model.concrete import Stepper, effect_changes
 from xbdspec.model.declaration import Bindings, Instance, Spec
-from xbdspec.model.protocol import ProtocolSizes, build_protocol_spec
+from xbdspec.model.protocol import DEVIATIONS, ProtocolSizes, build_protocol_spec
+from xbdspec.model.protocol.content import PROPERTY_RULES, DeviceProperties, broken_rules
 from xbdspec.model.vocabulary import XenbusState
 
 X = XenbusState
@@ -44,7 +47,6 @@ LIMITS = {"ring-page-order": 8, "queues": 64}
 #: A commit line longer than this is refused before it is parsed.
 MAX_LINE = 1 << 16
 
-_DIGITS = re.compile(r"[0-9]{1,10}")
 _RING_REF = re.compile(r"ring-ref([0-9]+)?")
 _QUEUE_KEY = re.compile(r"queue-([0-9]+)/(ring-ref([0-9]+)?|event-channel)")
 TRANSPORT_KEYS = frozenset(
@@ -94,6 +96,22 @@ class Report:
     steps: list[str] = field(default_factory=list)
     deviations: list[str] = field(default_factory=list)
     violation: str = ""
+
+    @property
+    def exit_code(self) -> int:
+        """0 conforms or tolerated, 1 a violation (``xbdspec check``'s statuses)."""
+        return 1 if self.verdict == Verdict.VIOLATION else 0
+
+    def render(self, source: str) -> str:
+        """The report as text."""
+        lines = [
+            f"{source}: {self.verdict} ({self.commits} commits, {len(self.steps)} protocol steps)"
+        ]
+        for name in self.deviations:
+            lines.append(f"  tolerated deviation {name}: {DEVIATIONS[name]}")
+        if self.violation:
+            lines.append(f"  {self.violation}")
+        return "\n".join(lines)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -151,8 +169,8 @@ def _commit(obj: Mapping[str, Any], where: str) -> Commit:
     return Commit(by, dict(writes), tuple(remove), where)
 
 
-def _number(value: str, key: str, where: str) -> int:
-    if not _DIGITS.fullmatch(value):
+def _number(value: str, key: str, where: str, digits: int = 10) -> int:
+    if not value.isascii() or not value.isdigit() or len(value) > digits:
         raise InputError(where, f"{key} = {value!r} is not a decimal number (ASCII digits)")
     return int(value)
 
@@ -214,6 +232,25 @@ class Directories:
             "indirect": "feature-max-indirect-segments" in self.back,
             "persistent": flag("feature-persistent"),
         }
+
+    def device_properties(self, where: str) -> DeviceProperties | str:
+        """The back end's device properties, or what is missing."""
+        b = self.back
+        missing = [k for k in ("sectors", "sector-size") if k not in b]
+        if missing:
+            return f"the back end goes Connected without {', '.join(missing)}"
+        large = self.front.get("feature-large-sector-size", "0")
+        return DeviceProperties(
+            sectors=_number(b["sectors"], "sectors", where, digits=20),
+            sector_size=_number(b["sector-size"], "sector-size", where),
+            info=_number(b.get("info", "0"), "info", where),
+            physical_sector_size=(
+                _number(b["physical-sector-size"], "physical-sector-size", where)
+                if "physical-sector-size" in b
+                else None
+            ),
+            large_sector_size=_number(large, "feature-large-sector-size", where) != 0,
+        )
 
     def front_transport(self, where: str) -> tuple[bool, dict[str, Any], str]:
         """Whether the front end's transport keys are complete, their values, and what
@@ -450,6 +487,14 @@ class ProtocolChecker:
                 survivors[after] = used | deviations
         if not survivors:
             return self._violate(commit, "; ".join(dict.fromkeys(reasons)))
+        if any(name == "backend_connect" for name, _ in steps):
+            props = self.dirs.device_properties(commit.where)
+            if isinstance(props, str):
+                return self._violate(commit, props)
+            broken = broken_rules(PROPERTY_RULES, props)
+            if broken:
+                why = "; ".join(f"{r.name} ({r.doc})" for r in broken)
+                return self._violate(commit, f"the device properties break {why}")
         self.states = survivors
         self.report.steps.extend(self._label(n, p) for n, p in steps)
         return True
