@@ -26,11 +26,22 @@ def test_json_document_of_a_valid_log(capsys: pytest.CaptureFixture[str]) -> Non
     assert doc["events"] == 48 and doc["format"] == "oxenstored"
     assert isinstance(doc["seconds"], float)
     (dev,) = doc["devices"]
-    # Linux 6.1 writes Closed straight after Connected: legal, outside the FreeBSD model
-    # this checker follows, so reported as a known gap (the protocol model accepts it)
-    assert dev["device"] == "vbd 51712 of domain 5" and dev["verdict"] == "outside-model"
-    assert [g["kind"] for g in dev["gaps"]] == ["FrontClosedDirectly"]
+    # checked against the protocol model: Linux 6.1's Closed straight after Connected is
+    # frontend_closed
+    assert dev["device"] == "vbd 51712 of domain 5" and dev["verdict"] == "conforms"
+    assert dev["checked_against"] == "protocol" and dev["gaps"] == []
     assert dev["final"]["fe_state"] == "Closed"
+
+
+def test_against_the_freebsd_model_linux_closing_directly_is_outside_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    status, out, _ = run(
+        capsys, str(DATA / "linux_startup_unplug.log"), "--json", "--frontend", "freebsd"
+    )
+    (dev,) = json.loads(out)["devices"]
+    assert status == 0 and dev["verdict"] == "outside-model"
+    assert [g["kind"] for g in dev["gaps"]] == ["FrontClosedDirectly"]
 
 
 def test_json_document_of_a_divergent_log(capsys: pytest.CaptureFixture[str]) -> None:
@@ -39,9 +50,10 @@ def test_json_document_of_a_divergent_log(capsys: pytest.CaptureFixture[str]) ->
     assert status == 1 and doc["valid"] is False
     first = doc["first_divergence"]
     assert first["line"] == 40
-    assert first["event"].startswith("front end writes state Initialised (3)")
-    assert first["allowed"] and all(isinstance(a, str) for a in first["allowed"])
-    assert [d["verdict"] for d in doc["devices"]] == ["valid", "divergent"]
+    assert first["event"] == "frontend commits {front/state=3}"
+    assert "the transport keys are published before Initialised" in first["reason"]
+    assert "frontend_publish_transport_initialised" in first["allowed"]
+    assert [d["verdict"] for d in doc["devices"]] == ["conforms", "violation"]
 
 
 def test_text_report_of_a_divergent_jsonl_trace(capsys: pytest.CaptureFixture[str]) -> None:

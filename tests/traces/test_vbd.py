@@ -1,4 +1,6 @@
-"""Checking oxenstored access logs: every vbd followed through the handshake projection.
+"""Checking oxenstored access logs against the FreeBSD model (``--frontend freebsd``):
+every vbd followed through its handshake projection.  (Against the protocol model, the
+default: ``test_vbd_protocol.py``.)
 
 Each test builds or reads a realistic log and checks the verdict and the line it is
 given at; the line is found from the log's own text, so the assertion says which
@@ -25,14 +27,18 @@ from trace_logs import (
 )
 
 from xbdspec.errors import InputError
-from xbdspec.traces.check import check_file, check_oxenstored
+from xbdspec.traces import check as _check
 from xbdspec.traces.report import CheckResult, DeviceReport
 
 DATA = Path(__file__).parent / "data"
 
 
 def check(log: Log) -> CheckResult:
-    return check_oxenstored(log.lines, "test.log", log.nb_chars)
+    return _check.check_oxenstored(log.lines, "test.log", log.nb_chars, frontend="freebsd")
+
+
+def check_file(path: str) -> CheckResult:
+    return _check.check_file(path, frontend="freebsd")
 
 
 def device(result: CheckResult, guest: int, devid: int) -> DeviceReport:
@@ -329,7 +335,7 @@ def test_a_malformed_line_is_an_input_error_naming_its_line() -> None:
 def test_a_relative_path_from_an_unknown_connection_is_an_input_error() -> None:
     lines = ["[20261126T03:00:00.007Z]  =======>     write     device/vbd/768/state 3"]
     with pytest.raises(InputError, match=r"test.log:1: connection '=======>'"):
-        check_oxenstored(lines, "test.log")
+        _check.check_oxenstored(lines, "test.log")
 
 
 def test_the_front_end_path_of_a_device_uses_the_guests_domain() -> None:

@@ -5,7 +5,8 @@
   does not allow (or a step that breaks an invariant or a step property) is the
   divergence.
 * :func:`check_oxenstored`: an oxenstored access log, every vbd followed through the
-  handshake projection (:mod:`xbdspec.traces.vbd`).
+  protocol model (:mod:`xbdspec.traces.vbd_protocol`), or with ``frontend="freebsd"``
+  through the FreeBSD model's handshake projection (:mod:`xbdspec.traces.vbd`).
 * :func:`check_file`: either, by ``--format`` or by looking at the first line.
 """
 
@@ -24,6 +25,7 @@ from .oxenstored import DEFAULT_NB_CHARS
 from .projection import HandshakeProjection
 from .report import CheckResult, DeviceReport, Divergence
 from .vbd import VbdChecker
+from .vbd_protocol import ProtocolVbdChecker
 
 FORMATS = ("auto", "jsonl", "oxenstored", "commits")
 
@@ -88,15 +90,26 @@ def check_jsonl(lines: Iterable[str], source: str) -> CheckResult:
     return result
 
 
+#: What ``--frontend`` checks a log against: the protocol model, or the FreeBSD model
+#: (which refines it: what it accepts, the protocol accepts).
+FRONTENDS = ("any", "freebsd")
+
+
 def check_oxenstored(
     lines: Iterable[str],
     source: str,
     nb_chars: int = DEFAULT_NB_CHARS,
     projection: HandshakeProjection | None = None,
+    frontend: str = "any",
 ) -> CheckResult:
-    """Follow every vbd of an oxenstored access log through the handshake projection."""
+    """Follow every vbd of an oxenstored access log through the protocol model (or,
+    with ``frontend="freebsd"``, through the FreeBSD model's handshake projection)."""
     started = time.perf_counter()
-    checker = VbdChecker(projection or default_projection(), source, nb_chars)
+    checker: VbdChecker
+    if frontend == "freebsd":
+        checker = VbdChecker(projection or default_projection(), source, nb_chars)
+    else:
+        checker = ProtocolVbdChecker(source, nb_chars)
     checker.feed_lines(lines)
     result = checker.finish()
     result.seconds = time.perf_counter() - started
@@ -116,7 +129,9 @@ def detect_format(first_line: str) -> str:
     return ""
 
 
-def check_file(path: str, fmt: str = "auto", nb_chars: int = DEFAULT_NB_CHARS) -> CheckResult:
+def check_file(
+    path: str, fmt: str = "auto", nb_chars: int = DEFAULT_NB_CHARS, frontend: str = "any"
+) -> CheckResult:
     """Check the trace at ``path``; ``fmt`` is one of :data:`FORMATS`."""
     if fmt not in FORMATS:
         raise InputError(path, f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}.")
@@ -142,4 +157,4 @@ def check_file(path: str, fmt: str = "auto", nb_chars: int = DEFAULT_NB_CHARS) -
             handle.seek(0)
         if fmt == "jsonl":
             return check_jsonl(handle, path)
-        return check_oxenstored(handle, path, nb_chars)
+        return check_oxenstored(handle, path, nb_chars, frontend=frontend)

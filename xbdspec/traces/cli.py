@@ -19,7 +19,7 @@ import sys
 
 from xbdspec.errors import InputError
 
-from .check import FORMATS, check_file, detect_format
+from .check import FORMATS, FRONTENDS, check_file, detect_format
 from .oxenstored import DEFAULT_NB_CHARS
 from .protocol import check_scenario
 
@@ -37,6 +37,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=FORMATS,
         default="auto",
         help="the trace's format (default: from its first line)",
+    )
+    parser.add_argument(
+        "--frontend",
+        choices=FRONTENDS,
+        default="any",
+        help="check an access log against the protocol model (any: the default), or "
+        "against the FreeBSD driver model, which refines it (freebsd)",
     )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument(
@@ -58,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(report.as_json(), indent=2) if args.json else report.render(args.trace))
         sys.stdout.flush()
         return report.exit_code
-    result = check_file(args.trace, args.format, args.nb_chars)
+    result = check_file(args.trace, args.format, args.nb_chars, args.frontend)
     if args.json:
         print(json.dumps(result.as_json(), indent=2))
     else:

@@ -38,6 +38,7 @@ from xbdspec.model.concrete import Stepper, effect_changes
 from xbdspec.model.declaration import Bindings, Instance, Spec
 from xbdspec.model.protocol import DEVIATIONS, ProtocolSizes, build_protocol_spec
 from xbdspec.model.protocol.content import PROPERTY_RULES, DeviceProperties, broken_rules
+from xbdspec.model.protocol.ring import table as ring_table
 from xbdspec.model.vocabulary import XenbusState
 
 X = XenbusState
@@ -52,6 +53,10 @@ _QUEUE_KEY = re.compile(r"queue-([0-9]+)/(ring-ref([0-9]+)?|event-channel)")
 TRANSPORT_KEYS = frozenset(
     {"event-channel", "protocol", "ring-page-order", "num-ring-pages", "multi-queue-num-queues"}
 )
+
+
+#: The protocol's ring steps: a xenstore log shows none of them.
+RING_STEPS = frozenset(t.name for t in ring_table.transitions)
 
 
 class Verdict:
@@ -396,6 +401,12 @@ def steps_of(
     transport_written = any(
         _is_transport_key(key.split("/", 1)[1]) for key in commit.writes if key.startswith("front/")
     )
+    taken = [k for k in commit.remove if k.startswith("front/") and _is_transport_key(k[6:])]
+    if taken and current["front"] not in (X.Initialising, X.Closed, X.Unknown):
+        return (
+            f"the front end removes {', '.join(taken)} while {_name(current['front'])}: the "
+            "transport parameters are in effect for the whole connection"
+        )
     if transport_written:
         complete, values, missing = after.front_transport(where)
         if missing.startswith("inconsistent: "):
@@ -459,6 +470,39 @@ class ProtocolChecker:
         self.states: dict[Any, frozenset[str]] = {self.stepper.initial(): frozenset()}
         self.report = Report()
 
+    def join(self, front: int | None, back: int | None) -> bool:
+        """Start from every protocol state whose state nodes agree with what a log that
+        begins mid-handshake shows (the keys' part: published or not); False when a
+        value is no XenbusState."""
+        try:
+            fronts = [X(front)] if front is not None else list(X)
+            backs = [X(back)] if back is not None else list(X)
+        except ValueError:
+            return False
+        start = self.stepper.initial()
+        self.states = {
+            start._replace(fe_state=f, be_state=b, fe_transport=published): frozenset()
+            for f in fronts
+            for b in backs
+            for published in (False, True)
+            if not (f in (X.Initialised, X.Connected) and not published)
+        }
+        return True
+
+    def allowed(self, limit: int = 24) -> list[str]:
+        """The handshake steps the protocol allows next, from the states held (each with
+        its parameters at their defaults: one page, one queue, no feature)."""
+        defaults = {"order": 0, "queues": 1, "toplevel": True, "max_order": 0, "max_queues": 1}
+        found: list[str] = []
+        for t in self.spec.transitions:
+            if t.name in RING_STEPS:
+                continue
+            params = {p.name: defaults.get(p.name, False) for p in t.params}
+            instance = self._instance(t.name, params)
+            if any(self.stepper.is_enabled(s, instance) for s in self.states):
+                found.append(t.name)
+        return found[:limit]
+
     def _instance(self, name: str, params: Mapping[str, Any]) -> Instance:
         t = self.spec.transition(name)
         wanted = {p.name: params.get(p.name) for p in t.params}
@@ -471,8 +515,10 @@ class ProtocolChecker:
         self.report.commits += 1
         before = Directories(dict(self.dirs.front), dict(self.dirs.back))
         self.dirs.apply(commit)
-        some = next(iter(self.states))
-        current = {"front": int(some.fe_state), "back": int(some.be_state)}
+        current = {
+            "front": _current(before.front, self.states, "fe_state"),
+            "back": _current(before.back, self.states, "be_state"),
+        }
         steps = steps_of(commit, before, self.dirs, current)
         if isinstance(steps, str):
             return self._violate(commit, steps)
@@ -544,6 +590,14 @@ class ProtocolChecker:
             self.report.deviations = sorted(best)
             self.report.verdict = Verdict.TOLERATED if best else Verdict.CONFORMS
         return self.report
+
+
+def _current(directory: Mapping[str, str], states: Mapping[Any, Any], field: str) -> int:
+    """A state node's value before a commit: as xenstore holds it, else the protocol's."""
+    value = directory.get("state")
+    if value is not None and value.isascii() and value.isdigit():
+        return int(value)
+    return int(getattr(next(iter(states)), field))
 
 
 def _owner(control: str) -> str:

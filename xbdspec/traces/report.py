@@ -1,10 +1,12 @@
 """What a check found: records, their JSON form and their text form.
 
-Verdicts, per device, from worst to best: ``divergent`` (the log did something the
-model does not allow; the first such line is reported and the device is not checked
-further), ``unverifiable`` (a line that matters was cut or refused, so the rest could
-only be guessed; checking stops there), ``outside-model`` (a behaviour ``blkif.h``
-allows but the model does not; see ``docs/traces.md``), ``valid``.
+Verdicts, per device, from worst to best.  Against the protocol model (the default):
+``violation`` (the log did something the headers do not allow; the first such commit
+is reported and the device is not checked further), ``unverifiable`` (a line that
+matters was cut or refused, so the rest could only be guessed; checking stops there),
+``tolerated`` (a named deviation real peers accept), ``conforms``.  Against the FreeBSD
+model (``--frontend freebsd``): ``divergent``, ``unverifiable``, ``outside-model`` (a
+behaviour ``blkif.h`` allows but the FreeBSD model does not), ``valid``.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-VERDICTS = ("divergent", "unverifiable", "outside-model", "valid")
+VERDICTS = ("violation", "unverifiable", "tolerated", "conforms")
+FREEBSD_VERDICTS = ("divergent", "unverifiable", "outside-model", "valid")
 
 #: Exit statuses of ``xbdspec check`` (2 is the CLI's for an input error).
 EXIT_VALID = 0
@@ -87,16 +90,21 @@ class DeviceReport:
     observations: int = 0
     lifecycles: int = 0
     joined_at: int | None = None
+    levels: str = "freebsd"
 
     @property
     def verdict(self) -> str:
+        """Against the protocol model: ``violation``, ``unverifiable``, ``tolerated``
+        (a named deviation) or ``conforms``; against the FreeBSD model (``--frontend
+        freebsd``): ``divergent``, ``unverifiable``, ``outside-model`` or ``valid``."""
+        protocol = self.levels == "protocol"
         if self.first_divergence is not None:
-            return "divergent"
+            return "violation" if protocol else "divergent"
         if self.unverifiable is not None:
             return "unverifiable"
         if self.gaps:
-            return "outside-model"
-        return "valid"
+            return "tolerated" if protocol else "outside-model"
+        return "conforms" if protocol else "valid"
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -112,6 +120,7 @@ class DeviceReport:
             "observations": self.observations,
             "lifecycles": self.lifecycles,
             "joined_mid_handshake_at": self.joined_at,
+            "checked_against": self.levels,
         }
 
 
@@ -143,7 +152,8 @@ class CheckResult:
     @property
     def valid(self) -> bool:
         """No divergence and nothing unverifiable."""
-        return all(d.verdict in ("valid", "outside-model") for d in self.devices) and not self.notes
+        passing = ("valid", "outside-model", "conforms", "tolerated")
+        return all(d.verdict in passing for d in self.devices) and not self.notes
 
     @property
     def exit_code(self) -> int:
@@ -186,17 +196,27 @@ class CheckResult:
                 lines.append(f"    line {u.line}: unverifiable: {u.message}")
             if d.first_divergence is not None:
                 v = d.first_divergence
-                lines.append(f"    line {v.line}: divergence: {v.event}")
+                kind = "violation" if d.levels == "protocol" else "divergence"
+                lines.append(f"    line {v.line}: {kind}: {v.event}")
                 lines.append(f"      why: {v.reason}")
+                if d.levels != "protocol":
+                    lines.append(
+                        "      the model allowed: "
+                        + ("; ".join(v.allowed) if v.allowed else "nothing")
+                    )
                 lines.append(
-                    "      the model allowed: " + ("; ".join(v.allowed) if v.allowed else "nothing")
+                    f"      {'protocol' if d.levels == 'protocol' else 'model'} state: {v.state}"
                 )
-                lines.append(f"      model state: {v.state}")
         for n in self.notes:
             lines.append(f"  line {n.line}: {n.kind}: {n.message}")
+        protocol = any(d.levels == "protocol" for d in self.devices)
         lines.append(
-            "valid"
+            ("conforms" if protocol else "valid")
             if self.valid
-            else ("DIVERGENT" if self.first_divergence is not None else "UNVERIFIABLE")
+            else (
+                ("VIOLATION" if protocol else "DIVERGENT")
+                if self.first_divergence is not None
+                else "UNVERIFIABLE"
+            )
         )
         return "\n".join(lines)

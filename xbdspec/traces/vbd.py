@@ -45,10 +45,13 @@ from .report import CheckResult, DeviceReport, Divergence, Finding
 X = XenbusState
 
 _FRONT = re.compile(r"/local/domain/(\d+)/device/vbd/(\d+)(?:/(.+))?\Z")
-_BACK = re.compile(r"/local/domain/(\d+)/backend/vbd/(\d+)/(\d+)(?:/(.+))?\Z")
+#: The back end's node, for blkback (``vbd``), XenServer's tapdisk (``vbd3``) and QEMU's
+#: qdisk (``qdisk``): the same protocol, the type only names who serves it.
+_BACK = re.compile(r"/local/domain/(\d+)/backend/(?:vbd|vbd3|qdisk)/(\d+)/(\d+)(?:/(.+))?\Z")
 _FRONT_KEY = re.compile(
     r"(?:state|ring-ref\d*|event-channel|protocol|ring-page-order|num-ring-pages|"
-    r"multi-queue-num-queues|feature-persistent|queue-\d+/(?:ring-ref\d*|event-channel))\Z"
+    r"multi-queue-num-queues|feature-persistent|feature-large-sector-size|"
+    r"queue-\d+/(?:ring-ref\d*|event-channel))\Z"
 )
 _BACK_KEY = re.compile(
     r"(?:state|online|feature-[a-z-]+|max-ring-page-order|max-ring-pages|multi-queue-max-queues|"
@@ -248,7 +251,12 @@ class VbdChecker:
             op = m[2]
             if op in interesting:
                 if op == "write":
-                    if "vbd" not in m[3] and not text.endswith(("..", "..\n")):
+                    data = m[3]
+                    if (
+                        "vbd" not in data
+                        and "qdisk" not in data
+                        and not text.endswith(("..", "..\n"))
+                    ):
                         if last_request:  # a later request: an error no longer refers to a vbd
                             last_request.pop(m[1], None)
                         continue
@@ -291,7 +299,12 @@ class VbdChecker:
 
     def _change(self, record: AccessRecord) -> None:
         data = record.data
-        if "vbd" not in data and not record.cut and not (record.op == "rm" and self.devices):
+        if (
+            "vbd" not in data
+            and "qdisk" not in data
+            and not record.cut
+            and not (record.op == "rm" and self.devices)
+        ):
             return
         conn = parse_connection(record.conn)
         raw_path, sep, raw_value = data.partition(" ")
@@ -324,6 +337,8 @@ class VbdChecker:
             target = (ancestor_of, "front", None, None)
         key, side, sub, _ = target
         if sub is not None and not (_FRONT_KEY if side == "front" else _BACK_KEY).match(sub):
+            # an answer to this request (an error, say) is not about a tracked write
+            self.last_request.pop(record.conn, None)
             return
         value: str | None = None
         if record.op == "write":
@@ -342,7 +357,7 @@ class VbdChecker:
                 del open_txs[min(open_txs)]
             open_txs.setdefault(conn.tid, []).append((record.line, record.op, path, value))
         else:
-            self._apply(record.line, record.line, record.op, path, value)
+            self._apply_group(record.line, [(record.line, record.op, path, value)])
 
     @staticmethod
     def _locate(path: str) -> tuple[DeviceKey, str, str | None, int | None] | None:
@@ -379,8 +394,7 @@ class VbdChecker:
         if not open_txs:
             del self.transactions[conn.name]
         if commit and writes:
-            for origin, op, path, value in writes:
-                self._apply(record.line, origin, op, path, value)
+            self._apply_group(record.line, writes)
 
     def _error(self, record: AccessRecord) -> None:
         conn = parse_connection(record.conn)
@@ -411,6 +425,12 @@ class VbdChecker:
             device = _Device(key, report)
             self.devices[key] = device
         return device
+
+    def _apply_group(self, line: int, writes: list[tuple[int, str, str, str | None]]) -> None:
+        """The writes and removals of one commit (a transaction, or one request) taking
+        effect at ``line``; the FreeBSD projection takes them one at a time."""
+        for origin, op, path, value in writes:
+            self._apply(line, origin, op, path, value)
 
     def _apply(self, line: int, origin: int, op: str, path: str, value: str | None) -> None:
         """A write or removal taking effect at ``line`` (made at ``origin``)."""
