@@ -162,3 +162,23 @@ def test_a_ring_larger_than_offered_is_a_violation_at_the_commit() -> None:
     first = check(log).first_divergence
     assert first is not None and first.line == bad
     assert "ring-page-order is at most the back end's max-ring-page-order" in first.reason
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("ring-page-order", "4000000000"), ("multi-queue-num-queues", "4000000000")],
+)
+@pytest.mark.parametrize("frontend", ["any", "freebsd"])
+def test_a_huge_ring_order_or_queue_count_is_refused_before_allocating(
+    key: str, value: str, frontend: str
+) -> None:
+    log = Log()
+    create(log, 5, 768)
+    backend_initwait(log, 5, 768)
+    bad = log.write("D5", f"device/vbd/768/{key}", value)
+    log.write("D5", "device/vbd/768/event-channel", "17")
+    frontend_state(log, 5, 768, 3)
+    result = check_oxenstored(log.lines, "huge.log", log.nb_chars, frontend=frontend)
+    first = result.first_divergence
+    assert first is not None and first.line >= bad
+    assert any(w in first.reason for w in ("above", "not a number", "the back end allows"))

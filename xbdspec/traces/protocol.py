@@ -288,6 +288,19 @@ class Directories:
                 )
             order = from_pages
         order = order or 0
+        for name, value, cap in (
+            ("ring-page-order", order, LIMITS["ring-page-order"]),
+            ("multi-queue-num-queues", queues, LIMITS["queues"]),
+        ):
+            if value > cap:
+                return (
+                    False,
+                    {},
+                    (
+                        f"inconsistent: {name} = {value} is above {cap}, the most the checker "
+                        "follows (no back end offers more)"
+                    ),
+                )
         toplevel = any(_RING_REF.fullmatch(k) for k in f) or "event-channel" in f
         persistent = (
             "feature-persistent" in f

@@ -67,6 +67,10 @@ _INTERESTING = frozenset({"write", "rm", "commit", "coalesce", "conflict", "endc
 MAX_OPEN_TRANSACTIONS = 64
 #: How many connections may hold open transactions before the longest idle is forgotten.
 MAX_CONNECTIONS = 4096
+#: The largest ring order and queue count followed (blkif.h bounds neither; no back end
+#: offers more): larger values are refused before anything is allocated for them.
+MAX_RING_ORDER = 8
+MAX_QUEUES = 64
 #: How many known gaps a device records.
 MAX_GAPS = 8
 #: How many findings that belong to no device a check records.
@@ -149,12 +153,20 @@ def transport_published(front: dict[str, str], back: dict[str, str]) -> tuple[bo
     try:
         order = _order(front, "ring-page-order", "num-ring-pages")
         limit = _order(back, "max-ring-page-order", "max-ring-pages")
-        queues = int(front.get("multi-queue-num-queues", "1"))
+        raw = front.get("multi-queue-num-queues", "1")
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= 10):
+            raise ValueError(f"multi-queue-num-queues is {raw!r}, not a number")
+        queues = int(raw)
     except ValueError as exc:
         return False, str(exc)
     if order > limit:
         return False, (
             f"the front end's ring has 2**{order} pages but the back end allows 2**{limit}"
+        )
+    if order > MAX_RING_ORDER or queues > MAX_QUEUES:
+        return False, (
+            f"ring-page-order {order} or multi-queue-num-queues {queues} is above what the "
+            f"checker follows ({MAX_RING_ORDER}, {MAX_QUEUES})"
         )
     prefixes = [""] if queues <= 1 else [f"queue-{q}/" for q in range(queues)]
     for prefix in prefixes:
@@ -177,12 +189,16 @@ def transport_published(front: dict[str, str], back: dict[str, str]) -> tuple[bo
 def _order(keys: dict[str, str], order_key: str, pages_key: str) -> int:
     if order_key in keys:
         value = keys[order_key]
-        if not value.isdigit():
+        if not (value.isascii() and value.isdigit() and len(value) <= 10):
             raise ValueError(f"{order_key} is {value!r}, not a number")
         return int(value)
     if pages_key in keys:
         value = keys[pages_key]
-        if not value.isdigit() or int(value) < 1 or int(value) & (int(value) - 1):
+        if (
+            not (value.isascii() and value.isdigit() and len(value) <= 10)
+            or int(value) < 1
+            or int(value) & (int(value) - 1)
+        ):
             raise ValueError(f"{pages_key} is {value!r}, not a power of two")
         return int(value).bit_length() - 1
     return 0
@@ -454,7 +470,13 @@ class VbdChecker:
         (device.front if side == "front" else device.back)[sub] = value
         when = f"line {origin}" + (f", committed at line {line}" if origin != line else "")
         event = f"{path} = {value!r} ({when})"
-        if sub == "state" and value.isdigit() and int(value) in X._value2member_map_:
+        if (
+            sub == "state"
+            and value.isascii()
+            and value.isdigit()
+            and len(value) < 3
+            and int(value) in X._value2member_map_
+        ):
             device.seen["fe_state" if side == "front" else "be_state"] = X(int(value))
         elif sub == "online" and side == "back" and value in ("0", "1"):
             device.seen["be_online"] = value == "1"
@@ -475,7 +497,10 @@ class VbdChecker:
     def _state_write(
         self, device: _Device, line: int, field_name: str, value: str, event: str
     ) -> None:
-        if not value.isdigit() or int(value) not in X._value2member_map_:
+        if (
+            not (value.isascii() and value.isdigit() and len(value) < 3)
+            or int(value) not in X._value2member_map_
+        ):
             self._diverge(device, line, event, f"{value!r} is not a XenbusState (0..8)")
             return
         self._observe(device, line, Observation(field_name, X(int(value))), event)
