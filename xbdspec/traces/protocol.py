@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -132,9 +132,16 @@ class Report:
 
 
 def read_commits(lines: Iterable[str], source: str) -> tuple[dict[str, Any], list[Commit]]:
-    """The header object and the commits of a JSON-lines scenario."""
-    header: dict[str, Any] | None = None
-    commits: list[Commit] = []
+    """The header object and the commits of a JSON-lines file of commits."""
+    stream = iter_commits(lines, source)
+    header = next(stream)
+    assert isinstance(header, dict)
+    return header, [c for c in stream if isinstance(c, Commit)]
+
+
+def iter_commits(lines: Iterable[str], source: str) -> Iterator[dict[str, Any] | Commit]:
+    """The header object, then each commit as it is read (one line in memory at a time)."""
+    seen_header = False
     for number, line in enumerate(lines, 1):
         where = f"{source}:{number}"
         if len(line) > MAX_LINE:
@@ -144,16 +151,17 @@ def read_commits(lines: Iterable[str], source: str) -> tuple[dict[str, Any], lis
         try:
             obj = json.loads(line)
         except (json.JSONDecodeError, RecursionError) as exc:
-            raise InputError(where, f"not a JSON object: {exc}") from None
+            reason = "nested too deeply" if isinstance(exc, RecursionError) else exc
+            raise InputError(where, f"not a JSON object: {reason}") from None
         if not isinstance(obj, dict):
             raise InputError(where, "each line must be a JSON object")
-        if header is None:
-            header = obj
+        if not seen_header:
+            seen_header = True
+            yield obj
             continue
-        commits.append(_commit(obj, where))
-    if header is None:
-        raise InputError(source, "empty: a scenario starts with a header object")
-    return header, commits
+        yield _commit(obj, where)
+    if not seen_header:
+        raise InputError(source, "empty: a file of commits starts with a header object")
 
 
 def _commit(obj: Mapping[str, Any], where: str) -> Commit:
@@ -631,7 +639,45 @@ def check_commits(commits: Iterable[Commit]) -> Report:
 
 
 def check_scenario(path: str) -> tuple[dict[str, Any], Report]:
-    """Read and check a scenario file (header, then commits)."""
-    with open(path, encoding="utf-8", errors="strict") as handle:
-        header, commits = read_commits(handle, path)
-    return header, check_commits(commits)
+    """Read and check a file of commits (a header, then commits), streaming; ``-`` is
+    standard input."""
+    import sys
+
+    if path == "-":
+        return _check_stream(sys.stdin, "<stdin>")
+    try:
+        handle = open(path, encoding="utf-8", errors="strict")  # noqa: SIM115
+    except OSError as exc:
+        raise InputError(path, f"cannot open: {exc.strerror}") from None
+    with handle:
+        try:
+            return _check_stream(handle, path)
+        except UnicodeDecodeError as exc:
+            raise InputError(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+def _bounded(handle: Iterable[str]) -> Iterator[str]:
+    """Lines of ``handle``, each cut off (and refused) past :data:`MAX_LINE`."""
+    read = getattr(handle, "readline", None)
+    if read is None:
+        yield from handle
+        return
+    while True:
+        line = read(MAX_LINE + 1)
+        if not line:
+            return
+        if len(line) > MAX_LINE:
+            yield line  # read_commits refuses it, naming the line
+            return
+        yield line
+
+
+def _check_stream(handle: Iterable[str], source: str) -> tuple[dict[str, Any], Report]:
+    stream = iter_commits(_bounded(handle), source)
+    header = next(stream)
+    assert isinstance(header, dict)
+    checker = ProtocolChecker()
+    for commit in stream:
+        if isinstance(commit, Commit) and not checker.check(commit):
+            break
+    return header, checker.finish()
