@@ -18,6 +18,7 @@ from the state before the step.  Fields an effect does not name keep their value
 from __future__ import annotations
 
 import enum
+import functools
 import itertools
 from collections import namedtuple
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -437,7 +438,12 @@ class Spec:
         self.progress = tuple(progress)
         self.State: Any = namedtuple("State", [f.name for f in self.fields])  # type: ignore[misc]
         self._check()
-        self.instances: tuple[Instance, ...] = tuple(self._instances())
+
+    @functools.cached_property
+    def instances(self) -> tuple[Instance, ...]:
+        """Every transition with every choice of its parameters (made on first use: a
+        checker that steps named instances never needs them all)."""
+        return tuple(self._instances())
 
     # ---- well-formedness
     def _check(self) -> None:

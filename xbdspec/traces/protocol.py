@@ -566,6 +566,26 @@ class ProtocolChecker:
         self.report.steps.extend(self._label(n, p) for n, p in steps)
         return True
 
+    def take(self, steps: list[tuple[str, dict[str, Any]]], where: str, what: str) -> bool:
+        """Apply protocol steps other than a xenstore commit's (the ring's, seen by a
+        harness) to every state held; False, and a violation naming ``what`` happened
+        ``where``, when no state allows them."""
+        if self.report.verdict == Verdict.VIOLATION:
+            return False
+        survivors: dict[Any, frozenset[str]] = {}
+        reasons: list[str] = []
+        for state, used in self.states.items():
+            result = self._take(state, steps, reasons)
+            if result is not None:
+                survivors[result[0]] = used | result[1]
+        if not survivors:
+            self.report.verdict = Verdict.VIOLATION
+            self.report.violation = f"{where}: {what}: " + "; ".join(dict.fromkeys(reasons))
+            return False
+        self.states = survivors
+        self.report.steps.extend(self._label(n, p) for n, p in steps)
+        return True
+
     def _take(
         self, state: Any, steps: list[tuple[str, dict[str, Any]]], reasons: list[str]
     ) -> tuple[Any, frozenset[str]] | None:

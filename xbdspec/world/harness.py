@@ -1,0 +1,590 @@
+"""The protocol-level harness: a front end's whole world, and the protocol model
+watching it.
+
+The implementation under test is a front end.  It sees only what a front end sees
+(:class:`FrontendEnv`): xenstore, the grant table, the event channel, pages of memory
+for its ring and its data, and the block layer that gives it bios and takes their
+completions.  Everything else is the harness's: the tool stack, a back end serving a RAM
+disk (:mod:`.backend`), and the choice of what happens next (:data:`EVENTS`).
+
+After every event the harness checks what the front end did against the protocol model
+(:class:`~xbdspec.traces.protocol.ProtocolChecker`): its xenstore commits, the requests
+it pushed as they stand in the ring page (ids, operations, segments, the grants they
+name and their access modes), its notifications, the responses it took (its bios'
+completions, with the data checked against the RAM disk) and the grants it ended.  A
+step the protocol does not allow is a :class:`Violation` naming the event; at the end,
+a bio never completed or a grant never ended is one too.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from xbdspec.model.protocol import ProtocolSizes
+from xbdspec.model.protocol.vocabulary import Operation, ReqStage
+
+from xbdspec.errors import XbdspecError
+from xbdspec.traces.protocol import Commit, ProtocolChecker
+
+from .backend import SECTOR, BackendConfig, RamDiskBackend
+from .grants import PAGE_SIZE, GrantError, GrantTable
+from .ring import OP_READ, OP_WRITE, U32, SharedRing, notify_needed
+from .xenstore import Xenstore
+
+FRONT = "/local/domain/5/device/vbd/768"
+BACK = "/local/domain/0/backend/vbd/5/768"
+#: Request ids the model follows: more than a ring holds, so that RING_FULL, not the
+#: ids, bounds what is outstanding.
+MAX_IDS = 48
+
+
+class Violation(XbdspecError):
+    """The front end did something the protocol does not allow.
+
+    Attributes:
+        event: the index of the harness event during which it happened.
+        rule: what was broken, in words.
+    """
+
+    def __init__(self, event: int, label: str, rule: str) -> None:
+        super().__init__(f"event {event} ({label}): {rule}")
+        self.event = event
+        self.rule = rule
+
+
+@dataclass(frozen=True)
+class Bio:
+    """What the block layer asks: read or write ``sectors`` 512-byte sectors at
+    ``sector`` (``data`` for a write), or a flush."""
+
+    id: int
+    op: str
+    sector: int = 0
+    sectors: int = 1
+    data: bytes = b""
+
+
+class Frontend(Protocol):
+    """What an implementation offers the harness: the entry points a front end has."""
+
+    def otherend_changed(self) -> None:
+        """A watch fired on the back end's directory."""
+
+    def interrupt(self) -> None:
+        """The event channel has a notification for the front end."""
+
+    def submit(self, bio: Bio) -> None:
+        """The block layer hands over a bio."""
+
+    def shutdown(self) -> None:
+        """The guest shuts the device down."""
+
+
+class FrontendEnv:
+    """The front end's view of the world.
+
+    Attributes:
+        front, back: the two directories' paths.
+    """
+
+    def __init__(self, world: World) -> None:
+        self._world = world
+        self.front = FRONT
+        self.back = BACK
+
+    # xenstore
+    def read(self, path: str) -> str | None:
+        return self._world.store.get(path)
+
+    def write(self, path: str, value: str, tid: int = 0) -> None:
+        self._world.store.write("frontend", path, value, tid)
+
+    def remove(self, path: str, tid: int = 0) -> None:
+        self._world.store.rm("frontend", path, tid)
+
+    def transaction_start(self) -> int:
+        return self._world.store.transaction_start()
+
+    def transaction_end(self, tid: int) -> None:
+        self._world.store.transaction_end("frontend", tid)
+
+    # memory, grants, the event channel
+    def alloc_page(self) -> bytearray:
+        return bytearray(PAGE_SIZE)
+
+    def grant(self, page: bytearray, readonly: bool) -> int:
+        return self._world.grants.grant(page, readonly)
+
+    def end_grant(self, ref: int) -> None:
+        self._world.observed_end_grant(ref)
+        self._world.grants.end(ref)
+
+    def notify(self) -> None:
+        self._world.notified_back = True
+
+    # the block layer
+    def complete(self, bio_id: int, ok: bool, data: bytes = b"") -> None:
+        self._world.observed_completion(bio_id, ok, data)
+
+
+@dataclass
+class _InFlight:
+    model_id: int
+    bio: int | None
+    grefs: tuple[int, ...]
+
+
+@dataclass
+class World:
+    """The world of one front end, with the protocol model watching.
+
+    Attributes:
+        events: the harness events run so far, as ``(name, params)``.
+    """
+
+    make_frontend: Callable[[FrontendEnv], Frontend]
+    config: BackendConfig = field(default_factory=BackendConfig)
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.store = Xenstore(on_commit=self._on_commit)
+        self.grants = GrantTable()
+        self.checker = ProtocolChecker(
+            ProtocolSizes(ids=MAX_IDS, ring_slots=32, max_order=4, max_queues=1, ring_base=0)
+        )
+        self.backend = RamDiskBackend(
+            self.store,
+            self.grants,
+            FRONT,
+            BACK,
+            self.config,
+            on_event=self._on_backend,
+            notify_front=self._notify_front,
+        )
+        self.notified_back = False
+        self.backend_notified = False
+        self.front_pending = False
+        self.front_watch_pending = False
+        self.back_watch_pending = False
+        self.bios: dict[int, Bio] = {}
+        self.completed: dict[int, int] = {}
+        self.in_flight: dict[int, _InFlight] = {}  # request id on the ring -> what it is
+        self.answered_grants: dict[int, int] = {}  # grant of an answered request -> its id
+        self.seen_req_prod = 0
+        self.taken: list[int] = []
+        self.ended: list[int] = []
+        self.frontend = self.make_frontend(FrontendEnv(self))
+        self._event = 0
+        self._label = "start"
+        self._violation: str | None = None
+
+    # ---- what the harness sees happen
+    def _fail(self, rule: str) -> None:
+        if self._violation is None:
+            self._violation = rule
+
+    def _on_commit(self, who: str, writes: dict[str, str | None]) -> None:
+        rel: dict[str, str] = {}
+        removed: list[str] = []
+        for path, value in writes.items():
+            for prefix, side in ((FRONT, "front"), (BACK, "back")):
+                if path == prefix or path.startswith(prefix + "/"):
+                    key = side if path == prefix else f"{side}/{path[len(prefix) + 1 :]}"
+                    if value is None:
+                        removed.append(key)
+                    else:
+                        rel[key] = value
+        if path_touches_back(writes) and who == "frontend":
+            self._fail("the front end writes in the back end's directory")
+        if rel or removed:
+            commit = Commit(who, rel, tuple(removed), f"event {self._event}")
+            if not self.checker.check(commit):
+                self._fail(self.checker.report.violation)
+        if any(p.startswith(BACK) for p in writes):
+            self.front_watch_pending = True
+        if any(p.startswith(FRONT) for p in writes):
+            self.back_watch_pending = True
+
+    def _step(self, steps: list[tuple[str, dict[str, Any]]], what: str) -> None:
+        if not self.checker.take(steps, f"event {self._event}", what):
+            self._fail(self.checker.report.violation)
+
+    def _on_backend(self, name: str, params: dict[str, object]) -> None:
+        if name in ("backend_consume", "backend_respond"):
+            entry = self.in_flight.get(int(params["id"]))  # type: ignore[call-overload]
+            if entry is None:
+                self._fail(
+                    f"the back end found request id {params['id']} on the ring, "
+                    "which no push published"
+                )
+                return
+            extra = {"push": False, "notify": False} if name == "backend_respond" else {}
+            self._step([(name, {"id": entry.model_id, **extra})], name)
+        elif name == "backend_push_responses":
+            self._step([(name, {"notify": bool(params["notify"])})], name)
+        else:
+            self._step([(name, {})], name)
+
+    def _notify_front(self) -> None:
+        self.front_pending = True
+
+    def observed_end_grant(self, ref: int) -> None:
+        self.ended.append(ref)
+
+    def observed_completion(self, bio_id: int, ok: bool, data: bytes) -> None:
+        bio = self.bios.get(bio_id)
+        if bio is None:
+            self._fail(
+                f"the front end completes bio {bio_id}, which the block layer never submitted"
+            )
+            return
+        if bio_id in self.completed:
+            self._fail(
+                f"the front end completes bio {bio_id} twice (each request is answered once)"
+            )
+            return
+        carrying = [rid for rid, e in self.in_flight.items() if e.bio == bio_id]
+        if not carrying:
+            self._fail(
+                f"the front end completes bio {bio_id}, which no request on the ring carries"
+            )
+            return
+        state = next(iter(self.checker.states))
+        for rid in carrying:
+            if state.req_stage[self.in_flight[rid].model_id] != ReqStage.RESP_PUBLISHED:
+                self._fail(
+                    f"the front end completes bio {bio_id} before the back end answered "
+                    f"request {rid}"
+                )
+                return
+        self.completed[bio_id] = int(ok)
+        self.taken.extend(carrying)
+        if ok and bio.op == "read":
+            start = bio.sector * SECTOR
+            expected = bytes(self.backend.disk[start : start + bio.sectors * SECTOR])
+            if data != expected:
+                self._fail(f"bio {bio_id} read data that is not what the disk holds")
+
+    # ---- after every call into the front end
+    def _after_frontend(self) -> None:
+        ring = self._ring()
+        if ring is not None:
+            # inside one call the front end may take responses and push new requests;
+            # taking first is the order that frees ring slots, so a legal call is legal
+            self._took(ring)
+            self._pushed(ring)
+        self.notified_back = False
+
+    def _ring(self) -> SharedRing | None:
+        return self.backend.ring
+
+    def _pushed(self, ring: SharedRing) -> None:
+        req_prod, req_event, _, _ = ring.indexes()
+        old = self.seen_req_prod
+        if req_prod == old:
+            return
+        steps: list[tuple[str, dict[str, Any]]] = []
+        idx = old
+        while idx != req_prod:
+            req = ring.read_request(idx)
+            model_id = self._model_id(req.id)
+            if model_id is None:
+                self._fail(
+                    f"request id {req.id} is reused while it is in flight (ids are unique "
+                    "among outstanding requests)"
+                )
+                return
+            op = req.operation if req.operation in {int(o) for o in Operation} else None
+            if op is None:
+                self._fail(
+                    f"request {req.id} has operation {req.operation}, which blkif.h does not define"
+                )
+                return
+            bio = self._bio_of(req.operation, req.sector_number)
+            self.in_flight[req.id] = _InFlight(model_id, bio, tuple(s.gref for s in req.segments))
+            for seg in req.segments:
+                if seg.gref not in self.grants.grants:
+                    self._fail(f"request {req.id} names grant {seg.gref}, which is not granted")
+                    return
+            steps.append(
+                (
+                    "frontend_write_request",
+                    {"id": model_id, "op": Operation(op), "push": False, "notify": False},
+                )
+            )
+            idx = (idx + 1) & U32
+        steps.append(("frontend_push_requests", {"notify": self.notified_back}))
+        self.seen_req_prod = req_prod
+        needed = notify_needed(old, req_prod, req_event)
+        what = "the front end pushes requests" + (
+            " without notifying the back end, which ring.h says needs it"
+            if needed and not self.notified_back
+            else ""
+        )
+        self._step(steps, what)
+        if self.notified_back:
+            self.backend_notified = True
+
+    def _model_id(self, rid: int) -> int | None:
+        if rid in self.in_flight:
+            return None
+        used = {e.model_id for e in self.in_flight.values()}
+        for candidate in range(MAX_IDS):
+            if candidate not in used:
+                return candidate
+        return None
+
+    def _bio_of(self, op: int, sector: int) -> int | None:
+        carried = {e.bio for e in self.in_flight.values()}
+        for bio in self.bios.values():
+            if bio.id in self.completed or bio.id in carried:
+                continue
+            if bio.op == {OP_READ: "read", OP_WRITE: "write"}.get(op, "flush") and (
+                bio.op == "flush" or bio.sector == sector
+            ):
+                return bio.id
+        return None
+
+    def _took(self, ring: SharedRing) -> None:
+        _, _, _rsp_prod, rsp_event = ring.indexes()
+        taken = list(dict.fromkeys(self.taken))
+        self.taken.clear()
+        state = next(iter(self.checker.states))
+        take = [False] * MAX_IDS
+        for rid in taken:
+            take[self.in_flight[rid].model_id] = True
+        cons = (state.rsp_cons + len(taken)) & U32
+        rearm = rsp_event == (cons + 1) & U32 and (taken or rsp_event != state.rsp_event)
+        if taken or rearm:
+            self._step(
+                [
+                    (
+                        "frontend_service_ring",
+                        {"take": tuple(take), "end_grants": False, "rearm": bool(rearm)},
+                    )
+                ],
+                "the front end takes responses" + (" and waits for more" if rearm else ""),
+            )
+        ended = list(self.ended)
+        self.ended.clear()
+        for ref in ended:
+            owner = next((rid for rid, e in self.in_flight.items() if ref in e.grefs), None)
+            if owner is not None and owner not in taken:
+                model = self.in_flight[owner].model_id
+                self._step(
+                    [("frontend_end_grant", {"id": model})], f"the front end ends grant {ref}"
+                )
+            self.answered_grants.pop(ref, None)
+            for rid in taken:
+                entry = self.in_flight[rid]
+                if ref in entry.grefs:
+                    self.in_flight[rid] = _InFlight(
+                        entry.model_id, entry.bio, tuple(g for g in entry.grefs if g != ref)
+                    )
+        for rid in taken:
+            for ref in self.in_flight[rid].grefs:
+                self.answered_grants[ref] = rid
+            del self.in_flight[rid]
+
+    # ---- the harness's events
+    def run(self, name: str, params: Mapping[str, Any] | None = None) -> None:
+        """Run one harness event; raise :class:`Violation` when the front end broke the
+        protocol during it."""
+        params = dict(params or {})
+        self._event += 1
+        self._label = name + (json.dumps(params, sort_keys=True) if params else "")
+        self.events.append((name, params))
+        handler = getattr(self, f"_event_{name}", None)
+        if handler is None:
+            raise XbdspecError(f"no harness event {name!r}; events: {', '.join(EVENTS)}")
+        try:
+            handler(**params)
+        except GrantError as exc:
+            self._fail(str(exc))
+        if self.backend.problems:
+            self._fail(self.backend.problems[0])
+        if self._violation is not None:
+            raise Violation(self._event, self._label, self._violation)
+
+    def _front(self, call: Callable[[], None]) -> None:
+        call()
+        self._after_frontend()
+
+    def _event_attach(self) -> None:
+        tid = self.store.transaction_start()
+        for path, value in (
+            (f"{BACK}/frontend", FRONT),
+            (f"{BACK}/online", "1"),
+            (f"{BACK}/state", "1"),
+            (f"{FRONT}/backend", BACK),
+            (f"{FRONT}/state", "1"),
+        ):
+            self.store.write("toolstack", path, value, tid)
+        self.store.transaction_end("toolstack", tid)
+
+    def _event_backend_probe(self) -> None:
+        self.backend.probe()
+
+    def _event_deliver_front_watch(self) -> None:
+        if self.front_watch_pending:
+            self.front_watch_pending = False
+            self._front(self.frontend.otherend_changed)
+
+    def _event_deliver_back_watch(self) -> None:
+        if self.back_watch_pending:
+            self.back_watch_pending = False
+            self.backend.frontend_changed()
+
+    def _event_submit(
+        self, id: int, op: str, sector: int = 0, sectors: int = 1, data: str = ""
+    ) -> None:
+        bio = Bio(id, op, sector, sectors, bytes.fromhex(data))
+        self.bios[id] = bio
+        self._front(lambda: self.frontend.submit(bio))
+
+    def _event_submit_many(self, count: int, op: str = "write", first_id: int = 1000) -> None:
+        """The block layer hands over ``count`` one-sector bios in a row."""
+        for i in range(count):
+            self._event_submit(
+                first_id + i,
+                op,
+                sector=i % 32,
+                sectors=1,
+                data="5a" * SECTOR if op == "write" else "",
+            )
+
+    def _event_serve(self, reverse: bool = False) -> None:
+        if self.backend_notified:
+            self.backend_notified = False
+            self._step([("backend_wake", {})], "the back end takes its notification")
+        if self.backend.consume():
+            self.backend.respond(reverse)
+
+    def _event_interrupt(self) -> None:
+        if self.front_pending:
+            self.front_pending = False
+            self._front(self.frontend.interrupt)
+
+    def _event_detach(self) -> None:
+        tid = self.store.transaction_start()
+        self.store.write("toolstack", f"{BACK}/online", "0", tid)
+        self.store.write("toolstack", f"{BACK}/state", "5", tid)
+        self.store.transaction_end("toolstack", tid)
+
+    def _event_settle(self, rounds: int = 8) -> None:
+        """Deliver watches, serve the ring and deliver interrupts until nothing moves."""
+        for _ in range(rounds):
+            before = (
+                self.store.generation,
+                self.seen_req_prod,
+                len(self.completed),
+                self.front_pending,
+            )
+            self._event_deliver_back_watch()
+            self._event_deliver_front_watch()
+            self._event_serve()
+            self._event_interrupt()
+            if self._violation is not None:
+                return
+            if before == (
+                self.store.generation,
+                self.seen_req_prod,
+                len(self.completed),
+                self.front_pending,
+            ):
+                return
+
+    def finish(self) -> None:
+        """The end of a program: every bio submitted completed, every grant of an
+        answered request ended (without feature-persistent), or a violation."""
+        self._event += 1
+        self._label = "the end"
+        missing = [b for b in self.bios if b not in self.completed]
+        if missing:
+            self._fail(
+                f"bio {missing[0]} was never completed (the front end never published it, "
+                "or never took its response)"
+            )
+        persistent = self.store.get(f"{FRONT}/feature-persistent") == "1"
+        if not persistent and self.answered_grants:
+            ref, rid = next(iter(self.answered_grants.items()))
+            self._fail(
+                f"request {rid} was answered but its grant {ref} was never ended "
+                "(the front end did not write feature-persistent)"
+            )
+        if self._violation is not None:
+            raise Violation(self._event, self._label, self._violation)
+
+
+def path_touches_back(writes: Mapping[str, str | None]) -> bool:
+    return any(p.startswith(BACK) for p in writes)
+
+
+#: The harness's events, by name.
+EVENTS = (
+    "attach",
+    "backend_probe",
+    "deliver_front_watch",
+    "deliver_back_watch",
+    "submit",
+    "submit_many",
+    "serve",
+    "interrupt",
+    "detach",
+    "settle",
+)
+
+
+def run_program(
+    make_frontend: Callable[[FrontendEnv], Frontend],
+    program: Iterable[tuple[str, Mapping[str, Any]]],
+    config: BackendConfig | None = None,
+) -> World:
+    """Run a program of harness events, then the end-of-program checks."""
+    world = World(make_frontend, config or BackendConfig())
+    for name, params in program:
+        world.run(name, params)
+    world.finish()
+    return world
+
+
+def shrink(
+    make_frontend: Callable[[FrontendEnv], Frontend],
+    program: list[tuple[str, Mapping[str, Any]]],
+    config: BackendConfig | None = None,
+    same: Callable[[Violation], bool] | None = None,
+) -> list[tuple[str, Mapping[str, Any]]]:
+    """A shortest program (one event removed at a time) that still shows the same
+    violation: ``same`` decides (by default, the same rule text, numbers aside)."""
+    signature: str | None = None
+
+    def key(v: Violation) -> str:
+        return "".join(ch for ch in v.rule if not ch.isdigit())
+
+    def fails(p: list[tuple[str, Mapping[str, Any]]]) -> bool:
+        nonlocal signature
+        try:
+            run_program(make_frontend, p, config)
+        except Violation as v:
+            if signature is None:
+                signature = key(v)
+                return True
+            return same(v) if same is not None else key(v) == signature
+        return False
+
+    if not fails(program):
+        raise XbdspecError("the program shows no violation: nothing to shrink")
+    current = list(program)
+    changed = True
+    while changed:
+        changed = False
+        for i in range(len(current)):
+            candidate = current[:i] + current[i + 1 :]
+            if fails(candidate):
+                current = candidate
+                changed = True
+                break
+    return current
