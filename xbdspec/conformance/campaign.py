@@ -8,6 +8,7 @@ Each new kind of divergence is shrunk and written as a replay file.
 
 from __future__ import annotations
 
+import collections
 import random
 import time
 from collections.abc import Callable
@@ -49,6 +50,7 @@ class Campaign:
         default_factory=dict
     )
     name: str = ""
+    compared: collections.Counter[str] = field(default_factory=collections.Counter)
 
     def run(self, *, examples: int | None = None, minutes: float | None = None) -> None:
         """Run ``examples`` programs, or as many as fit in ``minutes``."""
@@ -72,6 +74,7 @@ class Campaign:
         finally:
             self.seconds = time.perf_counter() - start
             self.coverage.merge(lock.coverage)
+            self.compared.update(lock.compared)
             impl.close()
 
     def _record(self, divergence: Divergence, steps: list[Step]) -> None:
@@ -118,6 +121,7 @@ class Campaign:
                 for d, _, path, count in self.divergences.values()
             ],
             "coverage": self.coverage.report(spec),
+            "fields_compared": dict(sorted(self.compared.items())),
         }
 
 

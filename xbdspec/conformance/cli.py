@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import secrets
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,6 +29,28 @@ from .reference_adapter import REFERENCE_SIZES
 from .replay import read
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} makes no test: give at least 1")
+    return value
+
+
+def _positive_minutes(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a number of minutes") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(
+            f"{text[:40]} minutes makes no test: give a finite number above 0"
+        )
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The subcommand's options."""
     which = parser.add_mutually_exclusive_group()
@@ -35,10 +59,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     which.add_argument("--cmd", help='a program speaking the stdio protocol, e.g. "./impl --flag"')
     size = parser.add_mutually_exclusive_group()
-    size.add_argument("--examples", type=int, help="random programs to run (default 200)")
-    size.add_argument("--minutes", type=float, help="run for this long instead")
+    size.add_argument("--examples", type=_positive_int, help="random programs to run (default 200)")
+    size.add_argument("--minutes", type=_positive_minutes, help="run for this long instead")
     parser.add_argument("--seed", type=int, help="the campaign's seed (default: random, printed)")
-    parser.add_argument("--length", type=int, default=60, help="events per program at most (60)")
+    parser.add_argument(
+        "--length", type=_positive_int, default=60, help="events per program at most (60)"
+    )
     parser.add_argument(
         "--profile",
         choices=sorted(PROFILES),
@@ -76,6 +102,18 @@ def run(args: argparse.Namespace) -> int:
     examples = args.examples if args.examples is not None or args.minutes is not None else 200
     campaign.run(examples=examples, minutes=args.minutes)
     report = campaign.summary()
+    if not campaign.divergences and (not campaign.steps or not campaign.compared):
+        why = (
+            "it ran no event"
+            if not campaign.steps
+            else "the implementation reported no field the model could compare"
+        )
+        print(
+            f"xbdspec difftest: error: the campaign compared nothing ({why}): it cannot "
+            "pass; report the observation fields (see docs/conformance.md)",
+            file=sys.stderr,
+        )
+        return 2
     if args.json:
         print(json.dumps(report, indent=2, sort_keys=True))
     else:

@@ -256,6 +256,8 @@ class LockStep:
         self.candidates: list[Any] = []
         self.steps: list[Step] = []
         self.coverage = Coverage()
+        #: how often each model field was compared with what the implementation showed
+        self.compared: Counter[str] = Counter()
 
     # ---- start
     def start(self) -> Divergence | None:
@@ -324,6 +326,7 @@ class LockStep:
     ) -> Divergence | None:
         observed = dict(observation.fields)
         names = self.model.field_names
+        self.compared.update(k for k, v in observed.items() if k in names and v is not None)
         wanted = [(names.index(k), _as_model_value(v)) for k, v in observed.items() if k in names]
         matches = [(s, p) for s, p in finals if all(s[i] == v for i, v in wanted)]
         if observation.fault is not None or not matches:

@@ -10,9 +10,11 @@ message number; the child is then stopped.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import selectors
 import shlex
+import signal
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
@@ -59,8 +61,13 @@ class SubprocessImplementation:
         if self.proc is not None:
             return
         try:
+            # its own process group, so that stopping it stops whatever it started
             self.proc = subprocess.Popen(
-                self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+                self.argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
             )
         except OSError as exc:
             raise ImplementationError(
@@ -81,12 +88,15 @@ class SubprocessImplementation:
             pass
         for stream in (proc.stdin, proc.stdout):
             if stream is not None:
-                stream.close()
+                with contextlib.suppress(OSError):  # flushing to a dead process: a broken pipe
+                    stream.close()
         try:
             proc.wait(timeout=1)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)  # what it left running
 
     def _fail(self, message: str) -> ImplementationError:
         label = self.label
