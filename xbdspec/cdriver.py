@@ -41,6 +41,7 @@ from xbdspec.errors import XbdspecError
 from xbdspec.reference import BackendConfig
 from xbdspec.reference.backend import BACKEND_KEYS
 from xbdspec.reference.platform import toolstack_nodes
+from xbdspec.resources import build_dir, data_dir
 
 __all__ = [
     "BLKIF_OP",
@@ -58,8 +59,8 @@ __all__ = [
 ]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SHIM_DIR = REPO_ROOT / "shim"
-BUILD_DIR = REPO_ROOT / "build" / "cdriver"
+SHIM_DIR = data_dir("shim")
+BUILD_DIR = build_dir("cdriver")
 
 #: fault kind numbers of shim.c -> the reference's fault class names
 FAULT_KINDS = {1: "KernelPanic", 2: "KernelAssertion", 3: "UndefinedBehaviour", 4: "KernelHang"}

@@ -48,9 +48,21 @@ def _load(name: str) -> _Subcommand:
     return cast(_Subcommand, importlib.import_module(module_name))
 
 
+def version() -> str:
+    """The installed distribution's version (the checkout's when not installed)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("xbdspec")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The argument parser; with ``only``, just that subcommand's module is imported."""
     parser = argparse.ArgumentParser(prog="xbdspec", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"xbdspec {version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (_, help_text) in SUBCOMMANDS.items():
         sp = sub.add_parser(name, help=help_text, description=help_text)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from xbdspec.model.state import Sizes
 from xbdspec.reference.platform import Fixes
+from xbdspec.resources import data_dir
 
 from .contract import Implementation, ImplementationError
 from .findings import FIXED_PROFILE
@@ -30,7 +31,7 @@ from .subprocess_impl import SubprocessImplementation
 BUILTIN = ("reference", "reference-fixed", "c-queue-core")
 
 #: ``cimpl/`` in the source tree.
-CIMPL = Path(__file__).resolve().parents[2] / "cimpl"
+CIMPL = data_dir("cimpl")
 
 _built: dict[tuple[str, ...], Path] = {}
 

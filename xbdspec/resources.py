@@ -1,0 +1,38 @@
+"""Where the files the package reads at run time are, in a checkout and once installed.
+
+The C sources (``cimpl/``, ``shim/``) are installed as data packages
+``xbdspec.cimpl`` and ``xbdspec.shim``; what the package builds goes under ``build/`` in
+a checkout and under the user's cache directory (or ``XBDSPEC_BUILD_DIR``) otherwise,
+never into the current directory or the installed tree.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+#: The checkout the package runs from, or None when it is installed.
+_HERE = Path(__file__).resolve().parent.parent
+CHECKOUT: Path | None = _HERE if (_HERE / "pyproject.toml").exists() else None
+
+
+def data_dir(name: str) -> Path:
+    """The directory of the data package ``xbdspec.<name>`` (``cimpl``, ``shim``)."""
+    spec = importlib.util.find_spec(f"xbdspec.{name}")
+    if spec is not None and spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations)))
+    if CHECKOUT is not None:
+        return CHECKOUT / name
+    raise FileNotFoundError(f"xbdspec.{name} is not installed with the package")
+
+
+def build_dir(*parts: str) -> Path:
+    """Where to put what the package builds (created on demand by the caller)."""
+    override = os.environ.get("XBDSPEC_BUILD_DIR")
+    if override:
+        return Path(override).joinpath(*parts)
+    if CHECKOUT is not None:
+        return CHECKOUT.joinpath("build", *parts)
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache.joinpath("xbdspec", *parts)
