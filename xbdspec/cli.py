@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from typing import Protocol, cast
@@ -48,6 +49,12 @@ def _load(name: str) -> _Subcommand:
     return cast(_Subcommand, importlib.import_module(module_name))
 
 
+#: The exit statuses every command uses: 0 ok, 1 a verdict (a divergence, a violation, a
+#: refuted obligation that was not expected), 2 a usage or input error, 3 unverifiable
+#: (a trace line that matters was cut or refused), 4 a crash of xbdspec itself.
+EXIT_OK, EXIT_VERDICT, EXIT_INPUT, EXIT_UNVERIFIABLE, EXIT_CRASH = 0, 1, 2, 3, 4
+
+
 def version() -> str:
     """The installed distribution's version (the checkout's when not installed)."""
     from importlib.metadata import PackageNotFoundError
@@ -80,12 +87,43 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _load(args.command).run(args)
     except XbdspecError as exc:
-        print(f"xbdspec {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        print(f"xbdspec {args.command}: error: {str(exc)[:2000]}", file=sys.stderr)
+        return EXIT_INPUT
     except KeyboardInterrupt:
         print(f"xbdspec {args.command}: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
-        # the reader went away (`xbdspec explore | head`): not an error of ours
-        sys.stderr.close()
-        return 0
+        if _stdout_is_a_pipe():
+            # the reader went away (`xbdspec explore | head`): not an error of ours
+            sys.stderr.close()
+            return EXIT_OK
+        return _crash(args.command)
+    except Exception:  # the tool's own bug: said as such, never a verdict
+        return _crash(args.command)
+
+
+def _stdout_is_a_pipe() -> bool:
+    import stat
+
+    try:
+        return stat.S_ISFIFO(os.fstat(sys.stdout.fileno()).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
+def _crash(command: str) -> int:
+    """A bug in xbdspec itself: a distinct exit status and a request for a report (the
+    traceback only with ``XBDSPEC_TRACEBACK=1``)."""
+    import traceback
+
+    kind, value, _ = sys.exc_info()
+    name = kind.__name__ if kind is not None else "error"
+    print(
+        f"xbdspec {command}: internal error ({name}: {str(value)[:300]}): this is a bug in "
+        "xbdspec, not a verdict; please report it with the command line"
+        + ("" if os.environ.get("XBDSPEC_TRACEBACK") else " (XBDSPEC_TRACEBACK=1 shows where)"),
+        file=sys.stderr,
+    )
+    if os.environ.get("XBDSPEC_TRACEBACK"):
+        traceback.print_exc()
+    return EXIT_CRASH

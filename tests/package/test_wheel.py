@@ -130,3 +130,19 @@ def test_the_installed_commands_work_from_an_empty_directory(
     assert difftest.returncode in (0, 1), difftest.stderr[-2000:]
     # nothing was written into the empty directory but what was asked for
     assert {p.name for p in tmp_path.iterdir()} <= {"r"}
+
+
+def test_a_crash_of_the_tool_is_its_own_status_never_a_verdict(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from xbdspec import cli
+    from xbdspec.traces import cli as traces_cli
+
+    def broken(args: object) -> int:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(traces_cli, "run", broken)
+    assert cli.main(["check", "x"]) == cli.EXIT_CRASH == 4
+    err = capsys.readouterr().err
+    assert "internal error (RuntimeError: a bug)" in err and "please report" in err
+    assert "Traceback" not in err
