@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: venv test verify lint bench diagrams docs docs-check docs-status clean xen-headers
+.PHONY: venv test verify lint bench diagrams docs docs-check docs-status clean xen-headers xen-tools
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,12 @@ test: $(STAMP)
 ## which the protocol model quotes; installed with apt when absent (needs root).
 xen-headers:
 	test -f /usr/include/xen/io/blkif.h || { apt-get update && apt-get install -y libxen-dev; }
+
+## make xen-tools: the real xenstore daemon (Debian's oxenstored, xen-utils-4.17) and its
+## clients, which the trace tests run as the access log's oracle, and the C compiler the
+## daemon's stub needs; installed with apt when absent (needs root).
+xen-tools:
+	test -x /usr/lib/xen-4.17/bin/oxenstored || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends xen-utils-4.17 xenstore-utils gcc libc6-dev; }
 
 ## make verify: bootstrap .venv, then proofs, exploration and a differential campaign, with a summary.
 verify: $(STAMP)

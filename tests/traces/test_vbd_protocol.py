@@ -182,3 +182,29 @@ def test_a_huge_ring_order_or_queue_count_is_refused_before_allocating(
     first = result.first_divergence
     assert first is not None and first.line >= bad
     assert any(w in first.reason for w in ("above", "not a number", "the back end allows"))
+
+
+def test_an_error_after_a_write_to_no_vbd_node_is_not_blamed_on_the_device() -> None:
+    # the real daemon's log (tests/traces/test_oxenstored_daemon.py): blkback writes its
+    # state, then an error node outside the device's directory, refused with E2BIG
+    log = Log()
+    startup(log, 5, 768)
+    log.write("D0", "/local/domain/0/error/backend/vbd/5/768/error", "-12 " + "x" * 20)
+    log.add("D0", "error", "E2BIG\0")
+    d = device(check(log), 5, 768)
+    assert d.verdict == "conforms" and d.unverifiable is None
+
+
+def test_a_value_no_step_can_take_makes_only_that_device_unverifiable() -> None:
+    log = Log()
+    startup(log, 5, 768)
+    startup(log, 6, 769)
+    text = [
+        ln.replace("sectors 41943040", "sectors 4194..")
+        if "/5/768/" in ln or "vbd/768" in ln
+        else ln
+        for ln in log.lines
+    ]
+    result = check_oxenstored(text, "cut.log", 0)
+    assert device(result, 5, 768).verdict == "unverifiable"
+    assert device(result, 6, 769).verdict == "conforms"

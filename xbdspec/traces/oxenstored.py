@@ -93,6 +93,9 @@ class AccessRecord:
         data: the data field, still escaped, without its padding space.
         cut: True when oxenstored truncated the line (the data ends in ``..`` that
             stand for the rest).
+        maybe_cut: the data ends in ``..`` although the line is shorter than
+            ``nb_chars - 1``: the log may have been written with a smaller
+            ``access-log-nb-chars`` than the check was told.
     """
 
     line: int
@@ -100,6 +103,7 @@ class AccessRecord:
     op: str
     data: str
     cut: bool
+    maybe_cut: bool = False
 
 
 def parse_connection(text: str) -> Connection | None:
@@ -133,10 +137,11 @@ def parse_line(text: str, line: int, source: str, nb_chars: int = DEFAULT_NB_CHA
 def record_from_match(m: re.Match[str], text: str, line: int, nb_chars: int) -> AccessRecord:
     """The record of a line :data:`LINE` matched (``text`` without its newline)."""
     data = m[3]
-    cut = nb_chars > 0 and len(text) == nb_chars - 1 and text.endswith("..")
+    ends = text.endswith("..")
+    cut = ends and nb_chars > 0 and len(text) == nb_chars - 1
     if cut:
         data = data[:-2]
-    return AccessRecord(line, m[1], m[2], data, cut)
+    return AccessRecord(line, m[1], m[2], data, cut, ends and not cut and nb_chars > 0)
 
 
 _SIMPLE_ESCAPES = {

@@ -422,7 +422,12 @@ def steps_of(
     transport_written = any(
         _is_transport_key(key.split("/", 1)[1]) for key in commit.writes if key.startswith("front/")
     )
-    taken = [k for k in commit.remove if k.startswith("front/") and _is_transport_key(k[6:])]
+    # removing a key that is not there changes nothing (xenstored answers ENOENT)
+    taken = [
+        k
+        for k in commit.remove
+        if k.startswith("front/") and _is_transport_key(k[6:]) and k[6:] in before.front
+    ]
     if taken and current["front"] not in (X.Initialising, X.Closed, X.Unknown):
         return (
             f"the front end removes {', '.join(taken)} while {_name(current['front'])}: the "

@@ -336,7 +336,7 @@ class VbdChecker:
         path = raw_path if raw_path.startswith("/") else conn.base + raw_path
         path = path.rstrip("/")
         target = self._locate(path)
-        if record.cut and (not sep or record.op == "rm"):
+        if (record.cut or record.maybe_cut) and (not sep or record.op == "rm"):
             # the path itself is cut: its last component is partial
             if target is not None and target[2] is not None:
                 if _could_be_relevant(target[1], target[2]):
@@ -349,6 +349,8 @@ class VbdChecker:
         if target is None:
             ancestor_of = self._device_under(path) if record.op == "rm" else None
             if ancestor_of is None:
+                # a request about no vbd node: an answer to it is not about a tracked write
+                self.last_request.pop(record.conn, None)
                 return
             target = (ancestor_of, "front", None, None)
         key, side, sub, _ = target
@@ -360,6 +362,16 @@ class VbdChecker:
         if record.op == "write":
             if record.cut:
                 self._unverifiable(key, record.line, f"the value written to {path} was cut (..)")
+                return
+            if record.maybe_cut and sub is not None:
+                self._unverifiable(
+                    key,
+                    record.line,
+                    f"the value written to {path} ends with `..` in a line of "
+                    f"{len(raw_path) + len(raw_value)}+ characters, shorter than the "
+                    f"{self.nb_chars - 1} of --nb-chars {self.nb_chars}: the log may have been "
+                    "written with a smaller access-log-nb-chars (check with --nb-chars N)",
+                )
                 return
             value = unescape(raw_value, self._where(record.line))
         if record.conn not in self.last_request and len(self.last_request) >= MAX_CONNECTIONS:

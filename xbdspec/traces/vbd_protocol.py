@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from xbdspec.errors import InputError
 from xbdspec.model.protocol import DEVIATIONS
 from xbdspec.model.vocabulary import XenbusState
 
@@ -138,7 +139,14 @@ class ProtocolVbdChecker(VbdChecker):
             return
         commit = Commit(who(writes, removes), writes, tuple(removes), f"{self.source}:{line}")
         allowed = life.checker.allowed()
-        ok = life.checker.check(commit)
+        try:
+            ok = life.checker.check(commit)
+        except InputError as exc:
+            # a value no protocol step can take (not a number, say): this device only
+            self._stop_unverifiable(
+                device, line, f"{exc.source}: {str(exc)[len(exc.source) + 2 :]}"
+            )
+            return
         if not ok:
             report = life.checker.report
             state = next(iter(life.checker.states))

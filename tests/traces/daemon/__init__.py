@@ -1,0 +1,1 @@
+"""Debian's oxenstored as the access-log format's oracle: stub, launcher, client, driver."""
