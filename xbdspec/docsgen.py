@@ -4,7 +4,8 @@ Nothing here is written by hand about the model: every table is read from the
 declaration (:func:`xbdspec.model.spec.build_spec`), every formula is the source of
 the function the prover and the explorer run, every diagram is
 :func:`xbdspec.model.diagram.mermaid_for`, and every proof status is the committed
-output of ``xbdspec prove --json`` (``docs/status/prove.json``).  The pages are
+output of ``xbdspec prove --json`` (``docs/status/prove.json``).  The protocol
+model's pages (``docs/protocol/``) come from :mod:`xbdspec.docs_protocol`.  The pages are
 committed under ``docs/``; :func:`check` (and ``tests/docs/``) fails when one of
 them is stale.
 
@@ -35,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from xbdspec.model.declaration import Spec, Transition
-from xbdspec.model.diagram import mermaid_for
+from xbdspec.model.diagram import mermaid_for, notes_for, reachability
 from xbdspec.model.spec import build_spec
 from xbdspec.model.state import Sizes
 
@@ -180,10 +181,14 @@ def component_page(spec: Spec, component: str) -> str:
     )
     out.append("## Diagram\n")
     out.append(
-        "Each arrow is labelled `event [transition]`; an internal transition (no change "
-        "of the control state) is drawn as a loop.\n"
+        "The reachable states of the control field and the transitions of this machine "
+        "that change it; each arrow is labelled with the transitions that take it.\n"
     )
-    out.append(_fence("mermaid", mermaid_for(spec, component)))
+    reach = reachability(spec)
+    out.append(_fence("mermaid", mermaid_for(spec, component, reach)))
+    out.append(
+        notes_for(spec, component, reach, link=lambda n: _transition_link(spec, n, component))
+    )
     out.append("## States\n")
     rows: list[Sequence[object]] = []
     for st in every:
@@ -246,6 +251,13 @@ def component_page(spec: Spec, component: str) -> str:
         out.append("Effect (new values computed from the state before the step):\n")
         out.append(_fence("python", _source(t.effect)))
     return "\n".join(out)
+
+
+def _transition_link(spec: Spec, name: str, here: str) -> str:
+    """A link to a transition's section on its machine's page, from machine ``here``."""
+    component = spec.transition(name).component
+    page = "" if component == here else f"{component}.md"
+    return f"[`{name}`]({page}#{_anchor(name)})"
 
 
 def _anchor(name: str) -> str:
@@ -338,10 +350,11 @@ def _attribute_docs(cls: type) -> dict[str, str]:
 XENSTORE_KEYS: tuple[tuple[str, str, str, str], ...] = (
     ("state", "front", "every change", "fe_state"),
     ("state", "back", "every change", "be_state"),
-    ("online", "tool stack", "0 to unplug", "be_online"),
+    ("online (the tool stack's key, not blkif.h's)", "tool stack", "0 to unplug", "be_online"),
     ("feature-barrier", "back", "InitWait", "be_barrier"),
     ("feature-flush-cache", "back", "InitWait", "be_flush"),
-    ("feature-discard, feature-persistent", "back", "InitWait", "be_published"),
+    ("feature-discard", "back", "InitWait", "be_published"),
+    ("feature-persistent", "back and front", "InitWait (back), Initialised (front)", "be_published"),
     ("max-ring-page-order, max-ring-pages", "back", "InitWait", "be_published"),
     ("feature-max-indirect-segments", "back", "InitWait", "be_published"),
     ("ring-ref or ring-ref%u", "front", "Initialised", "fe_published"),
@@ -431,7 +444,13 @@ def _result_text(o: Mapping[str, Any] | None) -> str:
 
 def invariants_page(spec: Spec, status: Mapping[str, Any]) -> str:
     """The invariant catalogue with the last proof status and the explorer's figures."""
-    obligations = _obligations(status)
+    every = _obligations(status)
+    # the protocol model's obligations and the refinement's have pages of their own
+    obligations = {
+        n: o
+        for n, o in every.items()
+        if not n.startswith("protocol.") and o.get("kind") != "refinement"
+    }
     inductive = [o for n, o in obligations.items() if n.endswith("_preserves_invariants")]
     all_inductive = bool(inductive) and all(o["result"] == "proved" for o in inductive)
     out = ["# Invariant catalogue\n", GENERATED + "\n"]
@@ -442,6 +461,13 @@ def invariants_page(spec: Spec, status: Mapping[str, Any]) -> str:
         "`docs/status/prove.json` (refresh with `make docs-status`).\n"
     )
     out.append(_prove_summary(status, inductive, all_inductive))
+    if len(obligations) != len(every):
+        out.append(
+            "The run also holds the protocol model's obligations (`protocol.*`, on "
+            "[Protocol obligations](../protocol/obligations.md)) and the refinement's "
+            "(`*_refines_protocol`, on [the FreeBSD refinement](../protocol/refinement.md)); "
+            "the figures and tables below are the FreeBSD model's own.\n"
+        )
     out.append(_explore_summary(status))
     rows: list[Sequence[object]] = []
     for inv in spec.invariants:
@@ -838,8 +864,10 @@ def pages(spec: Spec | None = None, status_dir: Path | None = None) -> dict[str,
     }
     for name in spec.components:
         result[f"spec/machines/{name}.md"] = component_page(spec, name)
+    from xbdspec.docs_protocol import pages as protocol_pages
     from xbdspec.findings.pages import pages as findings_pages
 
+    result.update(protocol_pages(spec, status))
     result.update(findings_pages())
     return {path: text.rstrip() + "\n" for path, text in result.items()}
 
@@ -872,7 +900,18 @@ def check(out_dir: Path, spec: Spec | None = None) -> list[Path]:
 NAV: tuple[tuple[str, Any], ...] = (
     ("Home", "index.md"),
     (
-        "Specification",
+        "Protocol",
+        (
+            ("Overview", "protocol/index.md"),
+            ("The tool stack", "protocol/toolstack.md"),
+            ("The back end", "protocol/backend.md"),
+            ("The front end", "protocol/frontend.md"),
+            ("Obligations", "protocol/obligations.md"),
+            ("The FreeBSD refinement", "protocol/refinement.md"),
+        ),
+    ),
+    (
+        "FreeBSD model",
         (
             ("Overview", "spec/index.md"),
             ("The model, explained", "model.md"),

@@ -36,10 +36,11 @@ def ring_bounds(s: Any, k: Any) -> Any:
     exceeds the ring's size.
 
     A front end past it overwrites a slot whose response it has not read.  ring.h's
-    ``RING_FULL`` allows ``RING_SIZE`` outstanding; its N.B. asks for at most
-    ``RING_SIZE()-1`` of the macros' users, which no front end keeps (FreeBSD, Linux
-    and NetBSD all fill the ring to ``RING_FULL``): the model states ``RING_FULL``'s
-    bound and the docs cite both.
+    ``RING_FULL`` allows ``RING_SIZE`` outstanding; its N.B. says the macros are fine
+    "in 1-for-1 request-response situations where the requestor (front end) never has
+    more than RING_SIZE()-1 outstanding requests", a margin no front end keeps (FreeBSD,
+    Linux and NetBSD all fill the ring to ``RING_FULL``) and that blkif's 1-for-1
+    responses do not need: the model states ``RING_FULL``'s bound.
     """
     return u32_le(outstanding(s), u32_of(ring_size(s, k)))
 

@@ -39,6 +39,11 @@ def _spec_with(transitions: tuple[Any, ...]) -> Spec:
     )
 
 
+def _without_diagram(page: str) -> str:
+    head, _, rest = page.partition("## Diagram\n")
+    return head + rest.partition("## States\n")[2]
+
+
 def test_committed_pages_are_the_ones_the_model_gives() -> None:
     stale = docsgen.check(DOCS)
     assert stale == [], f"stale generated pages (run `make docs`): {[str(p) for p in stale]}"
@@ -68,11 +73,17 @@ def test_changing_a_guard_changes_the_generated_table(tmp_path: Path) -> None:
     before = docsgen.pages(spec, status_dir=out / "status")
     after = docsgen.pages(_spec_with(changed), status_dir=out / "status")
     differing = sorted(p for p in before if before[p] != after[p])
-    assert differing == ["spec/machines/backend.md"]
+    assert "spec/machines/backend.md" in differing
+    # elsewhere only the diagrams differ: they are drawn from the reachable states,
+    # which a guard of any machine may change
+    for page in differing:
+        if page != "spec/machines/backend.md":
+            assert page.startswith("spec/machines/"), page
+            assert _without_diagram(before[page]) == _without_diagram(after[page]), page
     assert "guard_without_publication" in after["spec/machines/backend.md"]
     assert "guard_without_publication" not in before["spec/machines/backend.md"]
     # the committed page is stale for the changed model
-    assert docsgen.check(out, _spec_with(changed)) == [out / "spec/machines/backend.md"]
+    assert set(docsgen.check(out, _spec_with(changed))) == {out / page for page in differing}
 
 
 def test_every_transition_has_its_guard_and_effect_on_its_machine_page() -> None:
