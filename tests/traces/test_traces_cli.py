@@ -108,3 +108,41 @@ def test_nb_chars_tells_where_lines_are_cut(capsys: pytest.CaptureFixture[str]) 
     doc = json.loads(out)
     assert doc["devices"][0]["unverifiable"] is None
     assert status == 0
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        ('{"xbdspec_trace": 1, "sizes": {"bios": 100000000}}', "is above 8"),
+        ('{"xbdspec_trace": 1, "sizes": {"commands": 1' + "0" * 5000 + "}}", "not a JSON object"),
+        ("[" * 50_000, "not an oxenstored access-log line"),
+        ("{" + '"a":' * 0 + '"x": ' + "[" * 50_000, "nested too deeply"),
+    ],
+)
+def test_hostile_trace_headers_are_named_errors(
+    header: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    trace = tmp_path / "hostile.jsonl"
+    trace.write_text(header + "\n")
+    status, _, err = run(capsys, str(trace))
+    assert status == 2 and message in err and "Traceback" not in err
+
+
+def test_standard_input_and_fifos_are_read_as_streams(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+    import os
+    import threading
+
+    text = (DATA / "netbsd_one_transaction.log").read_text()
+    monkeypatch.setattr("sys.stdin", io.StringIO(text))
+    status, out, _ = run(capsys, "-")
+    assert status == 0 and "conforms" in out
+    fifo = tmp_path / "log.fifo"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_text(text))
+    writer.start()
+    status, out, _ = run(capsys, str(fifo))
+    writer.join(timeout=10)
+    assert status == 0 and "conforms" in out

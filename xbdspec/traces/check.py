@@ -12,10 +12,12 @@
 
 from __future__ import annotations
 
+import itertools
+import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
-from typing import Any
+from typing import IO, Any
 
 from xbdspec.errors import InputError
 from xbdspec.model.concrete import StepError, Stepper
@@ -129,32 +131,68 @@ def detect_format(first_line: str) -> str:
     return ""
 
 
+#: The longest line any format may have (characters); a longer one is refused before
+#: it is read whole (``/dev/zero`` is one endless line).
+MAX_LINE = 1 << 20
+
+
+def bounded_lines(handle: IO[str], source: str, limit: int = MAX_LINE) -> Iterator[str]:
+    """The lines of ``handle`` (a file, a FIFO, standard input), each read at most
+    ``limit`` characters at a time: a longer line is an :class:`InputError` naming it."""
+    number = 0
+    while True:
+        line = handle.readline(limit + 1)
+        if not line:
+            return
+        number += 1
+        if len(line) > limit and not line.endswith("\n"):
+            raise InputError(f"{source}:{number}", f"the line is longer than {limit} characters")
+        yield line
+
+
+def open_lines(path: str) -> tuple[str, Iterator[str], Callable[[], None]]:
+    """``(format detected from the first line, every line, close)`` of the trace at
+    ``path`` (``-``: standard input); read once, as a stream: FIFOs work."""
+    if path == "-":
+        handle: IO[str] = sys.stdin
+        close: Callable[[], None] = lambda: None  # noqa: E731
+    else:
+        try:
+            handle = open(path, encoding="utf-8", errors="replace", newline="\n")  # noqa: SIM115
+        except OSError as exc:
+            raise InputError(path, f"cannot open the trace: {exc.strerror}") from None
+        close = handle.close
+    lines = bounded_lines(handle, path)
+    head: list[str] = []
+    fmt = ""
+    for line in lines:
+        head.append(line)
+        if line.strip():
+            fmt = detect_format(line[:4096])
+            break
+    return fmt, itertools.chain(head, lines), close
+
+
 def check_file(
     path: str, fmt: str = "auto", nb_chars: int = DEFAULT_NB_CHARS, frontend: str = "any"
 ) -> CheckResult:
-    """Check the trace at ``path``; ``fmt`` is one of :data:`FORMATS`."""
+    """Check the trace at ``path`` (``-``: standard input); ``fmt`` is one of
+    :data:`FORMATS` (files of commits: :func:`xbdspec.traces.protocol.check_scenario`)."""
     if fmt not in FORMATS:
         raise InputError(path, f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}.")
+    detected, lines, close = open_lines(path)
     try:
-        handle = open(path, encoding="utf-8", errors="replace", newline="\n")  # noqa: SIM115
-    except OSError as exc:
-        raise InputError(path, f"cannot open the trace: {exc.strerror}") from None
-    with handle:
         if fmt == "auto":
-            for line in handle:
-                if line.strip():
-                    fmt = detect_format(line)
-                    break
-            else:
-                raise InputError(path, "the trace is empty.")
-            if not fmt:
+            if not detected:
                 raise InputError(
                     f"{path}:1",
                     "neither a JSON-lines trace (lines start with `{`) "
                     "nor an oxenstored access log (lines start with `[`); "
                     "name the format with --format.",
                 )
-            handle.seek(0)
+            fmt = detected
         if fmt == "jsonl":
-            return check_jsonl(handle, path)
-        return check_oxenstored(handle, path, nb_chars, frontend=frontend)
+            return check_jsonl(lines, path)
+        return check_oxenstored(lines, path, nb_chars, frontend=frontend)
+    finally:
+        close()

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from xbdspec.errors import InputError
 
+from . import check as check_mod
 from .check import FORMATS, FRONTENDS, check_file, detect_format
 from .oxenstored import DEFAULT_NB_CHARS
 from .protocol import check_scenario
@@ -58,14 +60,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Check the trace, print the report, return the exit status."""
-    if args.format == "commits" or (
-        args.format == "auto" and _first_format(args.trace) == "commits"
-    ):
+    fmt = args.format
+    if fmt == "auto" and args.trace != "-":
+        fmt = _first_format(args.trace) or "auto"
+    if fmt == "commits":
         _, report = check_scenario(args.trace)
         print(json.dumps(report.as_json(), indent=2) if args.json else report.render(args.trace))
         sys.stdout.flush()
         return report.exit_code
-    result = check_file(args.trace, args.format, args.nb_chars, args.frontend)
+    result = check_file(args.trace, fmt, args.nb_chars, args.frontend)
     if args.json:
         print(json.dumps(result.as_json(), indent=2))
     else:
@@ -75,9 +78,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _first_format(path: str) -> str:
+    """The format a file's first line shows (a FIFO is read once, by the check)."""
+    import stat
+
     try:
+        if stat.S_ISFIFO(os.stat(path).st_mode):
+            return ""
         with open(path, encoding="utf-8", errors="replace") as handle:
-            for line in handle:
+            for line in check_mod.bounded_lines(handle, path):
                 if line.strip():
                     return detect_format(line[:4096])
     except OSError as exc:

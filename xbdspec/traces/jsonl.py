@@ -150,11 +150,35 @@ def _events(
         yield decoder.decode(obj, where, number)
 
 
+#: The longest line read (characters); a longer one is refused before it is parsed.
+MAX_LINE = 1 << 16
+#: The largest value of each size a header may ask for: the model is instantiated for
+#: them (one variable per command and bio), so memory grows with them.
+MAX_SIZES = {
+    "commands": 8,
+    "bios": 8,
+    "ring_slots": 32,
+    "grants": 64,
+    "grants_per_request": 16,
+    "suspends": 4,
+    "unplugs": 4,
+    "max_users": 4,
+    "ring_base": 0xFFFF_FFFF,
+}
+
+
 def _parse_object(text: str, where: str) -> dict[str, Any]:
+    if len(text) > MAX_LINE:
+        raise InputError(where, f"the line is longer than {MAX_LINE} characters")
     try:
         obj = json.loads(text)
+    except RecursionError:
+        raise InputError(where, "not a JSON object: nested too deeply") from None
     except ValueError as exc:
-        raise InputError(where, f"not a JSON object ({exc}); each line holds one event.") from None
+        reason = str(exc)[:200]
+        raise InputError(
+            where, f"not a JSON object ({reason}); each line holds one event."
+        ) from None
     if not isinstance(obj, dict):
         raise InputError(where, f"expected a JSON object, found {type(obj).__name__}.")
     return obj
@@ -180,7 +204,13 @@ def _header_sizes(obj: Mapping[str, Any], where: str) -> Sizes:
         raise InputError(where, f"unknown sizes {sorted(unknown)}; known: {sorted(known)}.")
     for name, value in raw.items():
         if type(value) is not int or value < 0:
-            raise InputError(where, f"size {name} must be a non-negative integer, not {value!r}.")
+            raise InputError(
+                where, f"size {name} must be a non-negative integer, not {str(value)[:40]!r}."
+            )
+        if value > MAX_SIZES[name]:
+            raise InputError(
+                where, f"size {name} = {value} is above {MAX_SIZES[name]}, the most a trace may ask"
+            )
     return Sizes(**raw)
 
 
