@@ -25,7 +25,7 @@ from xbdspec.model.concrete import StepError, Stepper
 from .jsonl import read_trace
 from .oxenstored import DEFAULT_NB_CHARS
 from .projection import HandshakeProjection
-from .report import CheckResult, DeviceReport, Divergence
+from .report import CheckResult, DeviceReport, Divergence, Finding
 from .vbd import VbdChecker
 from .vbd_protocol import ProtocolVbdChecker
 
@@ -112,10 +112,31 @@ def check_oxenstored(
         checker = VbdChecker(projection or default_projection(), source, nb_chars)
     else:
         checker = ProtocolVbdChecker(source, nb_chars)
-    checker.feed_lines(lines)
+    try:
+        checker.feed_lines(lines)
+    except InputError as exc:
+        # the verdicts reached before the bad line are not thrown away
+        partial = checker.finish()
+        partial.seconds = time.perf_counter() - started
+        partial.stopped_at = exc.source
+        line = exc.source.rsplit(":", 1)[-1]
+        partial.events = int(line) - 1 if line.isdigit() else partial.events
+        raise PartialCheck(exc, partial) from None
     result = checker.finish()
     result.seconds = time.perf_counter() - started
     return result
+
+
+class PartialCheck(InputError):
+    """A malformed line stopped a check; ``result`` holds every verdict reached before it.
+
+    Attributes:
+        result: the devices as checked up to the line before.
+    """
+
+    def __init__(self, error: InputError, result: CheckResult) -> None:
+        super().__init__(error.source, str(error)[len(error.source) + 2 :])
+        self.result = result
 
 
 def detect_format(first_line: str) -> str:
@@ -193,6 +214,23 @@ def check_file(
             fmt = detected
         if fmt == "jsonl":
             return check_jsonl(lines, path)
-        return check_oxenstored(lines, path, nb_chars, frontend=frontend)
+        last: list[str] = [""]
+
+        def remembered() -> Iterator[str]:
+            for line in lines:
+                last[0] = line
+                yield line
+
+        result = check_oxenstored(remembered(), path, nb_chars, frontend=frontend)
+        if last[0] and not last[0].endswith("\n"):
+            result.notes.append(
+                Finding(
+                    result.events,
+                    "truncated",
+                    "the log's last line has no newline: it may have been cut while being "
+                    "written, so what it says is not taken as checked",
+                )
+            )
+        return result
     finally:
         close()

@@ -68,7 +68,14 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(report.as_json(), indent=2) if args.json else report.render(args.trace))
         sys.stdout.flush()
         return report.exit_code
-    result = check_file(args.trace, fmt, args.nb_chars, args.frontend)
+    try:
+        result = check_file(args.trace, fmt, args.nb_chars, args.frontend)
+    except check_mod.PartialCheck as stopped:
+        # what was reached before the malformed line, then the error (exit status 2)
+        partial = stopped.result
+        print(json.dumps(partial.as_json(), indent=2) if args.json else partial.render())
+        sys.stdout.flush()
+        raise
     if args.json:
         print(json.dumps(result.as_json(), indent=2))
     else:

@@ -143,6 +143,8 @@ class CheckResult:
     devices: list[DeviceReport] = field(default_factory=list)
     notes: list[Finding] = field(default_factory=list)
     seconds: float = 0.0
+    #: where a malformed line stopped the check (its verdicts are those reached before)
+    stopped_at: str = ""
 
     @property
     def first_divergence(self) -> Divergence | None:
@@ -153,7 +155,11 @@ class CheckResult:
     def valid(self) -> bool:
         """No divergence and nothing unverifiable."""
         passing = ("valid", "outside-model", "conforms", "tolerated")
-        return all(d.verdict in passing for d in self.devices) and not self.notes
+        return (
+            all(d.verdict in passing for d in self.devices)
+            and not self.notes
+            and not self.stopped_at
+        )
 
     @property
     def exit_code(self) -> int:
@@ -172,6 +178,7 @@ class CheckResult:
             "first_divergence": None if first is None else first.as_json(),
             "devices": [d.as_json() for d in self.devices],
             "notes": [n.as_json() for n in self.notes],
+            "stopped_at": self.stopped_at or None,
             "seconds": round(self.seconds, 6),
         }
 
@@ -210,6 +217,12 @@ class CheckResult:
         for n in self.notes:
             lines.append(f"  line {n.line}: {n.kind}: {n.message}")
         protocol = any(d.levels == "protocol" for d in self.devices)
+        if self.stopped_at:
+            lines.append(
+                f"  STOPPED at {self.stopped_at} by a malformed line: the verdicts above are "
+                "those reached before it"
+            )
+            return "\n".join(lines)
         lines.append(
             ("conforms" if protocol else "valid")
             if self.valid
