@@ -75,6 +75,8 @@ def _handshake(g: int, devid: int) -> list[tuple[str, str, str]]:
         (t, "commit", ""),
         (f"D{g}", "write", f"{dev}/state\x003"),
         ("D0.9", "write", f"{rel}/sectors\x0041943040"),
+        ("D0.9", "write", f"{rel}/info\x000"),
+        ("D0.9", "write", f"{rel}/sector-size\x00512"),
         ("D0.9", "commit", ""),
         ("D0", "write", f"{rel}/state\x004"),
         (f"D{g}", "write", f"{dev}/state\x004"),

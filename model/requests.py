@@ -219,7 +219,9 @@ class StartioSendReady:
 )
 class StartioSendReadyFails:
     """The READY command's mapping fails at once: its bio fails with EIO and the loop
-    goes on (the seed's loop stops here, stranding the bios behind it: a finding)."""
+    goes on, as the seed's does on FreeBSD: without ``BUS_DMA_NOWAIT`` an immediate
+    failure is not ``ENOMEM``, so ``bus_dmamap_load_bio`` reports it through the
+    callback and returns 0."""
 
     @staticmethod
     def guard(s: Any, p: Any) -> Any:
@@ -265,7 +267,8 @@ class StartioSendBio:
 )
 class StartioSendBioFails:
     """As StartioSendBio, but the mapping fails at once: the bio fails with EIO and the
-    loop goes on (the seed stops its loop here: a finding)."""
+    loop goes on, as the seed's does (without ``BUS_DMA_NOWAIT`` the failure comes
+    through the callback, and ``bus_dmamap_load_bio`` returns 0)."""
 
     @staticmethod
     def guard(s: Any, p: Any) -> Any:

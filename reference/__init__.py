@@ -7,7 +7,7 @@ maps each seed function to its Python counterpart and lists the departures from 
 """
 
 from . import simulate
-from .backend import Backend, BackendConfig, BackendRequest
+from .backend import Backend, BackendConfig, BackendProfile, BackendRequest
 from .busdma import MapMode
 from .constants import XbdState, XenbusState
 from .driver import (
@@ -61,6 +61,7 @@ from .softc import Bio, Command, Disk, Softc
 __all__ = [
     "Backend",
     "BackendConfig",
+    "BackendProfile",
     "BackendRequest",
     "Bio",
     "Command",

@@ -10,11 +10,28 @@ test forces.  Sector numbers are in 512-byte units (current ``blkif.h``).
 
 Every value the back end writes can be replaced by a raw string, or removed, through
 :attr:`BackendConfig.overrides`: that is how tests feed hostile values to the front end.
+
+:attr:`BackendConfig.profile` chooses how strictly requests are checked.  The default,
+``PERMISSIVE``, serves whatever it can express on the RAM disk (the seed's documented
+behaviour is stated against it).  ``LINUX_BLKBACK`` refuses, with ``BLKIF_RSP_ERROR``,
+what Linux 6.1's blkback refuses before it submits any I/O
+(``drivers/block/xen-blkback/blkback.c``: ``dispatch_rw_block_io``,
+``xen_blkbk_parse_indirect``, ``xen_vbd_translate``; Debian's ``linux-source-6.1``
+6.1.192): an indirect request whose ``indirect_op`` is neither READ nor WRITE (so an
+indirect WRITE_BARRIER), a read or write with no segment, more than 11 direct or 256
+(``MAX_INDIRECT_SEGMENTS``) indirect segments, a segment past the page or with
+``last_sect < first_sect``, a write to a read-only disk, I/O past the end of the disk, I/O
+whose start sector or segment lengths are not multiples of the logical block size
+(``sector-size``), a grant it cannot map; it checks the whole request before it touches
+the disk, answers an operation it does not know with ``BLKIF_RSP_EOPNOTSUPP``
+(``dispatch_other_io``) and echoes ``indirect_op``, not ``BLKIF_OP_INDIRECT``, in the
+response (``make_response(ring, id, req_operation, ...)``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import TYPE_CHECKING
 
 from .cint import kernel_sscanf_int
@@ -29,6 +46,7 @@ from .constants import (
     BLKIF_RSP_ERROR,
     BLKIF_RSP_OKAY,
     PAGE_SIZE,
+    VDISK_READONLY,
     XBD_MAX_SEGMENTS_PER_PAGE,
     XenbusState,
 )
@@ -51,6 +69,17 @@ if TYPE_CHECKING:
     from .platform import Platform
 
 SECTOR = 512
+#: Linux blkback's ``MAX_INDIRECT_SEGMENTS`` (``drivers/block/xen-blkback/common.h``).
+LINUX_MAX_INDIRECT_SEGMENTS = 256
+
+
+class BackendProfile(Enum):
+    """How strictly the simulated back end checks the requests it is given."""
+
+    #: serve whatever the RAM disk can express (the default)
+    PERMISSIVE = "permissive"
+    #: refuse what Linux 6.1's blkback refuses (see the module docstring)
+    LINUX_BLKBACK = "linux-blkback-6.1"
 
 
 #: Every key the back end writes under its own node (features, limits, disk properties):
@@ -79,6 +108,7 @@ class BackendConfig:
         barrier / flush: ``feature-barrier`` / ``feature-flush-cache`` ("1" or "0").
         max_indirect_segments, max_ring_page_order, max_ring_pages: written when not None.
         overrides: key -> raw value written instead (``None`` removes the key).
+        profile: how strictly requests are checked (:class:`BackendProfile`).
     """
 
     sectors: int = 16384
@@ -91,6 +121,7 @@ class BackendConfig:
     max_ring_page_order: int | None = None
     max_ring_pages: int | None = None
     overrides: dict[str, str | None] = field(default_factory=dict)
+    profile: BackendProfile = BackendProfile.PERMISSIVE
 
     def initwait_keys(self) -> dict[str, str | None]:
         """The keys written before ``InitWait``."""
@@ -171,6 +202,8 @@ class Backend:
     pending: list[BackendRequest] = field(default_factory=list)
     served: int = 0
     errors: list[str] = field(default_factory=list)
+    #: why each request the strict profile refused was refused, in order
+    refused: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.disk:
@@ -344,8 +377,58 @@ class Backend:
         request.segments = [unpack(buf, base + 8 * k) for k in range(nr_segments)]
         return request
 
+    @property
+    def strict(self) -> bool:
+        """Is the ``LINUX_BLKBACK`` profile on?"""
+        return self.config.profile is BackendProfile.LINUX_BLKBACK
+
+    def _logical_block_sectors(self) -> int:
+        """``bdev_logical_block_size(bdev) >> 9``: the advertised ``sector-size`` in
+        512-byte units (a real block device's is a power of two of at least 512; any
+        other configured value, a hostile advertisement, checks against 512)."""
+        size = self.config.sector_size
+        if size >= SECTOR and size & (size - 1) == 0:
+            return size // SECTOR
+        return 1
+
+    def _linux_refusal(self, request: BackendRequest) -> str:
+        """Why Linux 6.1's blkback answers ``request`` with ``BLKIF_RSP_ERROR`` before any
+        I/O (``dispatch_rw_block_io``, in its order), or ``""``."""
+        op = request.io_op
+        indirect = request.operation == BLKIF_OP_INDIRECT
+        if indirect and op not in (BLKIF_OP_READ, BLKIF_OP_WRITE):
+            return f"invalid indirect operation ({op})"
+        nseg = request.nr_segments
+        preflush = op in (BLKIF_OP_WRITE_BARRIER, BLKIF_OP_FLUSH_DISKCACHE)
+        if (
+            (nseg == 0 and not preflush)
+            or (not indirect and nseg > BLKIF_MAX_SEGMENTS_PER_REQUEST)
+            or (indirect and nseg > LINUX_MAX_INDIRECT_SEGMENTS)
+        ):
+            return f"bad number of segments in request ({nseg})"
+        if request.malformed:
+            return request.malformed  # an indirect page it cannot map
+        nr_sects = 0
+        for _, first, last in request.segments:
+            if last >= PAGE_SIZE // SECTOR or last < first:
+                return f"segment [{first}, {last}] outside the page"
+            nr_sects += last - first + 1
+        if op != BLKIF_OP_READ and self.config.info & VDISK_READONLY:
+            return "write to a read-only disk"
+        end = request.sector_number + nr_sects
+        if nr_sects and end > self.config.sectors:
+            return f"access beyond the disk: [{request.sector_number}, {end})"
+        mask = self._logical_block_sectors() - 1
+        start = request.sector_number & 0xFFFF_FFFF  # (int)preq.sector_number
+        for _, first, last in request.segments:
+            if (start | (last - first + 1)) & mask:
+                return "misaligned I/O request"
+        return ""
+
     def _perform(self, request: BackendRequest) -> int:
         """Do the I/O of ``request`` against the RAM disk; the blkif status."""
+        if self.strict:
+            return self._perform_strict(request)
         if request.malformed:
             return BLKIF_RSP_ERROR
         op = request.io_op
@@ -379,6 +462,53 @@ class Backend:
             position += nbytes
         return BLKIF_RSP_OKAY
 
+    def _perform_strict(self, request: BackendRequest) -> int:
+        """``_perform`` under the ``LINUX_BLKBACK`` profile: the whole request is checked,
+        and every grant mapped, before the disk is touched."""
+        op = request.io_op
+        if request.operation != BLKIF_OP_INDIRECT and op not in (
+            BLKIF_OP_READ,
+            BLKIF_OP_WRITE,
+            BLKIF_OP_WRITE_BARRIER,
+            BLKIF_OP_FLUSH_DISKCACHE,
+        ):
+            # dispatch_other_io (BLKIF_OP_DISCARD: no feature-discard advertised)
+            self.refused.append(f"operation {op} not supported")
+            return BLKIF_RSP_EOPNOTSUPP
+        reason = self._linux_refusal(request)
+        if reason:
+            self.refused.append(reason)
+            return BLKIF_RSP_ERROR
+        reading = op == BLKIF_OP_READ
+        mapped_segments: list[tuple[bytearray, int, int]] = []
+        for gref, first, last in request.segments:
+            mapped = self.platform.gnttab.map_grant(
+                self.platform.mem, gref, self.domid, write=reading
+            )
+            if mapped is None:
+                self.refused.append(f"cannot map grant {gref}")
+                return BLKIF_RSP_ERROR
+            mem, base = mapped
+            mapped_segments.append((mem, base + first * SECTOR, (last - first + 1) * SECTOR))
+        if op == BLKIF_OP_FLUSH_DISKCACHE and not self.config.flush:
+            return BLKIF_RSP_EOPNOTSUPP
+        if op == BLKIF_OP_WRITE_BARRIER and not self.config.barrier:
+            return BLKIF_RSP_EOPNOTSUPP
+        disk = self.disk
+        position = request.sector_number * SECTOR
+        for mem, start, nbytes in mapped_segments:
+            if reading:
+                mem[start : start + nbytes] = disk[position : position + nbytes]
+            else:
+                disk[position : position + nbytes] = mem[start : start + nbytes]
+            position += nbytes
+        return BLKIF_RSP_OKAY
+
+    def _response_operation(self, request: BackendRequest) -> int:
+        """The ``operation`` echoed in the response: the ring operation, or (Linux)
+        ``indirect_op`` for an indirect request."""
+        return request.io_op if self.strict else request.operation
+
     def respond(self, request: BackendRequest, status: int | None = None, push: bool = True) -> int:
         """Answer ``request`` (performing it unless ``status`` is forced); returns status."""
         if request in self.pending:
@@ -386,7 +516,7 @@ class Backend:
         if status is None:
             status = self._perform(request)
         self.served += 1
-        self.write_response(request.id, request.operation, status)
+        self.write_response(request.id, self._response_operation(request), status)
         if push:
             self.push()
         return status
@@ -420,9 +550,10 @@ class Backend:
         self.pending = []
         perform = self._perform
         write_response = self.write_response
+        operation = self._response_operation
         for request in pending:
             self.served += 1
-            write_response(request.id, request.operation, perform(request))
+            write_response(request.id, operation(request), perform(request))
         if pending:
             self.push()
         return len(pending)

@@ -3,7 +3,9 @@
 Sources: ``xen/include/public/io/blkif.h`` and ``ring.h``; FreeBSD
 ``sys/dev/xen/blkfront/block.h`` (the ``XBD_*`` limits, ``xbd_flag_t``, ``xbdc_flag_t``,
 ``xbd_q_index_t``, ``xbd_state_t``), ``sys/xen/blkif.h`` (``BLKIF_MAX_RING_REQUESTS``),
-``sys/sys/bio.h`` and ``sys/sys/errno.h``.  Sizes are those of amd64 (LP64).
+``sys/sys/bio.h``, ``sys/geom/geom_disk.h``, ``sys/sys/bus_dma.h`` and ``sys/sys/errno.h``
+of FreeBSD 14, the tree the seed comes from (its ``maxphys`` and four-argument
+``DRIVER_MODULE`` are FreeBSD 14's).  Sizes are those of amd64 (LP64).
 """
 
 from __future__ import annotations
@@ -201,13 +203,34 @@ BIO_WRITE: Final = 0x02
 BIO_DELETE: Final = 0x03
 BIO_GETATTR: Final = 0x04
 BIO_FLUSH: Final = 0x05
+BIO_ZONE: Final = 0x09
+#: "Upper layers face shortage" (``g_io_speedup``); ``g_disk_start`` passes it to every
+#: disk's ``d_strategy`` whatever ``d_flags`` says (see :mod:`.geom`).
+BIO_SPEEDUP: Final = 0x0A
 
 BIO_ERROR: Final = 0x01
 BIO_DONE: Final = 0x02
 BIO_ORDERED: Final = 0x08
 
-DISKFLAG_CANFLUSHCACHE: Final = 0x0004
-DISKFLAG_UNMAPPED_BIO: Final = 0x0020
+# ------------------------------------------------------------------ geom_disk.h
+# FreeBSD 14 ``sys/geom/geom_disk.h`` (checked in the FreeBSD 14 vendor tree
+# sobomax/freebsd14_vendor at 0f7ff3427c99afe8b7a0ccf8638dc10aed02c3f8; FreeBSD 8's copy
+# already had CANFLUSHCACHE at 0x8; the seed's shim, ``shim/include/xbd_shim.h``, agrees).
+DISKFLAG_RESERVED: Final = 0x0001  # was DISKFLAG_NEEDSGIANT
+DISKFLAG_OPEN: Final = 0x0002
+DISKFLAG_CANDELETE: Final = 0x0004
+DISKFLAG_CANFLUSHCACHE: Final = 0x0008
+DISKFLAG_UNMAPPED_BIO: Final = 0x0010
+DISKFLAG_DIRECT_COMPLETION: Final = 0x0020
+DISKFLAG_CANZONE: Final = 0x0080
+DISKFLAG_WRITE_PROTECT: Final = 0x0100
+
+# ------------------------------------------------------------------ bus_dma.h
+#: ``BUS_DMA_WAITOK``: the seed's ``flags`` (0) for every ``bus_dmamap_load*``.
+BUS_DMA_WAITOK: Final = 0x00
+#: ``BUS_DMA_NOWAIT``: with it, a load that runs out of resources returns ``ENOMEM``
+#: instead of being deferred (``EINPROGRESS``).
+BUS_DMA_NOWAIT: Final = 0x01
 
 # bus_dmamap_sync operations
 BUS_DMASYNC_PREREAD: Final = 1

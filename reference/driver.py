@@ -26,6 +26,7 @@ from .constants import (
     BLKIF_OP_WRITE,
     BLKIF_OP_WRITE_BARRIER,
     BLKIF_RSP_OKAY,
+    BUS_DMA_WAITOK,
     BUS_DMASYNC_POSTREAD,
     BUS_DMASYNC_POSTWRITE,
     BUS_DMASYNC_PREREAD,
@@ -76,14 +77,29 @@ from .queues import (
     xbd_requeue_cm,
 )
 from .ring import (
-    INDIRECT_REQUEST,
-    REQUEST_HEADER,
+    IND_GREFS,
+    IND_HANDLE,
+    IND_ID,
+    IND_INDIRECT_OP,
+    IND_NR_SEGMENTS,
+    IND_OPERATION,
+    IND_SECTOR_NUMBER,
+    REQ_HANDLE,
+    REQ_ID,
+    REQ_NR_SEGMENTS,
+    REQ_OPERATION,
+    REQ_SECTOR_NUMBER,
+    REQ_SEG,
     RESPONSE,
     RING_FINAL_CHECK_FOR_RESPONSES,
     RING_FULL,
     RING_PUSH_REQUESTS_AND_CHECK_NOTIFY,
     RSP_EVENT,
     SEGMENT,
+    U8,
+    U16,
+    U32,
+    U64,
     slot_offset,
 )
 from .softc import Bio, Command, Disk, Softc
@@ -263,16 +279,13 @@ def queue_cb(arg: Any, segs: list[Segment], nsegs: int, error: int) -> None:
     offset = slot_offset(ring.nr_ents, ring.req_prod_pvt)
     ring.req_prod_pvt = u32(ring.req_prod_pvt + 1)
     buf = sring.buf
+    # field by field, as the C assigns them: the rest of the slot keeps its old bytes
     if nsegs <= BLKIF_MAX_SEGMENTS_PER_REQUEST:
-        REQUEST_HEADER.pack_into(
-            buf,
-            offset,
-            u8(cm.cm_operation),
-            u8(nsegs),
-            handle,
-            u64(cm.cm_id),
-            u64(cm.cm_sector_number),
-        )
+        U64.pack_into(buf, offset + REQ_ID, u64(cm.cm_id))
+        U8.pack_into(buf, offset + REQ_OPERATION, u8(cm.cm_operation))
+        U64.pack_into(buf, offset + REQ_SECTOR_NUMBER, u64(cm.cm_sector_number))
+        U16.pack_into(buf, offset + REQ_HANDLE, handle)
+        U8.pack_into(buf, offset + REQ_NR_SEGMENTS, u8(nsegs))
         cm.cm_nseg = nsegs
         mksegarray(
             sc,
@@ -283,10 +296,16 @@ def queue_cb(arg: Any, segs: list[Segment], nsegs: int, error: int) -> None:
             _data_readonly(sc, cm),
             cm.cm_sg_refs,
             buf,
-            offset + REQUEST_HEADER.size,
+            offset + REQ_SEG,
             BLKIF_MAX_SEGMENTS_PER_REQUEST,
         )
     else:
+        U64.pack_into(buf, offset + IND_ID, u64(cm.cm_id))
+        U8.pack_into(buf, offset + IND_OPERATION, BLKIF_OP_INDIRECT)
+        U8.pack_into(buf, offset + IND_INDIRECT_OP, u8(cm.cm_operation))
+        U64.pack_into(buf, offset + IND_SECTOR_NUMBER, u64(cm.cm_sector_number))
+        U16.pack_into(buf, offset + IND_HANDLE, handle)
+        U16.pack_into(buf, offset + IND_NR_SEGMENTS, u16(nsegs))
         pages = cm.cm_indirectionpages
         cm.cm_nseg = nsegs
         if pages is None:
@@ -305,22 +324,13 @@ def queue_cb(arg: Any, segs: list[Segment], nsegs: int, error: int) -> None:
             pages.offset,
             pages.length // 8,
         )
+        # memcpy(ring_req->indirect_grefs, &cm->cm_indirectionrefs,
+        #        sizeof(grant_ref_t) * sc->xbd_max_request_indirectpages)
         ncopy = sc.xbd_max_request_indirectpages
         if ncopy > 8:
             raise UndefinedBehaviour("xbd_queue_cb", "memcpy past indirect_grefs[8]")
-        grefs = [0] * 8
-        grefs[:ncopy] = cm.cm_indirectionrefs[:ncopy]
-        INDIRECT_REQUEST.pack_into(
-            buf,
-            offset,
-            BLKIF_OP_INDIRECT,
-            u8(cm.cm_operation),
-            u16(nsegs),
-            u64(cm.cm_id),
-            u64(cm.cm_sector_number),
-            handle,
-            *grefs,
-        )
+        for index in range(ncopy):
+            U32.pack_into(buf, offset + IND_GREFS + 4 * index, cm.cm_indirectionrefs[index])
     if cm.cm_operation == BLKIF_OP_READ:
         op = BUS_DMASYNC_PREREAD
     elif cm.cm_operation == BLKIF_OP_WRITE or (
@@ -343,11 +353,15 @@ def queue_request(sc: Softc, cm: Command) -> int:
     if tag is None or cm.cm_map is None:
         raise UndefinedBehaviour("xbd_queue_request", "bus_dmamap_load with a NULL tag or map")
     busdma = sc.platform.busdma
+    # flags 0 (BUS_DMA_WAITOK): a load short of resources is deferred, never ENOMEM, so
+    # this returns 0 on FreeBSD whatever the outcome (see busdma.py)
     if cm.cm_bp is not None:
         bp = cm.cm_bp
-        error = busdma.load(tag, cm.cm_map, bp.bio_data, bp.bio_bcount, queue_cb, cm)
+        error = busdma.load(
+            tag, cm.cm_map, bp.bio_data, bp.bio_bcount, queue_cb, cm, BUS_DMA_WAITOK
+        )
     else:
-        error = busdma.load(tag, cm.cm_map, cm.cm_data, cm.cm_datalen, queue_cb, cm)
+        error = busdma.load(tag, cm.cm_map, cm.cm_data, cm.cm_datalen, queue_cb, cm, BUS_DMA_WAITOK)
     if error == EINPROGRESS:
         if sc.platform.fixes.deferred_single_step_unpublished:
             # marked even when already frozen (single-stepped): xbd_queue_cb must publish it
@@ -361,8 +375,8 @@ def restart_queue_callback(arg: Any) -> None:
     """Port of ``xbd_restart_queue_callback``: grants are back; thaw and restart I/O."""
     sc: Softc = arg
     if sc.platform.fixes.io_lock_recursion and mtx_owned(sc.xbd_io_lock):
-        # called back from inside the driver (xbd_int, xbd_queue_cb), which holds the lock
-        # and restarts the queue itself: only drop the hold
+        # called back from inside the driver (on the seed only xbd_int's response loop),
+        # which holds the lock and restarts the queue itself: only drop the hold
         thaw(sc, XBDF_GNT_SHORTAGE)
         return
     mtx_lock(sc.xbd_io_lock)
@@ -496,6 +510,8 @@ def startio(sc: Softc) -> None:
             cm_freeze(sc, cm, XBDCF_Q_FREEZE)
         error = queue_request(sc, cm)
         if error != 0:
+            # dead code on FreeBSD: with flags 0 bus_dmamap_load* never returns an error
+            # (only busdma's assume_nowait test hook gets here)
             sc.platform.printf(f"xbd_queue_request returned {error}")
             if sc.platform.fixes.mapping_failure_stops_loop:
                 continue  # the failed mapping already completed its bio: go on
@@ -636,16 +652,22 @@ def dump(arg: Disk, virtual: KernelBuffer, offset: int, length: int) -> int:
     platform = sc.platform
     dev = _dev(sc, "xbd_dump")
     consumed = 0
+    fixes = platform.fixes
+    queued: list[Command] = []  # fix dump-ebusy-strands-ready: this call's chunks
     while length > 0:
         cm = xbd_dequeue_cm(sc, XBD_Q_FREE)
         if cm is None:
+            stranded = _take_back_dump_chunks(sc, queued) if fixes.dump_ebusy_strands_ready else []
             mtx_unlock(sc.xbd_io_lock)
+            _free_dump_grants(sc, stranded)  # (fixed) outside the lock
             platform.device_printf(dev, "dump: no more commands?")
             return EBUSY
         error, head = platform.gnttab.gnttab_alloc_grant_references(sc.xbd_max_request_segments)
         if error != 0:
             free_command(cm)
+            stranded = _take_back_dump_chunks(sc, queued) if fixes.dump_ebusy_strands_ready else []
             mtx_unlock(sc.xbd_io_lock)
+            _free_dump_grants(sc, stranded)  # (fixed) outside the lock
             platform.device_printf(dev, "no more grant allocs?")
             return EBUSY
         cm.cm_gref_head = head
@@ -659,6 +681,7 @@ def dump(arg: Disk, virtual: KernelBuffer, offset: int, length: int) -> int:
             cm.cm_sector_number = u64(sdiv(offset, dp.d_sectorsize, "offset / dp->d_sectorsize"))
         cm.cm_complete = dump_complete
         xbd_enqueue_cm(cm, XBD_Q_READY)
+        queued.append(cm)
         length -= chunk
         offset += chunk
         consumed += chunk
@@ -674,6 +697,28 @@ def dump(arg: Disk, virtual: KernelBuffer, offset: int, length: int) -> int:
             rc = EIO
         free_command(cm)
     return rc
+
+
+def _take_back_dump_chunks(sc: Softc, queued: list[Command]) -> list[list[int]]:
+    """The fix of ``dump-ebusy-strands-ready``, under ``xbd_io_lock``: before ``xbd_dump``
+    gives up with ``EBUSY``, the chunks this call put on READY come off it and return to
+    FREE, so nothing is sent later from a buffer the dumper no longer owns and no command
+    is stranded on COMPLETE.  Their reserved grant references are returned by
+    :func:`_free_dump_grants` once the lock is dropped (a registered grant callback would
+    take it again)."""
+    heads: list[list[int]] = []
+    for cm in queued:
+        xbd_remove_cm(cm, XBD_Q_READY)
+        heads.append(cm.cm_gref_head)
+        cm.cm_gref_head = []  # GNTTAB_LIST_END: the command no longer holds them
+        free_command(cm)
+    return heads
+
+
+def _free_dump_grants(sc: Softc, heads: list[list[int]]) -> None:
+    """Return the grant references :func:`_take_back_dump_chunks` took back."""
+    for head in heads:
+        sc.platform.gnttab.gnttab_free_grant_references(head)
 
 
 # ------------------------------------------------------------------- Disk Entrypoints

@@ -9,6 +9,16 @@ callbacks run synchronously from whichever call returns references, as in FreeBS
 
 Each entry records the frame, the domain and the ``GTF_*`` flags, so the back end can map a
 reference only if it was granted to it, and only for reading if it is read-only.
+
+``gnttab_list_lock`` is modelled (:attr:`GrantTable.lock`): FreeBSD initialises it
+``MTX_DEF | MTX_RECURSE`` (``MTX_SYSINIT(gnttab, ...)`` at the end of ``grant_table.c``)
+and takes it where the C does -- ``get_free_entries``, the returns of references, the
+callback registration and cancellation.  Free callbacks run with it held
+(``check_free_callbacks`` is called inside the lock), so the seed's
+``xbd_restart_queue_callback`` reaches ``gnttab_alloc_grant_references`` and
+``gnttab_request_free_callback`` (through ``xbd_startio``) and
+``gnttab_free_grant_references`` (through ``xbd_queue_cb``) with the grant lock already
+held: legal because the lock is recursive, and counted in ``lock.recursions``.
 """
 
 from __future__ import annotations
@@ -19,7 +29,9 @@ from typing import Any, Final
 
 from .constants import ENOSPC, GNTTAB_LIST_END, NR_RESERVED_ENTRIES
 from .faults import KernelHang, UndefinedBehaviour
+from .locks import mtx_lock, mtx_unlock
 from .memory import PhysMem
+from .softc import Mutex
 
 GTF_permit_access: Final = 1
 GTF_readonly: Final = 1 << 2
@@ -44,6 +56,7 @@ class GrantTable:
         free: the free references (a stack; the C free list is LIFO too).
         callbacks: ``gnttab_free_callback_list``, head first.
         callbacks_fired: how many free callbacks ran (for tests and reports).
+        lock: ``gnttab_list_lock`` (``MTX_DEF | MTX_RECURSE``).
     """
 
     nr_entries: int
@@ -53,6 +66,9 @@ class GrantTable:
     free: list[int] = field(default_factory=list)
     callbacks: list[GnttabFreeCallback] = field(default_factory=list)
     callbacks_fired: int = 0
+    lock: Mutex = field(
+        default_factory=lambda: Mutex("GNTTAB LOCK", initialised=True, recursive=True)
+    )
 
     def __post_init__(self) -> None:
         n = self.nr_entries
@@ -72,6 +88,7 @@ class GrantTable:
             raise UndefinedBehaviour(where, f"shared[{ref}] outside the grant table")
 
     def _check_free_callbacks(self) -> None:
+        """``check_free_callbacks``/``do_free_callbacks``; the caller holds the lock."""
         if not self.callbacks:
             return
         pending = self.callbacks
@@ -86,14 +103,29 @@ class GrantTable:
 
     def get_free_entries(self, count: int) -> list[int] | None:
         """``get_free_entries``: ``count`` references, or ``None`` (``ENOSPC``)."""
-        if self.free_count < count:
-            return None
-        if count == 0:
-            return []
-        taken = self.free[-count:]
-        del self.free[-count:]
-        taken.reverse()
-        return taken
+        mtx_lock(self.lock)
+        try:
+            if self.free_count < count:
+                return None
+            if count == 0:
+                return []
+            taken = self.free[-count:]
+            del self.free[-count:]
+            taken.reverse()
+            return taken
+        finally:
+            mtx_unlock(self.lock)
+
+    def _put_free_entries(self, refs: list[int]) -> None:
+        """Link ``refs`` onto the free list and run the callbacks, under the lock (the
+        common tail of ``put_free_entry``, ``gnttab_free_grant_references`` and
+        ``gnttab_end_foreign_access_references``)."""
+        mtx_lock(self.lock)
+        try:
+            self.free.extend(refs)
+            self._check_free_callbacks()
+        finally:
+            mtx_unlock(self.lock)
 
     # ------------------------------------------------------------------ public API
     def gnttab_alloc_grant_references(self, count: int) -> tuple[int, list[int]]:
@@ -113,9 +145,14 @@ class GrantTable:
         """Return a whole private list to the pool, then run the free callbacks."""
         if not head:
             return
-        self.free.extend(reversed(head))
+        refs = list(reversed(head))
         head.clear()
-        self._check_free_callbacks()
+        self._put_free_entries(refs)
+
+    def gnttab_free_grant_reference(self, ref: int) -> None:
+        """``gnttab_free_grant_reference`` (``put_free_entry``): return one reference."""
+        self._check(ref, "gnttab_free_grant_reference")
+        self._put_free_entries([ref])
 
     def gnttab_grant_foreign_access(self, domid: int, frame: int, readonly: int) -> tuple[int, int]:
         """Allocate one reference and grant ``frame`` to ``domid`` -> (error, ref)."""
@@ -152,34 +189,42 @@ class GrantTable:
             )
         returned = [ref for ref in refs[:count] if self.gnttab_end_foreign_access_ref(ref)]
         if returned:
-            self.free.extend(returned)
-            self._check_free_callbacks()
+            self._put_free_entries(returned)
 
     def gnttab_request_free_callback(
         self, callback: GnttabFreeCallback, fn: Callable[[Any], None], arg: Any, count: int
     ) -> None:
         """Register ``callback`` (unless it looks registered: ``callback->next != NULL``)."""
-        callbacks = self.callbacks
-        if callback in callbacks:
-            if callbacks.index(callback) < len(callbacks) - 1:
-                return  # callback->next != NULL: already registered
-            # The C code tests callback->next, which is NULL for the last entry of the
-            # list: registering it again links it to itself and do_free_callbacks loops.
-            raise KernelHang(
-                "gnttab_request_free_callback",
-                "callback registered twice as the list's last entry: the list becomes "
-                "circular and do_free_callbacks never ends",
-            )
-        callback.fn = fn
-        callback.arg = arg
-        callback.count = count & 0xFFFF
-        callbacks.insert(0, callback)
-        self._check_free_callbacks()
+        mtx_lock(self.lock)
+        try:
+            callbacks = self.callbacks
+            if callback in callbacks:
+                if callbacks.index(callback) < len(callbacks) - 1:
+                    return  # callback->next != NULL: already registered
+                # The C code tests callback->next, which is NULL for the last entry of
+                # the list: registering it again links it to itself and
+                # do_free_callbacks loops.
+                raise KernelHang(
+                    "gnttab_request_free_callback",
+                    "callback registered twice as the list's last entry: the list becomes "
+                    "circular and do_free_callbacks never ends",
+                )
+            callback.fn = fn
+            callback.arg = arg
+            callback.count = count & 0xFFFF
+            callbacks.insert(0, callback)
+            self._check_free_callbacks()
+        finally:
+            mtx_unlock(self.lock)
 
     def gnttab_cancel_free_callback(self, callback: GnttabFreeCallback) -> None:
         """Unlink ``callback`` if registered."""
-        if callback in self.callbacks:
-            self.callbacks.remove(callback)
+        mtx_lock(self.lock)
+        try:
+            if callback in self.callbacks:
+                self.callbacks.remove(callback)
+        finally:
+            mtx_unlock(self.lock)
 
     # ------------------------------------------------------------------ the other end
     def map_grant(

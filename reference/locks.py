@@ -4,7 +4,9 @@ There are no threads, so a mutex never blocks; what can go wrong is recursion: l
 non-recursive ``MTX_DEF`` mutex that the caller already holds.  An ``INVARIANTS`` kernel
 stops on it (``_mtx_lock_sleep: recursed on non-recursive mutex``); a production kernel
 silently recurses.  ``Mutex.recursion_fatal`` (from ``Tunables``) chooses; either way the
-event is counted in ``Mutex.recursions``.
+event is counted in ``Mutex.recursions``.  A mutex initialised with ``MTX_RECURSE``
+(``Mutex.recursive``, the grant table's lock) may be taken again by its owner: counted,
+never fatal.
 """
 
 from __future__ import annotations
@@ -13,18 +15,20 @@ from .faults import KernelAssertion
 from .softc import Mutex
 
 
-def mtx_init(mtx: Mutex, recursion_fatal: bool) -> None:
-    """``mtx_init(..., MTX_DEF)``."""
+def mtx_init(mtx: Mutex, recursion_fatal: bool, recursive: bool = False) -> None:
+    """``mtx_init(..., MTX_DEF)`` (``recursive``: ``MTX_DEF | MTX_RECURSE``)."""
     mtx.depth = 0
     mtx.initialised = True
     mtx.recursion_fatal = recursion_fatal
+    mtx.recursive = recursive
 
 
 def mtx_lock(mtx: Mutex) -> None:
-    """Take the mutex; recursion is counted and, on an INVARIANTS kernel, fatal."""
+    """Take the mutex; recursion is counted and, on an INVARIANTS kernel, fatal unless
+    the mutex is ``MTX_RECURSE``."""
     if mtx.depth > 0:
         mtx.recursions += 1
-        if mtx.recursion_fatal:
+        if mtx.recursion_fatal and not mtx.recursive:
             raise KernelAssertion(
                 "mtx_lock",
                 f"_mtx_lock_sleep: recursed on non-recursive mutex {mtx.name}",

@@ -107,6 +107,7 @@ class Fixes:
     barrier_write_not_synced: bool = False
     request_sectors_in_device_units: bool = False
     media_size_in_sector_units: bool = False
+    dump_ebusy_strands_ready: bool = False
 
     @classmethod
     def names(cls) -> tuple[str, ...]:

@@ -35,6 +35,28 @@ INDIRECT_REQUEST = struct.Struct("<BBH4xQQH2x8I")
 #: blkif_response: id, operation, (pad 1), status (int16).
 RESPONSE = struct.Struct("<QBxh")
 
+# The fields ``xbd_queue_cb`` stores one by one (``ring_req->id = ...``): offsets in a slot
+# of ``blkif_request`` / ``blkif_request_indirect`` (x86-64).  The C writes only these, so
+# every other byte of the slot (padding, segments past ``nr_segments``, indirect grant
+# references past ``xbd_max_request_indirectpages``) keeps what the slot held before.
+U8 = struct.Struct("<B")
+U16 = struct.Struct("<H")
+U32 = struct.Struct("<I")
+U64 = struct.Struct("<Q")
+REQ_OPERATION: Final = 0  # uint8_t operation
+REQ_NR_SEGMENTS: Final = 1  # uint8_t nr_segments
+REQ_HANDLE: Final = 2  # blkif_vdev_t handle (uint16_t)
+REQ_ID: Final = 8  # uint64_t id
+REQ_SECTOR_NUMBER: Final = 16  # blkif_sector_t sector_number
+REQ_SEG: Final = 24  # struct blkif_request_segment seg[11]
+IND_OPERATION: Final = 0  # uint8_t operation (BLKIF_OP_INDIRECT)
+IND_INDIRECT_OP: Final = 1  # uint8_t indirect_op
+IND_NR_SEGMENTS: Final = 2  # uint16_t nr_segments
+IND_ID: Final = 8  # uint64_t id
+IND_SECTOR_NUMBER: Final = 16  # blkif_sector_t sector_number
+IND_HANDLE: Final = 24  # blkif_vdev_t handle
+IND_GREFS: Final = 28  # grant_ref_t indirect_grefs[8]
+
 REQ_PROD: Final = 0
 REQ_EVENT: Final = 4
 RSP_PROD: Final = 8

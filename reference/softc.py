@@ -143,11 +143,14 @@ class CmQueue:
 
 @dataclass(slots=True, eq=False)
 class Mutex:
-    """A non-recursive ``MTX_DEF`` mutex: ``depth`` is the owner's lock depth.
+    """An ``MTX_DEF`` mutex: ``depth`` is the owner's lock depth.
 
     Attributes:
-        recursions: how many times it was locked while already held (a production kernel
-            recurses; an ``INVARIANTS`` kernel panics, see ``Tunables``).
+        recursions: how many times it was locked while already held (on a non-recursive
+            mutex a production kernel recurses and an ``INVARIANTS`` kernel panics, see
+            ``Tunables``).
+        recursive: initialised with ``MTX_RECURSE`` (the grant table's
+            ``gnttab_list_lock``): taking it again is legal, only counted.
     """
 
     name: str
@@ -155,6 +158,7 @@ class Mutex:
     recursions: int = 0
     initialised: bool = False
     recursion_fatal: bool = True
+    recursive: bool = False
 
 
 @dataclass(slots=True, eq=False)

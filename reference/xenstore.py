@@ -2,9 +2,23 @@
 ``xs_read`` / ``xs_scanf`` / ``xs_gather`` / ``xs_printf`` calls with FreeBSD's semantics.
 
 * A write queues one event per matching watch (a watch on ``P`` fires for ``P`` and every
-  path below it).  Events wait in :attr:`XenStore.pending` until the test delivers them;
-  a second event for a watch that already has one pending is coalesced (the watcher reads
-  the current value when it runs, so it may never see an intermediate one).
+  path below it).  Events wait in :attr:`XenStore.pending` until the test delivers them,
+  in one queue, oldest first, as ``xenwatch_thread`` takes them.  A watch holds at most
+  ``max_pending`` undelivered events (0: no limit); an event past that is dropped, and
+  since the watcher reads the current value when it runs, it may never see an
+  intermediate one.  This is FreeBSD's ``struct xs_watch`` since the XSA-349 change, the
+  tree the seed comes from: ``xs_process_msg`` queues an event only while
+  ``pending < max_pending`` (or ``max_pending`` is 0), ``xenwatch_thread`` decrements
+  ``pending`` when it dequeues the event, before the callback runs, and
+  ``xenbusb_add_device`` gives the other end's ``state`` watch ``max_pending = 1``
+  (``sys/dev/xen/xenstore/xenstore.c``, ``sys/xen/xenbus/xenbusb.c``; checked in the
+  FreeBSD 14 vendor tree sobomax/freebsd14_vendor at
+  0f7ff3427c99afe8b7a0ccf8638dc10aed02c3f8 and at freebsd/freebsd-src
+  0279031f358307c4c807dde6be6c08bbb5ec515c).  Both watches of the simulation default to 1
+  (the back end's stands for Linux's, whose back-end bus also keeps one pending event on
+  the front end's node: 6.1's ``xenbus_probe_backend.c``, ``frontend_will_handle``);
+  ``register_watch(..., max_pending=0)`` gives the older trees' behaviour, which queued
+  every event.
 * ``xs_scanf`` returns ``ENOENT`` for a missing key and ``ERANGE`` when ``sscanf`` assigned
   nothing; when ``sscanf`` returns ``EOF`` (an empty or blank value) it returns 0 *and
   leaves the variable untouched* (``xenstore.c``: only ``ns == 0`` is an error).
@@ -26,10 +40,12 @@ from .constants import EINVAL, ENOENT, ERANGE
 
 @dataclass(slots=True, eq=False)
 class Watch:
-    """A registered watch: a path and the name of who handles its events."""
+    """A registered watch: a path, the name of who handles its events, and how many
+    undelivered events it may hold (``struct xs_watch``'s ``max_pending``; 0: no limit)."""
 
     path: str
     token: str
+    max_pending: int = 1
 
 
 @dataclass(slots=True, eq=False)
@@ -39,7 +55,9 @@ class XenStore:
     Attributes:
         values: path -> value.
         watches: registered watches (token -> watch).
-        pending: tokens with an event to deliver, oldest first (coalesced per token).
+        pending: the undelivered events, by token, oldest first (at most a watch's
+            ``max_pending`` for each token).
+        dropped: events not queued because their watch already held ``max_pending``.
         write_errors: path -> errno that the next write of that path returns (fault
             injection for the driver's error paths).
         writes: every successful write, in order (path, value), for observations.
@@ -50,6 +68,7 @@ class XenStore:
     pending: list[str] = field(default_factory=list)
     write_errors: dict[str, int] = field(default_factory=dict)
     writes: list[tuple[str, str]] = field(default_factory=list)
+    dropped: int = 0
 
     def read(self, path: str) -> str | None:
         """The value at ``path`` or ``None``."""
@@ -74,23 +93,26 @@ class XenStore:
             self._fire(path)
 
     def _fire(self, path: str) -> None:
-        for token, watch in self.watches.items():
-            if (path == watch.path or path.startswith(watch.path + "/")) and (
-                token not in self.pending
-            ):
-                self.pending.append(token)
+        for watch in self.watches.values():
+            if path == watch.path or path.startswith(watch.path + "/"):
+                self._queue(watch)
 
-    def register_watch(self, path: str, token: str) -> None:
+    def _queue(self, watch: Watch) -> None:
+        """``xs_process_msg`` for a watch event: queued unless ``max_pending`` are."""
+        if watch.max_pending and self.pending.count(watch.token) >= watch.max_pending:
+            self.dropped += 1
+            return
+        self.pending.append(watch.token)
+
+    def register_watch(self, path: str, token: str, max_pending: int = 1) -> None:
         """``xs_register_watch``: registering fires one initial event, as xenstored does."""
-        self.watches[token] = Watch(path, token)
-        if token not in self.pending:
-            self.pending.append(token)
+        watch = self.watches[token] = Watch(path, token, max_pending)
+        self._queue(watch)
 
     def unregister_watch(self, token: str) -> None:
-        """``xs_unregister_watch``: also cancels its pending event."""
+        """``xs_unregister_watch``: also cancels its pending events."""
         self.watches.pop(token, None)
-        if token in self.pending:
-            self.pending.remove(token)
+        self.pending[:] = [t for t in self.pending if t != token]
 
     def next_event(self) -> str | None:
         """Pop the oldest pending event's token, or ``None``."""

@@ -331,53 +331,65 @@ FINDINGS: tuple[Finding, ...] = (
     ),
     Finding(
         name="mapping-failure-stops-loop",
-        title="A failed mapping stops the dispatch loop with bios still queued",
+        title="A deferred mapping that fails leaves the bios behind it queued",
         severity=Severity.HANG,
-        seed_functions=("xbd_startio", "xbd_queue_cb", "xbd_queue_request"),
+        seed_functions=("xbd_queue_cb", "xbd_queue_request", "xbd_startio"),
         summary=(
-            "`xbd_startio` leaves its loop when a mapping fails although the failed bio is already "
-            "completed, and a deferred mapping that fails never restarts the queue: the bios "
-            "behind wait for an unrelated kick."
+            "When a deferred bus_dma mapping fails, `xbd_queue_cb` completes its bio and frees "
+            "the command but never runs `xbd_startio`: the bios queued behind the frozen "
+            "command wait for an unrelated kick. (The `break` of `xbd_startio` on a failed "
+            "`xbd_queue_request` is dead code on FreeBSD.)"
         ),
         explanation=(
-            "When a mapping fails at once, `bus_dmamap_load_bio` runs the callback with the error "
-            "itself and then returns `ENOMEM` to the caller (other errors return 0); by then the "
-            "error path of `xbd_queue_cb` has completed the bio and freed the command. "
-            "`xbd_startio` still treats the non-zero return as the end: it prints it and breaks "
-            "out of its loop, although the ring has room and the queue is not frozen. If nothing "
-            "is in flight, no interrupt will call `xbd_startio` again; the queued bios wait for "
-            "the next `xbd_strategy`.\n\n"
-            "A deferred mapping that fails later reaches the same error path from busdma, outside "
-            "`xbd_startio`. It frees the command (and, with `failed-mapping-leaks` fixed, its "
-            "freeze) but does not call `xbd_startio`, so the bios that queued up behind the frozen "
-            "command stay where they are."
+            "A mapping that `bus_dmamap_load_bio` defers (`EINPROGRESS`: bounce pages or "
+            "IOMMU space short) freezes the queue for its command (`XBDCF_ASYNC_MAPPING`), so "
+            "the bios submitted meanwhile wait on the bio queue. When busdma later runs "
+            "`xbd_queue_cb` with an error, the error path completes the bio with `EIO` and "
+            "frees the command (and, with `failed-mapping-leaks` fixed, its freeze), but it "
+            "runs outside `xbd_startio`, from busdma's callback with `xbd_io_lock` taken, and "
+            "returns without calling it. Nothing else is due to run the loop: with no request "
+            "in flight no interrupt comes, and the queued bios wait for the next "
+            "`xbd_strategy`.\n\n"
+            "A mapping that fails at once does not stop the loop. `xbd_startio` leaves its "
+            "loop when `xbd_queue_request` returns non-zero, but `bus_dmamap_load_bio` returns "
+            "the callback's error to its caller only for `ENOMEM`, and FreeBSD answers "
+            "`ENOMEM` at once only to a caller passing `BUS_DMA_NOWAIT` "
+            '(`sys/kern/subr_bus_dma.c`: "This error only happens when NOWAIT is set, so '
+            "deferral is disabled\"; `busdma_bounce.c`'s `_bus_dmamap_reserve_pages` "
+            "otherwise queues the map and answers `EINPROGRESS`, and the IOMMU back end does "
+            "the same). The seed passes flags 0, so a load short of resources is deferred, "
+            "any other error (`EFBIG`) completes the bio through the callback and returns 0, "
+            "and the loop goes on: the `break` is dead code."
         ),
         found_by=FoundBy.EXPLORER,
         how_found=(
             "The explorer found the model, which then followed the seed, deadlocked with bios "
-            "queued: 15 events for a mapping failing at once, 17 for a deferred one failing; with "
-            "the model restated, the differential test recognises the seed stopping where the "
-            "model goes on."
+            "queued after a deferred mapping failed (17 events); with the model restated, the "
+            "differential test recognises the seed leaving the bio queued where the model "
+            "sends it (8 events). The explorer's other counterexample (15 events, a mapping "
+            "failing at once) rested on the model's belief that an immediate failure reaches "
+            "the `break`; on FreeBSD it cannot, and it is not part of the finding."
         ),
         fix=(
             "`Fixes.mapping_failure_stops_loop`: the error path of `xbd_queue_cb` for a "
             "deferred mapping runs `xbd_startio` (busdma calls it with `xbd_io_lock` held) so "
             "the queue restarts; it knows the mapping was deferred by `XBDCF_ASYNC_MAPPING`, "
             "which the seed only sets reliably with `deferred-single-step-unpublished` fixed, "
-            "hence that prerequisite. `xbd_startio` also goes on with the next bio when "
-            "`xbd_queue_request` returns an error whose bio is already completed; on FreeBSD "
-            "that immediate `ENOMEM` needs `BUS_DMA_NOWAIT`, which the seed does not pass "
-            "(busdma defers instead), so that half is defensive, exercised only by a reference "
-            "unit test."
+            "hence that prerequisite. Defensively, `xbd_startio` also goes on with the next "
+            "bio when `xbd_queue_request` returns an error, whose bio the callback has already "
+            "completed: unreachable with the seed's flags, that half is exercised only by a "
+            "reference unit test, through the simulated busdma's `assume_nowait` hook."
         ),
         seed_note=25,
         requires=("failed-mapping-leaks", "deferred-single-step-unpublished"),
         model_change=(
-            "The model's dispatch had followed the seed and stopped at a failing mapping, which "
-            "the explorer reported as deadlocks with bios queued. Its transitions were restated: a "
-            "mapping that fails at once completes its bio with `EIO` and `xbd_startio`'s loop goes "
-            "on, and a deferred mapping that fails (`dma_callback_error`) frees its command, "
-            "freeze and grants and restarts the loop."
+            "The model's dispatch had followed the seed as it was then read, stopping at any "
+            "failing mapping, deferred or not, which the explorer reported as deadlocks with "
+            "bios queued. Its transitions were restated: a deferred mapping that fails "
+            "(`dma_callback_error`) frees its command, freeze and grants and restarts the "
+            "loop, and a mapping that fails at once completes its bio with `EIO` while the "
+            "loop goes on -- which, for the loop, is what the seed does on FreeBSD too (its "
+            "immediate failures never reach the `break`)."
         ),
     ),
     Finding(
@@ -399,7 +411,24 @@ FINDINGS: tuple[Finding, ...] = (
             "Each such bio leaks a request's worth of grant references. Once enough have leaked, "
             "`gnttab_alloc_grant_references` fails for every bio, the queue freezes on "
             "`XBDF_GNT_SHORTAGE`, and the free callback that would thaw it waits for references "
-            "that never come back."
+            "that never come back.\n\n"
+            "Such a bio gets past GEOM only as `BIO_SPEEDUP`. FreeBSD 14's `g_disk_start` "
+            "(`sys/geom/geom_disk.c`) fails `BIO_DELETE`, `BIO_FLUSH` and `BIO_ZONE` itself "
+            "with `EOPNOTSUPP` unless `d_flags` has `DISKFLAG_CANDELETE`, "
+            "`DISKFLAG_CANFLUSHCACHE` or `DISKFLAG_CANZONE` (of these the seed sets only "
+            "`DISKFLAG_CANFLUSHCACHE`, with flush or barrier support), answers "
+            "`BIO_GETATTR` itself (the seed has no `d_getattr`) and fails commands it does "
+            "not know; but it hands "
+            "`BIO_SPEEDUP` to `d_strategy` whatever `d_flags` says. `BIO_SPEEDUP` comes from "
+            "`g_io_speedup` (`sys/geom/geom_io.c`), which UFS sends only to a provider that "
+            "answers `GEOM::canspeedup` (`ffs_mountfs`), and the seed's disk does not: on a "
+            "stock system such a bio needs a consumer that sends `BIO_SPEEDUP` without asking, "
+            "or a caller that hands bios to `d_strategy` directly. The replay stands for "
+            "either: its bio is the conformance vocabulary's `UNSUPPORTED` kind, which the "
+            "reference adapter submits as `BIO_DELETE`, and the default case of "
+            "`xbd_bio_command` treats every command it does not know alike "
+            "(`xbdspec.reference.geom` models the filter; a reference test takes a "
+            "`BIO_SPEEDUP` through it to this leak)."
         ),
         found_by=FoundBy.DIFFERENTIAL,
         how_found=(
@@ -433,7 +462,10 @@ FINDINGS: tuple[Finding, ...] = (
             "frees one.\n\n"
             "The bio does fail in the end, so the effect is a delayed error. The rejection also "
             "returns `NULL` to `xbd_startio`, which ends its loop: bios queued behind the rejected "
-            "one wait for the next kick."
+            "one wait for the next kick. Past GEOM, such a bio is a `BIO_SPEEDUP`, the one "
+            "command `g_disk_start` hands every disk whatever its `d_flags` (see "
+            "`unsupported-bio-leaks-grants`), or a flush from a caller that bypasses GEOM's "
+            "`DISKFLAG_CANFLUSHCACHE` test."
         ),
         found_by=FoundBy.DIFFERENTIAL,
         how_found=(
@@ -878,30 +910,47 @@ FINDINGS: tuple[Finding, ...] = (
     ),
     Finding(
         name="io-lock-recursion",
-        title="The grant free callback re-takes xbd_io_lock from inside the driver",
+        title="The grant free callback re-takes xbd_io_lock from inside xbd_int",
         severity=Severity.PANIC,
-        seed_functions=("xbd_restart_queue_callback", "xbd_int", "xbd_queue_cb", "xbd_bio_command"),
+        seed_functions=("xbd_restart_queue_callback", "xbd_int", "xbd_bio_command"),
         summary=(
             "The grant table runs `xbd_restart_queue_callback` synchronously when references are "
-            "returned, and `xbd_int` and `xbd_queue_cb` return them holding `xbd_io_lock`: the "
-            "callback locks it again, which an `INVARIANTS` kernel panics on."
+            "returned, and `xbd_int` returns them holding `xbd_io_lock`: the callback locks it "
+            "again, which an `INVARIANTS` kernel panics on."
         ),
         explanation=(
             "When `gnttab_alloc_grant_references` fails, `xbd_bio_command` registers "
             "`xbd_restart_queue_callback` and freezes on `XBDF_GNT_SHORTAGE`. The grant table "
-            "runs registered callbacks synchronously, from whichever call returns enough "
-            "references. Two such calls are the driver's own and run under `xbd_io_lock`: "
-            "`gnttab_end_foreign_access_references` in `xbd_int`'s response loop, and "
-            "`gnttab_free_grant_references` in `xbd_queue_cb` (called from `xbd_startio`, or by "
-            "busdma with the lock taken). The callback then calls `mtx_lock` on the mutex its "
-            "thread already owns; `xbd_io_lock` is a plain `MTX_DEF` mutex, not recursive, so "
-            "an `INVARIANTS` kernel panics.\n\n"
+            "runs registered callbacks synchronously, with its own lock held "
+            "(`check_free_callbacks`), from whichever call returns enough references. "
+            "`xbd_int` returns each answered request's references with "
+            "`gnttab_end_foreign_access_references` inside its response loop, holding "
+            "`xbd_io_lock`: when they cross the callback's threshold, the callback calls "
+            "`mtx_lock` on the mutex its thread already owns. `xbd_io_lock` is a plain "
+            "`MTX_DEF` mutex, not recursive, so an `INVARIANTS` kernel panics. (The grant-table "
+            "calls the callback goes on to make through `xbd_startio` are legal: the grant "
+            "table's lock is `MTX_DEF | MTX_RECURSE`.)\n\n"
+            "`xbd_queue_cb` also returns references under `xbd_io_lock` (the unclaimed rest of "
+            "its command's reservation), but never to the driver's own callback: the callback "
+            "is registered only while `XBDF_GNT_SHORTAGE` freezes the queue, and `xbd_queue_cb` "
+            "runs either inside an unfrozen `xbd_startio` or, for a deferred mapping, while "
+            "that mapping's own freeze (`XBDCF_ASYNC_MAPPING`, or the single-step freeze) "
+            "holds the queue until its response, so no shortage can be registered in between. "
+            "Runs of the simulated platform under grant pressure agree: every recursion is "
+            "inside `xbd_int`. (Under *Noticed*: references freed by another CPU between the "
+            "failed allocation and the registration make `gnttab_request_free_callback` run "
+            "the callback at once, inside `xbd_bio_command`; and the callback of another grant "
+            "user, another disk among them, can run inside this one's `xbd_int` or "
+            "`xbd_queue_cb` and take its own lock inside this one's: no recursion, a lock "
+            "order.)\n\n"
             "A production kernel lets the recursion through and runs `xbd_startio` nested "
-            "inside `xbd_int`'s response loop, or inside `xbd_queue_cb` before that command is "
-            "on BUSY: the nested loop sends requests while the outer code is half-way through "
-            "its own update. The freezes (`XBDF_WAIT_IDLE`, a frozen command) still stop the "
-            "nested loop where they must, so no ordering is known to break; the defect is the "
-            "re-entrance itself, which the lock was meant to exclude."
+            "inside `xbd_int`'s response loop, before the command being completed is thawed "
+            "and its bio finished. The freezes still stop the nested loop where they must (a "
+            "single-stepped command being completed still holds its freeze, `XBDF_WAIT_IDLE` "
+            "still holds a parked ordered write) and `RING_FULL` still counts the responses "
+            "not yet consumed (`rsp_cons` is stored only after the loop), so no ordering is "
+            "known to break; the defect is the re-entrance itself, which the lock was meant "
+            "to exclude."
         ),
         found_by=FoundBy.REFERENCE,
         how_found=(
@@ -913,10 +962,11 @@ FINDINGS: tuple[Finding, ...] = (
             "`Fixes.io_lock_recursion`: when the current thread already owns `xbd_io_lock`, "
             "`xbd_restart_queue_callback` only thaws `XBDF_GNT_SHORTAGE` and returns, leaving "
             "the restart to the driver code it interrupted (`xbd_int` runs `xbd_startio` at its "
-            "end; `xbd_startio`'s own loop goes on). The callback still takes `xbd_io_lock` "
-            "when called from another grant user, inside the grant table's own lock, which is a "
-            "lock-order reversal with `xbd_int` (listed under *Noticed*): a complete fix defers "
-            "the restart to a taskqueue."
+            "end; with `resume-loses-ready-write` fixed, `xbd_free` returns references under the "
+            "lock too, and the reconnection's `xbd_startio` follows). The callback still takes "
+            "`xbd_io_lock` when called from another grant user, inside the grant table's own "
+            "lock, which is a lock-order reversal with `xbd_int` (listed under *Noticed*): a "
+            "complete fix defers the restart to a taskqueue."
         ),
         seed_note=12,
         shows=("recursed on non-recursive mutex"),
@@ -1197,6 +1247,54 @@ FINDINGS: tuple[Finding, ...] = (
         seed_note=20,
         shows=("d_mediasize is sectors * 512"),
     ),
+    Finding(
+        name="dump-ebusy-strands-ready",
+        title="A dump that gives up part-way leaves its chunks to be written later",
+        severity=Severity.WRONG,
+        seed_functions=("xbd_dump", "xbd_startio", "xbd_dump_complete"),
+        summary=(
+            "When `xbd_dump` returns `EBUSY` part-way, the chunks it already put on READY stay "
+            "there: if the system goes on, the next `xbd_startio` writes them from the "
+            "dumper's buffer, since reused, and their commands end on COMPLETE, off the free "
+            "list until another dump."
+        ),
+        explanation=(
+            "`xbd_dump` cuts its write into chunks of at most `xbd_max_request_size`, taking a "
+            "free command and `xbd_max_request_segments` grant references for each and putting "
+            "it on READY with `cm_data` pointing into the dumper's buffer and `cm_complete = "
+            "xbd_dump_complete`; only after the last chunk does it run `xbd_startio`. When the "
+            "commands or the grant references run out part-way, it unlocks and returns "
+            "`EBUSY` with the chunks queued so far still on READY, holding their references.\n\n"
+            "A dump write spans more than one chunk when the dumper's `maxiosize`, which "
+            "`g_disk_kerneldump` took from `d_maxsize` when the dump device was configured, "
+            "exceeds the current `xbd_max_request_size`: after a resume onto a back end with "
+            "fewer indirect segments, since `d_maxsize` is never lowered "
+            "(*max-size-not-renegotiated-on-resume* under *Noticed*). A dump at panic ends the "
+            "system anyway, but one the system survives (ddb's `dump`, then `continue`) leaves "
+            "the chunks behind. The next `xbd_startio` (the next bio or interrupt) takes them "
+            "from the head of READY and maps `cm_data` again: the dumper has moved on, so what "
+            "reaches the dump area (usually the swap partition, in use again) is whatever that "
+            "memory holds now. Their responses run `xbd_dump_complete`, which parks each "
+            "command on COMPLETE; only another `xbd_dump` collects them, so until then the "
+            "device runs with that many fewer commands."
+        ),
+        found_by=FoundBy.READING,
+        how_found=(
+            "Listed at first as rejected (a dump runs on a stopped system); a review of that "
+            "rejection followed the stranded chunks on a system that goes on, and a reference "
+            "scenario replays it: a resume onto a back end without indirect segments, a grant "
+            "shortage, a 64 KiB dump write, then one read."
+        ),
+        fix=(
+            "`Fixes.dump_ebusy_strands_ready`: before `xbd_dump` returns `EBUSY` it takes the "
+            "chunks this call put on READY off it and returns their commands to FREE (under "
+            "`xbd_io_lock`), then gives back their reserved grant references once the lock is "
+            "dropped (a registered grant callback would take the lock again), so nothing is "
+            "sent later from the dumper's buffer and no command is stranded on COMPLETE."
+        ),
+        seed_note=21,
+        shows=("are not written after xbd_dump returned EBUSY"),
+    ),
 )
 
 REJECTED: tuple[Rejected, ...] = (
@@ -1218,21 +1316,6 @@ REJECTED: tuple[Rejected, ...] = (
             "and Closed once more (the back end sees the state flap); the end state is the same "
             "and the back end, already closing, ignores it. The model was wrong (its close used "
             "the state it had last seen) and was corrected."
-        ),
-    ),
-    Rejected(
-        name="dump-ebusy-strands-ready",
-        seed_functions=("xbd_dump",),
-        looks_wrong=(
-            "When `xbd_dump` runs out of commands or grant references part-way and returns "
-            "`EBUSY`, the chunks it already put on READY stay there holding their grant "
-            "references, and nothing dispatches them."
-        ),
-        why_not=(
-            "A kernel dump runs once, on a stopped system, and `EBUSY` fails it: nobody waits for "
-            "those chunks. If the system does go on, the next `xbd_startio` (the next bio or "
-            "interrupt) finds them at the head of READY and sends them; their responses put them "
-            "on COMPLETE through `xbd_dump_complete`, where the next dump attempt collects them."
         ),
     ),
     Rejected(
@@ -1358,9 +1441,10 @@ NOTICED: tuple[Noticed, ...] = (
             "lock) inside `xbd_io_lock`: a lock-order reversal that can deadlock two CPUs."
         ),
         why_open=(
-            "A two-CPU deadlock: the reference's grant table has no lock of its own and runs "
-            "one event at a time. The fix of `io-lock-recursion` removes the same-thread "
-            "recursion only; the complete fix defers the restart to a taskqueue."
+            "A two-CPU deadlock: the reference models the grant table's lock (recursive, as "
+            "FreeBSD's) but runs one event at a time, so no two holders ever contend. The fix "
+            "of `io-lock-recursion` removes the same-thread recursion only; the complete fix "
+            "defers the restart to a taskqueue."
         ),
     ),
     Noticed(

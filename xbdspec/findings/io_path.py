@@ -1,6 +1,6 @@
 """Reference-level replays of the findings on the I/O path that the model cannot express:
 a hostile response id, the grant callback re-entering the driver, the open flag, the
-grants of a barrier write."""
+grants of a barrier write, a dump that fails part-way."""
 
 from __future__ import annotations
 
@@ -10,10 +10,14 @@ from xbdspec.reference.constants import (
     BIO_READ,
     BIO_WRITE,
     BUS_DMASYNC_PREWRITE,
+    EBUSY,
+    XBD_Q_COMPLETE,
+    XBD_Q_FREE,
+    XBD_Q_READY,
     XBDF_OPEN,
     XenbusState,
 )
-from xbdspec.reference.driver import close, open_
+from xbdspec.reference.driver import close, dump, open_
 from xbdspec.reference.grants import GTF_readonly
 from xbdspec.reference.lifecycle import attach, probe, resume, suspend
 
@@ -190,10 +194,78 @@ def resume_cancelled_connects_unconnected(run: Run) -> None:
     run.expect(sc.xbd_disk is not None, "the disk is published")
 
 
+@scenario("dump-ebusy-strands-ready")
+def dump_ebusy_strands_ready(run: Run) -> None:
+    """A dump write longer than one request after a migration, with grants short: the
+    first chunk is left on READY when ``xbd_dump`` gives up, and the system going on
+    later sends it from the dumper's (reused) buffer and strands its command on
+    COMPLETE."""
+    platform = run.platform(backend_config=BackendConfig(max_indirect_segments=32))
+    run.step("the disk connects with 32 indirect segments: d_maxsize = 126976 (31 pages)")
+    dev = platform.boot()
+    run.step("dumpon: the dumper's maxiosize is that d_maxsize (g_disk_kerneldump)")
+    run.step("the guest migrates: suspend, resume on a back end without indirect segments")
+    suspend(dev)
+    platform.backend.reset(BackendConfig())
+    platform.resume_device()
+    platform.backend.start()
+    platform.settle()
+    sc = platform.softc()
+    disk = sc.xbd_disk
+    if disk is None:
+        run.expect(False, "the disk survives the resume")
+        return
+    run.step(
+        f"requests now carry at most {sc.xbd_max_request_size} bytes; "
+        f"d_maxsize stays {disk.d_maxsize}"
+    )
+    run.step("another grant user holds all but one request's worth of grant references")
+    gnttab = platform.gnttab
+    _, hoarded = gnttab.gnttab_alloc_grant_references(
+        gnttab.free_count - sc.xbd_max_request_segments
+    )
+    offset, length = 4 * 1024 * 1024, 65536
+    buffer = platform.mem.alloc(length, 0)
+    buffer.view()[:] = b"\x5a" * length
+    run.step(f"the kernel dump writes {length} bytes at byte {offset} (xbd_dump)")
+    rc = dump(disk, buffer, offset, length)
+    run.expect(rc == EBUSY, "xbd_dump finds no grants for its second chunk: EBUSY")
+    run.step("the dump is abandoned; the dumper reuses its buffer (now 0xee)")
+    buffer.view()[:] = b"\xee" * length
+    run.step("the other grant user gives its references back; the system goes on")
+    gnttab.gnttab_free_grant_references(hoarded)
+    run.step("bio 0 (read) is submitted; the back end answers everything; interrupt")
+    read = _bio(platform, BIO_READ, 0)
+    strategy(read)
+    platform.backend.fetch()
+    platform.backend.respond_all()
+    platform.deliver_interrupt()
+    area = bytes(platform.backend.disk[offset : offset + length])
+    written = sum(1 for byte in area if byte != 0)
+    run.expect(
+        written == 0,
+        "the failed dump's chunks are not written after xbd_dump returned EBUSY "
+        f"({written} bytes of the dump area were written from the reused buffer)",
+    )
+    queues = sc.xbd_cm_q
+    run.expect(
+        queues[XBD_Q_COMPLETE].q_length == 0 and queues[XBD_Q_READY].q_length == 0,
+        "no dump command is left on READY or COMPLETE "
+        f"({queues[XBD_Q_READY].q_length} on READY, {queues[XBD_Q_COMPLETE].q_length} "
+        "on COMPLETE)",
+    )
+    run.expect(
+        queues[XBD_Q_FREE].q_length == sc.xbd_max_requests,
+        f"every command is back on FREE ({queues[XBD_Q_FREE].q_length} of {sc.xbd_max_requests})",
+    )
+    run.expect(read.done_count == 1 and not read.bio_error, "bio 0 completes")
+
+
 __all__ = [
     "barrier_data_granted_writable",
     "barrier_write_not_synced",
     "close_clears_open_flag",
+    "dump_ebusy_strands_ready",
     "io_lock_recursion",
     "request_sectors_in_device_units",
     "response_id_trusted",
