@@ -550,13 +550,7 @@ class ProtocolChecker:
             return self._violate(commit, steps)
         if not steps:
             return True
-        survivors: dict[Any, frozenset[str]] = {}
-        reasons: list[str] = []
-        for state, used in self.states.items():
-            result = self._take(state, steps, reasons)
-            if result is not None:
-                after, deviations = result
-                survivors[after] = used | deviations
+        survivors, reasons = self._survivors(steps)
         if not survivors:
             return self._violate(commit, "; ".join(dict.fromkeys(reasons)))
         if any(name == "backend_connect" for name, _ in steps):
@@ -571,18 +565,26 @@ class ProtocolChecker:
         self.report.steps.extend(self._label(n, p) for n, p in steps)
         return True
 
-    def take(self, steps: list[tuple[str, dict[str, Any]]], where: str, what: str) -> bool:
-        """Apply protocol steps other than a xenstore commit's (the ring's, seen by a
-        harness) to every state held; False, and a violation naming ``what`` happened
-        ``where``, when no state allows them."""
-        if self.report.verdict == Verdict.VIOLATION:
-            return False
+    def _survivors(
+        self, steps: list[tuple[str, dict[str, Any]]]
+    ) -> tuple[dict[Any, frozenset[str]], list[str]]:
+        """Every held state after ``steps`` (with the deviations its path used), and why
+        the others refuse them."""
         survivors: dict[Any, frozenset[str]] = {}
         reasons: list[str] = []
         for state, used in self.states.items():
             result = self._take(state, steps, reasons)
             if result is not None:
                 survivors[result[0]] = used | result[1]
+        return survivors, reasons
+
+    def take(self, steps: list[tuple[str, dict[str, Any]]], where: str, what: str) -> bool:
+        """Apply protocol steps other than a xenstore commit's (the ring's, seen by a
+        harness) to every state held; False, and a violation naming ``what`` happened
+        ``where``, when no state allows them."""
+        if self.report.verdict == Verdict.VIOLATION:
+            return False
+        survivors, reasons = self._survivors(steps)
         if not survivors:
             self.report.verdict = Verdict.VIOLATION
             self.report.violation = f"{where}: {what}: " + "; ".join(dict.fromkeys(reasons))
