@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: venv test verify lint bench diagrams docs docs-check docs-status clean xen-headers xen-tools
+.PHONY: venv test verify lint bench diagrams docs docs-check docs-status clean xen-headers xen-tools linux-frontend
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,12 @@ xen-headers:
 ## daemon's stub needs; installed with apt when absent (needs root).
 xen-tools:
 	test -x /usr/lib/xen-4.17/bin/oxenstored || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends xen-utils-4.17 xenstore-utils gcc libc6-dev; }
+
+## make linux-frontend: Linux 6.1's xen-blkfront.c, unmodified: installs Debian's
+## linux-source-6.1 with apt when absent (needs root), extracts only the driver and the Xen
+## interface headers it includes into build/linux/, compiles it against shim-linux/.
+linux-frontend: $(STAMP)
+	$(BIN)/python tools/linux_frontend.py
 
 ## make verify: bootstrap .venv, then proofs, exploration and a differential campaign, with a summary.
 verify: $(STAMP)

@@ -18,12 +18,13 @@ CHECKOUT: Path | None = _HERE if (_HERE / "pyproject.toml").exists() else None
 
 
 def data_dir(name: str) -> Path:
-    """The directory of the data package ``xbdspec.<name>`` (``cimpl``, ``shim``)."""
+    """The directory of the data package ``xbdspec.<name>`` (``cimpl``, ``shim``,
+    ``shim_linux``: the checkout's ``shim-linux/``)."""
     spec = importlib.util.find_spec(f"xbdspec.{name}")
     if spec is not None and spec.submodule_search_locations:
         return Path(next(iter(spec.submodule_search_locations)))
     if CHECKOUT is not None:
-        return CHECKOUT / name
+        return CHECKOUT / name.replace("_", "-")
     raise FileNotFoundError(f"xbdspec.{name} is not installed with the package")
 
 

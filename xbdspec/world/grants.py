@@ -21,7 +21,7 @@ class GrantError(XbdspecError):
 
 @dataclass
 class Grant:
-    page: bytearray
+    page: bytearray | memoryview
     readonly: bool
     mapped: int = 0
 
@@ -48,6 +48,14 @@ class GrantTable:
         self._next += 1
         self.grants[ref] = Grant(page, readonly)
         return ref
+
+    def grant_ref(self, ref: int, page: bytearray | memoryview, readonly: bool) -> None:
+        """Grant ``page`` under ``ref``, a reference the front end chose."""
+        if ref in self.grants:
+            raise GrantError(f"grant {ref} is granted again while it is granted")
+        if len(self.grants) >= self.MAX_GRANTS:
+            raise GrantError("no grant reference is free")
+        self.grants[ref] = Grant(page, readonly)
 
     def end(self, ref: int) -> None:
         grant = self.grants.pop(ref, None)

@@ -108,8 +108,9 @@ class FrontendEnv:
     def transaction_start(self) -> int:
         return self._world.store.transaction_start()
 
-    def transaction_end(self, tid: int) -> None:
-        self._world.store.transaction_end("frontend", tid)
+    def transaction_end(self, tid: int, abort: bool = False) -> None:
+        """Commit (``EAGAIN`` when it conflicts: retry) or abort a transaction."""
+        self._world.store.transaction_end("frontend", tid, commit=not abort)
 
     # memory, grants, the event channel
     def alloc_page(self) -> bytearray:
@@ -117,6 +118,17 @@ class FrontendEnv:
 
     def grant(self, page: bytearray, readonly: bool) -> int:
         return self._world.grants.grant(page, readonly)
+
+    def grant_ref(self, ref: int, page: bytearray | memoryview, readonly: bool) -> None:
+        """Grant ``page`` under a reference the front end chose (Linux claims references
+        from its own pool: ``gnttab_claim_grant_reference``)."""
+        self._world.grants.grant_ref(ref, page, readonly)
+
+    def grant_mapped(self, ref: int) -> bool:
+        """Whether the back end still has the grant mapped (``gnttab_try_end_foreign_access``
+        fails then)."""
+        grant = self._world.grants.grants.get(ref)
+        return grant is not None and grant.mapped > 0
 
     def end_grant(self, ref: int) -> None:
         self._world.observed_end_grant(ref)
@@ -420,6 +432,9 @@ class World:
             (f"{BACK}/online", "1"),
             (f"{BACK}/state", "1"),
             (f"{FRONT}/backend", BACK),
+            (f"{FRONT}/backend-id", "0"),
+            (f"{FRONT}/virtual-device", FRONT.rsplit("/", 1)[-1]),
+            (f"{FRONT}/device-type", "disk"),
             (f"{FRONT}/state", "1"),
         ):
             self.store.write("toolstack", path, value, tid)

@@ -1,0 +1,397 @@
+"""Linux 6.1's ``xen-blkfront.c``, compiled unmodified against ``shim-linux/``, as a
+front end of the protocol-level harness (:class:`xbdspec.world.harness.World`).
+
+The shim's xenbus, grant-table, event-channel and page-memory calls come here (ctypes
+callbacks) and go to the world's :class:`~xbdspec.world.harness.FrontendEnv`; pages are
+bytearrays of the world's, so the back end reads the ring and the data as the driver
+wrote them.  The block layer is the shim's blk-mq: :meth:`LinuxBlkfront.submit` makes a
+request of a bio, and the driver's ``blk_mq_end_request`` comes back as
+``FrontendEnv.complete``.
+
+What Linux needs beyond the tutorial front end goes through
+:class:`~xbdspec.world.harness.FrontendEnv` too:
+
+* Linux picks its grant references itself (``gnttab_claim_grant_reference``, then
+  ``gnttab_grant_foreign_access_ref``): ``FrontendEnv.grant_ref``;
+* ``gnttab_try_end_foreign_access`` fails while the back end has the page mapped:
+  ``FrontendEnv.grant_mapped``;
+* ``xenbus_transaction_end(xbt, 1)`` aborts: ``FrontendEnv.transaction_end(abort=True)``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from xbdspec.errors import XbdspecError
+from xbdspec.resources import data_dir
+from xbdspec.world.harness import Bio, FrontendEnv
+from xbdspec.world.xenstore import XenstoreError
+
+from . import source
+
+SHIM_DIR = data_dir("shim_linux")
+PAGE = 4096
+SECTOR = 512
+EAGAIN, ENOENT = 11, 2
+REQ_OP_READ, REQ_OP_WRITE, REQ_OP_FLUSH = 0, 1, 2
+REQ_PREFLUSH = 1 << 18
+BUG = -1000
+
+
+class BuildError(XbdspecError):
+    """Compiling the driver against the shim failed."""
+
+
+@dataclass(frozen=True)
+class Built:
+    library: Path
+    driver: Path
+    warnings: tuple[str, ...]
+
+
+def _digest(driver: Path) -> str:
+    h = hashlib.sha256(driver.read_bytes())
+    for path in sorted(SHIM_DIR.rglob("*")):
+        if path.is_file() and path.suffix in (".c", ".h"):
+            h.update(str(path.relative_to(SHIM_DIR)).encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def build(out_dir: Path | None = None) -> Built:
+    """Extract the driver (installing ``linux-source-6.1`` if need be) and compile it,
+    unmodified, with the shim into ``build/linux/<digest>/libxen-blkfront.so`` (cached)."""
+    root = source.extract()
+    driver = root / "drivers" / "block" / "xen-blkfront.c"
+    out = (out_dir or source.BUILD_DIR) / _digest(driver)
+    library = out / "libxen-blkfront.so"
+    warnings_file = out / "warnings.txt"
+    if library.is_file() and warnings_file.is_file():
+        return Built(library, driver, tuple(warnings_file.read_text().splitlines()))
+    out.mkdir(parents=True, exist_ok=True)
+    cc = os.environ.get("CC") or shutil.which("cc") or "cc"
+    include = SHIM_DIR / "include"
+    common = [
+        "-std=gnu11",
+        "-fPIC",
+        "-g",
+        "-O1",
+        "-Wall",
+        "-Wno-pointer-sign",
+        f"-I{include}",
+        f"-I{root / 'include'}",
+        "-include",
+        str(include / "linux_shim.h"),
+    ]
+    objects = []
+    warnings: list[str] = []
+    for src, obj in (
+        (driver, out / "xen-blkfront.o"),
+        *((s, out / (s.stem + ".o")) for s in sorted((SHIM_DIR / "src").glob("*.c"))),
+    ):
+        proc = subprocess.run(
+            [cc, *common, "-c", "-o", str(obj), str(src)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise BuildError(f"compiling {src} failed:\n{proc.stderr}")
+        warnings += [line for line in proc.stderr.splitlines() if "warning:" in line]
+        objects.append(str(obj))
+    proc = subprocess.run(
+        [cc, "-shared", "-Wl,-Bsymbolic", "-Wl,--no-undefined", "-o", str(library), *objects],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise BuildError(f"linking {library} failed:\n{proc.stderr}")
+    warnings_file.write_text("\n".join(warnings) + ("\n" if warnings else ""))
+    return Built(library, driver, tuple(warnings))
+
+
+_XS_READ = ctypes.CFUNCTYPE(
+    ctypes.c_int, ctypes.c_uint, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_int
+)
+_XS_WRITE = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_uint, ctypes.c_char_p, ctypes.c_char_p)
+_TX_START = ctypes.CFUNCTYPE(ctypes.c_int)
+_TX_END = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_uint, ctypes.c_int)
+_PAGES_ALLOC = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_uint)
+_PAGES_FREE = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+_GRANT = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_uint, ctypes.c_void_p, ctypes.c_int)
+_END_GRANT = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_uint)
+_NOTIFY = ctypes.CFUNCTYPE(None, ctypes.c_uint)
+_COMPLETE = ctypes.CFUNCTYPE(None, ctypes.c_ulong, ctypes.c_int)
+_LOG = ctypes.CFUNCTYPE(None, ctypes.c_char_p)
+
+
+class _Callbacks(ctypes.Structure):
+    _fields_ = [
+        ("xs_read", _XS_READ),
+        ("xs_write", _XS_WRITE),
+        ("xs_transaction_start", _TX_START),
+        ("xs_transaction_end", _TX_END),
+        ("pages_alloc", _PAGES_ALLOC),
+        ("pages_free", _PAGES_FREE),
+        ("grant", _GRANT),
+        ("end_grant", _END_GRANT),
+        ("notify", _NOTIFY),
+        ("complete", _COMPLETE),
+        ("log", _LOG),
+    ]
+
+
+#: The driver's module parameters, by name, with their C types.
+PARAMS = {
+    "max_indirect_segments": ctypes.c_uint,
+    "max_queues": ctypes.c_uint,
+    "max_ring_page_order": ctypes.c_int,
+    "trusted": ctypes.c_bool,
+    "feature_persistent": ctypes.c_bool,
+}
+#: What the harness's first slice runs with: one queue, one ring page.
+DEFAULT_PARAMS: dict[str, int] = {"max_queues": 1, "max_ring_page_order": 0}
+
+
+class LinuxBlkfront:
+    """The compiled driver as a :class:`~xbdspec.world.harness.Frontend`.
+
+    A fresh copy of the shared library is loaded per instance (its globals are the
+    driver's: one device each).
+
+    Attributes:
+        log: what the driver printed (``printk``).
+        params: the module parameters it was loaded with.
+    """
+
+    def __init__(self, env: FrontendEnv, params: dict[str, int] | None = None) -> None:
+        self.env = env
+        self.log: list[str] = []
+        self.params = {**DEFAULT_PARAMS, **(params or {})}
+        self._error: BaseException | None = None
+        self._pages: dict[int, tuple[bytearray | memoryview, Any]] = {}
+        self._bios: dict[int, tuple[Bio, list[int]]] = {}
+        self._probed = False
+        built = build()
+        self.library_path = built.library
+        self._lib = self._load(built.library)
+        for name, value in self.params.items():
+            ctype: Any = PARAMS[name]
+            getter = getattr(self._lib, f"shim_param_{name}")
+            getter.restype = ctypes.c_void_p
+            ctype.from_address(getter()).value = value
+        self._keep = self._callbacks()
+        self._lib.shim_set_callbacks(ctypes.byref(self._keep))
+        self._call(self._lib.shim_init, what="xlblk_init")
+
+    # ---- loading
+    _loaded = 0
+
+    def _load(self, library: Path) -> ctypes.CDLL:
+        # dlopen shares one copy per path: each instance gets its own file
+        LinuxBlkfront._loaded += 1
+        copy = library.parent / f"instance-{os.getpid()}-{LinuxBlkfront._loaded}.so"
+        shutil.copyfile(library, copy)
+        try:
+            lib = ctypes.CDLL(str(copy), mode=os.RTLD_LOCAL)
+        finally:
+            copy.unlink()
+        lib.shim_probe.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int]
+        lib.shim_submit.argtypes = [
+            ctypes.c_ulong,
+            ctypes.c_uint,
+            ctypes.c_ulonglong,
+            ctypes.c_uint,
+            ctypes.POINTER(ctypes.c_void_p),
+            ctypes.c_uint,
+        ]
+        lib.alloc_page.restype = ctypes.c_void_p
+        lib.alloc_page.argtypes = [ctypes.c_uint]
+        self._free_page = lib["__free_page"]
+        self._free_page.argtypes = [ctypes.c_void_p]
+        lib.page_address.restype = ctypes.c_void_p
+        lib.page_address.argtypes = [ctypes.c_void_p]
+        lib.shim_bug_where.restype = ctypes.c_char_p
+        return lib
+
+    def _guard(self, fn: Any, default: Any = 0) -> Any:
+        def wrapped(*args: Any) -> Any:
+            try:
+                return fn(*args)
+            except Exception as exc:  # raised again after the C call returns
+                if self._error is None:
+                    self._error = exc
+                return default
+
+        return wrapped
+
+    def _callbacks(self) -> _Callbacks:
+        g = self._guard
+        return _Callbacks(
+            _XS_READ(g(self._xs_read, -ENOENT)),
+            _XS_WRITE(g(self._xs_write, -EAGAIN)),
+            _TX_START(g(self.env.transaction_start, -EAGAIN)),
+            _TX_END(g(self._xs_transaction_end, -EAGAIN)),
+            _PAGES_ALLOC(g(self._pages_alloc, None)),
+            _PAGES_FREE(g(self._pages_free, None)),
+            _GRANT(g(self._grant, -1)),
+            _END_GRANT(g(self._end_grant, 0)),
+            _NOTIFY(g(lambda port: self.env.notify(), None)),
+            _COMPLETE(g(self._complete, None)),
+            _LOG(g(lambda msg: self.log.append(msg.decode(errors="replace").rstrip()), None)),
+        )
+
+    def _take_error(self) -> BaseException | None:
+        error, self._error = self._error, None
+        return error
+
+    def _call(self, fn: Any, *args: Any, what: str) -> int:
+        self._error = None
+        ret = fn(*args)
+        error = self._take_error()
+        if error is not None:
+            raise error
+        if ret == BUG:
+            raise XbdspecError(
+                f"{what}: the driver hit {self._lib.shim_bug_where().decode()}; log: {self.log}"
+            )
+        return int(ret)
+
+    # ---- xenstore
+    def _xs_read(self, tid: int, path: bytes, buf: int, buflen: int) -> int:
+        p = path.decode()
+        value = self.env.read(p)
+        if value is None:
+            return -ENOENT
+        raw = value.encode()[:buflen]
+        ctypes.memmove(buf, raw, len(raw))
+        return len(raw)
+
+    def _xs_write(self, tid: int, path: bytes, value: bytes) -> int:
+        self.env.write(path.decode(), value.decode(), tid)
+        return 0
+
+    def _xs_transaction_end(self, tid: int, abort: int) -> int:
+        try:
+            self.env.transaction_end(tid, abort=bool(abort))
+        except XenstoreError as exc:
+            if exc.code == "EAGAIN":
+                return -EAGAIN
+            raise
+        return 0
+
+    # ---- memory and grants
+    def _pages_alloc(self, nr: int) -> int:
+        block = self.env.alloc_page() if nr == 1 else bytearray(PAGE * nr)
+        cbuf = (ctypes.c_char * len(block)).from_buffer(block)
+        base = ctypes.addressof(cbuf)
+        self._pages[base] = (block, cbuf)
+        for i in range(1, nr):
+            self._pages[base + i * PAGE] = (memoryview(block)[i * PAGE : (i + 1) * PAGE], cbuf)
+        return base
+
+    def _pages_free(self, virt: int) -> None:
+        entry = self._pages.pop(virt, None)
+        if entry is not None and isinstance(entry[0], bytearray):
+            for i in range(1, len(entry[0]) // PAGE):
+                self._pages.pop(virt + i * PAGE, None)
+
+    def _grant(self, ref: int, virt: int, readonly: int) -> int:
+        self.env.grant_ref(ref, self._pages[virt][0], bool(readonly))
+        return 0
+
+    def _end_grant(self, ref: int) -> int:
+        if self.env.grant_mapped(ref):
+            return 0  # still mapped by the back end: gnttab_try_end_foreign_access fails
+        self.env.end_grant(ref)
+        return 1
+
+    # ---- the block layer
+    def _complete(self, cookie: int, status: int) -> None:
+        bio, pages = self._bios.pop(cookie)
+        data = b""
+        if bio.op == "read" and status == 0:
+            raw = b"".join(bytes(self._pages[self._lib.page_address(p)][0]) for p in pages)
+            data = raw[: bio.sectors * SECTOR]
+        for p in pages:
+            self._free_page(p)
+        self.env.complete(bio.id, status == 0, data)
+
+    # ---- the harness's entry points
+    def _probe(self) -> None:
+        if self._probed:
+            return
+        self._probed = True
+        back = self.env.read(f"{self.env.front}/backend") or self.env.back
+        ret = self._call(
+            self._lib.shim_probe, self.env.front.encode(), back.encode(), 0, what="blkfront_probe"
+        )
+        if ret:
+            raise XbdspecError(f"blkfront_probe failed ({ret}); log: {self.log}")
+
+    def otherend_changed(self) -> None:
+        """xenbus's ``xenbus_otherend_changed``: probe first (as xenbus does once the
+        device's nodes exist), then ``blkback_changed`` with the back end's state."""
+        self._probe()
+        self._call(self._lib.shim_otherend_changed, what="blkback_changed")
+
+    def interrupt(self) -> None:
+        """The event channel fires: ``blkif_interrupt`` as the bound irq."""
+        self._call(self._lib.shim_interrupt, what="blkif_interrupt")
+
+    def submit(self, bio: Bio) -> None:
+        """A blk-mq request of the bio, dispatched through ``blkif_queue_rq``."""
+        self._probe()
+        cookie = bio.id + 1
+        pages: list[int] = []
+        if bio.op == "flush":
+            op, nbytes = REQ_OP_FLUSH | REQ_PREFLUSH, 0
+        else:
+            op = REQ_OP_READ if bio.op == "read" else REQ_OP_WRITE
+            nbytes = bio.sectors * SECTOR
+            for i in range(0, nbytes, PAGE):
+                page = self._lib.alloc_page(0)
+                if bio.op == "write":
+                    chunk = bio.data[i : i + PAGE]
+                    self._pages[self._lib.page_address(page)][0][: len(chunk)] = chunk
+                pages.append(page)
+        self._bios[cookie] = (bio, pages)
+        array = (ctypes.c_void_p * max(1, len(pages)))(*pages)
+        self._call(
+            self._lib.shim_submit,
+            cookie,
+            op,
+            bio.sector,
+            nbytes,
+            array,
+            len(pages),
+            what="blkif_queue_rq",
+        )
+
+    def shutdown(self) -> None:
+        """The guest removes the device: ``blkfront_remove``."""
+        self._probe()
+        self._call(self._lib.shim_remove, what="blkfront_remove")
+
+    # ---- what the tests look at
+    @property
+    def state(self) -> int:
+        """The xenbus state the driver last switched to (``dev->state``)."""
+        return int(self._lib.shim_frontend_state())
+
+    @property
+    def disk_added(self) -> bool:
+        return bool(self._lib.shim_disk_added())
+
+
+def make(params: dict[str, int] | None = None) -> Any:
+    """A ``make_frontend`` for :func:`xbdspec.world.harness.run_program`."""
+    return lambda env: LinuxBlkfront(env, params)
