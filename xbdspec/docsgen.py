@@ -354,7 +354,12 @@ XENSTORE_KEYS: tuple[tuple[str, str, str, str], ...] = (
     ("feature-barrier", "back", "InitWait", "be_barrier"),
     ("feature-flush-cache", "back", "InitWait", "be_flush"),
     ("feature-discard", "back", "InitWait", "be_published"),
-    ("feature-persistent", "back and front", "InitWait (back), Initialised (front)", "be_published"),
+    (
+        "feature-persistent",
+        "back and front",
+        "InitWait (back), Initialised (front)",
+        "be_published",
+    ),
     ("max-ring-page-order, max-ring-pages", "back", "InitWait", "be_published"),
     ("feature-max-indirect-segments", "back", "InitWait", "be_published"),
     ("ring-ref or ring-ref%u", "front", "Initialised", "fe_published"),

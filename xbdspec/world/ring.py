@@ -68,7 +68,7 @@ class Request:
 class SharedRing:
     """A view of the shared ring memory (``memory`` is the ring's pages, contiguous)."""
 
-    def __init__(self, memory: bytearray, order: int = 0) -> None:
+    def __init__(self, memory: bytearray | memoryview, order: int = 0) -> None:
         if len(memory) != PAGE_SIZE << order:
             raise ValueError(f"a ring of order {order} needs {PAGE_SIZE << order} bytes")
         self.memory = memory
