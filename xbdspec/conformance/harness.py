@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from xbdspec.explore.fast import FastStepper
 from xbdspec.model.concrete import Stepper
 from xbdspec.model.declaration import Instance, Spec
 from xbdspec.model.spec import build_spec
@@ -146,18 +147,23 @@ class ModelSide:
         self.sizes = sizes
         self.spec = build_spec(sizes)
         self.stepper = Stepper(self.spec)
+        # successors and invariants memoised on what each guard and effect reads (the
+        # explorer's interpretation of the same declaration): states recur across programs
+        self.fast = FastStepper(self.spec)
+        self._events_of = tuple(i.transition.event for i in self.fast.instances)
+        self._internal_kind: tuple[Any, ...] = tuple(
+            None
+            if i.transition.event not in INTERNAL_EVENTS
+            else i.bindings.__dict__.get("dma", "plain")
+            for i in self.fast.instances
+        )
         self.by_event: dict[str, list[Instance]] = {}
         for inst in self.spec.instances:
             self.by_event.setdefault(inst.transition.event, []).append(inst)
         self.internal = [i for i in self.spec.instances if i.transition.event in INTERNAL_EVENTS]
-        # internal instances without a DMA answer, and those with one, by the answer
-        self._internal_plain = [i for i in self.internal if "dma" not in i.bindings.__dict__]
-        self._internal_dma: dict[Any, list[Instance]] = {}
-        for inst in self.internal:
-            if "dma" in inst.bindings.__dict__:
-                self._internal_dma.setdefault(inst.bindings.__dict__["dma"], []).append(inst)
         self.environment_events = [e for e in self.spec.events() if e not in INTERNAL_EVENTS]
         self.field_names: tuple[str, ...] = tuple(self.spec.State._fields)
+        self.field_position: dict[str, int] = {n: i for i, n in enumerate(self.field_names)}
         self._enabled: dict[tuple[Any, str], list[Instance]] = {}
         self._violated: dict[Any, list[str]] = {}
         self._closures: dict[tuple[Any, ...], list[tuple[Any, tuple[str, ...]]]] = {}
@@ -169,7 +175,8 @@ class ModelSide:
         if found is None:
             if len(self._enabled) > MEMO_LIMIT:
                 self._enabled.clear()
-            found = [i for i in self.by_event.get(event, ()) if self.stepper.is_enabled(state, i)]
+            instances, events = self.fast.instances, self._events_of
+            found = [instances[i] for i, _ in self.fast.successors(state) if events[i] == event]
             self._enabled[key] = found
         return found
 
@@ -179,7 +186,7 @@ class ModelSide:
         if found is None:
             if len(self._violated) > MEMO_LIMIT:
                 self._violated.clear()
-            found = self.stepper.violated_invariants(state)
+            found = self.fast.violated_invariants(state)
             self._violated[state] = found
         return found
 
@@ -202,9 +209,10 @@ class ModelSide:
     ) -> list[tuple[Any, tuple[str, ...]]]:
         want = {k: plain(v) for k, v in params.items()}
         starts: list[tuple[Any, tuple[str, ...], int]] = [
-            (self.stepper.apply(state, i), (i.transition.name,), 0)
-            for i in self.enabled(state, event)
-            if {k: plain(v) for k, v in i.bindings.as_dict().items()} == want
+            (after, (self.fast.instances[i].transition.name,), 0)
+            for i, after in self.fast.successors(state)
+            if self._events_of[i] == event
+            and {k: plain(v) for k, v in self.fast.instances[i].bindings.as_dict().items()} == want
         ]
         finals: list[tuple[Any, tuple[str, ...]]] = []
         seen: set[tuple[Any, int]] = set()
@@ -225,16 +233,15 @@ class ModelSide:
                 finals.append((s, path))
                 continue
             answer = env.dma_at(sends)
-            for inst in self._internal_plain:
-                if self.stepper.is_enabled(s, inst):
-                    frontier.append(
-                        (self.stepper.apply(s, inst), (*path, inst.transition.name), sends)
-                    )
-            for inst in self._internal_dma.get(answer, ()):
-                if self.stepper.is_enabled(s, inst):
-                    frontier.append(
-                        (self.stepper.apply(s, inst), (*path, inst.transition.name), sends + 1)
-                    )
+            for i, after in self.fast.successors(s):
+                kind = self._internal_kind[i]
+                if kind is None:
+                    continue
+                name = self.fast.instances[i].transition.name
+                if kind == "plain":
+                    frontier.append((after, (*path, name), sends))
+                elif kind == answer:
+                    frontier.append((after, (*path, name), sends + 1))
         return finals
 
 
@@ -325,9 +332,9 @@ class LockStep:
         self, finals: list[tuple[Any, tuple[str, ...]]], observation: Observation
     ) -> Divergence | None:
         observed = dict(observation.fields)
-        names = self.model.field_names
-        self.compared.update(k for k, v in observed.items() if k in names and v is not None)
-        wanted = [(names.index(k), _as_model_value(v)) for k, v in observed.items() if k in names]
+        position = self.model.field_position
+        self.compared.update(k for k, v in observed.items() if k in position and v is not None)
+        wanted = [(position[k], _as_model_value(v)) for k, v in observed.items() if k in position]
         matches = [(s, p) for s, p in finals if all(s[i] == v for i, v in wanted)]
         if observation.fault is not None or not matches:
             best: tuple[int, dict[str, tuple[Any, Any]]] | None = None
