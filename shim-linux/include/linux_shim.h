@@ -344,6 +344,7 @@ struct request {
 	unsigned long shim_cookie; /* the harness's bio id */
 	struct blk_mq_hw_ctx *hctx;
 	struct request *shim_next; /* the shim's dispatch and requeue lists */
+	unsigned long shim_seq; /* its number: picks its hardware queue (blk-mq's CPU map) */
 	/* the driver's pdu (tag_set.cmd_size) follows */
 };
 static inline enum req_op req_op(const struct request *rq) { return rq->cmd_flags & REQ_OP_MASK; }

@@ -768,6 +768,8 @@ static void free_request(struct request *rq)
 	requests_live--;
 }
 
+static unsigned long next_seq;
+
 static struct request *new_request(unsigned int op, sector_t sector)
 {
 	unsigned int cmd = disk && disk->queue->tag_set ? disk->queue->tag_set->cmd_size : 64;
@@ -776,6 +778,7 @@ static struct request *new_request(unsigned int op, sector_t sector)
 	rq->cmd_flags = op;
 	rq->__sector = sector;
 	rq->tag = -1;
+	rq->shim_seq = next_seq++;
 	INIT_LIST_HEAD(&rq->queuelist);
 	requests_live++;
 	return rq;
@@ -904,50 +907,73 @@ void submit_bio(struct bio *bio)
 	dispatch_add(rq, 0);
 }
 
-/* Run the hardware queue: blk-mq's dispatch of what is waiting, in order. */
+/* Run the hardware queues: blk-mq's dispatch of what is waiting, in order.  Each request
+ * belongs to hardware queue (its number mod nr_hw_queues), as blk-mq's CPU mapping would
+ * spread submitters over the queues; a stopped queue's requests wait, in order, while the
+ * other queues' go on. */
 static void run_queue(void)
 {
 	struct request_queue *q;
 	struct blk_mq_hw_ctx *hctx;
+	struct request *prev = NULL, *rq;
 
 	run_pending = 0;
 	if (!disk || !disk->added || !disk->queue->tag_set)
 		return;
 	q = disk->queue;
-	while (dispatch_head) {
-		struct request *rq = dispatch_head;
+	rq = dispatch_head;
+	while (rq) {
+		struct request *next = rq->shim_next;
 		struct blk_mq_queue_data qd = { .rq = rq, .last = true };
+		unsigned int nr = q->tag_set->nr_hw_queues ? q->tag_set->nr_hw_queues : 1;
 		blk_status_t st;
 
-		/* one request per queue in turn; the harness's requests all go to queue 0 */
-		hctx = &q->tag_set->hctxs[0];
-		if (hctx->stopped)
-			return;
-		if (req_op(rq) == REQ_OP_FLUSH && !q->write_cache) {
-			/* blk-flush: no write cache, nothing to flush */
-			dispatch_head = rq->shim_next;
-			if (!dispatch_head)
-				dispatch_tail = NULL;
-			blk_mq_end_request(rq, BLK_STS_OK);
+		hctx = &q->tag_set->hctxs[rq->shim_seq % nr];
+		if (hctx->stopped) {
+			prev = rq;
+			rq = next;
 			continue;
 		}
-		dispatch_head = rq->shim_next;
-		if (!dispatch_head)
-			dispatch_tail = NULL;
+		/* unlink rq */
+		if (prev)
+			prev->shim_next = next;
+		else
+			dispatch_head = next;
+		if (dispatch_tail == rq)
+			dispatch_tail = prev;
+		rq->shim_next = NULL;
+		if (req_op(rq) == REQ_OP_FLUSH && !q->write_cache) {
+			/* blk-flush: no write cache, nothing to flush */
+			blk_mq_end_request(rq, BLK_STS_OK);
+			rq = next;
+			continue;
+		}
 		rq->q = q;
 		rq->hctx = hctx;
 		st = q->tag_set->ops->queue_rq(hctx, &qd);
-		if (st == BLK_STS_OK)
+		if (st == BLK_STS_OK) {
+			rq = next;
 			continue;
+		}
 		if (st == BLK_STS_RESOURCE || st == BLK_STS_DEV_RESOURCE) {
+			/* back in its place */
 			rq->started = 0;
-			dispatch_add(rq, 1);
+			rq->shim_next = next;
+			if (prev)
+				prev->shim_next = rq;
+			else
+				dispatch_head = rq;
+			if (!next)
+				dispatch_tail = rq;
 			run_pending = 0;
 			if (!hctx->stopped)
 				return; /* kblockd would rerun it later; the next entry does */
+			prev = rq;
+			rq = next;
 			continue;
 		}
 		blk_mq_end_request(rq, st);
+		rq = next;
 	}
 }
 
@@ -987,6 +1013,7 @@ int shim_init(void)
 	int ret = 0;
 
 	refs_init();
+	next_seq = 0;
 	memset(irqs, 0, sizeof(irqs));
 	next_port = FIRST_PORT;
 	disk = NULL;

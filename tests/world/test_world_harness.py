@@ -102,3 +102,13 @@ def test_the_ring_layout_is_blkifs() -> None:
     assert ring_size(0) == 32 and ring_size(2) == 128
     ring = SharedRing.init(bytearray(4096))
     assert ring.indexes() == (0, 1, 0, 1)
+
+
+def test_a_small_random_campaign_conforms() -> None:
+    from xbdspec.world.campaign import campaign
+
+    report = campaign(TUTORIAL.LinuxStyleFrontend, seed=3, programs=50)
+    assert report.programs == 50
+    assert not report.findings, report.render()
+    assert report.ios > 50
+    assert report.coverage["frontend_write_request"] > 0

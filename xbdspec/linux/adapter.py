@@ -244,7 +244,7 @@ class LinuxBlkfront:
             _PAGES_FREE(g(self._pages_free, None)),
             _GRANT(g(self._grant, -1)),
             _END_GRANT(g(self._end_grant, 0)),
-            _NOTIFY(g(lambda port: self.env.notify(), None)),
+            _NOTIFY(g(lambda port: self.env.notify(port), None)),
             _COMPLETE(g(self._complete, None)),
             _LOG(g(lambda msg: self.log.append(msg.decode(errors="replace").rstrip()), None)),
         )
@@ -305,7 +305,10 @@ class LinuxBlkfront:
                 self._pages.pop(virt + i * PAGE, None)
 
     def _grant(self, ref: int, virt: int, readonly: int) -> int:
-        self.env.grant_ref(ref, self._pages[virt][0], bool(readonly))
+        page = self._pages[virt][0]
+        if len(page) > PAGE:  # the first page of a block of several: grant that page only
+            page = memoryview(page)[:PAGE]
+        self.env.grant_ref(ref, page, bool(readonly))
         return 0
 
     def _end_grant(self, ref: int) -> int:

@@ -18,6 +18,7 @@ from .grants import GrantError, GrantTable
 from .ring import (
     OP_DISCARD,
     OP_FLUSH_DISKCACHE,
+    OP_INDIRECT,
     OP_READ,
     OP_WRITE,
     OP_WRITE_BARRIER,
@@ -26,7 +27,9 @@ from .ring import (
     RSP_OKAY,
     U32,
     Request,
+    Segment,
     SharedRing,
+    indirect_segments,
     notify_needed,
 )
 from .xenstore import Xenstore
@@ -40,11 +43,16 @@ class BackendConfig:
 
     sectors: int = 64
     max_ring_page_order: int = 0
+    max_queues: int = 1
     feature_flush: bool = True
     feature_barrier: bool = False
     feature_discard: bool = False
     feature_persistent: bool = False
     max_indirect_segments: int = 0
+    #: answer an indirect request with ``operation`` = BLKIF_OP_INDIRECT, copied from the
+    #: request as blkif.h's comment says ("copied from request"), instead of its
+    #: ``indirect_op`` as Linux's blkback does
+    echo_indirect_op: bool = False
 
     def offers(self) -> Offers:
         return Offers(
@@ -65,11 +73,36 @@ class Served:
 
 
 @dataclass
+class BackRing:
+    """One queue's ring as the back end maps it (``struct xen_blkif_ring``).
+
+    Attributes:
+        queue: the queue's number (0 with one queue).
+        refs: the grants of its pages, mapped while the ring is connected.
+        port: its ``event-channel``.
+        taken: requests consumed and not yet answered, in ring order.
+    """
+
+    queue: int
+    ring: SharedRing
+    refs: tuple[int, ...]
+    port: int
+    req_cons: int = 0
+    rsp_prod_pvt: int = 0
+    taken: list[Served] = field(default_factory=list)
+
+
+@dataclass
 class RamDiskBackend:
     """blkback over a RAM disk, driven step by step by the harness.
 
+    It offers ``max-ring-page-order`` and ``multi-queue-max-queues``, and connects to what
+    the front end published (``connect_ring``/``read_per_ring_refs``): ``ring-page-order``
+    or ``num-ring-pages``, ``ring-ref`` (one page) or ``ring-ref0..N``, at the top level
+    for one queue or under ``queue-N/`` for ``multi-queue-num-queues`` = N > 1.
+
     Attributes:
-        taken: requests consumed and not yet answered, in ring order.
+        rings: the connected rings, one per queue (empty when not connected).
         problems: what the back end found wrong with the front end's requests (a
             harness violation each).
     """
@@ -80,17 +113,25 @@ class RamDiskBackend:
     back: str
     config: BackendConfig = field(default_factory=BackendConfig)
     on_event: Callable[[str, dict[str, object]], None] | None = None
-    notify_front: Callable[[], None] | None = None
+    notify_front: Callable[[int], None] | None = None
     disk: bytearray = field(default_factory=bytearray)
-    ring: SharedRing | None = None
-    req_cons: int = 0
-    rsp_prod_pvt: int = 0
-    taken: list[Served] = field(default_factory=list)
+    rings: list[BackRing] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    #: what the last read request performed read from the disk
+    last_read: bytes = b""
 
     def __post_init__(self) -> None:
         if not self.disk:
             self.disk = bytearray(self.config.sectors * SECTOR)
+
+    @property
+    def ring(self) -> SharedRing | None:
+        """Queue 0's ring."""
+        return self.rings[0].ring if self.rings else None
+
+    @property
+    def taken(self) -> list[Served]:
+        return [s for r in self.rings for s in r.taken]
 
     def _emit(self, name: str, **params: object) -> None:
         if self.on_event is not None:
@@ -109,6 +150,8 @@ class RamDiskBackend:
                 f"{self.back}/feature-max-indirect-segments",
                 str(c.max_indirect_segments),
             )
+        if c.max_queues > 1:
+            self.store.write("backend", f"{self.back}/multi-queue-max-queues", str(c.max_queues))
         self.store.write("backend", f"{self.back}/max-ring-page-order", str(c.max_ring_page_order))
         self.store.write("backend", f"{self.back}/state", "2")
 
@@ -121,27 +164,89 @@ class RamDiskBackend:
         elif fe == 5 and be in (1, 2, 3, 4):
             self.store.write("backend", f"{self.back}/state", "5")
         elif fe == 6 and be != 6:
-            self.ring = None
+            self.disconnect()
             self.store.write("backend", f"{self.back}/state", "6")
         elif fe == 1 and be == 6:
             self.store.write("backend", f"{self.back}/state", "2")
 
+    def disconnect(self) -> None:
+        """``xen_blkif_disconnect``: unmap every ring."""
+        for r in self.rings:
+            for ref in r.refs:
+                self.grants.unmap(ref)
+        self.rings = []
+
+    def _number(self, key: str) -> int | None:
+        value = self.store.get(f"{self.front}/{key}")
+        if value is None:
+            return None
+        if not value.isascii() or not value.isdigit():
+            self.problems.append(f"the front end's {key} = {value!r} is not a number")
+            return None
+        return int(value)
+
+    def _transport(self) -> tuple[int, int] | None:
+        """``connect_ring``: the ring order and the queue count published."""
+        c = self.config
+        queues = self._number("multi-queue-num-queues") or 1
+        if queues > max(c.max_queues, 1):
+            self.problems.append(
+                f"the front end asks for {queues} queues; the back end offers {c.max_queues}"
+            )
+            return None
+        order = self._number("ring-page-order")
+        pages = self._number("num-ring-pages")
+        if order is None and pages is not None:
+            if pages & (pages - 1) or pages == 0:
+                self.problems.append(f"num-ring-pages = {pages} is not a power of two")
+                return None
+            order = pages.bit_length() - 1
+        order = order or 0
+        if order > c.max_ring_page_order:
+            self.problems.append(
+                f"the front end's ring-page-order {order} is above the back end's "
+                f"max-ring-page-order {c.max_ring_page_order}"
+            )
+            return None
+        return order, queues
+
     def _connect(self) -> None:
-        ref = self.store.get(f"{self.front}/ring-ref")
-        if (
-            ref is None
-            or not ref.isdigit()
-            or self.store.get(f"{self.front}/event-channel") is None
-        ):
-            self.problems.append("the front end is Initialised without ring-ref and event-channel")
+        transport = self._transport()
+        if transport is None:
             return
-        try:
-            grant = self.grants.map(int(ref), writable=True)
-        except GrantError as exc:
-            self.problems.append(f"the ring page: {exc}")
+        order, queues = transport
+        rings: list[BackRing] = []
+        for q in range(queues):
+            prefix = f"{self.front}/" + ("" if queues == 1 else f"queue-{q}/")
+            keys = ["ring-ref"] if order == 0 else [f"ring-ref{i}" for i in range(1 << order)]
+            values = [self.store.get(prefix + k) for k in keys]
+            port = self.store.get(prefix + "event-channel")
+            if any(v is None or not v.isdigit() for v in values) or port is None:
+                self.problems.append(
+                    f"the front end is Initialised without {prefix}{keys[0]}.. and event-channel"
+                )
+                break
+            pages = []
+            refs: list[int] = []
+            try:
+                for v in values:
+                    assert v is not None
+                    pages.append(self.grants.map(int(v), writable=True).page)
+                    refs.append(int(v))
+            except GrantError as exc:
+                for ref in refs:
+                    self.grants.unmap(ref)
+                self.problems.append(f"queue {q}'s ring page: {exc}")
+                break
+            port_number = int(port) if port.isdigit() else -1
+            rings.append(BackRing(q, SharedRing(pages, order), tuple(refs), port_number))
+        if len(rings) != queues:
+            for r in rings:
+                for ref in r.refs:
+                    self.grants.unmap(ref)
             return
-        self.ring = SharedRing(grant.page)
-        self.req_cons = self.rsp_prod_pvt = 0
+        self.disconnect()
+        self.rings = rings
         c = self.config
         tid = self.store.transaction_start()
         for key, value in (
@@ -157,28 +262,58 @@ class RamDiskBackend:
         self.store.transaction_end("backend", tid)
         self.store.write("backend", f"{self.back}/state", "4")
 
+    def queue_of_port(self, port: int) -> int | None:
+        return next((r.queue for r in self.rings if r.port == port), None)
+
     # ---- the ring
     def consume(self) -> int:
-        """Take every published request off the ring (``RING_COPY_REQUEST``)."""
-        if self.ring is None:
-            return 0
-        req_prod = self.ring.indexes()[0]
+        """Take every published request off every ring (``RING_COPY_REQUEST``)."""
         count = 0
-        while self.req_cons != req_prod and len(self.taken) < self.ring.size:
-            req = self.ring.read_request(self.req_cons)
-            self._emit("backend_consume", id=req.id, index=self.req_cons)
-            self.taken.append(Served(self.req_cons, req, self._perform(req)))
-            self.req_cons = (self.req_cons + 1) & U32
-            count += 1
+        for r in self.rings:
+            req_prod = r.ring.indexes()[0]
+            while r.req_cons != req_prod and len(r.taken) < r.ring.size:
+                req = r.ring.read_request(r.req_cons)
+                self._emit("backend_consume", id=req.id, index=r.req_cons, queue=r.queue)
+                self.last_read = b""
+                r.taken.append(Served(r.req_cons, req, self._perform(req)))
+                if self.last_read:
+                    self._emit("backend_read", id=req.id, queue=r.queue, data=self.last_read)
+                r.req_cons = (r.req_cons + 1) & U32
+                count += 1
         return count
 
+    def segments(self, req: Request, mapped: bool = False) -> tuple[Segment, ...] | None:
+        """The request's segments: its own, or those of its indirect pages, read through
+        their grants (None when a grant does not allow it; the problem is recorded when
+        ``mapped``, the back end's own reading)."""
+        if req.operation != OP_INDIRECT:
+            return req.segments
+        pages: list[bytes] = []
+        for ref in req.indirect_grefs:
+            if mapped:
+                try:
+                    pages.append(bytes(self.grants.map(ref, writable=False).page))
+                except GrantError as exc:
+                    self.problems.append(f"request {req.id}'s indirect page: {exc}")
+                    return None
+                self.grants.unmap(ref)
+            else:
+                grant = self.grants.grants.get(ref)
+                if grant is None:
+                    return None
+                pages.append(bytes(grant.page))
+        return indirect_segments(pages, req.nr_segments)
+
     def _perform(self, req: Request) -> int:
+        segments = self.segments(req, mapped=True)
+        if segments is None:
+            return RSP_ERROR
         broken = broken_rules(
             REQUEST_RULES,
             ContentRequest(
                 req.operation,
                 req.nr_segments,
-                tuple((s.first_sect, s.last_sect) for s in req.segments),
+                tuple((s.first_sect, s.last_sect) for s in segments),
                 req.indirect_op,
                 len(req.indirect_grefs),
             ),
@@ -189,17 +324,18 @@ class RamDiskBackend:
                 f"request {req.id} breaks " + ", ".join(f"{r.name} ({r.doc})" for r in broken)
             )
             return RSP_ERROR
-        if req.operation in (OP_FLUSH_DISKCACHE, OP_WRITE_BARRIER, OP_DISCARD):
-            if req.operation == OP_WRITE_BARRIER and not self.config.feature_barrier:
+        op = req.indirect_op if req.operation == OP_INDIRECT else req.operation
+        if op in (OP_FLUSH_DISKCACHE, OP_WRITE_BARRIER, OP_DISCARD):
+            if op == OP_WRITE_BARRIER and not self.config.feature_barrier:
                 return RSP_EOPNOTSUPP
-            if req.operation != OP_WRITE_BARRIER:
+            if op != OP_WRITE_BARRIER:
                 return RSP_OKAY
-        if req.operation not in (OP_READ, OP_WRITE, OP_WRITE_BARRIER):
+        if op not in (OP_READ, OP_WRITE, OP_WRITE_BARRIER):
             return RSP_ERROR
         sector = req.sector_number
-        for seg in req.segments:
+        for seg in segments:
             try:
-                grant = self.grants.map(seg.gref, writable=req.operation == OP_READ)
+                grant = self.grants.map(seg.gref, writable=op == OP_READ)
             except GrantError as exc:
                 self.problems.append(f"request {req.id}: {exc}")
                 return RSP_ERROR
@@ -208,8 +344,9 @@ class RamDiskBackend:
                 start, page_off = sector * SECTOR, seg.first_sect * SECTOR
                 if start + length > len(self.disk):
                     return RSP_ERROR
-                if req.operation == OP_READ:
+                if op == OP_READ:
                     grant.page[page_off : page_off + length] = self.disk[start : start + length]
+                    self.last_read += bytes(self.disk[start : start + length])
                 else:
                     self.disk[start : start + length] = grant.page[page_off : page_off + length]
                 sector += seg.last_sect - seg.first_sect + 1
@@ -218,26 +355,31 @@ class RamDiskBackend:
         return RSP_OKAY
 
     def respond(self, reverse: bool = False) -> int:
-        """Answer every request taken (in ring order, or the reverse: any order is
-        legal), push, and notify when ``rsp_event`` asks for it; then the final check."""
-        if self.ring is None:
-            return 0
-        order = list(reversed(self.taken)) if reverse else list(self.taken)
-        self.taken.clear()
-        for served in order:
-            self.ring.write_response(
-                self.rsp_prod_pvt, served.request.id, served.request.operation, served.status
-            )
-            self.rsp_prod_pvt = (self.rsp_prod_pvt + 1) & U32
-            self._emit("backend_respond", id=served.request.id)
-        if order:
-            _, _, old, rsp_event = self.ring.indexes()
-            self.ring.set_index("rsp_prod", self.rsp_prod_pvt)
-            notify = notify_needed(old, self.rsp_prod_pvt, rsp_event)
-            self._emit("backend_push_responses", notify=notify)
+        """Answer every request taken on every ring (in ring order, or the reverse: any
+        order is legal), push, and notify each ring's event channel when its
+        ``rsp_event`` asks for it; then the final check."""
+        count = 0
+        for r in self.rings:
+            order = list(reversed(r.taken)) if reverse else list(r.taken)
+            r.taken.clear()
+            for served in order:
+                req = served.request
+                op = req.operation
+                if op == OP_INDIRECT and not self.config.echo_indirect_op:
+                    op = req.indirect_op  # blkback's pending_req->operation
+                r.ring.write_response(r.rsp_prod_pvt, req.id, op, served.status)
+                r.rsp_prod_pvt = (r.rsp_prod_pvt + 1) & U32
+                self._emit("backend_respond", id=served.request.id, queue=r.queue)
+            if not order:
+                continue
+            _, _, old, rsp_event = r.ring.indexes()
+            r.ring.set_index("rsp_prod", r.rsp_prod_pvt)
+            notify = notify_needed(old, r.rsp_prod_pvt, rsp_event)
+            self._emit("backend_push_responses", notify=notify, queue=r.queue)
             if notify and self.notify_front is not None:
-                self.notify_front()
-        # RING_FINAL_CHECK_FOR_REQUESTS
-        self.ring.set_index("req_event", self.req_cons + 1)
-        self._emit("backend_final_check")
-        return len(order)
+                self.notify_front(r.queue)
+            # RING_FINAL_CHECK_FOR_REQUESTS
+            r.ring.set_index("req_event", r.req_cons + 1)
+            self._emit("backend_final_check", queue=r.queue)
+            count += len(order)
+        return count

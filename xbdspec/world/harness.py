@@ -31,7 +31,7 @@ from xbdspec.traces.protocol import Commit, ProtocolChecker
 
 from .backend import SECTOR, BackendConfig, RamDiskBackend
 from .grants import PAGE_SIZE, GrantError, GrantTable
-from .ring import OP_READ, OP_WRITE, U32, SharedRing, notify_needed
+from .ring import OP_INDIRECT, OP_READ, OP_WRITE, U32, SharedRing, notify_needed, ring_size
 from .xenstore import Xenstore
 
 FRONT = "/local/domain/5/device/vbd/768"
@@ -134,8 +134,9 @@ class FrontendEnv:
         self._world.observed_end_grant(ref)
         self._world.grants.end(ref)
 
-    def notify(self) -> None:
-        self._world.notified_back = True
+    def notify(self, port: int | None = None) -> None:
+        """Notify the back end on ``port`` (None: the only event channel, queue 0's)."""
+        self._world.observed_notify(port)
 
     # the block layer
     def complete(self, bio_id: int, ok: bool, data: bytes = b"") -> None:
@@ -147,6 +148,31 @@ class _InFlight:
     model_id: int
     bio: int | None
     grefs: tuple[int, ...]
+    #: what the back end read from the disk for it (a read)
+    data: bytes = b""
+
+
+@dataclass
+class QueueView:
+    """What the harness follows of one queue's ring, with its own protocol state.
+
+    The protocol model follows one ring (queue 0; every queue obeys the same rules):
+    each queue has its own :class:`ProtocolChecker`, which sees every xenstore commit
+    (the handshake is shared) and only its own ring's steps.
+
+    Attributes:
+        in_flight: request id on the ring -> what it is.
+        answered_grants: grant of an answered request -> its id.
+    """
+
+    queue: int
+    checker: ProtocolChecker
+    in_flight: dict[int, _InFlight] = field(default_factory=dict)
+    answered_grants: dict[int, int] = field(default_factory=dict)
+    seen_req_prod: int = 0
+    taken: list[int] = field(default_factory=list)
+    notified: bool = False
+    backend_notified: bool = False
 
 
 @dataclass
@@ -164,9 +190,21 @@ class World:
     def __post_init__(self) -> None:
         self.store = Xenstore(on_commit=self._on_commit)
         self.grants = GrantTable()
-        self.checker = ProtocolChecker(
-            ProtocolSizes(ids=MAX_IDS, ring_slots=32, max_order=4, max_queues=1, ring_base=0)
+        #: request ids the model follows: more than the largest ring offered holds, so
+        #: that RING_FULL, not the ids, bounds what is outstanding
+        self.ids = max(MAX_IDS, ring_size(self.config.max_ring_page_order) + 16)
+        sizes = ProtocolSizes(
+            ids=self.ids,
+            ring_slots=32,
+            max_order=max(4, self.config.max_ring_page_order),
+            max_queues=max(4, self.config.max_queues),
+            ring_base=0,
         )
+        self.queues = [
+            QueueView(q, ProtocolChecker(sizes)) for q in range(max(1, self.config.max_queues))
+        ]
+        #: queue 0's protocol state: the model's ring
+        self.checker = self.queues[0].checker
         self.backend = RamDiskBackend(
             self.store,
             self.grants,
@@ -176,17 +214,12 @@ class World:
             on_event=self._on_backend,
             notify_front=self._notify_front,
         )
-        self.notified_back = False
-        self.backend_notified = False
+        self.notified_other: list[int | None] = []
         self.front_pending = False
         self.front_watch_pending = False
         self.back_watch_pending = False
         self.bios: dict[int, Bio] = {}
         self.completed: dict[int, int] = {}
-        self.in_flight: dict[int, _InFlight] = {}  # request id on the ring -> what it is
-        self.answered_grants: dict[int, int] = {}  # grant of an answered request -> its id
-        self.seen_req_prod = 0
-        self.taken: list[int] = []
         self.ended: list[int] = []
         self.frontend = self.make_frontend(FrontendEnv(self))
         self._event = 0
@@ -213,35 +246,57 @@ class World:
             self._fail("the front end writes in the back end's directory")
         if rel or removed:
             commit = Commit(who, rel, tuple(removed), f"event {self._event}")
-            if not self.checker.check(commit):
-                self._fail(self.checker.report.violation)
+            for view in self.queues:
+                if not view.checker.check(commit):
+                    self._fail(view.checker.report.violation)
+                    break
         if any(p.startswith(BACK) for p in writes):
             self.front_watch_pending = True
         if any(p.startswith(FRONT) for p in writes):
             self.back_watch_pending = True
 
-    def _step(self, steps: list[tuple[str, dict[str, Any]]], what: str) -> None:
-        if not self.checker.take(steps, f"event {self._event}", what):
-            self._fail(self.checker.report.violation)
+    def _step(self, steps: list[tuple[str, dict[str, Any]]], what: str, queue: int = 0) -> None:
+        view = self.queues[queue]
+        if queue:
+            what = f"queue {queue}: {what}"
+        if not view.checker.take(steps, f"event {self._event}", what):
+            self._fail(view.checker.report.violation)
 
     def _on_backend(self, name: str, params: dict[str, object]) -> None:
+        queue = int(params.get("queue", 0))  # type: ignore[call-overload]
+        view = self.queues[queue]
+        if name == "backend_read":
+            read = view.in_flight.get(int(params["id"]))  # type: ignore[call-overload]
+            if read is not None:
+                read.data = bytes(params["data"])  # type: ignore[call-overload]
+            return
         if name in ("backend_consume", "backend_respond"):
-            entry = self.in_flight.get(int(params["id"]))  # type: ignore[call-overload]
+            entry = view.in_flight.get(int(params["id"]))  # type: ignore[call-overload]
             if entry is None:
                 self._fail(
-                    f"the back end found request id {params['id']} on the ring, "
+                    f"the back end found request id {params['id']} on queue {queue}'s ring, "
                     "which no push published"
                 )
                 return
             extra = {"push": False, "notify": False} if name == "backend_respond" else {}
-            self._step([(name, {"id": entry.model_id, **extra})], name)
+            self._step([(name, {"id": entry.model_id, **extra})], name, queue)
         elif name == "backend_push_responses":
-            self._step([(name, {"notify": bool(params["notify"])})], name)
+            self._step([(name, {"notify": bool(params["notify"])})], name, queue)
         else:
-            self._step([(name, {})], name)
+            self._step([(name, {})], name, queue)
 
-    def _notify_front(self) -> None:
+    def _notify_front(self, queue: int = 0) -> None:
         self.front_pending = True
+
+    def observed_notify(self, port: int | None) -> None:
+        if port is None:
+            self.queues[0].notified = True
+            return
+        queue = self.backend.queue_of_port(port)
+        if queue is None:
+            self.notified_other.append(port)  # a port no connected ring has: harmless
+        else:
+            self.queues[queue].notified = True
 
     def observed_end_grant(self, ref: int) -> None:
         self.ended.append(ref)
@@ -258,51 +313,74 @@ class World:
                 f"the front end completes bio {bio_id} twice (each request is answered once)"
             )
             return
-        carrying = [rid for rid, e in self.in_flight.items() if e.bio == bio_id]
+        carrying = [
+            (view, rid)
+            for view in self.queues
+            for rid, e in view.in_flight.items()
+            if e.bio == bio_id
+        ]
         if not carrying:
             self._fail(
                 f"the front end completes bio {bio_id}, which no request on the ring carries"
             )
             return
-        state = next(iter(self.checker.states))
-        for rid in carrying:
-            if state.req_stage[self.in_flight[rid].model_id] != ReqStage.RESP_PUBLISHED:
+        for view, rid in carrying:
+            state = next(iter(view.checker.states))
+            if state.req_stage[view.in_flight[rid].model_id] != ReqStage.RESP_PUBLISHED:
                 self._fail(
                     f"the front end completes bio {bio_id} before the back end answered "
-                    f"request {rid}"
+                    f"request {rid} (queue {view.queue})"
                 )
                 return
         self.completed[bio_id] = int(ok)
-        self.taken.extend(carrying)
+        for view, rid in carrying:
+            view.taken.append(rid)
         if ok and bio.op == "read":
-            start = bio.sector * SECTOR
-            expected = bytes(self.backend.disk[start : start + bio.sectors * SECTOR])
+            # what the back end read when it performed the request(s): a write in flight
+            # at the same time may have changed the disk since (any order is legal)
+            parts = sorted(
+                (view.in_flight[rid].data for view, rid in carrying),
+                key=len,
+                reverse=True,
+            )
+            expected = b"".join(parts)[: bio.sectors * SECTOR]
             if data != expected:
                 self._fail(f"bio {bio_id} read data that is not what the disk holds")
 
     # ---- after every call into the front end
     def _after_frontend(self) -> None:
-        ring = self._ring()
-        if ring is not None:
+        ended = list(self.ended)
+        self.ended.clear()
+        for r in self.backend.rings:
+            view = self.queues[r.queue]
             # inside one call the front end may take responses and push new requests;
             # taking first is the order that frees ring slots, so a legal call is legal
-            self._took(ring)
-            self._pushed(ring)
-        self.notified_back = False
+            self._took(view, r.ring, ended)
+            self._pushed(view, r.ring)
+        for view in self.queues:
+            view.notified = False
+        self.notified_other.clear()
 
-    def _ring(self) -> SharedRing | None:
-        return self.backend.ring
+    @property
+    def in_flight(self) -> dict[int, _InFlight]:
+        """Queue 0's requests in flight."""
+        return self.queues[0].in_flight
 
-    def _pushed(self, ring: SharedRing) -> None:
+    @property
+    def seen_req_prod(self) -> int:
+        return self.queues[0].seen_req_prod
+
+    def _pushed(self, view: QueueView, ring: SharedRing) -> None:
         req_prod, req_event, _, _ = ring.indexes()
-        old = self.seen_req_prod
+        old = view.seen_req_prod
+        q = view.queue
         if req_prod == old:
             return
         steps: list[tuple[str, dict[str, Any]]] = []
         idx = old
         while idx != req_prod:
             req = ring.read_request(idx)
-            model_id = self._model_id(req.id)
+            model_id = self._model_id(view, req.id)
             if model_id is None:
                 self._fail(
                     f"request id {req.id} is reused while it is in flight (ids are unique "
@@ -315,9 +393,18 @@ class World:
                     f"request {req.id} has operation {req.operation}, which blkif.h does not define"
                 )
                 return
-            bio = self._bio_of(req.operation, req.sector_number)
-            self.in_flight[req.id] = _InFlight(model_id, bio, tuple(s.gref for s in req.segments))
-            for seg in req.segments:
+            real_op = req.indirect_op if req.operation == OP_INDIRECT else req.operation
+            bio = self._bio_of(real_op, req.sector_number)
+            for ref in req.indirect_grefs:
+                if ref not in self.grants.grants:
+                    self._fail(
+                        f"request {req.id} names indirect page grant {ref}, which is not granted"
+                    )
+                    return
+            segments = self.backend.segments(req) or ()
+            grefs = (*req.indirect_grefs, *(s.gref for s in segments))
+            view.in_flight[req.id] = _InFlight(model_id, bio, grefs)
+            for seg in segments:
                 if seg.gref not in self.grants.grants:
                     self._fail(f"request {req.id} names grant {seg.gref}, which is not granted")
                     return
@@ -328,29 +415,29 @@ class World:
                 )
             )
             idx = (idx + 1) & U32
-        steps.append(("frontend_push_requests", {"notify": self.notified_back}))
-        self.seen_req_prod = req_prod
+        steps.append(("frontend_push_requests", {"notify": view.notified}))
+        view.seen_req_prod = req_prod
         needed = notify_needed(old, req_prod, req_event)
         what = "the front end pushes requests" + (
             " without notifying the back end, which ring.h says needs it"
-            if needed and not self.notified_back
+            if needed and not view.notified
             else ""
         )
-        self._step(steps, what)
-        if self.notified_back:
-            self.backend_notified = True
+        self._step(steps, what, q)
+        if view.notified:
+            view.backend_notified = True
 
-    def _model_id(self, rid: int) -> int | None:
-        if rid in self.in_flight:
+    def _model_id(self, view: QueueView, rid: int) -> int | None:
+        if rid in view.in_flight:
             return None
-        used = {e.model_id for e in self.in_flight.values()}
-        for candidate in range(MAX_IDS):
+        used = {e.model_id for e in view.in_flight.values()}
+        for candidate in range(self.ids):
             if candidate not in used:
                 return candidate
         return None
 
     def _bio_of(self, op: int, sector: int) -> int | None:
-        carried = {e.bio for e in self.in_flight.values()}
+        carried = {e.bio for view in self.queues for e in view.in_flight.values()}
         for bio in self.bios.values():
             if bio.id in self.completed or bio.id in carried:
                 continue
@@ -360,14 +447,14 @@ class World:
                 return bio.id
         return None
 
-    def _took(self, ring: SharedRing) -> None:
+    def _took(self, view: QueueView, ring: SharedRing, ended: list[int]) -> None:
         _, _, _rsp_prod, rsp_event = ring.indexes()
-        taken = list(dict.fromkeys(self.taken))
-        self.taken.clear()
-        state = next(iter(self.checker.states))
-        take = [False] * MAX_IDS
+        taken = list(dict.fromkeys(view.taken))
+        view.taken.clear()
+        state = next(iter(view.checker.states))
+        take = [False] * self.ids
         for rid in taken:
-            take[self.in_flight[rid].model_id] = True
+            take[view.in_flight[rid].model_id] = True
         cons = (state.rsp_cons + len(taken)) & U32
         rearm = rsp_event == (cons + 1) & U32 and (taken or rsp_event != state.rsp_event)
         if taken or rearm:
@@ -379,27 +466,31 @@ class World:
                     )
                 ],
                 "the front end takes responses" + (" and waits for more" if rearm else ""),
+                view.queue,
             )
-        ended = list(self.ended)
-        self.ended.clear()
         for ref in ended:
-            owner = next((rid for rid, e in self.in_flight.items() if ref in e.grefs), None)
+            owner = next((rid for rid, e in view.in_flight.items() if ref in e.grefs), None)
             if owner is not None and owner not in taken:
-                model = self.in_flight[owner].model_id
+                model = view.in_flight[owner].model_id
                 self._step(
-                    [("frontend_end_grant", {"id": model})], f"the front end ends grant {ref}"
+                    [("frontend_end_grant", {"id": model})],
+                    f"the front end ends grant {ref}",
+                    view.queue,
                 )
-            self.answered_grants.pop(ref, None)
+            view.answered_grants.pop(ref, None)
             for rid in taken:
-                entry = self.in_flight[rid]
+                entry = view.in_flight[rid]
                 if ref in entry.grefs:
-                    self.in_flight[rid] = _InFlight(
-                        entry.model_id, entry.bio, tuple(g for g in entry.grefs if g != ref)
+                    view.in_flight[rid] = _InFlight(
+                        entry.model_id,
+                        entry.bio,
+                        tuple(g for g in entry.grefs if g != ref),
+                        entry.data,
                     )
         for rid in taken:
-            for ref in self.in_flight[rid].grefs:
-                self.answered_grants[ref] = rid
-            del self.in_flight[rid]
+            for ref in view.in_flight[rid].grefs:
+                view.answered_grants[ref] = rid
+            del view.in_flight[rid]
 
     # ---- the harness's events
     def run(self, name: str, params: Mapping[str, Any] | None = None) -> None:
@@ -472,9 +563,12 @@ class World:
             )
 
     def _event_serve(self, reverse: bool = False) -> None:
-        if self.backend_notified:
-            self.backend_notified = False
-            self._step([("backend_wake", {})], "the back end takes its notification")
+        for view in self.queues:
+            if view.backend_notified:
+                view.backend_notified = False
+                self._step(
+                    [("backend_wake", {})], "the back end takes its notification", view.queue
+                )
         if self.backend.consume():
             self.backend.respond(reverse)
 
@@ -494,7 +588,7 @@ class World:
         for _ in range(rounds):
             before = (
                 self.store.generation,
-                self.seen_req_prod,
+                tuple(v.seen_req_prod for v in self.queues),
                 len(self.completed),
                 self.front_pending,
             )
@@ -506,7 +600,7 @@ class World:
                 return
             if before == (
                 self.store.generation,
-                self.seen_req_prod,
+                tuple(v.seen_req_prod for v in self.queues),
                 len(self.completed),
                 self.front_pending,
             ):
@@ -524,8 +618,9 @@ class World:
                 "or never took its response)"
             )
         persistent = self.store.get(f"{FRONT}/feature-persistent") == "1"
-        if not persistent and self.answered_grants:
-            ref, rid = next(iter(self.answered_grants.items()))
+        answered = {ref: rid for view in self.queues for ref, rid in view.answered_grants.items()}
+        if not persistent and answered:
+            ref, rid = next(iter(answered.items()))
             self._fail(
                 f"request {rid} was answered but its grant {ref} was never ended "
                 "(the front end did not write feature-persistent)"
@@ -583,7 +678,9 @@ def shrink(
         nonlocal signature
         try:
             run_program(make_frontend, p, config)
-        except Violation as v:
+        except XbdspecError as v:
+            if not isinstance(v, Violation):
+                return False  # another failure (the program no longer makes sense)
             if signature is None:
                 signature = key(v)
                 return True
