@@ -944,6 +944,7 @@ NAV: tuple[tuple[str, Any], ...] = (
             ("Traces", "traces.md"),
             ("Explorer", "explorer.md"),
             ("The seed's C under test", "cdriver.md"),
+            ("Linux's xen-blkfront.c under test", "linux.md"),
         ),
     ),
     ("Reference port", (("The port", "reference.md"), ("Seed map", "seed-map.md"))),
