@@ -63,3 +63,22 @@ def test_a_finding_that_stops_reproducing_fails_the_audit_command(
     assert not data["ok"] and data["verdicts"][0]["problems"] == [
         "does not reproduce on the seed's behaviour"
     ]
+
+
+def test_a_stage_left_out_says_why_in_the_summary(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stages = [
+        verify.Stage("passes", [sys.executable, "-c", "print('{}')"], lambda out: "fine"),
+        verify.Stage("absent", [], lambda out: "", "skipped: no seed driver at /x"),
+    ]
+    monkeypatch.setattr(verify, "stages", lambda: stages)
+    assert verify.run(argparse.Namespace(skip=[])) == 0
+    out = capsys.readouterr().out
+    assert "absent" in out and "skipped: no seed driver at /x" in out
+    assert "1 of 1 stages passed; 1 left out (said above)" in out
+
+
+def test_the_linux_front_end_is_a_stage_run_or_said_left_out() -> None:
+    (linux,) = [s for s in verify.stages() if s.name.startswith("Linux xen-blkfront.c")]
+    assert linux.argv or linux.skipped.startswith("skipped: ")
