@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: venv test verify lint bench diagrams docs docs-check docs-status clean xen-headers xen-tools linux-frontend
+.PHONY: venv test verify lint bench diagrams docs docs-check docs-status clean xen-headers xen-tools linux-frontend spin
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ xen-tools:
 ## interface headers it includes into build/linux/, compiles it against shim-linux/.
 linux-frontend: $(STAMP)
 	$(BIN)/python tools/linux_frontend.py
+
+## make spin: SPIN (Debian's spin) and the C compiler its pan checkers are built with, for
+## `xbdspec explore --engine spin`; installed with apt when absent (needs root).
+spin:
+	command -v spin >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends spin gcc libc6-dev; }
 
 ## make verify: bootstrap .venv, then proofs, exploration and a differential campaign, with a summary.
 verify: $(STAMP)

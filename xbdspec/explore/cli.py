@@ -4,6 +4,10 @@ Without size options it explores the default configurations
 (:data:`~xbdspec.explore.defaults.DEFAULT_RUNS`); with any, the one they describe
 (the other sizes from :data:`~xbdspec.explore.defaults.DEFAULT_SIZES`).
 
+``--engine python`` (the default) is the breadth-first explorer of this package;
+``--engine spin`` checks the same declaration with SPIN through its Promela
+interpretation (:mod:`xbdspec.explore.spin`), without symmetry reduction.
+
 Exit status: 0 when every property holds within the bounds, 1 when a violation
 was found, 2 on a usage error.
 """
@@ -81,12 +85,86 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     parser.add_argument("--quiet", action="store_true", help="no progress display on stderr")
+    parser.add_argument(
+        "--engine",
+        choices=("python", "spin"),
+        default="python",
+        help="python: this package's breadth-first explorer (default); spin: the SPIN model "
+        "checker on the model's Promela interpretation (needs `spin` and `cc`; no symmetry "
+        "reduction; docs/explorer.md, 'The SPIN engine')",
+    )
+    spin = parser.add_argument_group("SPIN engine (--engine spin)")
+    spin.add_argument(
+        "--spin-bitstate",
+        action="store_true",
+        help="bitstate hashing (-DBITSTATE) for sizes beyond exhaustive reach; the summary "
+        "states pan's hash factor and the coverage estimate",
+    )
+    spin.add_argument(
+        "--spin-hash-bits",
+        type=int,
+        default=None,
+        metavar="W",
+        help="pan -w: 2**W hash slots, or 2**W bits with --spin-bitstate (default 24, 32)",
+    )
+    spin.add_argument(
+        "--spin-cores",
+        type=int,
+        default=1,
+        metavar="N",
+        help="multi-core safety run (-DNCORE=N); it stops at its first violation",
+    )
+    spin.add_argument(
+        "--spin-max-depth",
+        type=int,
+        default=1_000_000,
+        metavar="M",
+        help="pan -m: the depth bound of pan's depth-first search (default 1000000)",
+    )
+    spin.add_argument(
+        "--spin-exact-depth",
+        action="store_true",
+        help="with --spin-max-depth: visit every state within M steps (-DREACH; slower)",
+    )
+    spin.add_argument(
+        "--spin-timeout",
+        type=float,
+        default=1800.0,
+        metavar="SECONDS",
+        help="for the whole check of one configuration (default 1800)",
+    )
+    spin.add_argument(
+        "--spin-memory",
+        type=int,
+        default=4096,
+        metavar="MB",
+        help="pan's memory bound (-DMEMLIM, default 4096)",
+    )
+    spin.add_argument(
+        "--spin-collapse",
+        action="store_true",
+        help="compressed state storage (-DCOLLAPSE): less memory, a little slower",
+    )
+    spin.add_argument(
+        "--spin-no-progress",
+        action="store_true",
+        help="check invariants, step properties and deadlocks only (no liveness runs)",
+    )
+    spin.add_argument(
+        "--spin-keep",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="keep the Promela models, pan.c and the trails in DIR",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     """Explore, print the summary and the counterexamples; 1 if anything is violated."""
     if args.max_states is not None and args.max_states < 1:
         raise XbdspecError("--max-states must be at least 1")
+    if getattr(args, "engine", "python") == "spin":
+        return run_spin(args)
     if args.target in ("reference", "reference-fixed"):
         return run_reference(args)
     runs = runs_from({name: getattr(args, name) for name, _ in _SIZE_OPTIONS})
@@ -114,6 +192,147 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(combined_json(reports), indent=2))
     return 1 if any(r.violations for r in reports) else 0
+
+
+def run_spin(args: argparse.Namespace) -> int:
+    """``--engine spin``: each configuration checked by SPIN; 1 if anything is violated."""
+    from .spin import SpinOptions, check_spin
+
+    if args.target != "model":
+        raise XbdspecError(
+            "--engine spin checks the model only; explore the reference with --engine python"
+        )
+    if args.max_states is not None:
+        raise XbdspecError(
+            "--max-states bounds the Python engine; with --engine spin bound the search "
+            "with --spin-max-depth, or use --spin-bitstate"
+        )
+    if args.spin_cores < 1:
+        raise XbdspecError("--spin-cores must be at least 1")
+    spin_dir = args.spin_keep
+    options = SpinOptions(
+        max_depth=args.spin_max_depth,
+        exact_depth=args.spin_exact_depth,
+        hash_bits=args.spin_hash_bits,
+        bitstate=args.spin_bitstate,
+        cores=args.spin_cores,
+        timeout=args.spin_timeout,
+        memory_mb=args.spin_memory,
+        progress=not args.spin_no_progress,
+        collapse=args.spin_collapse,
+        work_dir=spin_dir,
+    )
+    runs = runs_from({name: getattr(args, name) for name, _ in _SIZE_OPTIONS})
+    reports = []
+    for number, sizes in enumerate(runs, 1):
+        several = len(runs) > 1
+        replay_dir = args.replay_dir
+        if replay_dir is not None and several:
+            replay_dir = replay_dir / f"run{number}"
+        run_options = options
+        if spin_dir is not None and several:
+            run_options = dataclasses.replace(options, work_dir=spin_dir / f"run{number}")
+
+        def status(line: str, sizes: Any = sizes) -> None:
+            if not args.quiet:
+                print(
+                    f"explore --engine spin ({sizes.commands} commands, {sizes.grants} "
+                    f"grants): {line}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+
+        report = check_spin(sizes, options=run_options, replay_dir=replay_dir, status=status)
+        reports.append(report)
+        if not args.json:
+            print(spin_summary(report), flush=True)
+    if args.json:
+        if len(reports) == 1:
+            print(json.dumps(reports[0].as_json(), indent=2))
+        else:
+            print(json.dumps(combined_spin_json(reports), indent=2))
+    return 1 if any(r.violations for r in reports) else 0
+
+
+def combined_spin_json(reports: list[Any]) -> dict[str, Any]:
+    """As :func:`combined_json`, for SPIN reports."""
+    runs = [r.as_json() for r in reports]
+    search = sum(r["search_seconds"] for r in runs)
+    states = sum(r["states"] for r in runs)
+    return {
+        "engine": "spin",
+        "target": "model",
+        "sizes": [r["sizes"] for r in runs],
+        "symmetry": False,
+        "complete": all(r["complete"] for r in runs),
+        "states": states,
+        "transitions": sum(r["transitions"] for r in runs),
+        "depth": max(r["depth"] for r in runs),
+        "seconds": round(sum(r["seconds"] for r in runs), 3),
+        "search_seconds": round(search, 3),
+        "compile_seconds": round(sum(r["compile_seconds"] for r in runs), 3),
+        "states_per_second": round(states / search) if search else None,
+        "progress_checked": all(r["progress_checked"] for r in runs),
+        "violations": [{**v, "sizes": r["sizes"]} for r in runs for v in r["violations"]],
+        "runs": runs,
+    }
+
+
+def spin_summary(report: Any) -> str:
+    """The human summary of a SPIN check: pan's figures, then every counterexample."""
+    s = report.safety
+    rate = s.states_per_second
+    lines = [
+        f"checked the model with SPIN ({report.version or 'spin'}) for {report.spec.sizes}",
+        f"  {report.states:,} states (no symmetry reduction), {s.transitions:,} transitions, "
+        f"depth-first depth {s.depth}, search {s.seconds:.1f} s"
+        + (f" ({rate:,.0f} states/s)" if rate else "")
+        + f", compilation {report.compile_seconds:.1f} s, {report.seconds:.1f} s in all"
+        + (f", {s.memory_mb:,.0f} MB" if s.memory_mb is not None else ""),
+    ]
+    if s.bitstate:
+        coverage = "unknown" if s.coverage is None else f"{100 * s.coverage:.4f}%"
+        lines.append(
+            f"  BITSTATE: hash factor {s.hash_factor}, {s.hash_functions} bits per state; "
+            f"estimated coverage at least {coverage}"
+        )
+    for why, hit in (
+        ("the depth bound (--spin-max-depth) was reached", s.depth_limited),
+        ("the time-out was reached", s.timed_out),
+        ("the memory bound (--spin-memory) was reached", s.out_of_memory),
+        ("the multi-core run stopped at its first violation", s.stops_at_first_error and s.errors),
+    ):
+        if hit:
+            lines.append(f"  INCOMPLETE: {why}")
+    if report.liveness:
+        done = sum(1 for r in report.liveness if r.exhaustive)
+        lines.append(
+            f"  progress: {len(report.liveness)} of {len(report.spec.progress)} properties "
+            f"checked ({done} exhaustively), "
+            f"{sum(r.states for r in report.liveness):,} product states in all"
+        )
+    elif report.spec.progress:
+        lines.append("  progress properties not checked (--spin-no-progress)")
+    if not report.violations:
+        checked = ["invariant", "step property"]
+        if report.safety_model_checks_deadlock:
+            checked.append("deadlock-freedom")
+        if report.liveness:
+            checked.append("progress property")
+        lines.append(
+            f"  no violation: every {', '.join(checked[:-1])} and {checked[-1]} holds within "
+            "these bounds"
+        )
+    for v in report.violations:
+        lines.append("")
+        lines.append(format_counterexample(report.spec, v.counterexample))
+        lines.append(
+            "  replayed on the concrete model: "
+            + ("confirmed" if v.reproduced else f"NOT reproduced ({v.detail})")
+        )
+        if v.replay is not None:
+            lines.append(f"  replay: {v.replay}")
+    return "\n".join(lines)
 
 
 def run_reference(args: argparse.Namespace) -> int:
