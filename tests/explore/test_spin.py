@@ -204,10 +204,10 @@ pan: elapsed time 0.25 seconds
 
 
 def test_a_command_past_its_deadline_is_killed_with_its_group(tmp_path: Path) -> None:
-    """SIGINT to the group, then SIGKILL: the shell's background child (which ignores
-    SIGINT) goes too."""
+    """SIGINT to the group, then SIGKILL: a child that ignores SIGINT goes too."""
     started = time.monotonic()
-    done = _run(["sh", "-c", "sleep 37.25 & sleep 37.25"], tmp_path, started + 0.5, grace=0.5)
+    command = ["/bin/sh", "-c", "trap '' INT; /bin/sleep 37.25 & /bin/sleep 37.25"]
+    done = _run(command, tmp_path, started + 0.5, grace=0.5)
     assert done.timed_out and time.monotonic() - started < 10
     time.sleep(0.2)
     left = [p for p in Path("/proc").iterdir() if p.name.isdigit() and b"37.25" in _cmdline(p)]
@@ -352,6 +352,34 @@ def test_the_protocol_model_has_no_assertion_violation_within_a_bounded_depth() 
     assert report.safety.errors == 0 and report.violations == []
     assert report.safety.depth_limited and not report.complete
     assert report.states > 10_000
+
+
+@needs_spin
+def test_a_broken_protocol_models_trail_replays_on_it() -> None:
+    """The front end writes past RING_FULL (the conjunct removed from
+    ``frontend_write_request``'s conditions): SPIN finds RingBounds broken within 14
+    steps, and the trail replays on the concrete protocol model."""
+    spec = build_protocol_spec(ProtocolSizes(ids=2, ring_slots=1, max_order=0, max_queues=1))
+
+    def without_ring_full(t: Any) -> Any:
+        conditions = t.conditions
+
+        def guard(s: Any, p: Any) -> Any:
+            return all_of(*(c for what, c in conditions(s, p) if "RING_FULL" not in what))
+
+        return dataclasses.replace(t, guard=guard)
+
+    broken = spec.replace(
+        transitions=tuple(
+            without_ring_full(t) if t.name == "frontend_write_request" else t
+            for t in spec.transitions
+        )
+    )
+    report = check_spin(
+        spec=broken, options=dataclasses.replace(FAST, max_depth=14, progress=False)
+    )
+    found = {v.counterexample.property: v for v in report.violations}
+    assert found["RingBounds"].reproduced and found["RingBounds"].counterexample.kind == "invariant"
 
 
 @needs_spin

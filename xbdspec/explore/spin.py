@@ -184,9 +184,10 @@ class PanRun:
         memory_mb: pan's "total actual memory usage".
         seconds: pan's own elapsed time; compile_seconds: ``spin -a`` and ``cc``.
         hash_factor: bitstate: bits of the array per state stored (pan's figure).
-        coverage: bitstate: the estimated fraction of the reachable states visited,
-            ``1 - (1 - exp(-k / hash_factor)) ** k`` (the chance that a new state's
-            ``k`` bits were all set already, at the final fill: a lower bound).
+        coverage: bitstate: the coverage estimate ``1 - (1 - exp(-k / hash_factor))
+            ** k``: one less the chance that a new state's ``k`` bits were all set
+            already at the final fill (it is then taken for a visited one).  An
+            estimate, not a bound: what only such a state leads to is lost with it.
         depth_limited, timed_out, out_of_memory: why the run may be incomplete.
         trails: the trail files pan wrote.
         output: pan's whole output.
@@ -429,7 +430,8 @@ def _pan(
     )
     parse_pan_output(run, done.output)
     run.timed_out = done.timed_out
-    if not done.timed_out and done.returncode not in (0, None) and run.errors == 0:
+    stopped = run.errors or run.out_of_memory or run.depth_limited
+    if not done.timed_out and done.returncode not in (0, None) and not stopped:
         raise SpinError(f"pan failed (exit status {done.returncode}):\n{done.output[-2000:]}")
     run.trails = sorted(directory.glob("*trail"), key=_trail_order)
     return run, command
@@ -480,7 +482,13 @@ def parse_trail(output: str) -> Trail:
     return Trail(steps, violation, None if stutters else cycle_start, stutters)
 
 
-def _simulate(directory: Path, trail: Path, deadline: float) -> Trail:
+#: seconds a trail's guided simulation may take, past the check's own deadline (a run
+#: cut by the time-out may still have found violations worth reporting)
+SIMULATION_SECONDS = 300.0
+
+
+def _simulate(directory: Path, trail: Path) -> Trail:
+    deadline = time.monotonic() + SIMULATION_SECONDS
     done = _run(["spin", "-t", "-k", trail.name, "model.pml"], directory, deadline)
     return parse_trail(_checked(done, f"spin -t on {trail.name}"))
 
@@ -655,9 +663,7 @@ def check_spin(
         safety, _ = _pan(safety_model, root / "safety", options, deadline)
         safety.commands = [*commands, *safety.commands]
         safety.compile_seconds = compile_seconds
-        violations += _violations(
-            spec, root / "safety", safety, deadline, replay_dir, len(violations)
-        )
+        violations += _violations(spec, root / "safety", safety, replay_dir, len(violations))
         liveness: list[PanRun] = []
         if liveness_model is not None and time.monotonic() < deadline:
             say("compiling the liveness model")
@@ -672,10 +678,9 @@ def check_spin(
                 run.commands = [*commands, *run.commands]
                 run.compile_seconds = compile_seconds
                 liveness.append(run)
-                found = _violations(
-                    spec, root / "liveness", run, deadline, replay_dir, len(violations), prop
+                violations += _violations(
+                    spec, root / "liveness", run, replay_dir, len(violations), prop
                 )
-                violations += found
     return SpinReport(
         spec=spec,
         options=options,
@@ -693,7 +698,6 @@ def _violations(
     spec: Spec,
     directory: Path,
     run: PanRun,
-    deadline: float,
     replay_dir: Path | None,
     numbered: int,
     progress: str | None = None,
@@ -702,7 +706,7 @@ def _violations(
     found: list[SpinViolation] = []
     seen: set[str] = set()
     for path in run.trails:
-        trail = _simulate(directory, path, deadline)
+        trail = _simulate(directory, path)
         if progress is not None:
             kind, name = "progress", progress
         elif trail.violation is not None:
