@@ -67,24 +67,9 @@ def _field_of(variable: str) -> str:
 
 def _variables(term: Any) -> set[str]:
     """The fields a solver term (or a tuple of them, or a plain value) reads."""
-    import z3
+    from xbdspec.proofs import encoding
 
-    found: set[str] = set()
-    todo = list(term) if isinstance(term, tuple) else [term]
-    seen: set[int] = set()
-    while todo:
-        t = todo.pop()
-        if isinstance(t, tuple):
-            todo.extend(t)
-            continue
-        if not isinstance(t, z3.ExprRef) or t.get_id() in seen:
-            continue
-        seen.add(t.get_id())
-        if z3.is_const(t) and t.decl().kind() == z3.Z3_OP_UNINTERPRETED:
-            found.add(_field_of(t.decl().name()))
-        else:
-            todo.extend(t.children())
-    return found
+    return {_field_of(name) for name in encoding.variable_names(term)}
 
 
 @dataclass(frozen=True)

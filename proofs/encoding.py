@@ -432,3 +432,24 @@ def E_and(parts: Sequence[Any]) -> Any:
 def z3_u32(name: str) -> Any:
     """A fresh 32-bit variable (a ring base, say)."""
     return z3.BitVec(name, 32)
+
+
+def variable_names(term: Any) -> set[str]:
+    """The names of the state variables a term (or a tuple of terms, or a plain value)
+    reads: what a guard or an effect depends on (the diagrams use it)."""
+    found: set[str] = set()
+    todo = list(term) if isinstance(term, tuple) else [term]
+    seen: set[int] = set()
+    while todo:
+        t = todo.pop()
+        if isinstance(t, tuple):
+            todo.extend(t)
+            continue
+        if not isinstance(t, z3.ExprRef) or t.get_id() in seen:
+            continue
+        seen.add(t.get_id())
+        if z3.is_const(t) and t.decl().kind() == z3.Z3_OP_UNINTERPRETED:
+            found.add(t.decl().name())
+        else:
+            todo.extend(t.children())
+    return found
