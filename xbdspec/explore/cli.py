@@ -311,6 +311,22 @@ def spin_summary(report: Any) -> str:
             f"checked ({done} exhaustively), "
             f"{sum(r.states for r in report.liveness):,} product states in all"
         )
+        for r in report.liveness:
+            reasons = [
+                text
+                for text, hit in (
+                    ("the memory bound (--spin-memory)", r.out_of_memory),
+                    ("the time-out (--spin-timeout)", r.timed_out),
+                    ("the depth bound (--spin-max-depth)", r.depth_limited),
+                    ("bitstate", r.bitstate),
+                )
+                if hit
+            ]
+            if reasons and not r.errors:
+                lines.append(
+                    f"  INCOMPLETE progress check {r.claim}: {', '.join(reasons)} "
+                    f"({r.states:,} product states)"
+                )
     elif report.spec.progress:
         lines.append("  progress properties not checked (--spin-no-progress)")
     if not report.violations:
