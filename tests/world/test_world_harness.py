@@ -3,31 +3,17 @@ variants is caught, with a replay of fewer than 10 events that shows it again.""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from xbdspec.traces.protocol import Verdict
+from xbdspec.world.campaign import load_tutorial
 from xbdspec.world.harness import Violation, run_program, shrink
 from xbdspec.world.ring import SharedRing, ring_size
 
-
-def _tutorial() -> Any:
-    """The tutorial front end, loaded from ``examples/`` as a user's own module would be."""
-    path = Path(__file__).resolve().parents[2] / "examples" / "linux_style_frontend.py"
-    spec = importlib.util.spec_from_file_location("linux_style_frontend", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
-
-
-TUTORIAL = _tutorial()
+TUTORIAL = load_tutorial()
 BROKEN: tuple[str, ...] = TUTORIAL.BROKEN
 Program = list[tuple[str, Mapping[str, Any]]]
 

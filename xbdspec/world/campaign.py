@@ -203,6 +203,21 @@ def linux_dimensions(
     return pick
 
 
+def load_tutorial() -> Any:
+    """The tutorial front end, ``examples/linux_style_frontend.py``, loaded from the
+    checkout as a user's own module would be."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "examples" / "linux_style_frontend.py"
+    spec = importlib.util.spec_from_file_location("linux_style_frontend", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frontend", choices=("linux", "tutorial"), default="linux")
@@ -220,15 +235,7 @@ def main(argv: list[str] | None = None) -> int:
         # (8 pages) fit either way
         report = campaign(linux_dimensions(), args.seed, args.programs, shape, config, True)
     else:
-        import importlib.util
-        from pathlib import Path
-
-        path = Path(__file__).resolve().parents[2] / "examples" / "linux_style_frontend.py"
-        spec = importlib.util.spec_from_file_location("linux_style_frontend", path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
+        module = load_tutorial()
         shape = Shape(events=args.events)
         report = campaign(module.LinuxStyleFrontend, args.seed, args.programs, shape)
     if args.json:
