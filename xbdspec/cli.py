@@ -25,7 +25,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "diagram": ("xbdspec.model.diagram", "write the model's state diagrams into docs/"),
     "prove": ("xbdspec.proofs.cli", "discharge the proof obligations with z3"),
     "explore": ("xbdspec.explore.cli", "explore every interleaving of the model or the reference"),
-    "difftest": ("xbdspec.conformance.cli", "test an implementation against the model"),
+    "difftest": ("xbdspec.conformance.cli", "test an implementation against the specification"),
     "check": (
         "xbdspec.traces.cli",
         "check a recorded trace or xenstore access log against the model",

@@ -144,7 +144,16 @@ def stages() -> list[Stage]:
             Stage(
                 "differential campaign (reference)",
                 _xbdspec(
-                    "difftest", "--impl", "reference", "--examples", "200", "--seed", "1", "--json"
+                    "difftest",
+                    "--contract",
+                    "freebsd",
+                    "--impl",
+                    "reference",
+                    "--examples",
+                    "200",
+                    "--seed",
+                    "1",
+                    "--json",
                 ),
                 _difftest_summary,
             )
@@ -154,6 +163,8 @@ def stages() -> list[Stage]:
                 "differential campaign (reference-fixed)",
                 _xbdspec(
                     "difftest",
+                    "--contract",
+                    "freebsd",
                     "--impl",
                     "reference-fixed",
                     "--examples",
@@ -182,6 +193,8 @@ def stages() -> list[Stage]:
                     "differential campaign (compiled seed)",
                     _xbdspec(
                         "difftest",
+                        "--contract",
+                        "freebsd",
                         "--impl",
                         "c-driver",
                         "--examples",

@@ -36,6 +36,8 @@ def test_difftest_json_report(capsys: pytest.CaptureFixture[str], tmp_path: Path
     code = main(
         [
             "difftest",
+            "--contract",
+            "freebsd",
             "--impl",
             "reference",
             "--examples",
@@ -68,6 +70,8 @@ def test_difftest_text_prints_its_seed(capsys: pytest.CaptureFixture[str], tmp_p
         main(
             [
                 "difftest",
+                "--contract",
+                "freebsd",
                 "--impl",
                 "reference",
                 "--examples",
@@ -87,7 +91,7 @@ def test_difftest_text_prints_its_seed(capsys: pytest.CaptureFixture[str], tmp_p
 
 
 def test_difftest_unknown_impl_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["difftest", "--impl", "nonsense"]) == 2
+    assert main(["difftest", "--contract", "freebsd", "--impl", "nonsense"]) == 2
     assert "unknown implementation" in capsys.readouterr().err
 
 

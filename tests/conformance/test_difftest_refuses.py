@@ -29,7 +29,7 @@ def test_arguments_that_make_no_test_are_refused(
     argv: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(SystemExit) as caught:
-        main(["difftest", *argv])
+        main(["difftest", "--contract", "freebsd", *argv])
     assert caught.value.code == 2
     assert "makes no test" in capsys.readouterr().err
 
@@ -38,7 +38,9 @@ def test_arguments_that_make_no_test_are_refused(
 def test_a_child_that_dies_is_an_error_never_a_pass(
     command: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    status = main(["difftest", "--cmd", command, "--examples", "3", "--seed", "1"])
+    status = main(
+        ["difftest", "--contract", "freebsd", "--cmd", command, "--examples", "3", "--seed", "1"]
+    )
     assert status == 2
     err = capsys.readouterr().err
     assert "the process" in err and ("exit status" in err or "signal" in err)
@@ -50,6 +52,8 @@ def test_a_child_that_reports_no_field_compares_nothing_and_cannot_pass(
     status = main(
         [
             "difftest",
+            "--contract",
+            "freebsd",
             "--cmd",
             f"{sys.executable} {CHILD}",
             "--examples",

@@ -81,9 +81,26 @@ def test_broken_c_core_is_caught_with_a_replay(
     assert len(divergence.steps) <= 6, divergence.report()
     replay = next(path for d, _, path, _ in campaign.divergences.values() if d is divergence)
     assert replay is not None and replay.exists()
-    assert main(["difftest", "--cmd", str(c_core_broken), "--replay", str(replay), "--json"]) == 1
+    assert (
+        main(
+            [
+                "difftest",
+                "--contract",
+                "freebsd",
+                "--cmd",
+                str(c_core_broken),
+                "--replay",
+                str(replay),
+                "--json",
+            ]
+        )
+        == 1
+    )
     # the same program passes on the correct build
-    assert main(["difftest", "--cmd", str(c_core), "--replay", str(replay)]) == 0
+    assert (
+        main(["difftest", "--contract", "freebsd", "--cmd", str(c_core), "--replay", str(replay)])
+        == 0
+    )
 
 
 # --------------------------------------------------------------------------- hostile children
@@ -148,6 +165,21 @@ def test_hostile_child_gives_a_clear_error(argv: list[str], expected: str) -> No
 
 def test_cli_reports_a_broken_child_without_a_traceback(capsys: pytest.CaptureFixture[str]) -> None:
     command = f"{sys.executable} -c \"print('garbage')\""
-    assert main(["difftest", "--cmd", command, "--examples", "1", "--seed", "1"]) == 2
+    assert (
+        main(
+            [
+                "difftest",
+                "--contract",
+                "freebsd",
+                "--cmd",
+                command,
+                "--examples",
+                "1",
+                "--seed",
+                "1",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "not JSON" in err and "Traceback" not in err

@@ -118,6 +118,8 @@ def test_the_installed_commands_work_from_an_empty_directory(
         installed,
         tmp_path,
         "difftest",
+        "--contract",
+        "freebsd",
         "--impl",
         "c-queue-core",
         "--examples",

@@ -1,12 +1,23 @@
-"""``xbdspec difftest``: test an implementation against the model.
+"""``xbdspec difftest``: test an implementation against the specification.
 
-    xbdspec difftest --impl reference --examples 500 --seed 7 --json
-    xbdspec difftest --impl c-queue-core --minutes 5
-    xbdspec difftest --cmd "./my_frontend --conformance" --examples 200
+Two contracts.  **protocol** (the default, :mod:`xbdspec.world.difftest`): the
+implementation is a front end in the harness's world, checked against the protocol
+model by what it does on xenstore and the ring::
+
+    xbdspec difftest --impl tutorial --examples 1000 --seed 7
+    xbdspec difftest --cmd "./my_frontend" --minutes 5
+
+**freebsd** (the FreeBSD refinement layer): the implementation reports FreeBSD's
+internal state (freeze count, command queues, bus_dma outcomes) and runs in lockstep
+with the FreeBSD model; for the reference, the compiled seed and the C queue core::
+
+    xbdspec difftest --contract freebsd --impl reference --examples 500 --seed 7 --json
+    xbdspec difftest --contract freebsd --impl c-queue-core --minutes 5
     xbdspec difftest --impl reference --replay build/divergences/failed-mapping-leaks.jsonl
 
-Exit status: 0 when every divergence is a known finding (or none), 1 when a new one
-was found (or any, with ``--strict``), 2 on an error.
+A replay file names its contract in its header.  Exit status (freebsd): 0 when every
+divergence is a known finding (or none), 1 when a new one was found (or any, with
+``--strict``), 2 on an error; (protocol): 0 no violation, 1 a violation, 2 an error.
 """
 
 from __future__ import annotations
@@ -18,6 +29,8 @@ import secrets
 import sys
 from collections.abc import Callable
 from pathlib import Path
+
+from xbdspec.errors import XbdspecError
 
 from .builtin import BUILTIN, resolve
 from .campaign import Campaign
@@ -51,25 +64,56 @@ def _positive_minutes(text: str) -> float:
     return value
 
 
+def _timeout(text: str) -> float:
+    value = _positive_minutes(text)  # the same rule: finite, above 0
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The subcommand's options."""
+    parser.add_argument(
+        "--contract",
+        choices=("protocol", "freebsd"),
+        help="protocol (default): a front end in the protocol's world; freebsd: the "
+        "FreeBSD refinement layer (reports internal state; replays name their own)",
+    )
     which = parser.add_mutually_exclusive_group()
     which.add_argument(
-        "--impl", help=f"a built-in ({', '.join(BUILTIN)}) or package.module:factory"
+        "--impl",
+        help="protocol: tutorial, linux, reference, reference-fixed, seed, c-frontend or "
+        f"package.module:attribute; freebsd: {', '.join(BUILTIN)} or package.module:factory",
     )
-    which.add_argument("--cmd", help='a program speaking the stdio protocol, e.g. "./impl --flag"')
+    which.add_argument(
+        "--cmd",
+        help="a program speaking the stdio protocol (version 2 under the protocol "
+        'contract, version 1 under freebsd), e.g. "./impl --flag"',
+    )
+    parser.add_argument(
+        "--option",
+        action="append",
+        metavar="KEY=VALUE",
+        help="protocol: an option of the front end (e.g. broken=reuses-id for the tutorial)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=_timeout,
+        default=10.0,
+        help="protocol, --cmd: seconds to wait for each message of the child (10)",
+    )
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--examples", type=_positive_int, help="random programs to run (default 200)")
     size.add_argument("--minutes", type=_positive_minutes, help="run for this long instead")
     parser.add_argument("--seed", type=int, help="the campaign's seed (default: random, printed)")
     parser.add_argument(
-        "--length", type=_positive_int, default=60, help="events per program at most (60)"
+        "--length",
+        type=_positive_int,
+        help="events per program at most (protocol 24, freebsd 60)",
     )
     parser.add_argument(
         "--profile",
         choices=sorted(PROFILES),
-        default="full",
-        help="full: every choice the model allows; seed-safe: avoid known seed defects",
+        help="freebsd: full (default), every choice the model allows; seed-safe: avoid "
+        "known seed defects",
     )
     parser.add_argument(
         "--replay-dir",
@@ -78,18 +122,71 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="where shrunk failing programs are written (build/divergences/)",
     )
     parser.add_argument("--replay", type=Path, help="run one replay file instead of a campaign")
-    parser.add_argument("--strict", action="store_true", help="known findings fail too")
+    parser.add_argument("--strict", action="store_true", help="freebsd: known findings fail too")
     parser.add_argument(
         "--sizes",
         choices=sorted(REFERENCE_SIZES),
-        help="the reference's size variant (default command-shortage; the others reach "
-        "grant shortages and a full ring)",
+        help="freebsd: the reference's size variant (default command-shortage; the others "
+        "reach grant shortages and a full ring)",
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
+FREEBSD_ONLY = ("sizes", "profile", "strict")
+
+
+def contract_of(args: argparse.Namespace) -> str:
+    """The contract the arguments ask for: a replay file's own, else ``--contract``
+    (protocol by default)."""
+    if args.replay is not None:
+        from xbdspec.world.replay import is_world_program
+
+        own = "protocol" if is_world_program(args.replay) else "freebsd"
+        if own == "freebsd" and not _is_v1_replay(args.replay):
+            # neither header: the contract asked for reads it, and names what is wrong
+            return args.contract or "freebsd"
+        if args.contract is not None and args.contract != own:
+            raise XbdspecError(
+                f"{args.replay} is a replay of the {own} contract, not of {args.contract}"
+            )
+        return own
+    return args.contract or "protocol"
+
+
+def _is_v1_replay(path: Path) -> bool:
+    try:
+        with path.open(encoding="utf-8", errors="replace") as handle:
+            head = json.loads(handle.readline(1 << 20))
+    except (OSError, json.JSONDecodeError, RecursionError):
+        return False
+    return isinstance(head, dict) and head.get("xbdspec") == "replay"
+
+
 def run(args: argparse.Namespace) -> int:
-    """Run a campaign (or a replay) and report."""
+    """Run a campaign (or a replay) under its contract and report."""
+    contract = contract_of(args)
+    if contract == "protocol":
+        given = [f"--{n}" for n in FREEBSD_ONLY if getattr(args, n) not in (None, False)]
+        if given:
+            raise XbdspecError(
+                f"{', '.join(given)} belong to the FreeBSD refinement layer: add --contract freebsd"
+            )
+        from xbdspec.world.difftest import run as run_protocol
+
+        if args.length is None:
+            args.length = 24
+        return run_protocol(args)
+    if args.option:
+        raise XbdspecError("--option belongs to the protocol contract")
+    if args.length is None:
+        args.length = 60
+    if args.profile is None:
+        args.profile = "full"
+    return run_freebsd(args)
+
+
+def run_freebsd(args: argparse.Namespace) -> int:
+    """Run a campaign (or a replay) under the FreeBSD refinement layer and report."""
     factory, sizes = resolve(args.impl, args.cmd)
     if args.sizes is not None:
         sizes = REFERENCE_SIZES[args.sizes]

@@ -122,7 +122,7 @@ def finding_page(finding: Finding) -> str:
     out.append(
         f"It is off by default (the reference behaves as the seed does); turn it on with "
         f"`Fixes(..., {finding.fix_field}=True)` or use the `reference-fixed` profile "
-        "(`xbdspec difftest --impl reference-fixed`, `xbdspec explore --target "
+        "(`xbdspec difftest --contract freebsd --impl reference-fixed`, `xbdspec explore --target "
         "reference-fixed`).\n"
     )
     if finding.model_change:
@@ -145,7 +145,7 @@ def index_page() -> str:
         "reference behaves as the seed does unless a fix is on; the `reference-fixed` "
         "profile has every fix on and agrees with the model "
         "(`xbdspec explore --target reference-fixed`, "
-        "`xbdspec difftest --impl reference-fixed`).\n"
+        "`xbdspec difftest --contract freebsd --impl reference-fixed`).\n"
     )
     out.append(
         "`xbdspec findings` replays every finding on the seed's behaviour (it must show), "

@@ -396,5 +396,11 @@ class LinuxBlkfront:
 
 
 def make(params: dict[str, int] | None = None) -> Any:
-    """A ``make_frontend`` for :func:`xbdspec.world.harness.run_program`."""
-    return lambda env: LinuxBlkfront(env, params)
+    """A ``make_frontend`` for :func:`xbdspec.world.harness.run_program`; its
+    ``options`` are the module parameters (written into replay files)."""
+
+    def maker(env: FrontendEnv) -> LinuxBlkfront:
+        return LinuxBlkfront(env, params)
+
+    maker.options = dict(params or {})  # type: ignore[attr-defined]
+    return maker

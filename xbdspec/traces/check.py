@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -141,9 +142,20 @@ class PartialCheck(InputError):
 
 def detect_format(first_line: str) -> str:
     """``jsonl``, ``commits`` or ``oxenstored``, from a trace's first non-blank line: a
-    commits file's header names its ``frontend`` or ``scenario``."""
+    commits file's header names its ``frontend`` or ``scenario``, or is the protocol
+    harness's trace (``"kind": "protocol"``)."""
     text = first_line.lstrip()
     if text.startswith("{"):
+        kind = re.search(r'"kind"\s*:\s*"([a-z-]+)"', text)
+        if kind is not None and kind.group(1) == "world-program":
+            raise InputError(
+                "the trace",
+                "this is a replay of the protocol harness (harness events, not observations): "
+                "run it with `xbdspec difftest --replay FILE`; its protocol trace is the "
+                "FILE.protocol.jsonl beside it",
+            )
+        if kind is not None and kind.group(1) == "protocol":
+            return "commits"
         if '"scenario"' in text or '"frontend"' in text:
             return "commits"
         return "jsonl"

@@ -39,6 +39,7 @@ from xbdspec.model.declaration import Bindings, Instance, Spec
 from xbdspec.model.protocol import DEVIATIONS, ProtocolSizes, build_protocol_spec
 from xbdspec.model.protocol.content import PROPERTY_RULES, DeviceProperties, broken_rules
 from xbdspec.model.protocol.ring import table as ring_table
+from xbdspec.model.protocol.vocabulary import Operation
 from xbdspec.model.vocabulary import XenbusState
 
 X = XenbusState
@@ -139,7 +140,9 @@ def read_commits(lines: Iterable[str], source: str) -> tuple[dict[str, Any], lis
     return header, [c for c in stream if isinstance(c, Commit)]
 
 
-def iter_commits(lines: Iterable[str], source: str) -> Iterator[dict[str, Any] | Commit]:
+def iter_commits(
+    lines: Iterable[str], source: str
+) -> Iterator[dict[str, Any] | Commit | RingSteps]:
     """The header object, then each commit as it is read (one line in memory at a time)."""
     seen_header = False
     for number, line in enumerate(lines, 1):
@@ -159,9 +162,83 @@ def iter_commits(lines: Iterable[str], source: str) -> Iterator[dict[str, Any] |
             seen_header = True
             yield obj
             continue
-        yield _commit(obj, where)
+        yield _ring_steps(obj, where) if "steps" in obj else _commit(obj, where)
     if not seen_header:
         raise InputError(source, "empty: a file of commits starts with a header object")
+
+
+@dataclass(frozen=True)
+class RingSteps:
+    """Protocol steps on one queue's ring that a harness saw (not xenstore commits):
+    a line ``{"by": "frontend", "queue": 0, "steps": [["frontend_write_request",
+    {"id": 0, "op": "READ", ...}], ...], "what": "..."}`` of a trace the protocol
+    harness (:mod:`xbdspec.world`) recorded.
+
+    Attributes:
+        queue: the ring's queue.
+        steps: ``(transition name, parameters)`` of the ring's table, in order.
+        what: what the harness saw happen, in words (for a violation's message).
+        where: the line's place in its source.
+    """
+
+    queue: int
+    steps: tuple[tuple[str, dict[str, Any]], ...]
+    what: str
+    where: str
+
+
+#: At most this many steps on one line of ring steps.
+MAX_STEPS_PER_LINE = 4096
+
+
+def _ring_steps(obj: Mapping[str, Any], where: str) -> RingSteps:
+    queue = obj.get("queue", 0)
+    if not isinstance(queue, int) or isinstance(queue, bool) or not 0 <= queue < LIMITS["queues"]:
+        raise InputError(where, f"'queue' must be a queue number below {LIMITS['queues']}")
+    raw = obj.get("steps")
+    if not isinstance(raw, list) or not raw or len(raw) > MAX_STEPS_PER_LINE:
+        raise InputError(
+            where, f"'steps' must be a list of 1 to {MAX_STEPS_PER_LINE} [name, parameters]"
+        )
+    steps: list[tuple[str, dict[str, Any]]] = []
+    for item in raw:
+        if (
+            not isinstance(item, list)
+            or len(item) != 2
+            or not isinstance(item[0], str)
+            or not isinstance(item[1], dict)
+        ):
+            raise InputError(where, "each step is [name, {parameters}]")
+        name, params = item
+        if name not in RING_STEPS:
+            raise InputError(
+                where, f"{name[:60]!r} is no ring step; ring steps: {', '.join(sorted(RING_STEPS))}"
+            )
+        steps.append((name, _step_params(params, where)))
+    what = obj.get("what", "ring steps")
+    return RingSteps(queue, tuple(steps), what if isinstance(what, str) else "ring steps", where)
+
+
+def _step_params(params: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """A step's JSON parameters as the model's values: ``op`` by name, lists as tuples;
+    every other value a bool or a small whole number."""
+    out: dict[str, Any] = {}
+    for key, value in params.items():
+        if key == "op":
+            if not isinstance(value, str) or value not in Operation.__members__:
+                raise InputError(
+                    where, f"'op' must name a BLKIF_OP: {', '.join(Operation.__members__)}"
+                )
+            out[key] = Operation[value]
+        elif isinstance(value, list):
+            if not all(isinstance(v, bool) for v in value) or len(value) > 1024:
+                raise InputError(where, f"{key[:40]!r} must be a list of booleans")
+            out[key] = tuple(value)
+        elif isinstance(value, bool) or (isinstance(value, int) and 0 <= value < 1 << 32):
+            out[key] = value
+        else:
+            raise InputError(where, f"{key[:40]!r} must be a boolean or a whole number")
+    return out
 
 
 def _commit(obj: Mapping[str, Any], where: str) -> Commit:
@@ -699,12 +776,71 @@ def _bounded(handle: Iterable[str]) -> Iterator[str]:
         yield line
 
 
+#: Bounds on the sizes a trace's header may ask for (each is a model instance's size).
+HEADER_SIZE_LIMITS = {"ids": 512, "ring_slots": 4096, "max_order": 8, "max_queues": 16}
+
+
+def header_sizes(header: Mapping[str, Any], where: str) -> ProtocolSizes | None:
+    """The protocol sizes a trace's header names (a harness's trace of ring steps), or
+    None for a file of commits only."""
+    raw = header.get("sizes")
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise InputError(where, "the header's 'sizes' must be an object")
+    values: dict[str, int] = {}
+    for key, value in raw.items():
+        if key == "ring_base":
+            ok = isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 1 << 32
+        else:
+            limit = HEADER_SIZE_LIMITS.get(key)
+            if limit is None:
+                raise InputError(
+                    where,
+                    f"the header's sizes name {key[:40]!r}; sizes: ring_base, "
+                    + ", ".join(HEADER_SIZE_LIMITS),
+                )
+            ok = isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= limit
+        if not ok:
+            raise InputError(where, f"the header's size {key} = {str(value)[:40]} is out of range")
+        values[key] = value
+    return ProtocolSizes(**values)
+
+
 def _check_stream(handle: Iterable[str], source: str) -> tuple[dict[str, Any], Report]:
+    """Check commits (and ring steps, one checker per queue: every queue sees every
+    commit, its own ring's steps only) as they are read."""
     stream = iter_commits(_bounded(handle), source)
     header = next(stream)
     assert isinstance(header, dict)
-    checker = ProtocolChecker()
-    for commit in stream:
-        if isinstance(commit, Commit) and not checker.check(commit):
+    sizes = header_sizes(header, f"{source}:1")
+    queues = (
+        [ProtocolChecker(sizes)]
+        if sizes is None
+        else [ProtocolChecker(sizes) for _ in range(sizes.max_queues)]
+    )
+    failed: ProtocolChecker | None = None
+    for item in stream:
+        if isinstance(item, Commit):
+            failed = next((c for c in queues if not c.check(item)), None)
+        elif isinstance(item, RingSteps):
+            if sizes is None:
+                raise InputError(
+                    item.where,
+                    "a line of ring steps needs the header's 'sizes' (the protocol model's "
+                    "request ids and ring slots)",
+                )
+            if item.queue >= len(queues):
+                raise InputError(
+                    item.where, f"queue {item.queue} is beyond the header's max_queues"
+                )
+            what = f"queue {item.queue}: {item.what}" if item.queue else item.what
+            checker = queues[item.queue]
+            if not checker.take(list(item.steps), item.where, what):
+                failed = checker
+        if failed is not None:
             break
-    return header, checker.finish()
+    report = (failed or queues[0]).finish()
+    if failed is not None and failed is not queues[0]:
+        report.commits = queues[0].report.commits
+    return header, report

@@ -51,6 +51,7 @@ class Shape:
     max_sectors: int = 8
     sectors: int = 256
     detach: float = 0.2
+    ops: tuple[str, ...] = ("read", "write", "flush")
 
 
 START: Program = [("attach", {}), ("backend_probe", {}), ("settle", {})]
@@ -62,8 +63,14 @@ def generate(rng: random.Random, shape: Shape) -> Program:
     next_id = 1
     for _ in range(rng.randint(1, shape.events)):
         roll = rng.random()
-        if roll < 0.45:
-            op = rng.choice(("read", "write", "write", "flush"))
+        if roll < 0.03:
+            # a burst: more bios at once than a one-page ring holds, now and then
+            count = rng.randint(2, 48)
+            op = "write" if "read" not in shape.ops or rng.random() < 0.5 else "read"
+            program.append(("submit_many", {"count": count, "op": op, "first_id": next_id}))
+            next_id += count
+        elif roll < 0.45:
+            op = rng.choice([o for o in ("read", "write", "write", "flush") if o in shape.ops])
             params: dict[str, Any] = {"id": next_id, "op": op}
             next_id += 1
             if op != "flush":
@@ -95,12 +102,18 @@ class Finding:
     event: int
     rule: str
     replay: Program
+    #: the front end's own parameters, when the campaign drew them for the program
+    options: dict[str, Any] = field(default_factory=dict)
+    #: how many programs showed this violation (the same rule, numbers aside)
+    seen: int = 1
 
     def as_json(self) -> dict[str, Any]:
         return {
             "program": self.program,
             "event": self.event,
             "rule": self.rule,
+            "options": self.options,
+            "seen": self.seen,
             "replay": [[n, dict(p)] for n, p in self.replay],
         }
 
@@ -117,6 +130,8 @@ class CampaignReport:
     ios: int = 0
     events: int = 0
     coverage: Counter[str] = field(default_factory=Counter)
+    #: observation kind -> how many the harness compared with the protocol model
+    compared: Counter[str] = field(default_factory=Counter)
     findings: list[Finding] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -140,20 +155,29 @@ def campaign(
     shape: Shape | None = None,
     config: BackendConfig | None = None,
     per_program: bool = False,
-    shrink_findings: int = 3,
+    shrink_findings: int = 20,
+    minutes: float | None = None,
+    on_finding: Callable[[Finding], None] | None = None,
 ) -> CampaignReport:
     """Run ``programs`` random programs from ``seed``.
 
     ``make_frontend`` makes the front end of each program; with ``per_program`` it is
     called first with the program's random generator (to pick module parameters, the
-    campaign's dimensions) and returns the maker.  The first ``shrink_findings``
-    violations are shrunk to a replay."""
+    campaign's dimensions) and returns the maker.  A violation is reported once per
+    signature (its rule, numbers aside: :func:`signature`), counted in its ``seen``;
+    the first ``shrink_findings`` signatures are shrunk to a replay (``on_finding`` sees
+    each as it is found).  With ``minutes``, the campaign also stops when that time is
+    up."""
     shape = shape or Shape()
     config = config or BackendConfig(sectors=shape.sectors)
     report = CampaignReport()
     start = time.monotonic()
     master = random.Random(seed)
+    by_signature: dict[str, Finding] = {}
+    deadline = None if minutes is None else start + minutes * 60
     for number in range(programs):
+        if deadline is not None and time.monotonic() >= deadline:
+            break
         rng = random.Random(master.getrandbits(64))
         maker: MakeFrontend = make_frontend(rng) if per_program else make_frontend  # type: ignore[arg-type,assignment]
         program = generate(rng, shape)
@@ -162,14 +186,25 @@ def campaign(
         try:
             world = run_program(maker, program, config)
         except Violation as v:
+            known = by_signature.get(signature(v.rule))
+            if known is not None:
+                known.seen += 1
+                continue
             replay = program
             if len(report.findings) < shrink_findings:
                 replay = shrink(maker, program, config)
-            report.findings.append(Finding(number, v.event, v.rule, replay))
+            options = dict(getattr(maker, "options", {}))
+            finding = Finding(number, v.event, v.rule, replay, options)
+            by_signature[signature(v.rule)] = finding
+            report.findings.append(finding)
+            if on_finding is not None:
+                on_finding(finding)
             continue
-        except XbdspecError as exc:  # the driver hit a BUG(), or the harness refused
-            report.findings.append(Finding(number, -1, f"error: {exc}", program))
+        except XbdspecError as exc:  # the harness refused the program
+            options = dict(getattr(maker, "options", {}))
+            report.findings.append(Finding(number, -1, f"error: {exc}", program, options))
             continue
+        report.compared.update(world.compared)
         report.ios += sum(
             1 for b in world.bios.values() if b.op != "flush" and b.id in world.completed
         )
@@ -179,6 +214,12 @@ def campaign(
             report.coverage.update(n for n in names if view.queue == 0 or n in RING_STEPS)
     report.seconds = time.monotonic() - start
     return report
+
+
+def signature(rule: str) -> str:
+    """A violation's signature: its rule with the numbers left out (ids, events and
+    grant references differ from program to program)."""
+    return "".join(ch for ch in rule if not ch.isdigit())
 
 
 def linux_dimensions(
@@ -204,12 +245,14 @@ def linux_dimensions(
 
 
 def load_tutorial() -> Any:
-    """The tutorial front end, ``examples/linux_style_frontend.py``, loaded from the
-    checkout as a user's own module would be."""
+    """The tutorial front end, ``examples/linux_style_frontend.py`` (installed as the
+    data package ``xbdspec.examples``), loaded from its file as a user's own module
+    would be."""
     import importlib.util
-    from pathlib import Path
 
-    path = Path(__file__).resolve().parents[2] / "examples" / "linux_style_frontend.py"
+    from xbdspec.resources import data_dir
+
+    path = data_dir("examples") / "linux_style_frontend.py"
     spec = importlib.util.spec_from_file_location("linux_style_frontend", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

@@ -18,7 +18,9 @@ a bio never completed or a grant never ended is one too.
 
 from __future__ import annotations
 
+import enum
 import json
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -186,6 +188,11 @@ class World:
     make_frontend: Callable[[FrontendEnv], Frontend]
     config: BackendConfig = field(default_factory=BackendConfig)
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    #: what the harness compared with the protocol model, by kind of observation
+    compared: Counter[str] = field(default_factory=Counter)
+    #: the protocol-level trace of what the harness saw (xenstore commits and ring
+    #: steps), in the format ``xbdspec check`` reads (:func:`trace_lines`)
+    trace: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.store = Xenstore(on_commit=self._on_commit)
@@ -193,7 +200,7 @@ class World:
         #: request ids the model follows: more than the largest ring offered holds, so
         #: that RING_FULL, not the ids, bounds what is outstanding
         self.ids = max(MAX_IDS, ring_size(self.config.max_ring_page_order) + 16)
-        sizes = ProtocolSizes(
+        self.sizes = sizes = ProtocolSizes(
             ids=self.ids,
             ring_slots=32,
             max_order=max(4, self.config.max_ring_page_order),
@@ -221,6 +228,13 @@ class World:
         self.bios: dict[int, Bio] = {}
         self.completed: dict[int, int] = {}
         self.ended: list[int] = []
+        #: whether the back end has been Connected (bios are owed completions from then)
+        self.connected_once = False
+        #: bios outstanding when the tool stack detached the device
+        self.detached_with: set[int] = set()
+        #: bios outstanding while the world was quiet and connected: the front end had
+        #: every chance to send them and take their responses
+        self.owed: set[int] = set()
         self.frontend = self.make_frontend(FrontendEnv(self))
         self._event = 0
         self._label = "start"
@@ -244,21 +258,40 @@ class World:
                         rel[key] = value
         if path_touches_back(writes) and who == "frontend":
             self._fail("the front end writes in the back end's directory")
-        if rel or removed:
+        if (rel or removed) and self._violation is None:
             commit = Commit(who, rel, tuple(removed), f"event {self._event}")
+            self.compared["xenstore commits"] += 1
+            line: dict[str, Any] = {"by": who, "writes": rel, "event": self._event}
+            if removed:
+                line["remove"] = removed
+            self.trace.append(line)
             for view in self.queues:
                 if not view.checker.check(commit):
                     self._fail(view.checker.report.violation)
                     break
+        if writes.get(f"{BACK}/state") == "4":
+            self.connected_once = True
         if any(p.startswith(BACK) for p in writes):
             self.front_watch_pending = True
         if any(p.startswith(FRONT) for p in writes):
             self.back_watch_pending = True
 
     def _step(self, steps: list[tuple[str, dict[str, Any]]], what: str, queue: int = 0) -> None:
+        if self._violation is not None:
+            return  # the trace ends at the violation (the harness's own, or the model's)
         view = self.queues[queue]
         if queue:
             what = f"queue {queue}: {what}"
+        self.compared["ring steps"] += len(steps)
+        self.trace.append(
+            {
+                "by": "frontend" if steps[0][0].startswith("frontend") else "backend",
+                "queue": queue,
+                "steps": [[n, _json_params(p)] for n, p in steps],
+                "what": what,
+                "event": self._event,
+            }
+        )
         if not view.checker.take(steps, f"event {self._event}", what):
             self._fail(view.checker.report.violation)
 
@@ -289,6 +322,7 @@ class World:
         self.front_pending = True
 
     def observed_notify(self, port: int | None) -> None:
+        self.compared["notifications"] += 1
         if port is None:
             self.queues[0].notified = True
             return
@@ -299,6 +333,7 @@ class World:
             self.queues[queue].notified = True
 
     def observed_end_grant(self, ref: int) -> None:
+        self.compared["grants ended"] += 1
         self.ended.append(ref)
 
     def observed_completion(self, bio_id: int, ok: bool, data: bytes) -> None:
@@ -333,6 +368,7 @@ class World:
                 )
                 return
         self.completed[bio_id] = int(ok)
+        self.compared["completions"] += 1
         for view, rid in carrying:
             view.taken.append(rid)
         if ok and bio.op == "read":
@@ -344,6 +380,7 @@ class World:
                 reverse=True,
             )
             expected = b"".join(parts)[: bio.sectors * SECTOR]
+            self.compared["read data compared"] += 1
             if data != expected:
                 self._fail(f"bio {bio_id} read data that is not what the disk holds")
 
@@ -404,6 +441,7 @@ class World:
             segments = self.backend.segments(req) or ()
             grefs = (*req.indirect_grefs, *(s.gref for s in segments))
             view.in_flight[req.id] = _InFlight(model_id, bio, grefs)
+            self.compared["requests read from the ring"] += 1
             for seg in segments:
                 if seg.gref not in self.grants.grants:
                     self._fail(f"request {req.id} names grant {seg.gref}, which is not granted")
@@ -498,11 +536,12 @@ class World:
         protocol during it."""
         params = dict(params or {})
         self._event += 1
-        self._label = name + (json.dumps(params, sort_keys=True) if params else "")
+        self._label = name + (json.dumps(_short(params), sort_keys=True) if params else "")
         self.events.append((name, params))
         handler = getattr(self, f"_event_{name}", None)
-        if handler is None:
+        if handler is None or name not in EVENTS:
             raise XbdspecError(f"no harness event {name!r}; events: {', '.join(EVENTS)}")
+        check_params(name, params)
         try:
             handler(**params)
         except GrantError as exc:
@@ -513,7 +552,16 @@ class World:
             raise Violation(self._event, self._label, self._violation)
 
     def _front(self, call: Callable[[], None]) -> None:
-        call()
+        """Call into the front end, then read what it did.  An exception out of the
+        front end (a Python error, a driver's ``BUG()``) is its failure: a violation of
+        the event, like a crash of a child over stdio."""
+        try:
+            call()
+        except (Violation, GrantError):
+            raise
+        except Exception as exc:  # any failure of the implementation
+            self._fail(f"the front end failed: {type(exc).__name__}: {str(exc)[:300]}")
+            return
         self._after_frontend()
 
     def _event_attach(self) -> None:
@@ -578,6 +626,9 @@ class World:
             self._front(self.frontend.interrupt)
 
     def _event_detach(self) -> None:
+        self.detached_with |= {
+            b for b in self.bios if b not in self.completed and b not in self.owed
+        }
         tid = self.store.transaction_start()
         self.store.write("toolstack", f"{BACK}/online", "0", tid)
         self.store.write("toolstack", f"{BACK}/state", "5", tid)
@@ -604,14 +655,31 @@ class World:
                 len(self.completed),
                 self.front_pending,
             ):
+                if self.connected_once:
+                    self.owed |= {b for b in self.bios if b not in self.completed}
                 return
 
     def finish(self) -> None:
-        """The end of a program: every bio submitted completed, every grant of an
-        answered request ended (without feature-persistent), or a violation."""
+        """The end of a program: the world settles (watches, the back end's service,
+        interrupts, until nothing moves); then every bio submitted completed and every
+        grant of an answered request ended (without feature-persistent), or a violation.
+
+        A bio is owed a completion only once the back end has been Connected (before,
+        the front end cannot send it: the block layer waits), and not when the tool
+        stack detached the device before the world was ever quiet with the bio
+        outstanding (what a front end does with I/O in flight at a detach is its own
+        choice: Linux fails it, others wait); a bio still outstanding when the world
+        was quiet had every chance."""
         self._event += 1
         self._label = "the end"
-        missing = [b for b in self.bios if b not in self.completed]
+        self._event_settle(rounds=64)
+        if self._violation is not None:
+            raise Violation(self._event, self._label, self._violation)
+        missing = [
+            b
+            for b in self.bios
+            if b not in self.completed and b not in self.detached_with and self.connected_once
+        ]
         if missing:
             self._fail(
                 f"bio {missing[0]} was never completed (the front end never published it, "
@@ -629,8 +697,98 @@ class World:
             raise Violation(self._event, self._label, self._violation)
 
 
+def _short(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Parameters for a label: long strings (a write's data) cut to their first bytes."""
+    return {
+        k: (v[:16] + f"...({len(v) // 2} bytes)" if isinstance(v, str) and len(v) > 32 else v)
+        for k, v in params.items()
+    }
+
+
+def _json_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """A step's parameters as JSON values: enums by name, tuples as lists."""
+    out: dict[str, Any] = {}
+    for key, value in params.items():
+        if isinstance(value, enum.Enum):
+            value = value.name
+        elif isinstance(value, tuple):
+            value = list(value)
+        out[key] = value
+    return out
+
+
+def trace_lines(world: World, header: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The protocol-level trace the harness recorded, as JSON lines ``xbdspec check``
+    reads: a header naming the sizes the world's checkers used, then every xenstore
+    commit (``by``, ``writes``, ``remove``) and every group of ring steps (``by``,
+    ``queue``, ``steps``), each with the harness event it happened in."""
+    sizes = world.sizes
+    head: dict[str, Any] = {
+        "xbdspec_trace": 2,
+        "kind": "protocol",
+        "source": "xbdspec.world harness",
+        "sizes": {
+            "ids": sizes.ids,
+            "ring_slots": sizes.ring_slots,
+            "max_order": sizes.max_order,
+            "max_queues": sizes.max_queues,
+            "ring_base": sizes.ring_base,
+        },
+        "front": FRONT,
+        "back": BACK,
+    }
+    head.update(header or {})
+    return [head, *world.trace]
+
+
 def path_touches_back(writes: Mapping[str, str | None]) -> bool:
     return any(p.startswith(BACK) for p in writes)
+
+
+#: Each event's parameters: name -> (type, smallest, largest); a whole number's bounds,
+#: a string's length (``data``: hex of at most what one bio carries).
+EVENT_PARAMS: dict[str, dict[str, tuple[type, int, int]]] = {
+    "submit": {
+        "id": (int, 0, 1 << 31),
+        "op": (str, 1, 8),
+        "sector": (int, 0, 1 << 40),
+        "sectors": (int, 1, 4096),
+        "data": (str, 0, 2 * 4096 * SECTOR),
+    },
+    "submit_many": {"count": (int, 1, 4096), "op": (str, 1, 8), "first_id": (int, 0, 1 << 31)},
+    "serve": {"reverse": (bool, 0, 1)},
+    "settle": {"rounds": (int, 1, 1024)},
+}
+BIO_OPS = ("read", "write", "flush")
+
+
+def check_params(name: str, params: Mapping[str, Any]) -> None:
+    """Refuse an event's parameters that are not its own or out of their bounds (a
+    replay file is input: it may be hostile)."""
+    allowed = EVENT_PARAMS.get(name, {})
+    for key, value in params.items():
+        spec = allowed.get(key)
+        if spec is None:
+            raise XbdspecError(f"the event {name} takes no parameter {str(key)[:40]!r}")
+        kind, low, high = spec
+        if kind is bool:
+            ok = isinstance(value, bool)
+        elif kind is int:
+            ok = isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+        else:
+            ok = isinstance(value, str) and low <= len(value) <= high
+        if not ok:
+            raise XbdspecError(f"the event {name}'s {key} = {str(value)[:40]} is out of bounds")
+    if "op" in params and params["op"] not in BIO_OPS:
+        raise XbdspecError(f"a bio's op is one of {', '.join(BIO_OPS)}")
+    if name == "submit" and ("id" not in params or "op" not in params):
+        raise XbdspecError("the event submit needs a bio's id and op")
+    data = params.get("data")
+    if isinstance(data, str):
+        try:
+            bytes.fromhex(data)
+        except ValueError:
+            raise XbdspecError("a bio's data is hex") from None
 
 
 #: The harness's events, by name.
@@ -652,9 +810,13 @@ def run_program(
     make_frontend: Callable[[FrontendEnv], Frontend],
     program: Iterable[tuple[str, Mapping[str, Any]]],
     config: BackendConfig | None = None,
+    keep: list[World] | None = None,
 ) -> World:
-    """Run a program of harness events, then the end-of-program checks."""
+    """Run a program of harness events, then the end-of-program checks (``keep``
+    receives the world, also when the program ends in a violation)."""
     world = World(make_frontend, config or BackendConfig())
+    if keep is not None:
+        keep.append(world)
     for name, params in program:
         world.run(name, params)
     world.finish()
