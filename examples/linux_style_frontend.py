@@ -181,3 +181,19 @@ class LinuxStyleFrontend:
 
     def shutdown(self) -> None:
         self._state(5)
+
+    def resume(self) -> None:
+        """``blkfront_resume``: the old ring is gone; end every grant of the requests
+        that were in flight on it (``blkif_free``), queue their bios again ahead of the
+        waiting ones (``blkif_recover`` re-issues them once connected), and talk to the
+        new back end at once (``talk_to_blkback``)."""
+        carried = [shadow.bio for shadow in self.shadows.values()]
+        for shadow in self.shadows.values():
+            for ref in shadow.grefs:
+                self.env.end_grant(ref)
+        self.shadows.clear()
+        self.waiting = carried + self.waiting
+        self.ring = None
+        self.req_prod_pvt = self.rsp_cons = 0
+        self.state = 1
+        self._talk_to_blkback()

@@ -1099,10 +1099,15 @@ int shim_submit(unsigned long cookie, unsigned int op, unsigned long long sector
 	return 0;
 }
 
+/*
+ * xenbus_dev_resume (drivers/xen/xenbus/xenbus_probe.c): the device's state is
+ * Initialising again, then the driver's resume runs (blkfront_resume).
+ */
 int shim_resume(void)
 {
 	int ret = 0;
 
+	xdev.state = XenbusStateInitialising;
 	ENTRY(ret = driver->resume(&xdev));
 	return ret;
 }

@@ -30,6 +30,10 @@ PROGRAMS: dict[str, Program] = {
     "responses in reverse order": START
     + IO[:3]
     + [("deliver_back_watch", {}), ("serve", {"reverse": True}), ("interrupt", {}), ("settle", {})],
+    "a resume with requests in flight": START
+    + IO[:3]
+    + [("deliver_back_watch", {}), ("serve", {}), ("resume", {}), ("settle", {})]
+    + [("submit", {"id": 4, "op": "read", "sector": 0, "sectors": 2}), ("settle", {})],
     "a full ring, then more": [
         *START,
         ("submit_many", {"count": 40}),
@@ -98,3 +102,52 @@ def test_a_small_random_campaign_conforms() -> None:
     assert not report.findings, report.render()
     assert report.ios > 50
     assert report.coverage["frontend_write_request"] > 0
+
+
+def test_a_front_end_that_drops_its_requests_at_a_resume_is_caught() -> None:
+    class Forgetful(TUTORIAL.LinuxStyleFrontend):  # type: ignore[misc, name-defined]
+        def resume(self) -> None:
+            self.shadows.clear()  # neither re-issued nor failed: lost
+            self.ring = None
+            self.req_prod_pvt = self.rsp_cons = 0
+            self.state = 1
+            self._talk_to_blkback()
+
+    program = PROGRAMS["a resume with requests in flight"]
+    with pytest.raises(Violation) as caught:
+        run_program(Forgetful, program)
+    assert "was never completed" in caught.value.rule
+    # and the correct one completes every bio, the carried ones issued again
+    world = run_program(front(), program)
+    assert set(world.completed) == set(world.bios)
+    assert world.compared["requests read from the ring"] > len(world.bios)
+
+
+def test_a_carried_bio_completed_without_being_issued_again_is_caught() -> None:
+    class Liar(TUTORIAL.LinuxStyleFrontend):  # type: ignore[misc, name-defined]
+        def resume(self) -> None:
+            for shadow in list(self.shadows.values()):
+                self.env.complete(shadow.bio.id, True, b"")  # "done", with no response
+            super().resume()
+
+    with pytest.raises(Violation) as caught:
+        run_program(Liar, PROGRAMS["a resume with requests in flight"])
+    assert "carried across the resume and never issued again" in caught.value.rule
+
+
+def test_a_carried_bio_may_be_failed() -> None:
+    class GivesUp(TUTORIAL.LinuxStyleFrontend):  # type: ignore[misc, name-defined]
+        def resume(self) -> None:
+            for shadow in list(self.shadows.values()):
+                for ref in shadow.grefs:
+                    self.env.end_grant(ref)
+                self.env.complete(shadow.bio.id, False, b"")  # an error to the block layer
+            self.shadows.clear()
+            self.ring = None
+            self.req_prod_pvt = self.rsp_cons = 0
+            self.state = 1
+            self._talk_to_blkback()
+
+    world = run_program(GivesUp, PROGRAMS["a resume with requests in flight"])
+    assert 0 in world.completed.values()
+    assert any(s.startswith("frontend_fail_carried") for s in world.checker.report.steps)

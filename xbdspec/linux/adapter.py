@@ -379,6 +379,14 @@ class LinuxBlkfront:
             what="blkif_queue_rq",
         )
 
+    def resume(self) -> None:
+        """The guest was restored or migrated: ``xenbus_dev_resume`` (state
+        Initialising), then ``blkfront_resume``."""
+        self._probe()
+        ret = self._call(self._lib.shim_resume, what="blkfront_resume")
+        if ret:
+            raise XbdspecError(f"blkfront_resume failed ({ret}); log: {self.log}")
+
     def shutdown(self) -> None:
         """The guest removes the device: ``blkfront_remove``."""
         self._probe()

@@ -45,6 +45,7 @@ class Shape:
             needs it within what one request carries).
         sectors: the disk's size (the back end's ``sectors``).
         detach: the chance that a program ends with a detach.
+        ops: the bio operations the front end takes.
     """
 
     events: int = 24
@@ -52,6 +53,9 @@ class Shape:
     sectors: int = 256
     detach: float = 0.2
     ops: tuple[str, ...] = ("read", "write", "flush")
+    #: the chance that a program has a resume (save and restore, or migration) among
+    #: its events: only for a front end with a ``resume`` entry point
+    resume: float = 0.0
 
 
 START: Program = [("attach", {}), ("backend_probe", {}), ("settle", {})]
@@ -88,6 +92,8 @@ def generate(rng: random.Random, shape: Shape) -> Program:
             program.append((rng.choice(("deliver_front_watch", "deliver_back_watch")), {}))
         else:
             program.append(("settle", {}))
+    if shape.resume and rng.random() < shape.resume:
+        program.insert(rng.randint(len(START), len(program)), ("resume", {}))
     program.append(("settle", {"rounds": 64}))
     if rng.random() < shape.detach:
         program += [("detach", {}), ("settle", {})]

@@ -57,6 +57,35 @@ class Violation(XbdspecError):
         self.rule = rule
 
 
+class ImplementationFailure(Violation):
+    """The implementation failed instead of answering: a child over the stdio protocol
+    (:mod:`.stdio`) crashed, hung, sent a malformed message, or said its call failed.
+
+    It is a divergence of the event it happened in, like a protocol violation: a
+    campaign shrinks it (``rule`` says what failed in words that stay the same from run
+    to run, numbers aside) and writes its replay.
+
+    Attributes:
+        kind: ``crash``, ``hang``, ``malformed`` or ``failed``.
+        detail: what else is known and may differ between runs (the end of the child's
+            stderr, the message at fault); in the message, not in ``rule``.
+    """
+
+    def __init__(
+        self, event: int, label: str, rule: str, kind: str = "failed", detail: str = ""
+    ) -> None:
+        super().__init__(event, label, rule)
+        self.label = label
+        self.kind = kind
+        self.detail = detail
+        if detail:
+            self.args = (f"{self.args[0]}\n{detail}",)
+
+    def at(self, event: int, label: str) -> ImplementationFailure:
+        """The same failure, as a divergence of harness event ``event``."""
+        return ImplementationFailure(event, label, self.rule, self.kind, self.detail)
+
+
 @dataclass(frozen=True)
 class Bio:
     """What the block layer asks: read or write ``sectors`` 512-byte sectors at
@@ -83,6 +112,9 @@ class Frontend(Protocol):
 
     def shutdown(self) -> None:
         """The guest shuts the device down."""
+
+    # Optional: ``resume()``, the guest was saved and restored (or migrated): the
+    # harness's ``resume`` event calls it after the tool stack recreated the device.
 
 
 class FrontendEnv:
@@ -118,7 +150,7 @@ class FrontendEnv:
     def alloc_page(self) -> bytearray:
         return bytearray(PAGE_SIZE)
 
-    def grant(self, page: bytearray, readonly: bool) -> int:
+    def grant(self, page: bytearray | memoryview, readonly: bool) -> int:
         return self._world.grants.grant(page, readonly)
 
     def grant_ref(self, ref: int, page: bytearray | memoryview, readonly: bool) -> None:
@@ -175,6 +207,9 @@ class QueueView:
     taken: list[int] = field(default_factory=list)
     notified: bool = False
     backend_notified: bool = False
+    #: requests that were in flight on a ring that went away (a resume), by model id:
+    #: owed again, re-issued or failed
+    carried: dict[int, _InFlight] = field(default_factory=dict)
 
 
 @dataclass
@@ -348,13 +383,35 @@ class World:
                 f"the front end completes bio {bio_id} twice (each request is answered once)"
             )
             return
-        carrying = [
-            (view, rid)
-            for view in self.queues
-            for rid, e in view.in_flight.items()
-            if e.bio == bio_id
-        ]
+        carrying = self._carrying(bio_id)
+        if not carrying and self._reattribute(bio_id):
+            carrying = self._carrying(bio_id)
         if not carrying:
+            owed = [
+                (view, m)
+                for view in self.queues
+                for m, e in view.carried.items()
+                if e.bio == bio_id
+            ]
+            if owed and not ok:
+                # given up: the block layer gets an error for a request of a ring that
+                # went away (frontend_fail_carried)
+                for view, m in owed:
+                    del view.carried[m]
+                    self._step(
+                        [("frontend_fail_carried", {"id": m})],
+                        f"the front end fails bio {bio_id}, carried across the resume",
+                        view.queue,
+                    )
+                self.completed[bio_id] = 0
+                self.compared["completions"] += 1
+                return
+            if owed:
+                self._fail(
+                    f"the front end completes bio {bio_id} as done, but its request was "
+                    "carried across the resume and never issued again (nothing answered it)"
+                )
+                return
             self._fail(
                 f"the front end completes bio {bio_id}, which no request on the ring carries"
             )
@@ -385,15 +442,50 @@ class World:
                 self._fail(f"bio {bio_id} read data that is not what the disk holds")
 
     # ---- after every call into the front end
+    def _carrying(self, bio_id: int) -> list[tuple[QueueView, int]]:
+        return [
+            (view, rid)
+            for view in self.queues
+            for rid, e in view.in_flight.items()
+            if e.bio == bio_id
+        ]
+
+    def _reattribute(self, bio_id: int) -> bool:
+        """A request names no bio, only an operation and a sector: when two bios
+        outstanding have the same, the harness's first guess (the oldest bio) may be
+        the wrong one.  Completing ``bio_id``, which no request carries, while a request
+        carries its twin (same operation, same sector) settles the guess: the request
+        was ``bio_id``'s.  True when it re-attributed one."""
+        bio = self.bios[bio_id]
+        for view in self.queues:
+            for entry in view.in_flight.values():
+                other = self.bios.get(entry.bio) if entry.bio is not None else None
+                if (
+                    other is not None
+                    and other.id != bio_id
+                    and other.id not in self.completed
+                    and (other.op, other.sector, other.sectors) == (bio.op, bio.sector, bio.sectors)
+                ):
+                    twin = other.id
+                    for v in self.queues:
+                        for r, e in v.in_flight.items():
+                            if e.bio == twin:
+                                v.in_flight[r] = _InFlight(e.model_id, bio_id, e.grefs, e.data)
+                    return True
+        return False
+
     def _after_frontend(self) -> None:
         ended = list(self.ended)
         self.ended.clear()
-        for r in self.backend.rings:
-            view = self.queues[r.queue]
+        rings = {r.queue: r.ring for r in self.backend.rings}
+        for view in self.queues:
+            ring = rings.get(view.queue)
             # inside one call the front end may take responses and push new requests;
-            # taking first is the order that frees ring slots, so a legal call is legal
-            self._took(view, r.ring, ended)
-            self._pushed(view, r.ring)
+            # taking first is the order that frees ring slots, so a legal call is legal.
+            # Grants are ended with no ring connected too (a resume frees the old ring's).
+            self._took(view, ring, ended)
+            if ring is not None:
+                self._pushed(view, ring)
         for view in self.queues:
             view.notified = False
         self.notified_other.clear()
@@ -417,7 +509,8 @@ class World:
         idx = old
         while idx != req_prod:
             req = ring.read_request(idx)
-            model_id = self._model_id(view, req.id)
+            real_op = req.indirect_op if req.operation == OP_INDIRECT else req.operation
+            model_id = self._model_id(view, req.id, self._bio_of(real_op, req.sector_number))
             if model_id is None:
                 self._fail(
                     f"request id {req.id} is reused while it is in flight (ids are unique "
@@ -430,7 +523,6 @@ class World:
                     f"request {req.id} has operation {req.operation}, which blkif.h does not define"
                 )
                 return
-            real_op = req.indirect_op if req.operation == OP_INDIRECT else req.operation
             bio = self._bio_of(real_op, req.sector_number)
             for ref in req.indirect_grefs:
                 if ref not in self.grants.grants:
@@ -465,10 +557,16 @@ class World:
         if view.notified:
             view.backend_notified = True
 
-    def _model_id(self, view: QueueView, rid: int) -> int | None:
+    def _model_id(self, view: QueueView, rid: int, bio: int | None = None) -> int | None:
         if rid in view.in_flight:
             return None
-        used = {e.model_id for e in view.in_flight.values()}
+        if bio is not None:
+            # a request carried across a resume, issued again: the model's same request
+            again = next((m for m, e in view.carried.items() if e.bio == bio), None)
+            if again is not None:
+                del view.carried[again]
+                return again
+        used = {e.model_id for e in view.in_flight.values()} | set(view.carried)
         for candidate in range(self.ids):
             if candidate not in used:
                 return candidate
@@ -485,10 +583,15 @@ class World:
                 return bio.id
         return None
 
-    def _took(self, view: QueueView, ring: SharedRing, ended: list[int]) -> None:
-        _, _, _rsp_prod, rsp_event = ring.indexes()
+    def _took(self, view: QueueView, ring: SharedRing | None, ended: list[int]) -> None:
         taken = list(dict.fromkeys(view.taken))
         view.taken.clear()
+        if ring is not None:
+            self._took_responses(view, ring, taken)
+        self._ended_grants(view, taken, ended)
+
+    def _took_responses(self, view: QueueView, ring: SharedRing, taken: list[int]) -> None:
+        _, _, _rsp_prod, rsp_event = ring.indexes()
         state = next(iter(view.checker.states))
         take = [False] * self.ids
         for rid in taken:
@@ -506,7 +609,22 @@ class World:
                 "the front end takes responses" + (" and waits for more" if rearm else ""),
                 view.queue,
             )
+
+    def _ended_grants(self, view: QueueView, taken: list[int], ended: list[int]) -> None:
         for ref in ended:
+            gone = next((m for m, e in view.carried.items() if ref in e.grefs), None)
+            if gone is not None:
+                entry = view.carried[gone]
+                left = tuple(g for g in entry.grefs if g != ref)
+                view.carried[gone] = _InFlight(gone, entry.bio, left, entry.data)
+                if not left:  # the model's grant bit is the request's pages, all of them
+                    self._step(
+                        [("frontend_end_grant", {"id": gone})],
+                        f"the front end ends the grants of a request carried across the "
+                        f"resume (the last: {ref})",
+                        view.queue,
+                    )
+                continue
             owner = next((rid for rid, e in view.in_flight.items() if ref in e.grefs), None)
             if owner is not None and owner not in taken:
                 model = view.in_flight[owner].model_id
@@ -546,6 +664,11 @@ class World:
             handler(**params)
         except GrantError as exc:
             self._fail(str(exc))
+        except ImplementationFailure as exc:
+            # the child failed (stdio): a divergence of this event, unless the event
+            # already broke a rule before it (the first thing wrong is the one reported)
+            if self._violation is None:
+                raise exc.at(self._event, self._label) from None
         if self.backend.problems:
             self._fail(self.backend.problems[0])
         if self._violation is not None:
@@ -633,6 +756,59 @@ class World:
         self.store.write("toolstack", f"{BACK}/online", "0", tid)
         self.store.write("toolstack", f"{BACK}/state", "5", tid)
         self.store.transaction_end("toolstack", tid)
+
+    def _event_resume(self) -> None:
+        """The guest is saved and restored, or migrated: the old back end and its rings
+        are gone (nothing it had mapped stays mapped); every request in flight is
+        carried, owed again; the tool stack recreates both directories in one
+        transaction (the nodes it writes at attach, both states Initialising, nothing
+        either end published), a new back end with the same disk probes (InitWait), and
+        the front end's ``resume`` runs (Linux ``blkfront_resume``, after
+        ``xenbus_dev_resume`` set its state to Initialising)."""
+        resume = getattr(self.frontend, "resume", None)
+        if not callable(resume):
+            raise XbdspecError("this front end has no resume entry point: no resume event")
+        self.backend.disconnect()
+        for grant in self.grants.grants.values():
+            grant.mapped = 0  # the new host's back end has mapped nothing
+        for view in self.queues:
+            for entry in view.in_flight.values():
+                view.carried[entry.model_id] = entry
+            view.in_flight.clear()
+            view.taken.clear()
+            view.seen_req_prod = 0
+            view.notified = view.backend_notified = False
+        self.front_pending = False
+        self.connected_once = False
+        kept = {
+            f"{BACK}/frontend",
+            f"{BACK}/online",
+            f"{FRONT}/backend",
+            f"{FRONT}/backend-id",
+            f"{FRONT}/virtual-device",
+            f"{FRONT}/device-type",
+        }
+        tid = self.store.transaction_start()
+        for path in sorted(self.store.paths_under(FRONT) + self.store.paths_under(BACK)):
+            if path not in kept and path not in (f"{FRONT}/state", f"{BACK}/state"):
+                self.store.rm("toolstack", path, tid)
+        self.store.write("toolstack", f"{BACK}/online", "1", tid)
+        self.store.write("toolstack", f"{BACK}/state", "1", tid)
+        self.store.write("toolstack", f"{FRONT}/state", "1", tid)
+        self.store.transaction_end("toolstack", tid)
+        self.backend = RamDiskBackend(
+            self.store,
+            self.grants,
+            FRONT,
+            BACK,
+            self.config,
+            on_event=self._on_backend,
+            notify_front=self._notify_front,
+            disk=self.backend.disk,
+        )
+        self.backend.probe()
+        self.front_watch_pending = self.back_watch_pending = False
+        self._front(resume)
 
     def _event_settle(self, rounds: int = 8) -> None:
         """Deliver watches, serve the ring and deliver interrupts until nothing moves."""
@@ -802,6 +978,7 @@ EVENTS = (
     "serve",
     "interrupt",
     "detach",
+    "resume",
     "settle",
 )
 

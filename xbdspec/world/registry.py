@@ -82,7 +82,7 @@ def _tutorial(options: Mapping[str, str], events: int) -> Target:
     def make(env: Any) -> Any:
         return module.LinuxStyleFrontend(env, broken=broken)
 
-    shape = Shape(events=events)
+    shape = Shape(events=events, resume=0.2)
     return Target(
         "tutorial" + (f" (broken: {broken})" if broken else ""),
         make,
@@ -100,7 +100,7 @@ def _linux(options: Mapping[str, str], events: int) -> Target:
             "the Linux front end needs Linux's source: run `make linux-frontend` "
             "(apt's linux-source-6.1)"
         )
-    shape = Shape(events=events, max_sectors=64, sectors=2048)
+    shape = Shape(events=events, max_sectors=64, sectors=2048, resume=0.2)
     config = BackendConfig(
         sectors=shape.sectors, max_ring_page_order=4, max_queues=4, max_indirect_segments=32
     )
@@ -177,7 +177,7 @@ def load(name: str, options: Mapping[str, str] | None = None, events: int = 24) 
         raise UnknownFrontend(
             f"{name} has no {', '.join(missing)}: a front end needs {', '.join(REQUIRED_CALLS)}"
         )
-    shape = Shape(events=events)
+    shape = Shape(events=events, resume=0.2 if callable(getattr(make, "resume", None)) else 0.0)
     return Target(name, make, BackendConfig(sectors=shape.sectors), shape, options=options)
 
 

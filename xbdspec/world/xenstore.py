@@ -70,6 +70,10 @@ class Xenstore:
     def get(self, path: str, default: str | None = None) -> str | None:
         return self.nodes.get(path, default)
 
+    def paths_under(self, directory: str) -> list[str]:
+        """Every node below ``directory`` (not the directory itself)."""
+        return [p for p in self.nodes if p.startswith(directory + "/")]
+
     def write(self, who: str, path: str, value: str, tid: int = 0) -> None:
         if tid:
             self._transaction(tid).writes[path] = value
