@@ -1,14 +1,25 @@
 /*
  * queue_core.c: an independent implementation of blkfront's request-queue core
  * (freeze and thaw, the command queues, the dispatch decisions of the start-I/O
- * loop, completions), written anew from blkif.h/ring.h and docs/conformance.md,
- * driven by xbdspec's conformance harness over the JSON-lines stdio protocol
- * (docs/stdio-protocol.schema.json).
+ * loop, completions), written anew from blkif.h/ring.h and docs/conformance.md.
  *
- * It starts connected (the harness drives the handshake through the model) and
- * answers the request-path events only: strategy, backend_consume, backend_respond,
- * interrupt, dma_callback, dma_callback_error, grants_returned.  Its observation is
- * the request-path part of the model's state; every other field is "not checked".
+ * The file has two parts:
+ *
+ *  - the queue core itself (everything above QUEUE_CORE_ONLY), which knows nothing
+ *    of any wire protocol: it calls five hooks, face_*(), that the program around it
+ *    defines (what putting a command on the ring, publishing, completing a bio, a
+ *    bus_dma mapping and a grant reservation mean);
+ *
+ *  - its version 1 face (the FreeBSD-internals contract, docs/stdio-protocol.schema.json),
+ *    driven by xbdspec's conformance harness over JSON lines: it starts connected (the
+ *    harness drives the handshake through the model) and answers the request-path events
+ *    only: strategy, backend_consume, backend_respond, interrupt, dma_callback,
+ *    dma_callback_error, grants_returned.  Its observation is the request-path part of
+ *    the model's state; every other field is "not checked".
+ *
+ * frontend.c is the core's second face, a complete blkif front end over the stdio
+ * protocol version 2 (docs/stdio-v2.md): it defines QUEUE_CORE_ONLY and includes this
+ * file, so both programs run the same queue core.
  *
  * Build: cc -std=c99 -O2 -o queue_core queue_core.c
  * A deliberately broken build: add -DBREAK_THAW (a command's thaw forgets to
@@ -23,31 +34,43 @@
 #include <string.h>
 
 #define MAXC 64
-#define MAXB 64
-#define LINE 65536
+#define MAXB 1024 /* the core's bio table (the v1 face uses at most V1_MAXB of it) */
 
 enum { FREE = 0, READY = 1, BUSY = 2, NOQ = 3 };                 /* Place */
 enum { ST_NONE, ST_PRIVATE, ST_PUBLISHED, ST_CONSUMED, ST_ANSWERED }; /* RingStage */
 enum { K_READ, K_WRITE, K_ORDERED, K_FLUSH, K_UNSUPPORTED };     /* BioKind */
 enum { B_UNSUBMITTED, B_QUEUED, B_HELD, B_DONE };                /* BioStage */
-enum { R_NONE, R_OK, R_EIO, R_EOPNOTSUPP };                      /* BioResult */
+enum { RES_NONE, RES_OK, RES_EIO, RES_EOPNOTSUPP };                      /* BioResult */
 enum { OP_READ = 0, OP_WRITE = 1, OP_BARRIER = 2, OP_FLUSH = 3, OP_NONE = 255 };
 enum { DMA_IMMEDIATE, DMA_DEFERRED, DMA_FAILED };
 
-static int ncmd = 2, nbio = 3, nslots = 2, ngrants = 3, gpr = 2;
+/* The core's sizes, set by the face before core_reset(). */
+static int ncmd = 2, nbio = 3, nslots = 2, ngrants = 3;
 static uint32_t ring_base = 0xFFFFFFFEu;
-static const int barrier = 0, flush = 1; /* the back end's features (see hello) */
+/* The back end's features, as the face learnt them. */
+static int barrier = 0, flush = 1;
 
 static struct {
     int frozen, cm_shortage, gnt_shortage, wait_idle, gnt_cb;
     int place[MAXC], stage[MAXC], bio[MAXC], op[MAXC], cfrozen[MAXC], qfreeze[MAXC],
         async[MAXC], grants[MAXC], status[MAXC];
     int kind[MAXB], bstage[MAXB], result[MAXB], done[MAXB];
+    uint64_t seq[MAXB]; /* the order bios were queued in (the bioq is FIFO) */
     uint32_t req_prod_pvt, req_prod, rsp_prod, rsp_cons, rsp_event;
-    int irq, grants_free;
+    int irq, grants_free, connected;
 } s;
 
-static int dma[8], ndma, used_dma;
+/* ------------------------------------------------------------ the faces' hooks */
+/* Command c goes on the ring, in slot req_prod_pvt (before the index moves). */
+static void face_on_ring(int c);
+/* req_prod = req_prod_pvt: the commands put on the ring are published. */
+static void face_publish(void);
+/* Bio b completes with result (RES_*); c is the command that carried it, or -1. */
+static void face_bio_done(int b, int c, int result);
+/* The bus_dma outcome of mapping command c's data (DMA_*). */
+static int face_dma(int c);
+/* The grant references xbd_startio reserves to send bio b. */
+static int face_grants(int b);
 
 /* ------------------------------------------------------------ freeze and thaw */
 static void freeze(int *flag) { if (!*flag) { *flag = 1; s.frozen++; } }
@@ -67,7 +90,10 @@ static void cm_thaw(int c)
 static void complete(int c, int result)
 {
     int b = s.bio[c];
-    if (b < nbio) { s.bstage[b] = B_DONE; s.result[b] = result; if (s.done[b] < 2) s.done[b]++; }
+    if (b < nbio) {
+        face_bio_done(b, c, result);
+        s.bstage[b] = B_DONE; s.result[b] = result; if (s.done[b] < 2) s.done[b]++;
+    }
 }
 
 static void free_command(int c)
@@ -80,31 +106,39 @@ static void free_command(int c)
 
 static void on_ring(int c)
 {
+    face_on_ring(c);
     s.req_prod_pvt++;
     s.place[c] = BUSY; s.stage[c] = ST_PRIVATE;
-    s.grants_free += gpr - 1; s.grants[c] = 1;
 }
 
 static void publish(void)
 {
     s.req_prod = s.req_prod_pvt;
     for (int c = 0; c < ncmd; c++) if (s.stage[c] == ST_PRIVATE) s.stage[c] = ST_PUBLISHED;
+    face_publish();
 }
 
-static void fail_mapping(int c) { complete(c, R_EIO); cm_thaw(c); free_command(c); }
+static void fail_mapping(int c) { complete(c, RES_EIO); cm_thaw(c); free_command(c); }
 
 static int some_at(int place) { for (int c = 0; c < ncmd; c++) if (s.place[c] == place) return 1; return 0; }
 static int first_at(int place) { for (int c = 0; c < ncmd; c++) if (s.place[c] == place) return c; return -1; }
-static int head_bio(void) { for (int b = 0; b < nbio; b++) if (s.bstage[b] == B_QUEUED) return b; return -1; }
 static int ring_full(void) { return (uint32_t)(s.req_prod_pvt - s.rsp_cons) == (uint32_t)nslots; }
-static int next_dma(void) { return used_dma < ndma ? dma[used_dma++] : (used_dma++, DMA_IMMEDIATE); }
+
+/* The bio at the head of the bioq: the one queued first. */
+static int head_bio(void)
+{
+    int head = -1;
+    for (int b = 0; b < nbio; b++)
+        if (s.bstage[b] == B_QUEUED && (head < 0 || s.seq[b] < s.seq[head])) head = b;
+    return head;
+}
 
 /* Send command c.  A failed mapping fails its bio with EIO and frees the command;
  * the loop goes on either way (a deferred mapping freezes the queue, which ends it). */
 static void send(int c)
 {
     if (s.qfreeze[c]) cm_freeze(c);
-    switch (next_dma()) {
+    switch (face_dma(c)) {
     case DMA_IMMEDIATE: on_ring(c); break;
     case DMA_DEFERRED: s.place[c] = NOQ; s.async[c] = 1; cm_freeze(c); break;
     default: fail_mapping(c); break;
@@ -114,6 +148,7 @@ static void send(int c)
 /* ------------------------------------------------------------ the start-I/O loop */
 static void startio(void)
 {
+    if (!s.connected) return;
     for (;;) {
         if (ring_full() || s.frozen != 0) break;
         int c = first_at(READY);
@@ -122,35 +157,74 @@ static void startio(void)
         if (b < 0) break;
         int k = s.kind[b];
         if (k == K_UNSUPPORTED || (k == K_FLUSH && !flush && !barrier)) {
-            s.bstage[b] = B_DONE; s.result[b] = R_EOPNOTSUPP; s.done[b]++;
+            face_bio_done(b, -1, RES_EOPNOTSUPP);
+            s.bstage[b] = B_DONE; s.result[b] = RES_EOPNOTSUPP; s.done[b]++;
             continue;
         }
         c = first_at(FREE);
         if (c < 0) { freeze(&s.cm_shortage); break; }
-        if (s.grants_free < gpr) { s.gnt_cb = 1; freeze(&s.gnt_shortage); break; }
+        int need = face_grants(b);
+        if (s.grants_free < need) { s.gnt_cb = 1; freeze(&s.gnt_shortage); break; }
         s.bstage[b] = B_HELD; s.bio[c] = b;
         s.op[c] = k == K_READ ? OP_READ : k == K_WRITE ? OP_WRITE
                 : k == K_FLUSH ? (flush ? OP_FLUSH : OP_BARRIER) : (barrier ? OP_BARRIER : OP_WRITE);
         s.qfreeze[c] = (k == K_ORDERED && !barrier);
-        s.grants[c] = gpr; s.grants_free -= gpr;
+        s.grants[c] = need; s.grants_free -= need;
         if (s.qfreeze[c] && some_at(BUSY)) { s.place[c] = READY; freeze(&s.wait_idle); break; }
         send(c);
     }
     publish();
 }
 
-/* ------------------------------------------------------------ events */
-static void interrupt(void)
+/* ------------------------------------------------------------ the interrupt */
+/* Complete every command the back end answered (xbd_int's loop body). */
+static void complete_answered(void)
 {
     for (int c = 0; c < ncmd; c++) {
         if (s.stage[c] != ST_ANSWERED) continue;
         cm_thaw(c);
-        complete(c, s.status[c] == 0 ? R_OK : R_EIO);
+        complete(c, s.status[c] == 0 ? RES_OK : RES_EIO);
         free_command(c);
     }
-    s.rsp_cons = s.rsp_prod; s.rsp_event = s.rsp_prod + 1; s.irq = 0;
+}
+
+/* The end of xbd_int: an idle queue thaws an ordered write's wait, and I/O restarts. */
+static void after_interrupt(void)
+{
     if (!some_at(BUSY)) thaw(&s.wait_idle);
     startio();
+}
+
+static void core_reset(int connected)
+{
+    memset(&s, 0, sizeof s);
+    for (int c = 0; c < ncmd; c++) { s.bio[c] = nbio; s.op[c] = OP_NONE; }
+    s.req_prod_pvt = s.req_prod = s.rsp_prod = s.rsp_cons = ring_base;
+    s.rsp_event = ring_base + 1;
+    s.grants_free = ngrants;
+    s.connected = connected;
+}
+
+#ifndef QUEUE_CORE_ONLY
+/* ============================================================ the version 1 face */
+#define V1_MAXB 64
+#define LINE 65536
+
+static int gpr = 2;
+static int dma[8], ndma, used_dma;
+
+static int face_dma(int c) { (void)c; return used_dma < ndma ? dma[used_dma++] : (used_dma++, DMA_IMMEDIATE); }
+static int face_grants(int b) { (void)b; return gpr; }
+/* The mapping done, the command keeps one grant and gives the rest back. */
+static void face_on_ring(int c) { s.grants_free += gpr - 1; s.grants[c] = 1; }
+static void face_publish(void) {}
+static void face_bio_done(int b, int c, int result) { (void)b; (void)c; (void)result; }
+
+static void interrupt(void)
+{
+    complete_answered();
+    s.rsp_cons = s.rsp_prod; s.rsp_event = s.rsp_prod + 1; s.irq = 0;
+    after_interrupt();
 }
 
 static void respond(int c, int status)
@@ -160,14 +234,7 @@ static void respond(int c, int status)
     if ((uint32_t)(new - s.rsp_event) < (uint32_t)(new - old)) s.irq = 1;
 }
 
-static void reset(void)
-{
-    memset(&s, 0, sizeof s);
-    for (int c = 0; c < ncmd; c++) { s.bio[c] = nbio; s.op[c] = OP_NONE; }
-    s.req_prod_pvt = s.req_prod = s.rsp_prod = s.rsp_cons = ring_base;
-    s.rsp_event = ring_base + 1;
-    s.grants_free = ngrants;
-}
+static void reset(void) { core_reset(1); }
 
 /* ------------------------------------------------------------ a small JSON reader */
 static const char *find_key(const char *line, const char *key)
@@ -282,7 +349,7 @@ static int apply(const char *line, const char *event)
         if (bio < 0 || bio >= nbio || !get_str(line, "kind", name, sizeof name)) return -1;
         int k = name_index(name, KINDS, 5);
         if (k < 0) return -1;
-        s.bstage[bio] = B_QUEUED; s.kind[bio] = k;
+        s.bstage[bio] = B_QUEUED; s.kind[bio] = k; s.seq[bio] = (uint64_t)bio;
         startio();
     } else if (strcmp(event, "interrupt") == 0) {
         interrupt();
@@ -325,7 +392,7 @@ int main(void)
             nslots = (int)get_int(line, "ring_slots", nslots); ngrants = (int)get_int(line, "grants", ngrants);
             gpr = (int)get_int(line, "grants_per_request", gpr);
             ring_base = (uint32_t)get_int(line, "ring_base", (long)ring_base);
-            if (ncmd < 1 || ncmd > MAXC || nbio < 1 || nbio > MAXB) { error(id, "sizes out of range"); continue; }
+            if (ncmd < 1 || ncmd > MAXC || nbio < 1 || nbio > V1_MAXB) { error(id, "sizes out of range"); continue; }
             reset();
             observation(id);
         } else if (strcmp(op, "apply") == 0) {
@@ -345,3 +412,4 @@ int main(void)
     }
     return 0;
 }
+#endif /* QUEUE_CORE_ONLY */

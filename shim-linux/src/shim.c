@@ -1093,6 +1093,7 @@ int shim_submit(unsigned long cookie, unsigned int op, unsigned long long sector
 			add_bio(rq, bio);
 		} else {
 			rq->shim_cookie = cookie;
+			rq->__data_len = bytes; /* a discard's extent: no pages */
 		}
 		dispatch_add(rq, 0);
 	});
@@ -1119,6 +1120,19 @@ int shim_remove(void)
 }
 
 int shim_frontend_state(void) { return xdev.state; }
+
+/*
+ * What the block layer knows of the device from the driver's queue settings
+ * (blk_queue_write_cache, blk_queue_max_discard_sectors): bit 0 a volatile write
+ * cache (flushes are sent), bit 1 FUA, bit 2 discard.  No disk yet: nothing.
+ */
+int shim_queue_flags(void)
+{
+	if (!disk || !disk->queue)
+		return 0;
+	return (disk->queue->write_cache ? 1 : 0) | (disk->queue->fua ? 2 : 0) |
+	       (disk->queue->limits.max_discard_sectors ? 4 : 0);
+}
 unsigned long shim_requests_live(void) { return requests_live; }
 int shim_disk_added(void) { return disk && disk->added; }
 unsigned long long shim_disk_capacity(void) { return disk ? disk->capacity : 0; }

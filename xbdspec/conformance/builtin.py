@@ -21,7 +21,7 @@ from pathlib import Path
 
 from xbdspec.model.state import Sizes
 from xbdspec.reference.platform import Fixes
-from xbdspec.resources import data_dir
+from xbdspec.resources import build_dir, data_dir
 
 from .contract import Implementation, ImplementationError
 from .findings import FIXED_PROFILE
@@ -68,6 +68,55 @@ def build_c_core(*defines: str, out_dir: Path | None = None) -> Path:
         )
     if out_dir is None:
         _built[key] = exe
+    return exe
+
+
+_built_frontends: dict[tuple[str, ...], Path] = {}
+
+
+def build_c_frontend(*defines: str, out_dir: Path | None = None) -> Path:
+    """Compile ``cimpl/frontend.c`` (the C queue core as a complete blkif front end over
+    the stdio protocol version 2, ``docs/stdio-v2.md``; it includes ``queue_core.c``)
+    with ``-D`` ``defines`` (``BREAK_NOTIFY``: the broken build); the executable's path.
+
+    Built once per process and set of defines, into a temporary directory unless
+    ``out_dir`` is given.
+    """
+    key = tuple(sorted(defines))
+    if key in _built_frontends and _built_frontends[key].exists() and out_dir is None:
+        return _built_frontends[key]
+    cc = shutil.which("cc")
+    if cc is None:
+        raise CompilerMissing(
+            "no C compiler: `cc` is not on PATH, so the C front end cannot be built"
+        )
+    source = CIMPL / "frontend.c"
+    for needed in (source, CIMPL / "queue_core.c"):
+        if not needed.exists():
+            raise ImplementationError(
+                f"{needed} is missing: the C front end's source ships in cimpl/"
+            )
+    directory = out_dir or build_dir("cimpl")
+    directory.mkdir(parents=True, exist_ok=True)
+    exe = directory / ("frontend" + "".join(f"_{d.lower()}" for d in key))
+    argv = [
+        cc,
+        "-std=c99",
+        "-O2",
+        "-Wall",
+        "-Wextra",
+        *(f"-D{d}" for d in key),
+        "-o",
+        str(exe),
+        str(source),
+    ]
+    result = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise ImplementationError(
+            f"building the C front end failed ({' '.join(argv)}):\n{result.stderr}"
+        )
+    if out_dir is None:
+        _built_frontends[key] = exe
     return exe
 
 

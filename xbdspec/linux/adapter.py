@@ -40,8 +40,11 @@ SHIM_DIR = data_dir("shim_linux")
 PAGE = 4096
 SECTOR = 512
 EAGAIN, ENOENT = 11, 2
-REQ_OP_READ, REQ_OP_WRITE, REQ_OP_FLUSH = 0, 1, 2
+REQ_OP_READ, REQ_OP_WRITE, REQ_OP_FLUSH, REQ_OP_DISCARD = 0, 1, 2, 3
+REQ_FUA = 1 << 17
 REQ_PREFLUSH = 1 << 18
+#: shim_queue_flags: what the driver told the block layer of the device
+QUEUE_WRITE_CACHE, QUEUE_FUA, QUEUE_DISCARD = 1, 2, 4
 BUG = -1000
 
 
@@ -357,12 +360,16 @@ class LinuxBlkfront:
         pages: list[int] = []
         if bio.op == "flush":
             op, nbytes = REQ_OP_FLUSH | REQ_PREFLUSH, 0
+        elif bio.op == "discard":
+            op, nbytes = REQ_OP_DISCARD, bio.sectors * SECTOR
         else:
             op = REQ_OP_READ if bio.op == "read" else REQ_OP_WRITE
+            if bio.op == "fua" and self._lib.shim_queue_flags() & QUEUE_FUA:
+                op |= REQ_FUA  # else the block layer strips it (no FUA, or no cache)
             nbytes = bio.sectors * SECTOR
             for i in range(0, nbytes, PAGE):
                 page = self._lib.alloc_page(0)
-                if bio.op == "write":
+                if bio.op in ("write", "fua"):
                     chunk = bio.data[i : i + PAGE]
                     self._pages[self._lib.page_address(page)][0][: len(chunk)] = chunk
                 pages.append(page)
@@ -378,6 +385,18 @@ class LinuxBlkfront:
             len(pages),
             what="blkif_queue_rq",
         )
+
+    def accepts(self, op: str) -> bool:
+        """Whether the block layer would hand the driver a bio of ``op``: a flush only to
+        a device with a volatile cache (else blk-flush completes it at once), a discard
+        only to one with discard limits; reads and writes always (queued until the disk
+        exists)."""
+        flags = int(self._lib.shim_queue_flags())
+        if op == "flush":
+            return bool(flags & QUEUE_WRITE_CACHE) or not self.disk_added
+        if op == "discard":
+            return bool(flags & QUEUE_DISCARD)
+        return True
 
     def resume(self) -> None:
         """The guest was restored or migrated: ``xenbus_dev_resume`` (state

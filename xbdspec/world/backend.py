@@ -53,6 +53,16 @@ class BackendConfig:
     #: request as blkif.h's comment says ("copied from request"), instead of its
     #: ``indirect_op`` as Linux's blkback does
     echo_indirect_op: bool = False
+    #: answer every BLKIF_OP_FLUSH_DISKCACHE / WRITE_BARRIER / DISCARD request with
+    #: BLKIF_RSP_EOPNOTSUPP, without performing it (blkif.h: "Requests of this type may
+    #: still be returned at any time with the BLKIF_RSP_EOPNOTSUPP result code"); blkback
+    #: does so when the device below refuses the operation
+    eopnotsupp_flush: bool = False
+    eopnotsupp_barrier: bool = False
+    eopnotsupp_discard: bool = False
+    #: answer every empty BLKIF_OP_FLUSH_DISKCACHE with BLKIF_RSP_ERROR: the device failed
+    #: to write its cache back (blkback: the flush bio ended with an I/O error)
+    error_flush: bool = False
 
     def offers(self) -> Offers:
         return Offers(
@@ -253,6 +263,12 @@ class RamDiskBackend:
             ("feature-flush-cache", int(c.feature_flush)),
             ("feature-barrier", int(c.feature_barrier)),
             ("feature-discard", int(c.feature_discard)),
+            *(
+                # xen_blkbk_discard: the granularity and alignment of the device
+                (("discard-granularity", SECTOR), ("discard-alignment", 0))
+                if c.feature_discard
+                else ()
+            ),
             ("feature-persistent", int(c.feature_persistent)),
             ("sectors", c.sectors),
             ("info", 0),
@@ -325,13 +341,22 @@ class RamDiskBackend:
             )
             return RSP_ERROR
         op = req.indirect_op if req.operation == OP_INDIRECT else req.operation
-        if op in (OP_FLUSH_DISKCACHE, OP_WRITE_BARRIER, OP_DISCARD):
-            if op == OP_WRITE_BARRIER and not self.config.feature_barrier:
-                return RSP_EOPNOTSUPP
-            if op != OP_WRITE_BARRIER:
-                return RSP_OKAY
-        if op not in (OP_READ, OP_WRITE, OP_WRITE_BARRIER):
+        c = self.config
+        refused = {
+            OP_FLUSH_DISKCACHE: c.eopnotsupp_flush or not c.feature_flush,
+            OP_WRITE_BARRIER: c.eopnotsupp_barrier or not c.feature_barrier,
+            OP_DISCARD: c.eopnotsupp_discard or not c.feature_discard,
+        }
+        if refused.get(op, False):
+            return RSP_EOPNOTSUPP  # not performed: a flush's or barrier's data not written
+        if op == OP_FLUSH_DISKCACHE and c.error_flush and not segments:
             return RSP_ERROR
+        if op == OP_DISCARD:
+            return RSP_OKAY  # what a discarded sector reads afterwards is unspecified
+        if op not in (OP_READ, OP_WRITE, OP_WRITE_BARRIER, OP_FLUSH_DISKCACHE):
+            return RSP_ERROR
+        # a flush or a barrier with segments carries a write (blkback: REQ_OP_WRITE with
+        # REQ_PREFLUSH; Linux sends a FUA write so); an empty one has nothing to write
         sector = req.sector_number
         for seg in segments:
             try:
@@ -369,7 +394,9 @@ class RamDiskBackend:
                     op = req.indirect_op  # blkback's pending_req->operation
                 r.ring.write_response(r.rsp_prod_pvt, req.id, op, served.status)
                 r.rsp_prod_pvt = (r.rsp_prod_pvt + 1) & U32
-                self._emit("backend_respond", id=served.request.id, queue=r.queue)
+                self._emit(
+                    "backend_respond", id=served.request.id, queue=r.queue, status=served.status
+                )
             if not order:
                 continue
             _, _, old, rsp_event = r.ring.indexes()

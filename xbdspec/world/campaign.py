@@ -112,6 +112,8 @@ class Finding:
     options: dict[str, Any] = field(default_factory=dict)
     #: how many programs showed this violation (the same rule, numbers aside)
     seen: int = 1
+    #: the back end the program ran against, when the campaign drew it for the program
+    config: BackendConfig | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -133,6 +135,7 @@ class CampaignReport:
     """
 
     programs: int = 0
+    #: reads and writes completed successfully (the data checked)
     ios: int = 0
     events: int = 0
     coverage: Counter[str] = field(default_factory=Counter)
@@ -164,6 +167,7 @@ def campaign(
     shrink_findings: int = 20,
     minutes: float | None = None,
     on_finding: Callable[[Finding], None] | None = None,
+    vary: Callable[[random.Random], BackendConfig] | None = None,
 ) -> CampaignReport:
     """Run ``programs`` random programs from ``seed``.
 
@@ -186,11 +190,12 @@ def campaign(
             break
         rng = random.Random(master.getrandbits(64))
         maker: MakeFrontend = make_frontend(rng) if per_program else make_frontend  # type: ignore[arg-type,assignment]
+        program_config = vary(rng) if vary is not None else config
         program = generate(rng, shape)
         report.programs += 1
         report.events += len(program)
         try:
-            world = run_program(maker, program, config)
+            world = run_program(maker, program, program_config)
         except Violation as v:
             known = by_signature.get(signature(v.rule))
             if known is not None:
@@ -198,9 +203,9 @@ def campaign(
                 continue
             replay = program
             if len(report.findings) < shrink_findings:
-                replay = shrink(maker, program, config)
+                replay = shrink(maker, program, program_config)
             options = dict(getattr(maker, "options", {}))
-            finding = Finding(number, v.event, v.rule, replay, options)
+            finding = Finding(number, v.event, v.rule, replay, options, config=program_config)
             by_signature[signature(v.rule)] = finding
             report.findings.append(finding)
             if on_finding is not None:
@@ -208,11 +213,13 @@ def campaign(
             continue
         except XbdspecError as exc:  # the harness refused the program
             options = dict(getattr(maker, "options", {}))
-            report.findings.append(Finding(number, -1, f"error: {exc}", program, options))
+            report.findings.append(
+                Finding(number, -1, f"error: {exc}", program, options, config=program_config)
+            )
             continue
         report.compared.update(world.compared)
         report.ios += sum(
-            1 for b in world.bios.values() if b.op != "flush" and b.id in world.completed
+            1 for b in world.bios.values() if b.op != "flush" and world.completed.get(b.id) == 1
         )
         # the handshake once (every queue's checker sees it), the ring's steps per queue
         for view in world.queues:

@@ -77,6 +77,7 @@ def summary(target: Target, seed: int, report: CampaignReport) -> dict[str, Any]
         "contract": "protocol",
         "implementation": target.name,
         "options": target.options,
+        "dimensions": list(target.dimensions),
         "seed": seed,
         "programs": report.programs,
         "events": report.events,
@@ -97,6 +98,7 @@ def render(result: dict[str, Any]) -> str:
         f"{result['implementation']}: {result['programs']} programs, {result['events']} "
         f"events, {result['ios']} I/Os completed in {result['seconds']} s "
         f"({result['events_per_second']} events/s)",
+        "programs vary: " + ("; ".join(result["dimensions"]) or "nothing (one configuration)"),
         "compared with the protocol model: "
         + ", ".join(f"{n} {k}" for k, n in result["compared"].items()),
         f"rules reached: {len(result['reached']['rules'])} of "
@@ -147,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
                 replay_file.Replay(
                     target.name if args.cmd is None else args.cmd,
                     {**target.options, **{k: str(v) for k, v in finding.options.items()}},
-                    target.config,
+                    finding.config or target.config,
                     finding.replay,
                     finding.rule,
                     finding.event,
@@ -165,6 +167,7 @@ def run(args: argparse.Namespace) -> int:
             per_program=target.per_program,
             minutes=args.minutes,
             on_finding=keep,
+            vary=target.vary,
         )
     finally:
         target.close()
@@ -188,7 +191,8 @@ def _world_of(target: Target, finding: Finding) -> World | None:
         maker = target.remake(finding.options)
     world: list[World] = []
     with contextlib.suppress(XbdspecError):
-        run_program(maker, finding.replay, target.config, keep=world)  # type: ignore[arg-type]
+        config = finding.config or target.config
+        run_program(maker, finding.replay, config, keep=world)  # type: ignore[arg-type]
     return world[0] if world else None
 
 

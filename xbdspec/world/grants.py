@@ -41,7 +41,7 @@ class GrantTable:
         self._next = 8
         self.ended_while_mapped: list[int] = []
 
-    def grant(self, page: bytearray, readonly: bool) -> int:
+    def grant(self, page: bytearray | memoryview, readonly: bool) -> int:
         if len(self.grants) >= self.MAX_GRANTS:
             raise GrantError("no grant reference is free")
         ref = self._next

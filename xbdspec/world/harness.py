@@ -33,7 +33,17 @@ from xbdspec.traces.protocol import Commit, ProtocolChecker
 
 from .backend import SECTOR, BackendConfig, RamDiskBackend
 from .grants import PAGE_SIZE, GrantError, GrantTable
-from .ring import OP_INDIRECT, OP_READ, OP_WRITE, U32, SharedRing, notify_needed, ring_size
+from .ring import (
+    OP_DISCARD,
+    OP_INDIRECT,
+    OP_READ,
+    OP_WRITE,
+    RSP_ERROR,
+    U32,
+    SharedRing,
+    notify_needed,
+    ring_size,
+)
 from .xenstore import Xenstore
 
 FRONT = "/local/domain/5/device/vbd/768"
@@ -184,6 +194,8 @@ class _InFlight:
     grefs: tuple[int, ...]
     #: what the back end read from the disk for it (a read)
     data: bytes = b""
+    #: the status the back end answered it with (None: not answered yet)
+    status: int | None = None
 
 
 @dataclass
@@ -263,6 +275,13 @@ class World:
         self.bios: dict[int, Bio] = {}
         self.completed: dict[int, int] = {}
         self.ended: list[int] = []
+        #: grants that named indirect pages (segment descriptors, not data): a front end
+        #: may keep them granted and reuse them for every indirect request (FreeBSD does)
+        self.indirect_pages: set[int] = set()
+        #: when each bio was submitted and completed, on one clock (:meth:`_tick`)
+        self.submitted_at: dict[int, int] = {}
+        self.completed_at: dict[int, int] = {}
+        self._clock = 0
         #: whether the back end has been Connected (bios are owed completions from then)
         self.connected_once = False
         #: bios outstanding when the tool stack detached the device
@@ -346,6 +365,8 @@ class World:
                     "which no push published"
                 )
                 return
+            if name == "backend_respond" and "status" in params:
+                entry.status = int(params["status"])  # type: ignore[call-overload]
             extra = {"push": False, "notify": False} if name == "backend_respond" else {}
             self._step([(name, {"id": entry.model_id, **extra})], name, queue)
         elif name == "backend_push_responses":
@@ -412,6 +433,21 @@ class World:
                     "carried across the resume and never issued again (nothing answered it)"
                 )
                 return
+            if not ok:
+                # the front end declines the bio without sending it (too large, the
+                # device gone, an operation it does not do): its choice; the block layer
+                # gets an error, and nothing crossed the ring
+                self.completed[bio_id] = 0
+                self.completed_at[bio_id] = self._tick()
+                self.compared["bios failed without a request"] += 1
+                return
+            if bio.op == "flush" and not self._offers_flush():
+                # a device with no cache to flush: the front end (or its block layer)
+                # completes the flush itself; nothing crosses the ring
+                self.completed[bio_id] = int(ok)
+                self.completed_at[bio_id] = self._tick()
+                self.compared["completions"] += 1
+                return
             self._fail(
                 f"the front end completes bio {bio_id}, which no request on the ring carries"
             )
@@ -424,7 +460,16 @@ class World:
                     f"request {rid} (queue {view.queue})"
                 )
                 return
+        statuses = {view.in_flight[rid].status for view, rid in carrying}
+        if ok and statuses == {RSP_ERROR}:
+            self._fail(
+                f"the front end completes bio {bio_id} ({bio.op}) as done, but the back end "
+                'answered it with BLKIF_RSP_ERROR (blkif.h: "Operation failed for some '
+                'unspecified reason (-EIO)")'
+            )
+            return
         self.completed[bio_id] = int(ok)
+        self.completed_at[bio_id] = self._tick()
         self.compared["completions"] += 1
         for view, rid in carrying:
             view.taken.append(rid)
@@ -440,6 +485,55 @@ class World:
             self.compared["read data compared"] += 1
             if data != expected:
                 self._fail(f"bio {bio_id} read data that is not what the disk holds")
+        if ok and bio.op in WRITES:
+            self._check_written(bio, [view.in_flight[rid] for view, rid in carrying])
+
+    def _offers_flush(self) -> bool:
+        return any(
+            self.store.get(f"{BACK}/{key}") == "1"
+            for key in ("feature-flush-cache", "feature-barrier")
+        )
+
+    def _check_written(self, bio: Bio, requests: list[_InFlight]) -> None:
+        """A write the front end completed as done is on the disk: every sector of it
+        that no other write (or discard) outstanding at the same time also touched holds
+        the bio's data (writes in flight together may land in any order)."""
+        start, end = bio.sector, bio.sector + bio.sectors
+        others = [
+            b
+            for b in self.bios.values()
+            if b.id != bio.id
+            and b.op in (*WRITES, "discard")
+            and b.sector < end
+            and start < b.sector + b.sectors
+            and self._concurrent(b.id, bio.id)
+        ]
+        disk = self.backend.disk
+        self.compared["written data compared"] += 1
+        for sector in range(start, min(end, len(disk) // SECTOR)):
+            if any(o.sector <= sector < o.sector + o.sectors for o in others):
+                continue
+            offset = (sector - start) * SECTOR
+            if disk[sector * SECTOR : (sector + 1) * SECTOR] != bio.data[offset : offset + SECTOR]:
+                statuses = sorted({r.status for r in requests if r.status is not None})
+                said = ", ".join(STATUS_NAMES.get(st, str(st)) for st in statuses) or "nothing"
+                self._fail(
+                    f"the front end completes bio {bio.id} ({bio.op} of {bio.sectors} sectors "
+                    f"at {bio.sector}) as done, but sector {sector} does not hold its data: the "
+                    f"back end answered its request(s) with {said}"
+                )
+                return
+
+    def _concurrent(self, a: int, b: int) -> bool:
+        """Whether bios ``a`` and ``b`` were outstanding at the same time (so either may
+        land last)."""
+        sa, sb = self.submitted_at[a], self.submitted_at[b]
+        ca, cb = self.completed_at.get(a), self.completed_at.get(b)
+        return not ((ca is not None and ca <= sb) or (cb is not None and cb <= sa))
+
+    def _tick(self) -> int:
+        self._clock += 1
+        return self._clock
 
     # ---- after every call into the front end
     def _carrying(self, bio_id: int) -> list[tuple[QueueView, int]]:
@@ -510,7 +604,10 @@ class World:
         while idx != req_prod:
             req = ring.read_request(idx)
             real_op = req.indirect_op if req.operation == OP_INDIRECT else req.operation
-            model_id = self._model_id(view, req.id, self._bio_of(real_op, req.sector_number))
+            has_data = req.nr_segments > 0
+            model_id = self._model_id(
+                view, req.id, self._bio_of(real_op, req.sector_number, has_data)
+            )
             if model_id is None:
                 self._fail(
                     f"request id {req.id} is reused while it is in flight (ids are unique "
@@ -523,7 +620,8 @@ class World:
                     f"request {req.id} has operation {req.operation}, which blkif.h does not define"
                 )
                 return
-            bio = self._bio_of(real_op, req.sector_number)
+            bio = self._bio_of(real_op, req.sector_number, has_data)
+            self.indirect_pages.update(req.indirect_grefs)
             for ref in req.indirect_grefs:
                 if ref not in self.grants.grants:
                     self._fail(
@@ -572,14 +670,25 @@ class World:
                 return candidate
         return None
 
-    def _bio_of(self, op: int, sector: int) -> int | None:
+    def _bio_of(self, op: int, sector: int, has_data: bool = True) -> int | None:
+        """The bio a request is most likely for (the oldest outstanding one of the same
+        kind at the same sector): a request names no bio.  A flush or barrier with data
+        is a write with FUA (or an ordered write); without, a flush."""
         carried = {e.bio for view in self.queues for e in view.in_flight.values()}
+        if op in (OP_READ, OP_WRITE):
+            # a FUA write goes as a plain write to a device that has no volatile cache
+            # or no FUA (the block layer strips the flag or flushes after it)
+            kinds: tuple[str, ...] = ("read",) if op == OP_READ else ("write", "fua")
+        elif op == OP_DISCARD:
+            kinds = ("discard",)
+        elif has_data:
+            kinds = ("fua", "write")
+        else:
+            kinds = ("flush",)
         for bio in self.bios.values():
             if bio.id in self.completed or bio.id in carried:
                 continue
-            if bio.op == {OP_READ: "read", OP_WRITE: "write"}.get(op, "flush") and (
-                bio.op == "flush" or bio.sector == sector
-            ):
+            if bio.op in kinds and (bio.op == "flush" or bio.sector == sector):
                 return bio.id
         return None
 
@@ -719,7 +828,14 @@ class World:
         self, id: int, op: str, sector: int = 0, sectors: int = 1, data: str = ""
     ) -> None:
         bio = Bio(id, op, sector, sectors, bytes.fromhex(data))
+        if id in self.bios:
+            raise XbdspecError(f"bio {id} was submitted already: each bio has its own id")
+        accepts = getattr(self.frontend, "accepts", None)
+        if callable(accepts) and not accepts(op):
+            self.compared["bios the block layer kept"] += 1
+            return  # the device says it cannot take it: the block layer never sends it
         self.bios[id] = bio
+        self.submitted_at[id] = self._tick()
         self._front(lambda: self.frontend.submit(bio))
 
     def _event_submit_many(self, count: int, op: str = "write", first_id: int = 1000) -> None:
@@ -838,7 +954,10 @@ class World:
     def finish(self) -> None:
         """The end of a program: the world settles (watches, the back end's service,
         interrupts, until nothing moves); then every bio submitted completed and every
-        grant of an answered request ended (without feature-persistent), or a violation.
+        data grant of an answered request ended (without feature-persistent; a grant of
+        an indirect page may be kept for the next request), or a violation.  The grant
+        rule is the harness's, not a sentence of blkif.h: a data grant kept after its
+        response is a leak (the grant table runs out), the tutorial's ``never-ends-grants``.
 
         A bio is owed a completion only once the back end has been Connected (before,
         the front end cannot send it: the block layer waits), and not when the tool
@@ -862,7 +981,12 @@ class World:
                 "or never took its response)"
             )
         persistent = self.store.get(f"{FRONT}/feature-persistent") == "1"
-        answered = {ref: rid for view in self.queues for ref, rid in view.answered_grants.items()}
+        answered = {
+            ref: rid
+            for view in self.queues
+            for ref, rid in view.answered_grants.items()
+            if ref not in self.indirect_pages
+        }
         if not persistent and answered:
             ref, rid = next(iter(answered.items()))
             self._fail(
@@ -935,7 +1059,12 @@ EVENT_PARAMS: dict[str, dict[str, tuple[type, int, int]]] = {
     "serve": {"reverse": (bool, 0, 1)},
     "settle": {"rounds": (int, 1, 1024)},
 }
-BIO_OPS = ("read", "write", "flush")
+#: What a bio may ask: ``fua`` is a write that must be on stable storage when it
+#: completes (REQ_FUA); ``discard`` frees its sectors (their contents are then undefined).
+BIO_OPS = ("read", "write", "flush", "fua", "discard")
+#: The bios that write data.
+WRITES = ("write", "fua")
+STATUS_NAMES = {0: "BLKIF_RSP_OKAY", -1: "BLKIF_RSP_ERROR", -2: "BLKIF_RSP_EOPNOTSUPP"}
 
 
 def check_params(name: str, params: Mapping[str, Any]) -> None:

@@ -13,6 +13,7 @@ through the same world, by what it writes to xenstore and the ring.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import random
 from collections.abc import Callable, Mapping
@@ -56,6 +57,37 @@ class Target:
     close: Callable[[], None] = lambda: None
     #: with ``per_program``: the maker for the parameters a program drew (a replay's)
     remake: Callable[[Mapping[str, Any]], MakeFrontend] | None = None
+    #: draws each program's back end (the configurations the campaign sweeps)
+    vary: Callable[[random.Random], BackendConfig] | None = None
+    #: what the campaign varies from program to program, in words (for its report)
+    dimensions: tuple[str, ...] = ()
+
+
+def sweep(
+    base: BackendConfig, **choices: tuple[Any, ...]
+) -> Callable[[random.Random], BackendConfig]:
+    """A ``vary`` drawing each named setting of the back end from its choices, the
+    others as in ``base``."""
+
+    def draw(rng: random.Random) -> BackendConfig:
+        return dataclasses.replace(base, **{k: rng.choice(v) for k, v in sorted(choices.items())})
+
+    return draw
+
+
+def describe(**choices: tuple[Any, ...]) -> tuple[str, ...]:
+    """The dimensions of a sweep, in words."""
+    return tuple(f"{k}: {', '.join(str(v) for v in vs)}" for k, vs in sorted(choices.items()))
+
+
+#: What a FreeBSD-shaped or small front end is swept over: ring pages, indirect
+#: segments, the cache features (flush, barrier, both, neither), and the disk.
+SMALL_SWEEP: dict[str, tuple[Any, ...]] = {
+    "max_ring_page_order": (0, 2),
+    "max_indirect_segments": (0, 32),
+    "feature_flush": (True, False),
+    "feature_barrier": (False, True),
+}
 
 
 Loader = Callable[[Mapping[str, str], int], Target]
@@ -83,12 +115,16 @@ def _tutorial(options: Mapping[str, str], events: int) -> Target:
         return module.LinuxStyleFrontend(env, broken=broken)
 
     shape = Shape(events=events, resume=0.2)
+    base = BackendConfig(sectors=shape.sectors)
+    dims = {"feature_flush": (True, False), "max_ring_page_order": (0, 2)}
     return Target(
         "tutorial" + (f" (broken: {broken})" if broken else ""),
         make,
-        BackendConfig(sectors=shape.sectors),
+        base,
         shape,
         options=dict(options),
+        vary=sweep(base, **dims),
+        dimensions=describe(**dims),
     )
 
 
@@ -124,6 +160,50 @@ def _linux(options: Mapping[str, str], events: int) -> Target:
     )
 
 
+def _reference(fixes: str | None) -> Loader:
+    def load(options: Mapping[str, str], events: int) -> Target:
+        from .frontends.reference import make
+
+        # 11 direct segments carry 88 sectors, but the seed's d_maxsize is 40 KiB (80)
+        shape = Shape(events=events, max_sectors=80, sectors=2048)
+        base = BackendConfig(sectors=shape.sectors)
+        name = "reference" if fixes is None else "reference-fixed"
+        return Target(
+            f"{name} (FreeBSD blkfront port)",
+            make({"fixes": fixes}),
+            base,
+            shape,
+            options={"fixes": fixes} if fixes else {},
+            vary=sweep(base, **SMALL_SWEEP),
+            dimensions=describe(**SMALL_SWEEP),
+        )
+
+    return load
+
+
+def _c_frontend(options: Mapping[str, str], events: int) -> Target:
+    from xbdspec.conformance.builtin import build_c_frontend
+
+    from .stdio import stdio_target
+
+    broken = options.get("broken", "")
+    if broken and broken != "notify":
+        raise UnknownFrontend("the C front end's broken build is broken=notify (BREAK_NOTIFY)")
+    exe = build_c_frontend(*(("BREAK_NOTIFY",) if broken else ()))
+    target = stdio_target(str(exe), {}, events)
+    # one request carries 11 pages: 88 sectors
+    target.shape = dataclasses.replace(target.shape, max_sectors=88, sectors=2048)
+    target.config = BackendConfig(sectors=2048)
+    sizes = {k: v for k, v in SMALL_SWEEP.items() if k != "max_indirect_segments"}
+    target.vary = sweep(target.config, **sizes)
+    target.dimensions = describe(**sizes)
+    target.name = "C queue core front end (cimpl/frontend.c)" + (
+        " (broken: never notifies)" if broken else ""
+    )
+    target.options = dict(options)
+    return target
+
+
 ENTRIES: dict[str, Entry] = {
     e.name: e
     for e in (
@@ -135,9 +215,34 @@ ENTRIES: dict[str, Entry] = {
             ("broken",),
         ),
         Entry(
+            "reference",
+            "the reference port of FreeBSD's blkfront (the seed's behaviour), its platform "
+            "backed by the world",
+            _reference(None),
+        ),
+        Entry(
+            "reference-fixed",
+            "the reference with every documented finding's fix on",
+            _reference("all"),
+        ),
+        Entry(
+            "c-frontend",
+            "cimpl/frontend.c: the C queue core as a complete front end over the stdio "
+            "protocol version 2, built with the system cc (--option broken=notify: its "
+            "broken build)",
+            _c_frontend,
+            ("broken",),
+        ),
+        Entry(
             "linux",
             "Linux 6.1's drivers/block/xen-blkfront.c, unmodified, under the kernel shim "
             "(make linux-frontend); its module parameters drawn per program",
+            _linux,
+            ("max_queues", "max_ring_page_order", "max_indirect_segments", "feature_persistent"),
+        ),
+        Entry(
+            "linux-blkfront",
+            "the same as linux: Linux 6.1's xen-blkfront.c under the kernel shim",
             _linux,
             ("max_queues", "max_ring_page_order", "max_indirect_segments", "feature_persistent"),
         ),

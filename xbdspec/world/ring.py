@@ -184,11 +184,10 @@ class SharedRing:
         if op == OP_INDIRECT:
             fields = _INDIRECT.unpack_from(raw)
             grefs = fields[6:]
-            # the pages named: ceil(segments / 512), and any non-zero reference after them
-            used = max(
-                -(-fields[2] // SEGMENTS_PER_INDIRECT_PAGE),
-                max((i + 1 for i, g in enumerate(grefs) if g), default=0),
-            )
+            # the pages named: blkif.h, "The number of indirect pages to use is determined
+            # by the number of segments an indirect request contains": ceil(segments /
+            # 512); the entries after them are not read (they may hold old bytes)
+            used = -(-fields[2] // SEGMENTS_PER_INDIRECT_PAGE)
             return Request(
                 op,
                 fields[2],
