@@ -22,6 +22,7 @@ void shim_printk(const char *fmt, ...)
 }
 
 #include <setjmp.h>
+#include <signal.h>
 static jmp_buf *bug_jump;
 static char bug_where[256];
 
@@ -35,6 +36,50 @@ void shim_bug(const char *file, int line)
 }
 
 const char *shim_bug_where(void) { return bug_where; }
+
+/*
+ * A fault inside the driver (a NULL or freed pointer dereferenced: SIGSEGV, SIGBUS)
+ * unwinds to the entry point like BUG(), so that the harness reports it as the
+ * driver's failure instead of the whole tool dying.  A fault outside the driver goes
+ * to whatever handled the signal before (another copy of this library, or the
+ * default action).  SA_NODEFER: the handler leaves by longjmp, so the signal must not
+ * stay blocked.
+ */
+static struct sigaction previous_segv, previous_bus;
+
+static void crash_handler(int sig, siginfo_t *info, void *context)
+{
+	struct sigaction *previous = sig == SIGSEGV ? &previous_segv : &previous_bus;
+
+	if (bug_jump) {
+		snprintf(bug_where, sizeof(bug_where), "%s at address %p inside the driver",
+			 sig == SIGSEGV ? "SIGSEGV" : "SIGBUS", info ? info->si_addr : NULL);
+		longjmp(*bug_jump, 2);
+	}
+	if ((previous->sa_flags & SA_SIGINFO) && previous->sa_sigaction) {
+		previous->sa_sigaction(sig, info, context);
+		return;
+	}
+	if (previous->sa_handler != SIG_DFL && previous->sa_handler != SIG_IGN &&
+	    !(previous->sa_flags & SA_SIGINFO)) {
+		previous->sa_handler(sig);
+		return;
+	}
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void contain_crashes(void)
+{
+	struct sigaction action;
+
+	memset(&action, 0, sizeof(action));
+	action.sa_sigaction = crash_handler;
+	action.sa_flags = SA_SIGINFO | SA_NODEFER;
+	sigemptyset(&action.sa_mask);
+	sigaction(SIGSEGV, &action, &previous_segv);
+	sigaction(SIGBUS, &action, &previous_bus);
+}
 
 /* ---- memory */
 void *kmalloc(size_t size, gfp_t gfp)
@@ -179,11 +224,19 @@ void sg_init_table(struct scatterlist *sg, unsigned int nents)
 
 /* ---- grant tables: the shim picks references; grants go to the harness */
 #define FIRST_REF 8
-#define NR_REFS 4096
-static grant_ref_t ref_next[FIRST_REF + NR_REFS];
+/*
+ * The guest's grant table: gnttab_max_frames frames of 512 v1 entries.  Xen 4.17's
+ * default is 64 frames (32,768 references); a host may set fewer (gnttab_max_frames=).
+ * The harness sets shim_grant_refs before shim_init (the "grant_refs" parameter).
+ */
+#define MAX_REFS 65536
+unsigned int shim_grant_refs = 32768;
+void *shim_grant_refs_addr(void) { return &shim_grant_refs; }
+#define NR_REFS (shim_grant_refs < MAX_REFS ? shim_grant_refs : MAX_REFS)
+static grant_ref_t ref_next[FIRST_REF + MAX_REFS];
 static grant_ref_t free_head = INVALID_GRANT_REF;
 static unsigned int free_count;
-static int ref_granted[FIRST_REF + NR_REFS];
+static int ref_granted[FIRST_REF + MAX_REFS];
 static struct gnttab_free_callback *free_callbacks;
 
 static void refs_init(void)
@@ -1012,6 +1065,7 @@ int shim_init(void)
 {
 	int ret = 0;
 
+	contain_crashes();
 	refs_init();
 	next_seq = 0;
 	memset(irqs, 0, sizeof(irqs));

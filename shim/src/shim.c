@@ -6,6 +6,13 @@
  * from an xbd_h_* call or from a harness callback.  panic, KASSERT, mutex recursion,
  * detected undefined behaviour, SIGFPE and hangs longjmp back to the innermost xbd_h_*
  * entry point, which returns the fault kind (xbd_h_fault_message() has the text).
+ *
+ * With world hooks set (xbd_h_set_world, see xbdspec/world/frontends/seed.py) the driver's
+ * page memory, grants, notifications and completions go to the protocol-level world
+ * instead: its pages are the world's memory, its grants and their ends are the world's
+ * grant table's, its notifications the world's event channel, its biodone the world's
+ * block layer.  Without them (the default, and after xbd_h_reset) the shim answers all of
+ * it itself, as the harness of xbdspec/cdriver/ expects.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -116,6 +123,40 @@ void xbd_h_set_callbacks(xs_read_cb_t *r, xs_write_cb_t *w, log_cb_t *l, msleep_
 	cb_yield = y;
 }
 
+/*
+ * World hooks: each may be NULL (the shim's own behaviour).  pages_alloc returns zeroed,
+ * page-aligned memory the world owns (NULL: none); pages_free says whether addr was such
+ * memory (1: released) or not (0: the shim frees it).  grant tells the world that ref now
+ * grants the page at addr; end_grant asks it to end ref (1: ended, 0: the back end still
+ * maps it, FreeBSD's "g.e. still in use").  notify signals the back end on port; biodone
+ * reports the completion of bio id (its status and data are read back with
+ * xbd_h_bio_status / xbd_h_bio_data).
+ */
+struct xbd_world_hooks {
+	void *(*pages_alloc)(size_t size);
+	int (*pages_free)(void *addr);
+	void (*grant)(unsigned ref, int domid, uintptr_t addr, int readonly);
+	int (*end_grant)(unsigned ref);
+	void (*notify)(unsigned port);
+	void (*biodone)(int bio);
+};
+static struct xbd_world_hooks world;
+void xbd_h_set_world(const struct xbd_world_hooks *hooks)
+{
+	if (hooks != NULL)
+		world = *hooks;
+	else
+		memset(&world, 0, sizeof(world));
+}
+static void *world_pages(size_t size)
+{
+	return world.pages_alloc != NULL ? world.pages_alloc(size) : NULL;
+}
+static int world_release(void *addr)
+{
+	return addr != NULL && world.pages_free != NULL && world.pages_free(addr);
+}
+
 static void log_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void log_line(const char *fmt, ...)
 {
@@ -193,8 +234,11 @@ void *shim_malloc(size_t size, struct malloc_type *type, int flags)
 	(void)type;
 	if ((flags & M_NOWAIT) && countdown(&malloc_fail_countdown))
 		return NULL;
-	/* Page-sized allocations are page aligned, as FreeBSD's malloc makes them. */
-	if (size >= PAGE_SIZE)
+	/* Page-sized allocations are page aligned, as FreeBSD's malloc makes them (and are the
+	 * world's pages when it lends them: the ring, the shadow). */
+	if (size >= PAGE_SIZE && world.pages_alloc != NULL)
+		p = world_pages((size + PAGE_SIZE - 1) & ~(size_t)PAGE_MASK);
+	else if (size >= PAGE_SIZE)
 		p = aligned_alloc(PAGE_SIZE, (size + PAGE_SIZE - 1) & ~(size_t)PAGE_MASK);
 	else
 		p = malloc(size == 0 ? 1 : size);
@@ -205,6 +249,8 @@ void *shim_malloc(size_t size, struct malloc_type *type, int flags)
 void shim_free(void *addr, struct malloc_type *type)
 {
 	(void)type;
+	if (world_release(addr))
+		return;
 	free(addr);
 }
 void *contigmalloc(unsigned long size, struct malloc_type *type, int flags, vm_paddr_t low,
@@ -214,7 +260,10 @@ void *contigmalloc(unsigned long size, struct malloc_type *type, int flags, vm_p
 	(void)type; (void)low; (void)high; (void)alignment; (void)boundary;
 	if (countdown(&contig_fail_countdown))
 		return NULL;
-	p = aligned_alloc(PAGE_SIZE, (size + PAGE_SIZE - 1) & ~(unsigned long)PAGE_MASK);
+	if (world.pages_alloc != NULL)
+		p = world_pages((size + PAGE_SIZE - 1) & ~(unsigned long)PAGE_MASK);
+	else
+		p = aligned_alloc(PAGE_SIZE, (size + PAGE_SIZE - 1) & ~(unsigned long)PAGE_MASK);
 	if (p != NULL && (flags & M_ZERO))
 		memset(p, 0, size);
 	return p;
@@ -222,6 +271,8 @@ void *contigmalloc(unsigned long size, struct malloc_type *type, int flags, vm_p
 void contigfree(void *addr, unsigned long size, struct malloc_type *type)
 {
 	(void)size; (void)type;
+	if (world_release(addr))
+		return;
 	free(addr);
 }
 
@@ -456,6 +507,8 @@ void biodone(struct bio *bp)
 	bp->bio_flags |= BIO_DONE;
 	if (ncompleted < MAX_BIOS * 2)
 		completed[ncompleted++] = bp->shim_id;
+	if (world.biodone != NULL)
+		world.biodone(bp->shim_id);
 }
 void biofinish(struct bio *bp, void *stat, int error)
 {
@@ -720,8 +773,9 @@ void xen_intr_unbind(xen_intr_handle_t *handlep)
 }
 void xen_intr_signal(xen_intr_handle_t handle)
 {
-	(void)handle;
 	to_backend++;
+	if (world.notify != NULL)
+		world.notify(handle->port);
 }
 unsigned xen_intr_port(xen_intr_handle_t handle) { return handle->port; }
 /* Run the front end's handler if the back end notified it; -1 if nothing pending. */
@@ -851,6 +905,8 @@ void gnttab_grant_foreign_access_ref(grant_ref_t ref, domid_t domid, unsigned lo
 	gnt_frame[ref] = frame;
 	gnt_domid[ref] = domid;
 	gnt_flags[ref] = GTF_permit_access | (readonly ? GTF_readonly : 0);
+	if (world.grant != NULL)
+		world.grant(ref, domid, (uintptr_t)frame << PAGE_SHIFT, readonly);
 }
 int gnttab_grant_foreign_access(domid_t domid, unsigned long frame, int readonly,
 				grant_ref_t *result)
@@ -871,6 +927,12 @@ int gnttab_grant_foreign_access(domid_t domid, unsigned long frame, int readonly
 int gnttab_end_foreign_access_ref(grant_ref_t ref)
 {
 	check_ref(ref, "gnttab_end_foreign_access_ref");
+	/* an entry that grants nothing ends at once, as FreeBSD's cmpxchg on 0 flags does */
+	if (world.end_grant != NULL && (gnt_flags[ref] & GTF_permit_access) &&
+	    !world.end_grant(ref)) {
+		log_line("gnttab_end_foreign_access_ref: WARNING: g.e. still in use!");
+		return 0;
+	}
 	gnt_flags[ref] = 0;
 	return 1;
 }
@@ -1476,6 +1538,7 @@ void xbd_h_reset(int grant_entries)
 	/* the previous softc, bios and disks are leaked on purpose: a fault may have left
 	 * them in any state, and the driver may still point into them */
 	memset(&the_dev, 0, sizeof(the_dev));
+	memset(&world, 0, sizeof(world));
 	fault_kind = FAULT_NONE;
 	fault_message[0] = '\0';
 }
@@ -1496,6 +1559,7 @@ int xbd_h_probe(void) { ENTRY(last_result = ((int (*)(device_t))method("device_p
 int xbd_h_attach(void) { ENTRY(last_result = ((int (*)(device_t))method("device_attach"))(&the_dev)); }
 int xbd_h_detach(void) { ENTRY(last_result = ((int (*)(device_t))method("device_detach"))(&the_dev)); }
 int xbd_h_suspend(void) { ENTRY(last_result = ((int (*)(device_t))method("device_suspend"))(&the_dev)); }
+int xbd_h_shutdown(void) { ENTRY(last_result = ((int (*)(device_t))method("device_shutdown"))(&the_dev)); }
 int xbd_h_resume(void) { ENTRY(last_result = ((int (*)(device_t))method("device_resume"))(&the_dev)); }
 static void sleeper_body(void)
 {
@@ -1592,7 +1656,13 @@ int xbd_h_bio_new(int cmd, int flags, int64_t pblkno, long bcount, int page_offs
 		return -1;
 	bp = calloc(1, sizeof(*bp));
 	size = ((size_t)bcount + (size_t)page_offset + PAGE_SIZE) & ~(size_t)PAGE_MASK;
-	bp->bio_data = (char *)aligned_alloc(PAGE_SIZE, size) + page_offset;
+	bp->bio_data = (char *)(world.pages_alloc != NULL ? world_pages(size)
+							   : aligned_alloc(PAGE_SIZE, size));
+	if (bp->bio_data == NULL) {
+		free(bp);
+		return -1;
+	}
+	bp->bio_data += page_offset;
 	memset(bp->bio_data, 0, (size_t)bcount);
 	bp->bio_cmd = (uint16_t)cmd;
 	bp->bio_flags = (uint16_t)flags;

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -192,6 +193,43 @@ class AuditReport:
         }
 
 
+def _linux_section(names: Iterable[str] | None) -> dict[str, Any] | None:
+    """The Linux findings' audit (their replays on the compiled driver), or None when
+    only FreeBSD findings were named; ``skipped`` says why when Linux's source is not
+    there (``make linux-frontend``)."""
+    from xbdspec.linux import source
+
+    from . import linux
+
+    chosen = [f for f in linux.FINDINGS if names is None or f.name in set(names)]
+    if not chosen:
+        return None
+    section: dict[str, Any] = {
+        "version": linux.VERSION,
+        "source": linux.SOURCE,
+        "skipped": "",
+        "ok": True,
+        "findings": [],
+    }
+    if not source.available():
+        section["skipped"] = "Linux's source is not installed: run `make linux-frontend`"
+        section["ok"] = not os.environ.get("CI")
+        return section
+    for finding in chosen:
+        outcome = linux.audit_finding(finding)
+        section["findings"].append(
+            {
+                "finding": finding.name,
+                "severity": finding.severity.value,
+                "ok": outcome.ok,
+                "problems": outcome.problems,
+                "rule": outcome.rule,
+            }
+        )
+    section["ok"] = all(f["ok"] for f in section["findings"])
+    return section
+
+
 def _clean(verdict: Verdict, key: str) -> bool:
     outcome = verdict.outcomes.get(key)
     return outcome is not None and outcome.clean
@@ -243,21 +281,50 @@ def run(args: argparse.Namespace) -> int:
         text = show(args.show)
         print(text)
         return 0 if text.endswith("as documented") else 1
-    report = audit(args.names or None)
+    from . import linux as linux_findings
+
+    names = args.names or None
+    freebsd = None if names is None else [n for n in names if n not in linux_findings.BY_NAME]
+    report = audit(freebsd) if freebsd is None or freebsd else AuditReport([], [])
+    linux = _linux_section(
+        None if names is None else [n for n in names if n in linux_findings.BY_NAME]
+    )
     if args.json:
-        print(json.dumps(report.as_json(), indent=2))
-        return 0 if report.ok else 1
-    width = max(len(v.finding) for v in report.verdicts)
+        data = report.as_json()
+        data["linux"] = linux
+        ok = report.ok and (linux is None or linux["ok"])
+        data["ok"] = ok
+        print(json.dumps(data, indent=2))
+        return 0 if ok else 1
+    width = max(
+        [len(v.finding) for v in report.verdicts]
+        + [len(f["finding"]) for f in (linux or {}).get("findings", [])]
+        + [10]
+    )
     for v in report.verdicts:
         severity = BY_NAME[v.finding].severity.value
         status = "as documented" if v.ok else "PROBLEM: " + "; ".join(v.problems)
         print(f"{v.finding:{width}}  {severity:22}  {status}")
     for problem in report.problems:
         print(f"PROBLEM: {problem}")
+    if linux is not None:
+        print(f"\n{linux['version']}: {linux['source']}")
+        if linux["skipped"]:
+            print(f"  skipped: {linux['skipped']}")
+        for item in linux["findings"]:
+            status = "as documented" if item["ok"] else "PROBLEM: " + "; ".join(item["problems"])
+            print(f"{item['finding']:{width}}  {item['severity']:22}  {status}")
     data = report.as_json()
+    ok = report.ok and (linux is None or linux["ok"])
+    linux_line = (
+        ""
+        if linux is None or linux["skipped"]
+        else f"; Linux: {sum(f['ok'] for f in linux['findings'])} of "
+        f"{len(linux['findings'])} reproduce with a clean control"
+    )
     print(
         f"\n{data['findings']} findings: {data['reproduced']} reproduce on the seed, "
         f"{data['fixed']} clean with their fix; {data['rejected_candidates']} rejected "
-        f"candidates; {'ok' if report.ok else 'NOT as documented'}"
+        f"candidates{linux_line}; {'ok' if ok else 'NOT as documented'}"
     )
-    return 0 if report.ok else 1
+    return 0 if ok else 1

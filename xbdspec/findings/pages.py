@@ -206,7 +206,9 @@ def index_page() -> str:
 
 def pages() -> dict[str, str]:
     """``findings/index.md`` and one page per finding, by path relative to ``docs/``."""
-    result = {"findings/index.md": index_page()}
+    from .linux import page as linux_page
+
+    result = {"findings/index.md": index_page(), "findings/linux.md": linux_page()}
     for finding in FINDINGS:
         result[f"findings/{finding.name}.md"] = finding_page(finding)
     return result

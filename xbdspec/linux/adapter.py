@@ -160,6 +160,9 @@ PARAMS = {
     "trusted": ctypes.c_bool,
     "feature_persistent": ctypes.c_bool,
 }
+#: The platform's own settings (not the driver's module parameters): ``grant_refs``,
+#: the guest's grant table size (Xen 4.17's default 64 frames: 32,768 references).
+PLATFORM_PARAMS = ("grant_refs",)
 #: What the harness's first slice runs with: one queue, one ring page.
 DEFAULT_PARAMS: dict[str, int] = {"max_queues": 1, "max_ring_page_order": 0}
 
@@ -186,6 +189,11 @@ class LinuxBlkfront:
         built = build()
         self.library_path = built.library
         self._lib = self._load(built.library)
+        platform = {k: self.params.pop(k) for k in PLATFORM_PARAMS if k in self.params}
+        if "grant_refs" in platform:
+            self._lib.shim_grant_refs_addr.restype = ctypes.c_void_p
+            address = self._lib.shim_grant_refs_addr()
+            ctypes.c_uint.from_address(address).value = int(platform["grant_refs"])
         for name, value in self.params.items():
             ctype: Any = PARAMS[name]
             getter = getattr(self._lib, f"shim_param_{name}")

@@ -80,6 +80,17 @@ def describe(**choices: tuple[Any, ...]) -> tuple[str, ...]:
     return tuple(f"{k}: {', '.join(str(v) for v in vs)}" for k, vs in sorted(choices.items()))
 
 
+#: What Linux's driver is swept over besides its module parameters: the back end's
+#: cache features (flush, barrier: FUA writes go as WRITE_BARRIER with data when it
+#: offers barrier alone), discard, persistent grants and queue count.
+LINUX_SWEEP: dict[str, tuple[Any, ...]] = {
+    "feature_flush": (True, False),
+    "feature_barrier": (False, True),
+    "feature_discard": (False, True),
+    "feature_persistent": (False, True),
+    "max_queues": (1, 4),
+}
+
 #: What a FreeBSD-shaped or small front end is swept over: ring pages, indirect
 #: segments, the cache features (flush, barrier, both, neither), and the disk.
 SMALL_SWEEP: dict[str, tuple[Any, ...]] = {
@@ -136,10 +147,17 @@ def _linux(options: Mapping[str, str], events: int) -> Target:
             "the Linux front end needs Linux's source: run `make linux-frontend` "
             "(apt's linux-source-6.1)"
         )
-    shape = Shape(events=events, max_sectors=64, sectors=2048, resume=0.2)
+    shape = Shape(
+        events=events,
+        max_sectors=64,
+        sectors=2048,
+        resume=0.2,
+        ops=("read", "write", "flush", "fua", "discard"),
+    )
     config = BackendConfig(
         sectors=shape.sectors, max_ring_page_order=4, max_queues=4, max_indirect_segments=32
     )
+    vary = sweep(config, **LINUX_SWEEP)
     if options:  # fixed module parameters (a replay's)
         from xbdspec.linux.adapter import make
 
@@ -147,7 +165,15 @@ def _linux(options: Mapping[str, str], events: int) -> Target:
             params = {k: int(v) for k, v in options.items()}
         except ValueError:
             raise UnknownFrontend("the Linux module parameters are whole numbers") from None
-        return Target("linux xen-blkfront.c", make(params), config, shape, options=dict(options))
+        return Target(
+            "linux xen-blkfront.c",
+            make(params),
+            config,
+            shape,
+            options=dict(options),
+            vary=vary,
+            dimensions=describe(**LINUX_SWEEP),
+        )
     from xbdspec.linux.adapter import make as make_linux
 
     return Target(
@@ -157,6 +183,12 @@ def _linux(options: Mapping[str, str], events: int) -> Target:
         shape,
         per_program=True,
         remake=lambda params: make_linux({k: int(v) for k, v in params.items()}),
+        vary=vary,
+        dimensions=(
+            "module parameters: max_queues 1, 4; max_ring_page_order 0, 4; "
+            "max_indirect_segments 0, 32; feature_persistent 0, 1",
+            *describe(**LINUX_SWEEP),
+        ),
     )
 
 
@@ -179,6 +211,32 @@ def _reference(fixes: str | None) -> Loader:
         )
 
     return load
+
+
+def _seed(options: Mapping[str, str], events: int) -> Target:
+    from xbdspec.cdriver import BuildError
+
+    from .frontends.seed import dimensions, make
+
+    try:
+        picker = dimensions()
+    except (BuildError, FileNotFoundError) as exc:
+        raise UnknownFrontend(f"the compiled seed cannot be built here: {exc}") from None
+    shape = Shape(events=events, max_sectors=64, sectors=2048)
+    base = BackendConfig(sectors=shape.sectors)
+    return Target(
+        "compiled seed (FreeBSD blkfront.c under the kernel shim)",
+        picker,
+        base,
+        shape,
+        per_program=True,
+        remake=lambda params: make(dict(params)),
+        vary=sweep(base, **SMALL_SWEEP),
+        dimensions=(
+            "driver options: open_disk, buffer_offsets, enable_indirect on and off",
+            *describe(**SMALL_SWEEP),
+        ),
+    )
 
 
 def _c_frontend(options: Mapping[str, str], events: int) -> Target:
@@ -224,6 +282,12 @@ ENTRIES: dict[str, Entry] = {
             "reference-fixed",
             "the reference with every documented finding's fix on",
             _reference("all"),
+        ),
+        Entry(
+            "seed",
+            "the FreeBSD seed driver, compiled unmodified under the kernel shim, its "
+            "shim's services backed by the world",
+            _seed,
         ),
         Entry(
             "c-frontend",
