@@ -933,6 +933,7 @@ NAV: tuple[tuple[str, Any], ...] = (
         "Findings",
         (
             ("Overview", "findings/index.md"),
+            ("Linux 6.1's front end", "findings/linux.md"),
             ("Every finding", "findings/"),
             ("Seed notes", "seed-notes.md"),
         ),
@@ -941,6 +942,7 @@ NAV: tuple[tuple[str, Any], ...] = (
         "Conformance",
         (
             ("Guide", "conformance.md"),
+            ("The stdio protocol, version 2", "stdio-v2.md"),
             ("Traces", "traces.md"),
             ("Explorer", "explorer.md"),
             ("The seed's C under test", "cdriver.md"),
@@ -965,9 +967,11 @@ def site_nav(docs_dir: Path, nav: Sequence[tuple[str, Any]] = NAV) -> list[Any]:
     """MkDocs' ``nav`` with only the pages present under ``docs_dir``.
 
     A folder entry (ending in ``/``) lists its Markdown files, sorted, but its
-    ``index.md`` (the nav names that on its own).
+    ``index.md`` and any page its section names on its own.
     """
     out: list[Any] = []
+    # pages a section names on their own are not listed again by its folder entry
+    named = {t for _, t in nav if isinstance(t, str) and not t.endswith("/")}
     for title, target in nav:
         if isinstance(target, tuple):
             inner = site_nav(docs_dir, target)
@@ -976,7 +980,9 @@ def site_nav(docs_dir: Path, nav: Sequence[tuple[str, Any]] = NAV) -> list[Any]:
         elif target.endswith("/"):
             folder = docs_dir / target
             files = sorted(folder.glob("*.md")) if folder.is_dir() else []
-            files = [f for f in files if f.name != "index.md"]
+            files = [
+                f for f in files if f.name != "index.md" and f"{target}{f.name}" not in named
+            ]
             entries = [{_title_of(f): f"{target}{f.name}"} for f in files]
             if entries:
                 out.append({title: entries})

@@ -247,3 +247,57 @@ def test_check_refuses_a_replay_and_points_at_its_trace(
     path.write_text('{"xbdspec_trace": 2, "kind": "world-program"}\n', encoding="utf-8")
     assert main(["check", str(path)]) == 2
     assert "xbdspec difftest --replay" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("command", "says"),
+    [
+        ("true", "ended before its hello: exit status 0"),
+        ("sh -c 'exit 3'", "exit status 3"),
+        ("sh -c 'kill -SEGV $$'", "signal"),
+        ("cat /dev/null", "ended before its hello"),
+        ("/nonexistent/frontend", "cannot start"),
+    ],
+)
+def test_a_child_that_cannot_take_part_never_passes(
+    command: str, says: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    status = main(
+        [
+            "difftest",
+            "--cmd",
+            command,
+            "--examples",
+            "3",
+            "--seed",
+            "1",
+            "--replay-dir",
+            str(tmp_path),
+        ]
+    )
+    assert status == 2
+    err = capsys.readouterr().err
+    assert says in err, err
+    assert "Traceback" not in err
+
+
+def test_the_tutorial_over_stdio_passes_and_compares_what_in_process_does(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    import sys
+
+    from xbdspec.resources import data_dir
+
+    child = f"{sys.executable} {data_dir('examples') / 'stdio_frontend.py'}"
+    argv = ["--examples", "20", "--seed", "4", "--json", "--replay-dir", str(tmp_path)]
+    assert main(["difftest", "--cmd", child, *argv]) == 0
+    over_stdio = _json(capsys)
+    assert over_stdio["ios"] > 0 and over_stdio["compared"]["requests read from the ring"] > 0
+    # a broken child is caught and its replay runs again over stdio
+    status = main(["difftest", "--cmd", f"{child} --broken reuses-id", *argv])
+    assert status == 1
+    broken = _json(capsys)
+    replay = broken["violations"][0]["replay_file"]
+    assert main(["difftest", "--cmd", f"{child} --broken reuses-id", "--replay", replay]) == 1
+    assert main(["difftest", "--cmd", child, "--replay", replay]) == 0
+    capsys.readouterr()
