@@ -763,6 +763,7 @@ enum { XB_UNKNOWN, XB_INITIALISING, XB_INITWAIT, XB_INITIALISED, XB_CONNECTED, X
 static struct {
     int state;          /* this end's xenbus state */
     int failed;         /* a call failed: nothing more until a reset */
+    int gave_up;        /* the back end broke the ring (XSA-376): it is not used again */
     long ring_page;     /* -1: none */
     uint8_t *ring;
     uint32_t ring_ref;
@@ -940,13 +941,23 @@ static void otherend_changed(void)
 /* xbd_int: every response by id, the completions, RING_FINAL_CHECK_FOR_RESPONSES. */
 static void interrupt(void)
 {
-    if (!fe.ring) return;                    /* no ring yet: a spurious event */
+    if (!fe.ring || fe.gave_up) return;      /* no ring (yet), or given up */
     for (;;) {
         uint32_t rp = ld32(fe.ring + RSP_PROD);
         mb();                                /* the index before the responses */
-        if ((uint32_t)(rp - s.rsp_cons) > (uint32_t)RING_SLOTS)
-            call_failed("the back end's rsp_prod %u is %u responses past rsp_cons %u (a ring holds %d)",
-                        (unsigned)rp, (unsigned)(rp - s.rsp_cons), (unsigned)s.rsp_cons, RING_SLOTS);
+        if ((uint32_t)(rp - s.rsp_cons) > (uint32_t)RING_SLOTS) {
+            /* a hostile or broken back end (XSA-376): give the ring up, as Linux
+             * disables the device, rather than read responses that are not there */
+            char text[160];
+            snprintf(text, sizeof text,
+                     "the back end's rsp_prod %u is %u responses past rsp_cons %u (a ring holds %d): "
+                     "the ring is given up", (unsigned)rp, (unsigned)(rp - s.rsp_cons),
+                     (unsigned)s.rsp_cons, RING_SLOTS);
+            log_text(text);
+            fe.gave_up = 1;
+            s.connected = 0;
+            return;
+        }
         while (s.rsp_cons != rp) {
             const uint8_t *rsp = fe.ring + HEADER + (size_t)(s.rsp_cons & (RING_SLOTS - 1)) * ENTRY;
             uint64_t id = ld64(rsp);

@@ -65,6 +65,7 @@ class LinuxStyleFrontend:
     waiting: list[Bio] = field(default_factory=list)
     next_id: int = 0
     flush: bool = False
+    gave_up: bool = False
 
     def _state(self, value: int) -> None:
         self.state = value
@@ -103,7 +104,7 @@ class LinuxStyleFrontend:
     def submit(self, bio: Bio) -> None:
         """``blkif_queue_rq``."""
         self.waiting.append(bio)
-        if self.state == 4:
+        if self.state == 4 and not self.gave_up:
             self._kick()
 
     def _ring_full(self) -> bool:
@@ -159,9 +160,16 @@ class LinuxStyleFrontend:
 
     def interrupt(self) -> None:
         """``blkif_interrupt``: every response, then ``RING_FINAL_CHECK_FOR_RESPONSES``."""
-        assert self.ring is not None
+        if self.ring is None or self.gave_up:
+            return
         while True:
             rsp_prod = self.ring.indexes()[2]
+            if ((rsp_prod - self.rsp_cons) & U32) > self.ring.size:
+                # XSA-376: more responses than the ring holds; the back end is broken or
+                # hostile: give the ring up (Linux disables the device) rather than read
+                # slots that hold no response
+                self.gave_up = True
+                return
             while self.rsp_cons != rsp_prod:
                 rid, _op, status = self.ring.read_response(self.rsp_cons)
                 self.rsp_cons = (self.rsp_cons + 1) & U32
@@ -199,6 +207,7 @@ class LinuxStyleFrontend:
         self.shadows.clear()
         self.waiting = carried + self.waiting
         self.ring = None
+        self.gave_up = False  # a new ring, a new back end
         self.req_prod_pvt = self.rsp_cons = 0
         self.state = 1
         self._talk_to_blkback()

@@ -275,6 +275,18 @@ def audit_finding(finding: LinuxFinding) -> Outcome:
     return Outcome(finding.name, rule, control_rule, problems)
 
 
+def claim(rule: str, config: BackendConfig) -> LinuxFinding | None:
+    """The documented finding a campaign's violation is, by its exact signature: the
+    finding's rule (numbers aside) and its trigger (the back-end settings its control
+    turns off, as they are in its replay); None when it is new."""
+    for finding in FINDINGS:
+        if signature(finding.rule) not in signature(rule):
+            continue
+        if all(getattr(config, k) == getattr(finding.config, k) for k in finding.control):
+            return finding
+    return None
+
+
 def audit() -> list[Outcome]:
     """Every Linux finding's replay, on the compiled driver."""
     return [audit_finding(f) for f in FINDINGS]

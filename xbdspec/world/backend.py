@@ -100,6 +100,8 @@ class BackRing:
     req_cons: int = 0
     rsp_prod_pvt: int = 0
     taken: list[Served] = field(default_factory=list)
+    #: the back end misbehaved on it (:meth:`RamDiskBackend.hostile`): served no more
+    broken: bool = False
 
 
 @dataclass
@@ -129,6 +131,8 @@ class RamDiskBackend:
     problems: list[str] = field(default_factory=list)
     #: what the last read request performed read from the disk
     last_read: bytes = b""
+    #: the last responses written, ``(id, operation)`` (a hostile duplicate's source)
+    answered: list[tuple[int, int]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.disk:
@@ -286,6 +290,8 @@ class RamDiskBackend:
         """Take every published request off every ring (``RING_COPY_REQUEST``)."""
         count = 0
         for r in self.rings:
+            if r.broken:
+                continue
             req_prod = r.ring.indexes()[0]
             while r.req_cons != req_prod and len(r.taken) < r.ring.size:
                 req = r.ring.read_request(r.req_cons)
@@ -379,6 +385,46 @@ class RamDiskBackend:
                 self.grants.unmap(seg.gref)
         return RSP_OKAY
 
+    def hostile(self, kind: str, in_flight: frozenset[int] = frozenset()) -> tuple[int, ...] | None:
+        """Misbehave on queue 0's ring as a hostile or broken back end may (the cases
+        Linux's XSA-376 checks guard against), and notify: ``unknown-id``, a response
+        naming no request; ``duplicate``, a request answered a second time;
+        ``wrong-op``, a taken request answered with another operation;
+        ``overrun``, ``rsp_prod`` moved past every request the front end pushed.
+        The ids of the requests in flight it answered (with the wrong operation: the
+        request was performed); None when it did nothing (no ring connected, nothing to
+        answer twice or to take)."""
+        if not self.rings:
+            return None
+        r = self.rings[0]
+        answered: tuple[int, ...] = ()
+        if kind == "overrun":
+            r.rsp_prod_pvt = (r.rsp_prod_pvt + r.ring.size + 3) & U32
+        else:
+            if kind == "unknown-id":
+                rid, op = 0xDEAD_BEEF_0BAD, OP_READ
+            elif kind == "duplicate" and any(a not in in_flight for a, _ in self.answered):
+                # an id answered before and not in flight again (a reused id's second
+                # answer is indistinguishable from the first answer to its new request)
+                rid, op = next(x for x in reversed(self.answered) if x[0] not in in_flight)
+            elif kind == "wrong-op" and (r.taken or self.consume()) and r.taken:
+                served = r.taken.pop(0)
+                rid = served.request.id
+                op = OP_DISCARD if served.request.operation != OP_DISCARD else OP_READ
+                answered = (rid,)
+            else:
+                return None
+            r.ring.write_response(r.rsp_prod_pvt, rid, op, RSP_OKAY)
+            r.rsp_prod_pvt = (r.rsp_prod_pvt + 1) & U32
+        r.ring.set_index("rsp_prod", r.rsp_prod_pvt)
+        # a response written over slots the front end may have filled since: the ring
+        # is no longer one the back end can serve; it stops (its requests go unanswered)
+        r.broken = True
+        r.taken.clear()
+        if self.notify_front is not None:
+            self.notify_front(r.queue)
+        return answered
+
     def respond(self, reverse: bool = False) -> int:
         """Answer every request taken on every ring (in ring order, or the reverse: any
         order is legal), push, and notify each ring's event channel when its
@@ -393,6 +439,7 @@ class RamDiskBackend:
                 if op == OP_INDIRECT and not self.config.echo_indirect_op:
                     op = req.indirect_op  # blkback's pending_req->operation
                 r.ring.write_response(r.rsp_prod_pvt, req.id, op, served.status)
+                self.answered = [*self.answered[-63:], (req.id, op)]
                 r.rsp_prod_pvt = (r.rsp_prod_pvt + 1) & U32
                 self._emit(
                     "backend_respond", id=served.request.id, queue=r.queue, status=served.status

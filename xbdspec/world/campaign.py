@@ -29,7 +29,7 @@ from xbdspec.errors import XbdspecError
 from xbdspec.traces.protocol import RING_STEPS
 
 from .backend import SECTOR, BackendConfig
-from .harness import Frontend, FrontendEnv, Violation, run_program, shrink
+from .harness import HOSTILE, Frontend, FrontendEnv, Violation, run_program, shrink
 
 Program = list[tuple[str, Mapping[str, Any]]]
 MakeFrontend = Callable[[FrontendEnv], Frontend]
@@ -56,6 +56,9 @@ class Shape:
     #: the chance that a program has a resume (save and restore, or migration) among
     #: its events: only for a front end with a ``resume`` entry point
     resume: float = 0.0
+    #: the chance that a program has the back end misbehave once (a hostile response:
+    #: :data:`~xbdspec.world.harness.HOSTILE`), after which only safety is checked
+    hostile: float = 0.0
 
 
 START: Program = [("attach", {}), ("backend_probe", {}), ("settle", {})]
@@ -92,6 +95,9 @@ def generate(rng: random.Random, shape: Shape) -> Program:
             program.append((rng.choice(("deliver_front_watch", "deliver_back_watch")), {}))
         else:
             program.append(("settle", {}))
+    if shape.hostile and rng.random() < shape.hostile:
+        kind = rng.choice(HOSTILE)
+        program.insert(rng.randint(len(START), len(program)), ("backend_hostile", {"kind": kind}))
     if shape.resume and rng.random() < shape.resume:
         program.insert(rng.randint(len(START), len(program)), ("resume", {}))
     program.append(("settle", {"rounds": 64}))

@@ -13,8 +13,9 @@ I/O cannot pass (exit 2).  Every failure of the implementation (a protocol viola
 crash, a hang, a malformed message, an exception) is shrunk to a shortest program and
 written as a replay file, with the protocol trace of its run beside it.
 
-Exit status: 0 no violation, 1 a violation, 2 an error (an argument, a front end that
-cannot run, a campaign that compared nothing).
+Exit status: 0 no violation (or only documented findings, each claimed by its exact
+signature: ``docs/findings/linux.md``), 1 a new violation (any, with ``--strict``), 2 an
+error (an argument, a front end that cannot run, a campaign that compared nothing).
 """
 
 from __future__ import annotations
@@ -85,11 +86,22 @@ def summary(target: Target, seed: int, report: CampaignReport) -> dict[str, Any]
         "compared": dict(sorted(report.compared.items())),
         "reached": {"rules": dict(sorted(report.coverage.items())), "never": never},
         "violations": [
-            {**f.as_json(), "replay_file": getattr(f, "path", None)} for f in report.findings
+            {
+                **f.as_json(),
+                "replay_file": getattr(f, "path", None),
+                "known": _known(target, f),
+            }
+            for f in report.findings
         ],
         "seconds": round(report.seconds, 2),
         "events_per_second": round(report.events / report.seconds) if report.seconds else 0,
     }
+
+
+def _known(target: Target, finding: Finding) -> str | None:
+    if target.known is None:
+        return None
+    return target.known(finding.rule, finding.config or target.config)
 
 
 def render(result: dict[str, Any]) -> str:
@@ -117,6 +129,8 @@ def render(result: dict[str, Any]) -> str:
             f"violation in program {v['program']}, event {v['event']}: {v['rule']}"
             + (f" (and in {v['seen'] - 1} more programs)" if v["seen"] > 1 else "")
         )
+        if v["known"]:
+            lines.append(f"  a documented finding: {v['known']}")
         lines.append(f"  replay ({len(v['replay'])} events): {v['replay_file']}")
     return "\n".join(lines)
 
@@ -181,7 +195,8 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
     print(json.dumps(result, indent=2, sort_keys=True) if args.json else render(result))
-    return 1 if report.findings else 0
+    new = [v for v in result["violations"] if not v["known"]]
+    return 1 if new or (args.strict and result["violations"]) else 0
 
 
 def _world_of(target: Target, finding: Finding) -> World | None:

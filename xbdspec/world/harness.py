@@ -39,6 +39,7 @@ from .ring import (
     OP_READ,
     OP_WRITE,
     RSP_ERROR,
+    RSP_OKAY,
     U32,
     SharedRing,
     notify_needed,
@@ -219,6 +220,9 @@ class QueueView:
     taken: list[int] = field(default_factory=list)
     notified: bool = False
     backend_notified: bool = False
+    #: the back end misbehaved on this ring (:meth:`World._event_backend_hostile`): its
+    #: state is no longer the protocol's; only the safety rules are checked
+    hostile: bool = False
     #: requests that were in flight on a ring that went away (a resume), by model id:
     #: owed again, re-issued or failed
     carried: dict[int, _InFlight] = field(default_factory=dict)
@@ -334,6 +338,8 @@ class World:
         if self._violation is not None:
             return  # the trace ends at the violation (the harness's own, or the model's)
         view = self.queues[queue]
+        if view.hostile:
+            return  # the ring left the protocol (a hostile back end): safety checks only
         if queue:
             what = f"queue {queue}: {what}"
         self.compared["ring steps"] += len(steps)
@@ -453,6 +459,15 @@ class World:
             )
             return
         for view, rid in carrying:
+            if view.hostile:
+                if ok and view.in_flight[rid].status is None:
+                    self._fail(
+                        f"the front end completes bio {bio_id} as done, but the back end "
+                        f"never answered request {rid} (queue {view.queue}; after a hostile "
+                        "response, a response that names no request it sent proves nothing)"
+                    )
+                    return
+                continue
             state = next(iter(view.checker.states))
             if state.req_stage[view.in_flight[rid].model_id] != ReqStage.RESP_PUBLISHED:
                 self._fail(
@@ -926,6 +941,24 @@ class World:
         self.front_watch_pending = self.back_watch_pending = False
         self._front(resume)
 
+    def _event_backend_hostile(self, kind: str) -> None:
+        """The back end misbehaves on queue 0's ring (:meth:`RamDiskBackend.hostile`):
+        a hostile or broken back end, which blkif.h does not rule out and XSA-376 is
+        about.  The ring is no longer in any protocol state: from here on the harness
+        checks the front end's safety only: it completes no bio the back end did not
+        answer, nothing twice, and it does not crash; it may give the ring up (its
+        outstanding bios are owed nothing)."""
+        if kind not in HOSTILE:
+            raise XbdspecError(f"no hostile back-end action {kind!r}: {', '.join(HOSTILE)}")
+        answered = self.backend.hostile(kind, frozenset(self.queues[0].in_flight))
+        if answered is not None:
+            view = self.queues[0]
+            view.hostile = True
+            self.compared["hostile responses"] += 1
+            for rid in answered:  # answered, with the wrong operation: performed
+                if rid in view.in_flight:
+                    view.in_flight[rid].status = RSP_OKAY
+
     def _event_settle(self, rounds: int = 8) -> None:
         """Deliver watches, serve the ring and deliver interrupts until nothing moves."""
         for _ in range(rounds):
@@ -970,10 +1003,15 @@ class World:
         self._event_settle(rounds=64)
         if self._violation is not None:
             raise Violation(self._event, self._label, self._violation)
+        # after a hostile back end the front end may give the device up: nothing is owed
+        gave_up = any(view.hostile for view in self.queues)
         missing = [
             b
             for b in self.bios
-            if b not in self.completed and b not in self.detached_with and self.connected_once
+            if b not in self.completed
+            and b not in self.detached_with
+            and self.connected_once
+            and not gave_up
         ]
         if missing:
             self._fail(
@@ -1058,6 +1096,7 @@ EVENT_PARAMS: dict[str, dict[str, tuple[type, int, int]]] = {
     "submit_many": {"count": (int, 1, 4096), "op": (str, 1, 8), "first_id": (int, 0, 1 << 31)},
     "serve": {"reverse": (bool, 0, 1)},
     "settle": {"rounds": (int, 1, 1024)},
+    "backend_hostile": {"kind": (str, 1, 16)},
 }
 #: What a bio may ask: ``fua`` is a write that must be on stable storage when it
 #: completes (REQ_FUA); ``discard`` frees its sectors (their contents are then undefined).
@@ -1108,8 +1147,11 @@ EVENTS = (
     "interrupt",
     "detach",
     "resume",
+    "backend_hostile",
     "settle",
 )
+#: What a hostile back end may do (:meth:`World._event_backend_hostile`).
+HOSTILE = ("unknown-id", "duplicate", "wrong-op", "overrun")
 
 
 def run_program(

@@ -61,6 +61,8 @@ class Target:
     vary: Callable[[random.Random], BackendConfig] | None = None
     #: what the campaign varies from program to program, in words (for its report)
     dimensions: tuple[str, ...] = ()
+    #: the documented finding a violation is (by its exact signature), or None: new
+    known: Callable[[str, BackendConfig], str | None] | None = None
 
 
 def sweep(
@@ -125,7 +127,7 @@ def _tutorial(options: Mapping[str, str], events: int) -> Target:
     def make(env: Any) -> Any:
         return module.LinuxStyleFrontend(env, broken=broken)
 
-    shape = Shape(events=events, resume=0.2)
+    shape = Shape(events=events, resume=0.2, hostile=0.1)
     base = BackendConfig(sectors=shape.sectors)
     dims = {"feature_flush": (True, False), "max_ring_page_order": (0, 2)}
     return Target(
@@ -152,6 +154,7 @@ def _linux(options: Mapping[str, str], events: int) -> Target:
         max_sectors=64,
         sectors=2048,
         resume=0.2,
+        hostile=0.1,
         ops=("read", "write", "flush", "fua", "discard"),
     )
     config = BackendConfig(
@@ -174,7 +177,12 @@ def _linux(options: Mapping[str, str], events: int) -> Target:
             vary=vary,
             dimensions=describe(**LINUX_SWEEP),
         )
+    from xbdspec.findings.linux import claim
     from xbdspec.linux.adapter import make as make_linux
+
+    def known(rule: str, cfg: BackendConfig) -> str | None:
+        finding = claim(rule, cfg)
+        return None if finding is None else f"linux: {finding.name}"
 
     return Target(
         "linux xen-blkfront.c",
@@ -184,6 +192,7 @@ def _linux(options: Mapping[str, str], events: int) -> Target:
         per_program=True,
         remake=lambda params: make_linux({k: int(v) for k, v in params.items()}),
         vary=vary,
+        known=known,
         dimensions=(
             "module parameters: max_queues 1, 4; max_ring_page_order 0, 4; "
             "max_indirect_segments 0, 32; feature_persistent 0, 1",
@@ -250,7 +259,7 @@ def _c_frontend(options: Mapping[str, str], events: int) -> Target:
     exe = build_c_frontend(*(("BREAK_NOTIFY",) if broken else ()))
     target = stdio_target(str(exe), {}, events)
     # one request carries 11 pages: 88 sectors
-    target.shape = dataclasses.replace(target.shape, max_sectors=88, sectors=2048)
+    target.shape = dataclasses.replace(target.shape, max_sectors=88, sectors=2048, hostile=0.1)
     target.config = BackendConfig(sectors=2048)
     sizes = {k: v for k, v in SMALL_SWEEP.items() if k != "max_indirect_segments"}
     target.vary = sweep(target.config, **sizes)

@@ -839,6 +839,7 @@ def stdio_target(
         events=events,
         ops=tuple(op for op in OPS if op in impl.ops),
         resume=0.2 if "resume" in impl.calls else 0.0,
+        hostile=0.1,
     )
     return Target(
         name=impl.name,
