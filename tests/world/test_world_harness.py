@@ -151,3 +151,27 @@ def test_a_carried_bio_may_be_failed() -> None:
     world = run_program(GivesUp, PROGRAMS["a resume with requests in flight"])
     assert 0 in world.completed.values()
     assert any(s.startswith("frontend_fail_carried") for s in world.checker.report.steps)
+
+
+def test_a_request_is_matched_to_the_bio_of_its_length() -> None:
+    # two reads at the same sector, one of 8 sectors and one of 1 (as in a replay Linux's
+    # campaign found): the request of one sector is the one-sector bio's, whatever the
+    # order they were submitted in; the data of each is compared with the disk
+    program: Program = [
+        *START,
+        ("submit", {"id": 4, "op": "read", "sector": 21, "sectors": 8}),
+        ("submit", {"id": 5, "op": "read", "sector": 21, "sectors": 1}),
+        ("settle", {}),
+    ]
+
+    class OneFirst(TUTORIAL.LinuxStyleFrontend):  # type: ignore[misc, name-defined]
+        def submit(self, bio: Any) -> None:  # the block layer's order is not the ring's
+            if bio.id == 4:
+                self.held = bio
+                return
+            super().submit(bio)
+            super().submit(self.held)
+
+    world = run_program(OneFirst, program)
+    assert world.completed == {4: 1, 5: 1}
+    assert world.compared["read data compared"] == 2

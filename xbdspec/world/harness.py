@@ -18,6 +18,7 @@ a bio never completed or a grant never ended is one too.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import json
 from collections import Counter
@@ -197,6 +198,8 @@ class _InFlight:
     data: bytes = b""
     #: the status the back end answered it with (None: not answered yet)
     status: int | None = None
+    #: the first sector it moves
+    sector: int = 0
 
 
 @dataclass
@@ -491,11 +494,13 @@ class World:
         if ok and bio.op == "read":
             # what the back end read when it performed the request(s): a write in flight
             # at the same time may have changed the disk since (any order is legal)
-            parts = sorted(
-                (view.in_flight[rid].data for view, rid in carrying),
-                key=len,
-                reverse=True,
-            )
+            # a bio split into requests: their data in sector order
+            parts = [
+                e.data
+                for e in sorted(
+                    (view.in_flight[rid] for view, rid in carrying), key=lambda e: e.sector
+                )
+            ]
             expected = b"".join(parts)[: bio.sectors * SECTOR]
             self.compared["read data compared"] += 1
             if data != expected:
@@ -579,7 +584,7 @@ class World:
                     for v in self.queues:
                         for r, e in v.in_flight.items():
                             if e.bio == twin:
-                                v.in_flight[r] = _InFlight(e.model_id, bio_id, e.grefs, e.data)
+                                v.in_flight[r] = dataclasses.replace(e, bio=bio_id)
                     return True
         return False
 
@@ -620,8 +625,9 @@ class World:
             req = ring.read_request(idx)
             real_op = req.indirect_op if req.operation == OP_INDIRECT else req.operation
             has_data = req.nr_segments > 0
+            length = self._request_sectors(req)
             model_id = self._model_id(
-                view, req.id, self._bio_of(real_op, req.sector_number, has_data)
+                view, req.id, self._bio_of(real_op, req.sector_number, has_data, length)
             )
             if model_id is None:
                 self._fail(
@@ -635,7 +641,7 @@ class World:
                     f"request {req.id} has operation {req.operation}, which blkif.h does not define"
                 )
                 return
-            bio = self._bio_of(real_op, req.sector_number, has_data)
+            bio = self._bio_of(real_op, req.sector_number, has_data, length)
             self.indirect_pages.update(req.indirect_grefs)
             for ref in req.indirect_grefs:
                 if ref not in self.grants.grants:
@@ -645,7 +651,7 @@ class World:
                     return
             segments = self.backend.segments(req) or ()
             grefs = (*req.indirect_grefs, *(s.gref for s in segments))
-            view.in_flight[req.id] = _InFlight(model_id, bio, grefs)
+            view.in_flight[req.id] = _InFlight(model_id, bio, grefs, sector=req.sector_number)
             self.compared["requests read from the ring"] += 1
             for seg in segments:
                 if seg.gref not in self.grants.grants:
@@ -685,10 +691,25 @@ class World:
                 return candidate
         return None
 
-    def _bio_of(self, op: int, sector: int, has_data: bool = True) -> int | None:
-        """The bio a request is most likely for (the oldest outstanding one of the same
-        kind at the same sector): a request names no bio.  A flush or barrier with data
-        is a write with FUA (or an ordered write); without, a flush."""
+    def _request_sectors(self, req: Any) -> int | None:
+        """How many sectors a request moves: its segments' (its indirect pages' for an
+        indirect one), a discard's ``nr_sectors``; None when unknown."""
+        if req.operation == OP_DISCARD:
+            return int(req.nr_sectors)
+        segments = self.backend.segments(req)
+        if not segments:
+            return None
+        return sum(s.last_sect - s.first_sect + 1 for s in segments)
+
+    def _bio_of(
+        self, op: int, sector: int, has_data: bool = True, length: int | None = None
+    ) -> int | None:
+        """The bio a request is most likely for: a request names no bio, only an
+        operation, a sector and (through its segments) a length.  The oldest outstanding
+        bio of the same kind starting at that sector whose length is the request's; else
+        one longer than it (the request is the bio's first part: a front end may split a
+        bio); else the oldest of the same kind there.  A flush or barrier with data is a
+        write with FUA (or an ordered write); without, a flush."""
         carried = {e.bio for view in self.queues for e in view.in_flight.values()}
         if op in (OP_READ, OP_WRITE):
             # a FUA write goes as a plain write to a device that has no volatile cache
@@ -700,12 +721,20 @@ class World:
             kinds = ("fua", "write")
         else:
             kinds = ("flush",)
-        for bio in self.bios.values():
-            if bio.id in self.completed or bio.id in carried:
-                continue
-            if bio.op in kinds and (bio.op == "flush" or bio.sector == sector):
-                return bio.id
-        return None
+        candidates = [
+            bio
+            for bio in self.bios.values()
+            if bio.id not in self.completed
+            and bio.id not in carried
+            and bio.op in kinds
+            and (bio.op == "flush" or bio.sector == sector)
+        ]
+        if length is not None:
+            for fits in (lambda b: b.sectors == length, lambda b: b.sectors > length):
+                chosen = next((b for b in candidates if fits(b)), None)
+                if chosen is not None:
+                    return chosen.id
+        return candidates[0].id if candidates else None
 
     def _took(self, view: QueueView, ring: SharedRing | None, ended: list[int]) -> None:
         taken = list(dict.fromkeys(view.taken))
@@ -740,7 +769,7 @@ class World:
             if gone is not None:
                 entry = view.carried[gone]
                 left = tuple(g for g in entry.grefs if g != ref)
-                view.carried[gone] = _InFlight(gone, entry.bio, left, entry.data)
+                view.carried[gone] = dataclasses.replace(entry, grefs=left)
                 if not left:  # the model's grant bit is the request's pages, all of them
                     self._step(
                         [("frontend_end_grant", {"id": gone})],
@@ -761,11 +790,8 @@ class World:
             for rid in taken:
                 entry = view.in_flight[rid]
                 if ref in entry.grefs:
-                    view.in_flight[rid] = _InFlight(
-                        entry.model_id,
-                        entry.bio,
-                        tuple(g for g in entry.grefs if g != ref),
-                        entry.data,
+                    view.in_flight[rid] = dataclasses.replace(
+                        entry, grefs=tuple(g for g in entry.grefs if g != ref)
                     )
         for rid in taken:
             for ref in view.in_flight[rid].grefs:
