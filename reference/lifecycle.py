@@ -68,6 +68,7 @@ from .driver import (
 )
 from .faults import KernelAssertion, UndefinedBehaviour
 from .locks import mtx_init, mtx_lock, mtx_unlock
+from .platform import DRIVER_MODULE, DriverMethods
 from .queues import (
     xbd_dequeue_bio,
     xbd_dequeue_cm,
@@ -972,6 +973,19 @@ def backend_changed(dev: XenbusDevice, backend_state: int) -> None:
         else:
             closing(dev)
 
+
+# static device_method_t xbd_methods[] = {...}; DRIVER_MODULE(xbd, xenbusb_front, ...)
+DRIVER_MODULE(
+    "xbd",
+    DriverMethods(
+        probe=probe,
+        attach=attach,
+        detach=detach,
+        suspend=suspend,
+        resume=resume,
+        otherend_changed=backend_changed,
+    ),
+)
 
 __all__ = [
     "VDEV_INFO",

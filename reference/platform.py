@@ -15,6 +15,7 @@ probe, attach, back end ``InitWait``, watch delivery, ``initialize``, back end `
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
@@ -35,6 +36,44 @@ from .memory import PhysMem
 from .softc import Bio, Disk, Softc
 from .xenbus import XenbusDevice, xenbus_read_driver_state
 from .xenstore import XenStore
+
+
+@dataclass(frozen=True, slots=True)
+class DriverMethods:
+    """A driver's device methods, the seed's ``xbd_methods[]`` (``device_method_t``):
+    what newbus and xenbusb call.  The driver registers them (``DRIVER_MODULE``) when
+    it is loaded, so that the platform sits below the driver and imports nothing of it.
+
+    Attributes:
+        probe, attach, detach, suspend, resume: ``device_probe`` .. ``device_resume``.
+        otherend_changed: ``xenbus_otherend_changed`` (``xbd_backend_changed``).
+    """
+
+    probe: Callable[[XenbusDevice], int]
+    attach: Callable[[XenbusDevice], int]
+    detach: Callable[[XenbusDevice], int]
+    suspend: Callable[[XenbusDevice], object]
+    resume: Callable[[XenbusDevice], int]
+    otherend_changed: Callable[[XenbusDevice, XenbusState], None]
+
+
+#: The drivers loaded, by name (``DRIVER_MODULE(xbd, xenbusb_front, ...)``).
+DRIVERS: dict[str, DriverMethods] = {}
+
+
+def DRIVER_MODULE(name: str, methods: DriverMethods) -> None:
+    """Register a driver's methods with the bus (``DRIVER_MODULE``)."""
+    DRIVERS[name] = methods
+
+
+def xbd_methods() -> DriverMethods:
+    """The ``xbd`` driver's methods.  ``xbdspec.reference`` loads the driver (its
+    ``lifecycle`` module registers them) before anything can reach the platform."""
+    methods = DRIVERS.get("xbd")
+    if methods is None:
+        raise KernelHang("newbus", "no driver xbd is loaded (import xbdspec.reference)")
+    return methods
+
 
 FRONT_WATCH = "frontend:otherend-state"
 BACK_WATCH = "backend:frontend-state"
@@ -344,8 +383,7 @@ class Platform:
 
     def deliver_watch(self) -> bool:
         """Deliver the oldest pending watch event; False if there was none."""
-        from .lifecycle import backend_changed
-
+        backend_changed = xbd_methods().otherend_changed
         token = self.xenstore.next_event()
         if token is None:
             return False
@@ -371,12 +409,11 @@ class Platform:
         Raises :class:`KernelHang` if the front end does not attach (probe or attach
         failed); inspect :attr:`log` for why.
         """
-        from .lifecycle import attach, probe
-
+        methods = xbd_methods()
         dev = self.plug()
-        if probe(dev) != 0:
+        if methods.probe(dev) != 0:
             raise KernelHang("boot", "xbd_probe declined the device")
-        if attach(dev) != 0:
+        if methods.attach(dev) != 0:
             raise KernelHang("boot", "xbd_attach failed")
         self.register_watches()
         self.backend.start()
@@ -389,9 +426,9 @@ class Platform:
 
     def resume_device(self) -> int:
         """``xenbusb_resume`` for our device: new back-end watch, ``Initialising``, resume."""
-        from .lifecycle import resume
         from .xenbus import xenbus_set_state
 
+        resume = xbd_methods().resume
         dev = self.dev
         if dev is None:
             return 0
