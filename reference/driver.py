@@ -41,6 +41,7 @@ from .constants import (
     GNTTAB_LIST_END,
     PAGE_MASK,
     PAGE_SHIFT,
+    PAGE_SIZE,
     XBD_Q_BUSY,
     XBD_Q_COMPLETE,
     XBD_Q_FREE,
@@ -385,6 +386,17 @@ def restart_queue_callback(arg: Any) -> None:
     mtx_unlock(sc.xbd_io_lock)
 
 
+def _needs_indirect(bp: Bio) -> bool:
+    """Whether a bio's data spans more pages than one direct request carries
+    (``BLKIF_MAX_SEGMENTS_PER_REQUEST``): it would go as ``BLKIF_OP_INDIRECT``, whose
+    ``indirect_op`` blkif.h allows only READ or WRITE (``ordered-write-indirect-barrier``'s
+    fix: such an ordered write is single-stepped as a plain write instead)."""
+    data = bp.bio_data
+    offset = data.offset if data is not None else 0
+    pages = (offset + bp.bio_bcount + PAGE_SIZE - 1) // PAGE_SIZE
+    return pages > BLKIF_MAX_SEGMENTS_PER_REQUEST
+
+
 def bio_command(sc: Softc) -> Command | None:
     """Port of ``xbd_bio_command``: turn the next bio into a command, or hold the queue."""
     if sc.xbd_state != XbdState.CONNECTED:
@@ -425,7 +437,9 @@ def bio_command(sc: Softc) -> Command | None:
     elif cmd == BIO_WRITE:
         cm.cm_operation = BLKIF_OP_WRITE
         if (bp.bio_flags & BIO_ORDERED) != 0:
-            if (sc.xbd_flags & XBDF_BARRIER) != 0:
+            if (sc.xbd_flags & XBDF_BARRIER) != 0 and not (
+                sc.platform.fixes.ordered_write_indirect_barrier and _needs_indirect(bp)
+            ):
                 cm.cm_operation = BLKIF_OP_WRITE_BARRIER
             else:
                 cm.cm_flags |= XBDCF_Q_FREEZE

@@ -143,6 +143,7 @@ class Fixes:
     no_commands_after_shadow_failure: bool = False
     close_clears_open_flag: bool = False
     barrier_data_granted_writable: bool = False
+    ordered_write_indirect_barrier: bool = False
     barrier_write_not_synced: bool = False
     request_sectors_in_device_units: bool = False
     media_size_in_sector_units: bool = False

@@ -35,6 +35,7 @@ class FoundBy(Enum):
     PROOF = "z3 proof of the seed's arithmetic (xbdspec prove)"
     REFERENCE = "reference run with hostile or failing platform inputs"
     READING = "reading the seed, then a reference replay"
+    PROTOCOL = "the protocol-level harness (xbdspec difftest --impl reference / seed)"
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,11 @@ class Finding:
         shows: for a scenario replay, text the seed's violation must contain (a program's
             divergence is recognised by the conformance classifier instead), so an
             unrelated fault cannot pass for the finding.
+        protocol_rule: the rule the protocol-level harness reports when a campaign
+            reaches it (``xbdspec difftest --impl reference``), numbers aside; empty when
+            that harness does not reach it.
+        protocol_trigger: the back-end settings (``xbdspec.world.backend.BackendConfig``
+            fields) a program must have for the rule to be this finding.
     """
 
     name: str
@@ -77,6 +83,8 @@ class Finding:
     proof: str = ""
     requires: tuple[str, ...] = ()
     shows: str = ""
+    protocol_rule: str = ""
+    protocol_trigger: tuple[tuple[str, object], ...] = ()
 
     @property
     def fix_field(self) -> str:
@@ -1139,6 +1147,50 @@ FINDINGS: tuple[Finding, ...] = (
         shows=("data pages are granted read-only"),
     ),
     Finding(
+        name="ordered-write-indirect-barrier",
+        title="A large ordered write goes as an indirect WRITE_BARRIER, which blkif.h does "
+        "not allow and blkback refuses",
+        severity=Severity.LOST_IO,
+        seed_functions=("xbd_bio_command", "xbd_queue_cb"),
+        summary=(
+            "An ordered write needing more than 11 segments is sent as `BLKIF_OP_INDIRECT` "
+            "with `indirect_op` = `BLKIF_OP_WRITE_BARRIER`; blkif.h's `indirect_op` is "
+            "`BLKIF_OP_{READ/WRITE}`, and Linux's blkback answers `BLKIF_RSP_ERROR`: the "
+            "write fails with EIO."
+        ),
+        explanation=(
+            "`xbd_bio_command` turns a `BIO_ORDERED` write into `BLKIF_OP_WRITE_BARRIER` "
+            "whenever the back end offers `feature-barrier`, before the data is mapped. "
+            "`xbd_queue_cb` then sends any command with more than "
+            "`BLKIF_MAX_SEGMENTS_PER_REQUEST` (11) segments as a `blkif_request_indirect`, "
+            "copying the command's operation into `indirect_op`. blkif.h's "
+            "`struct blkif_request_indirect` declares `indirect_op` as "
+            "`BLKIF_OP_{READ/WRITE}`, and Linux 6.1's blkback (`dispatch_rw_block_io`: "
+            '"Invalid indirect operation") answers anything else with `BLKIF_RSP_ERROR` '
+            "without performing it. An ordered write larger than 44 KiB (the usual case for "
+            "a journal commit with indirect descriptors on) fails with EIO on a Linux back "
+            "end, and a permissive back end performs a request the protocol does not define."
+        ),
+        found_by=FoundBy.PROTOCOL,
+        how_found=(
+            "The protocol-level harness (`xbdspec difftest --impl reference`), its FUA writes "
+            "handed to FreeBSD as `BIO_ORDERED` on back ends offering barrier and indirect "
+            "segments: the content rule `IndirectOpIsReadOrWrite` refused the request; the "
+            "reference replay runs it against the strict (`LINUX_BLKBACK`) back end."
+        ),
+        fix=(
+            "`Fixes.ordered_write_indirect_barrier`: an ordered write whose data spans more "
+            "pages than a direct request carries is single-stepped (the queue frozen until "
+            "the ring is idle, as without `feature-barrier`) and sent as an indirect "
+            "`BLKIF_OP_WRITE`, keeping its ordering."
+        ),
+        seed_note=0,
+        shows=("indirect_op is BLKIF_OP_READ or BLKIF_OP_WRITE"),
+        protocol_rule="breaks IndirectOpIsReadOrWrite (An indirect request's indirect_op is "
+        "READ or WRITE.)",
+        protocol_trigger=(("feature_barrier", True),),
+    ),
+    Finding(
         name="barrier-write-not-synced",
         title="A barrier write's data is not synced for the device before it is sent",
         severity=Severity.WRONG,
@@ -1495,3 +1547,19 @@ NOTICED: tuple[Noticed, ...] = (
 )
 
 BY_NAME = {f.name: f for f in FINDINGS}
+
+
+def claim_protocol(rule: str, config: object) -> Finding | None:
+    """The finding a protocol-level campaign's violation of the reference or the
+    compiled seed is, by its exact signature: the finding's ``protocol_rule`` (numbers
+    aside) and every ``protocol_trigger`` setting as the program had it; None: new."""
+
+    def bare(text: str) -> str:
+        return "".join(ch for ch in text if not ch.isdigit())
+
+    for finding in FINDINGS:
+        if not finding.protocol_rule or bare(finding.protocol_rule) not in bare(rule):
+            continue
+        if all(getattr(config, k, None) == v for k, v in finding.protocol_trigger):
+            return finding
+    return None

@@ -4,11 +4,14 @@ grants of a barrier write, a dump that fails part-way."""
 
 from __future__ import annotations
 
-from xbdspec.reference import BackendConfig, Bio, Platform, strategy
+from xbdspec.reference import BackendConfig, BackendProfile, Bio, Platform, strategy
 from xbdspec.reference.constants import (
     BIO_ORDERED,
     BIO_READ,
     BIO_WRITE,
+    BLKIF_OP_INDIRECT,
+    BLKIF_OP_READ,
+    BLKIF_OP_WRITE,
     BUS_DMASYNC_PREWRITE,
     EBUSY,
     XBD_Q_COMPLETE,
@@ -127,6 +130,41 @@ def barrier_data_granted_writable(run: Run) -> None:
     platform.backend.respond_all()
     platform.deliver_interrupt()
     run.expect(all(cm.cm_bp is None for cm in busy), "the barrier write completes")
+
+
+@scenario("ordered-write-indirect-barrier")
+def ordered_write_indirect_barrier(run: Run) -> None:
+    """An ordered write of 16 pages to a back end offering ``feature-barrier`` and
+    indirect segments: it needs more than 11 segments, so it goes as
+    ``BLKIF_OP_INDIRECT``; blkif.h allows ``indirect_op`` only READ or WRITE, and Linux's
+    blkback (the strict profile) answers an indirect WRITE_BARRIER with an error."""
+    platform = run.platform(
+        backend_config=BackendConfig(max_indirect_segments=32, profile=BackendProfile.LINUX_BLKBACK)
+    )
+    run.step("the disk connects to a back end offering feature-barrier and 32 indirect segments")
+    platform.boot()
+    sc = platform.softc()
+    run.step("bio 0, an ordered write of 16 pages (64 KiB)")
+    bp = Bio(
+        BIO_WRITE, 0, 16 * 4096, BIO_ORDERED, platform.mem.alloc(16 * 4096, 0), bio_disk=sc.xbd_disk
+    )
+    strategy(bp)
+    sent = platform.backend.fetch()
+    run.expect(sent == 1, "the ordered write is on the ring")
+    requests = list(platform.backend.pending)
+    run.expect(
+        all(
+            r.operation != BLKIF_OP_INDIRECT or r.io_op in (BLKIF_OP_READ, BLKIF_OP_WRITE)
+            for r in requests
+        ),
+        "an indirect request's indirect_op is BLKIF_OP_READ or BLKIF_OP_WRITE (blkif.h)",
+    )
+    run.step("the back end answers; interrupt")
+    platform.backend.respond_all()
+    platform.deliver_interrupt()
+    run.expect(
+        bp.done_count == 1 and bp.bio_error == 0, "the ordered write completes without an error"
+    )
 
 
 @scenario("barrier-write-not-synced")

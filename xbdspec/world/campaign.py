@@ -77,14 +77,15 @@ def generate(rng: random.Random, shape: Shape) -> Program:
             program.append(("submit_many", {"count": count, "op": op, "first_id": next_id}))
             next_id += count
         elif roll < 0.45:
-            op = rng.choice([o for o in ("read", "write", "write", "flush") if o in shape.ops])
+            kinds = ("read", "write", "write", "flush", "fua", "discard")
+            op = rng.choice([o for o in kinds if o in shape.ops])
             params: dict[str, Any] = {"id": next_id, "op": op}
             next_id += 1
             if op != "flush":
                 sectors = rng.randint(1, shape.max_sectors)
                 params["sector"] = rng.randrange(0, shape.sectors - sectors + 1)
                 params["sectors"] = sectors
-                if op == "write":
+                if op in ("write", "fua"):
                     params["data"] = rng.randbytes(sectors * SECTOR).hex()
             program.append(("submit", params))
         elif roll < 0.65:

@@ -282,6 +282,10 @@ class World:
         self.bios: dict[int, Bio] = {}
         self.completed: dict[int, int] = {}
         self.ended: list[int] = []
+        #: what the taken pieces of a bio still outstanding read: bio -> sector -> data
+        self.pieces_read: dict[int, dict[int, bytes]] = {}
+        #: where the next piece of a split bio starts: bio -> sector
+        self.piece_end: dict[int, int] = {}
         #: grants that named indirect pages (segment descriptors, not data): a front end
         #: may keep them granted and reuse them for every indirect request (FreeBSD does)
         self.indirect_pages: set[int] = set()
@@ -494,13 +498,12 @@ class World:
         if ok and bio.op == "read":
             # what the back end read when it performed the request(s): a write in flight
             # at the same time may have changed the disk since (any order is legal)
-            # a bio split into requests: their data in sector order
-            parts = [
-                e.data
-                for e in sorted(
-                    (view.in_flight[rid] for view, rid in carrying), key=lambda e: e.sector
-                )
-            ]
+            # a bio split into requests: their data in sector order (pieces taken before)
+            pieces = dict(self.pieces_read.pop(bio_id, {}))
+            pieces.update(
+                {view.in_flight[rid].sector: view.in_flight[rid].data for view, rid in carrying}
+            )
+            parts = [pieces[k] for k in sorted(pieces)]
             expected = b"".join(parts)[: bio.sectors * SECTOR]
             self.compared["read data compared"] += 1
             if data != expected:
@@ -652,6 +655,8 @@ class World:
             segments = self.backend.segments(req) or ()
             grefs = (*req.indirect_grefs, *(s.gref for s in segments))
             view.in_flight[req.id] = _InFlight(model_id, bio, grefs, sector=req.sector_number)
+            if bio is not None and length is not None:
+                self.piece_end[bio] = max(self.piece_end.get(bio, 0), req.sector_number + length)
             self.compared["requests read from the ring"] += 1
             for seg in segments:
                 if seg.gref not in self.grants.grants:
@@ -734,11 +739,35 @@ class World:
                 chosen = next((b for b in candidates if fits(b)), None)
                 if chosen is not None:
                     return chosen.id
-        return candidates[0].id if candidates else None
+        if candidates:
+            return candidates[0].id
+        # a later piece of a split bio: inside an outstanding bio of the kind, after a
+        # piece already on the ring
+        for bio in self.bios.values():
+            if (
+                bio.id not in self.completed
+                and bio.op in kinds
+                and self.piece_end.get(bio.id) == sector
+                and sector < bio.sector + bio.sectors
+            ):
+                return bio.id
+        return None
 
     def _took(self, view: QueueView, ring: SharedRing | None, ended: list[int]) -> None:
         taken = list(dict.fromkeys(view.taken))
         view.taken.clear()
+        if not view.hostile:
+            # a grant ended of a request whose response is published: the front end took
+            # that response (a piece of a bio still outstanding: its bio completes later)
+            state = next(iter(view.checker.states))
+            for ref in ended:
+                owner = next((r for r, e in view.in_flight.items() if ref in e.grefs), None)
+                if (
+                    owner is not None
+                    and owner not in taken
+                    and state.req_stage[view.in_flight[owner].model_id] == ReqStage.RESP_PUBLISHED
+                ):
+                    taken.append(owner)
         if ring is not None:
             self._took_responses(view, ring, taken)
         self._ended_grants(view, taken, ended)
@@ -794,8 +823,12 @@ class World:
                         entry, grefs=tuple(g for g in entry.grefs if g != ref)
                     )
         for rid in taken:
-            for ref in view.in_flight[rid].grefs:
+            entry = view.in_flight[rid]
+            for ref in entry.grefs:
                 view.answered_grants[ref] = rid
+            if entry.bio is not None and entry.bio not in self.completed:
+                # a piece of a bio still outstanding: what it read, for the bio's check
+                self.pieces_read.setdefault(entry.bio, {})[entry.sector] = entry.data
             del view.in_flight[rid]
 
     # ---- the harness's events

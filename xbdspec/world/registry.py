@@ -201,22 +201,61 @@ def _linux(options: Mapping[str, str], events: int) -> Target:
     )
 
 
+def _value(text: str) -> Any:
+    """An option's value from its text (a replay's header holds text): a whole number,
+    true or false, none, or the text."""
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("none", "null", ""):
+        return None
+    if lowered.lstrip("-").isdigit():
+        return int(lowered)
+    return text
+
+
+REFERENCE_OPTIONS = ("fixes", "grant_frames", "buffer_offsets", "invariants", "open", "geom")
+
+
+def _freebsd_known(rule: str, config: BackendConfig) -> str | None:
+    """A documented FreeBSD finding a protocol-level violation is (by its exact
+    signature), for the seed's behaviour (the reference and the compiled seed)."""
+    from xbdspec.findings.catalogue import claim_protocol
+
+    finding = claim_protocol(rule, config)
+    return None if finding is None else finding.name
+
+
 def _reference(fixes: str | None) -> Loader:
     def load(options: Mapping[str, str], events: int) -> Target:
         from .frontends.reference import make
 
-        # 11 direct segments carry 88 sectors, but the seed's d_maxsize is 40 KiB (80)
-        shape = Shape(events=events, max_sectors=80, sectors=2048)
+        # bios up to 160 sectors: past one direct request (the seed's d_maxsize is 40 KiB
+        # without indirect segments: GEOM splits), into indirect ones; a FUA write is an
+        # ordered write (BIO_ORDERED)
+        shape = Shape(
+            events=events, max_sectors=160, sectors=2048, ops=("read", "write", "flush", "fua")
+        )
         base = BackendConfig(sectors=shape.sectors)
         name = "reference" if fixes is None else "reference-fixed"
+        chosen: dict[str, Any] = {"fixes": fixes}
+        chosen.update({k: _value(v) for k, v in options.items()})
+        if fixes is not None:
+            chosen["fixes"] = fixes
+        try:
+            maker = make(chosen)
+        except ValueError as exc:
+            raise UnknownFrontend(str(exc)) from None
         return Target(
             f"{name} (FreeBSD blkfront port)",
-            make({"fixes": fixes}),
+            maker,
             base,
             shape,
             options={"fixes": fixes} if fixes else {},
             vary=sweep(base, **SMALL_SWEEP),
             dimensions=describe(**SMALL_SWEEP),
+            # with every fix on, nothing counts as known
+            known=_freebsd_known if fixes is None else None,
         )
 
     return load
@@ -231,7 +270,9 @@ def _seed(options: Mapping[str, str], events: int) -> Target:
         picker = dimensions()
     except (BuildError, FileNotFoundError) as exc:
         raise UnknownFrontend(f"the compiled seed cannot be built here: {exc}") from None
-    shape = Shape(events=events, max_sectors=64, sectors=2048)
+    shape = Shape(
+        events=events, max_sectors=160, sectors=2048, ops=("read", "write", "flush", "fua")
+    )
     base = BackendConfig(sectors=shape.sectors)
     return Target(
         "compiled seed (FreeBSD blkfront.c under the kernel shim)",
@@ -241,6 +282,7 @@ def _seed(options: Mapping[str, str], events: int) -> Target:
         per_program=True,
         remake=lambda params: make(dict(params)),
         vary=sweep(base, **SMALL_SWEEP),
+        known=_freebsd_known,
         dimensions=(
             "driver options: open_disk, buffer_offsets, enable_indirect on and off",
             *describe(**SMALL_SWEEP),
@@ -286,11 +328,13 @@ ENTRIES: dict[str, Entry] = {
             "the reference port of FreeBSD's blkfront (the seed's behaviour), its platform "
             "backed by the world",
             _reference(None),
+            REFERENCE_OPTIONS,
         ),
         Entry(
             "reference-fixed",
             "the reference with every documented finding's fix on",
             _reference("all"),
+            REFERENCE_OPTIONS,
         ),
         Entry(
             "seed",

@@ -81,6 +81,7 @@ from xbdspec.reference.backend import BackendConfig as SimulatedBackendConfig
 from xbdspec.reference.constants import (
     BIO_ERROR,
     BIO_FLUSH,
+    BIO_ORDERED,
     BIO_READ,
     BIO_WRITE,
     GREFS_PER_GRANT_FRAME,
@@ -102,6 +103,8 @@ from xbdspec.errors import XbdspecError
 from xbdspec.world.harness import Bio, Frontend, FrontendEnv
 
 SECTOR = 512
+#: a world bio is split into at most this many pieces (kernel bio ids are bio * this + i)
+MAX_PIECES = 1024
 #: The options :func:`make` takes, with their defaults.
 DEFAULT_OPTIONS: dict[str, Any] = {
     "fixes": None,
@@ -325,6 +328,10 @@ class ReferenceFrontend:
         self.opened: Disk | None = None
         self.outstanding = 0
         self._bios: dict[int, Bio] = {}
+        #: a split bio's pieces: kernel bio id -> (the world's bio id, byte offset)
+        self._pieces: dict[int, tuple[int, int]] = {}
+        #: a split bio: world bio id -> [pieces left, all ok, offset -> data read]
+        self._split: dict[int, list[Any]] = {}
 
     # ---- what the tests look at
     @property
@@ -428,21 +435,40 @@ class ReferenceFrontend:
             self.opened = disk
         if bio.op == "flush":
             bp = KernelBio(BIO_FLUSH, bio_disk=disk, bio_id=bio.id)
-        elif bio.op in ("read", "write"):
-            nbytes = bio.sectors * SECTOR
-            if nbytes > disk.d_maxsize:
-                raise XbdspecError(
-                    f"bio {bio.id} of {nbytes} bytes exceeds d_maxsize {disk.d_maxsize}: "
-                    "GEOM would split it, and the harness follows one request per bio"
+        elif bio.op in ("read", "write", "fua"):
+            # a FUA write is FreeBSD's BIO_ORDERED write (ordered, and durable when done);
+            # a bio longer than d_maxsize is split by GEOM (g_disk_start) into pieces of
+            # at most d_maxsize, each its own bio to d_strategy
+            total = bio.sectors * SECTOR
+            step = max(SECTOR, disk.d_maxsize - disk.d_maxsize % SECTOR)
+            pieces = [(off, min(step, total - off)) for off in range(0, total, step)]
+            self._split[bio.id] = [len(pieces), True, {}]
+            for index, (off, nbytes) in enumerate(pieces):
+                offset = (bio.id % (PAGE_SIZE // SECTOR)) * SECTOR if self.buffer_offsets else 0
+                buffer = self.platform.mem.alloc(nbytes, offset)
+                if bio.op in ("write", "fua"):
+                    chunk = bio.data[off : off + nbytes]
+                    buffer.view()[:] = chunk.ljust(nbytes, b"\0")
+                cmd = BIO_READ if bio.op == "read" else BIO_WRITE
+                flags = BIO_ORDERED if bio.op == "fua" else 0
+                key = bio.id * MAX_PIECES + index
+                self._pieces[key] = (bio.id, off)
+                bp = KernelBio(
+                    cmd,
+                    bio.sector + off // SECTOR,
+                    nbytes,
+                    flags,
+                    buffer,
+                    bio_disk=disk,
+                    bio_id=key,
                 )
-            offset = (bio.id % (PAGE_SIZE // SECTOR)) * SECTOR if self.buffer_offsets else 0
-            buffer = self.platform.mem.alloc(nbytes, offset)
-            if bio.op == "write":
-                buffer.view()[:] = bio.data[:nbytes].ljust(nbytes, b"\0")
-            cmd = BIO_READ if bio.op == "read" else BIO_WRITE
-            bp = KernelBio(cmd, bio.sector, nbytes, 0, buffer, bio_disk=disk, bio_id=bio.id)
+                self._start(bp, disk)
+            return
         else:
             raise XbdspecError(f"bio {bio.id}: no operation {bio.op!r}")
+        self._start(bp, disk)
+
+    def _start(self, bp: KernelBio, disk: Disk) -> None:
         self.outstanding += 1
         if self.geom:
             g_disk_start(bp)
@@ -450,8 +476,11 @@ class ReferenceFrontend:
             disk.d_strategy(bp)
 
     def _biodone(self, bp: KernelBio) -> None:
-        """``biodone``: the completion to the world (a read with its buffer's data)."""
-        bio = self._bios.get(bp.bio_id)
+        """``biodone``: the completion to the world (a read with its buffer's data); a
+        split bio completes once its last piece is done (``g_std_done``), with an error
+        if any piece had one."""
+        piece = self._pieces.pop(bp.bio_id, None)
+        bio = self._bios.get(piece[0] if piece is not None else bp.bio_id)
         if bio is None:
             raise XbdspecError(f"biodone of bio {bp.bio_id}, which the block layer never sent")
         if bp.done_count == 1:
@@ -459,9 +488,19 @@ class ReferenceFrontend:
         ok = bp.bio_error == 0 and not bp.bio_flags & BIO_ERROR
         buffer: KernelBuffer | None = bp.bio_data
         data = buffer.read() if ok and bio.op == "read" and buffer is not None else b""
-        self.env.complete(bio.id, ok, data)
         if buffer is not None:
             self.platform.mem.free(buffer)
+        if piece is None:
+            self.env.complete(bio.id, ok, data)
+            return
+        state = self._split[bio.id]
+        state[0] -= 1
+        state[1] = state[1] and ok
+        state[2][piece[1]] = data
+        if state[0] == 0:
+            del self._split[bio.id]
+            whole = b"".join(state[2][k] for k in sorted(state[2])) if state[1] else b""
+            self.env.complete(bio.id, bool(state[1]), whole)
 
 
 def _fixes(value: Any) -> Fixes:

@@ -106,6 +106,8 @@ PAGE_SIZE = 4096
 SECTOR = 512
 EIO = 5
 BIO_READ, BIO_WRITE, BIO_FLUSH = 1, 2, 5
+#: struct bio's bio_flags (sys/bio.h): an ordered write
+BIO_ORDERED = 0x08
 BIO_ERROR = 0x01
 DISKFLAG_CANFLUSHCACHE = 0x8
 XENBUS_CLOSED = 6
@@ -180,6 +182,10 @@ class SeedFrontend:
         self._pages: dict[int, memoryview] = {}
         #: shim bio id -> the world's bio
         self._bios: dict[int, Bio] = {}
+        #: a kernel bio's piece of the world's bio: shim id -> (byte offset, length)
+        self._pieces: dict[int, tuple[int, int]] = {}
+        #: a world bio in pieces: bio id -> [pieces left, all ok, offset -> data read]
+        self._split: dict[int, list[Any]] = {}
         self._added = False
         self._otherend_id = 0
         self._disk_seen = False
@@ -346,16 +352,29 @@ class SeedFrontend:
 
     # ---- the block layer
     def _biodone(self, shim_id: int) -> None:
+        """``biodone`` of a kernel bio: the world's bio completes once its last piece is
+        done (``g_std_done``), with an error if any piece had one."""
         bio = self._bios.get(shim_id)
         if bio is None:
             raise XbdspecError(f"biodone of bio {shim_id}, which the block layer never sent")
         status = (ctypes.c_long * 4)()
         self._lib.xbd_h_bio_status(shim_id, status)
         ok = status[1] == 0 and not status[2] & BIO_ERROR
+        off, nbytes = self._pieces.pop(shim_id, (0, bio.sectors * SECTOR))
         data = b""
         if ok and bio.op == "read":
-            data = ctypes.string_at(self._lib.xbd_h_bio_data(shim_id), bio.sectors * SECTOR)
-        self.env.complete(bio.id, ok, data)
+            data = ctypes.string_at(self._lib.xbd_h_bio_data(shim_id), nbytes)
+        state = self._split.get(bio.id)
+        if state is None:
+            self.env.complete(bio.id, ok, data)
+            return
+        state[0] -= 1
+        state[1] = state[1] and ok
+        state[2][off] = data
+        if state[0] == 0:
+            del self._split[bio.id]
+            whole = b"".join(state[2][k] for k in sorted(state[2])) if state[1] else b""
+            self.env.complete(bio.id, bool(state[1]), whole)
 
     # ---- what the tests look at
     def softc(self) -> dict[str, int] | None:
@@ -483,7 +502,6 @@ class SeedFrontend:
             self.held.append(bio)
 
     def _strategy(self, bio: Bio) -> None:
-        lib = self._lib
         _live, flags = self._disk()
         if bio.op == "flush":
             if not flags & DISKFLAG_CANFLUSHCACHE:
@@ -491,29 +509,43 @@ class SeedFrontend:
                 self.env.complete(bio.id, False)
                 return
             cmd, nbytes, offset = BIO_FLUSH, 0, 0
-        elif bio.op in ("read", "write"):
-            nbytes = bio.sectors * SECTOR
+        elif bio.op in ("read", "write", "fua"):
+            # a FUA write is FreeBSD's BIO_ORDERED write (ordered, and durable when done);
+            # a bio longer than d_maxsize is split by GEOM (g_disk_start) into pieces of
+            # at most d_maxsize, each its own bio to d_strategy
+            total = bio.sectors * SECTOR
             maxsize = self._field("d_maxsize")
-            if nbytes > maxsize:
-                raise XbdspecError(
-                    f"bio {bio.id} of {nbytes} bytes exceeds d_maxsize {maxsize}: "
-                    "GEOM would split it, and the harness follows one request per bio"
-                )
-            cmd = BIO_READ if bio.op == "read" else BIO_WRITE
-            offset = (bio.id % (PAGE_SIZE // SECTOR)) * SECTOR if self.buffer_offsets else 0
+            step = max(SECTOR, maxsize - maxsize % SECTOR)
+            pieces = [(off, min(step, total - off)) for off in range(0, total, step)]
+            self._split[bio.id] = [len(pieces), True, {}]
+            for off, nbytes in pieces:
+                self._send(bio, BIO_READ if bio.op == "read" else BIO_WRITE, off, nbytes)
+            return
         else:
             raise XbdspecError(f"bio {bio.id}: no operation {bio.op!r}")
+        self._split[bio.id] = [1, True, {}]
+        self._send(bio, cmd, 0, nbytes, offset)
+
+    def _send(self, bio: Bio, cmd: int, off: int, nbytes: int, offset: int | None = None) -> None:
+        """One kernel bio of the world's ``bio`` (bytes ``off`` to ``off + nbytes``) to
+        ``xbd_strategy``."""
+        lib = self._lib
+        if offset is None:
+            offset = (bio.id % (PAGE_SIZE // SECTOR)) * SECTOR if self.buffer_offsets else 0
         self._error = None
-        shim_id = int(lib.xbd_h_bio_new(cmd, 0, bio.sector, nbytes, offset))
+        flags = BIO_ORDERED if bio.op == "fua" else 0
+        sector = bio.sector + off // SECTOR
+        shim_id = int(lib.xbd_h_bio_new(cmd, flags, sector, nbytes, offset))
         error, self._error = self._error, None
         if error is not None:
             raise error
         if shim_id < 0:
             raise XbdspecError("the shim's bio table is full (65536 bios per front end)")
-        if bio.op == "write":
-            data = bio.data[:nbytes].ljust(nbytes, b"\0")
+        if bio.op in ("write", "fua"):
+            data = bio.data[off : off + nbytes].ljust(nbytes, b"\0")
             ctypes.memmove(lib.xbd_h_bio_data(shim_id), data, nbytes)
         self._bios[shim_id] = bio
+        self._pieces[shim_id] = (off, nbytes)
         self._call(f"xbd_strategy(bio {bio.id})", lambda: lib.xbd_h_strategy(shim_id))
 
 
