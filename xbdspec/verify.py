@@ -206,7 +206,7 @@ def stages() -> list[Stage]:
                     _difftest_summary,
                 )
             )
-    found.append(_linux_stage())
+    found += _protocol_stages()
     if shutil.which("ruff", path=str(Path(sys.executable).parent)):
         found.append(
             Stage("ruff", [str(Path(sys.executable).parent / "ruff"), "check", "."], _last_line)
@@ -215,39 +215,65 @@ def stages() -> list[Stage]:
     return found
 
 
-def _campaign_summary(out: str) -> str:
-    data = _json(out)
+def _protocol_summary(out: str) -> str:
+    d = _json(out)
+    compared = d.get("compared", {})
+    known = [v for v in d.get("violations", []) if v.get("known")]
+    new = len(d.get("violations", [])) - len(known)
     return (
-        f"{data.get('programs')} programs, {data.get('ios')} I/Os, {data.get('events')} events, "
-        f"{len(data.get('findings', []))} violations; seed 1"
+        f"{d.get('programs')} programs, {d.get('ios')} I/Os, "
+        f"{compared.get('requests read from the ring', 0)} requests read and "
+        f"{compared.get('xenstore commits', 0)} commits compared, "
+        f"{len(d.get('reached', {}).get('rules', {}))} rules reached; "
+        f"{new} new violations, {len(known)} documented findings "
+        f"({', '.join(sorted({v['known'] for v in known})) or 'none'}); seed {d.get('seed')}"
     )
 
 
-def _linux_stage() -> Stage:
-    """Linux's xen-blkfront.c under the protocol-level harness: installed with apt when it
-    can be, else the summary says why it is left out (never a silent skip)."""
-    name = "Linux xen-blkfront.c campaign"
-    argv = [
-        sys.executable,
-        "-m",
-        "xbdspec.world.campaign",
-        "--frontend",
-        "linux",
-        "--programs",
-        "200",
-        "--seed",
-        "1",
-        "--json",
-    ]
+def _protocol_stages() -> list[Stage]:
+    """Every front end the protocol-level harness runs (``xbdspec difftest``, the
+    protocol contract), each a seeded campaign; one that cannot run here says why."""
+    stages: list[Stage] = []
+    seed = ROOT.parent / "shared" / "seed" / "blkfront.c"
+    for impl, programs, why_not in (
+        ("tutorial", 300, ""),
+        ("reference", 300, ""),
+        ("reference-fixed", 300, ""),
+        (
+            "seed",
+            300,
+            ""
+            if seed.exists() or os.environ.get("XBD_BLKFRONT")
+            else f"no seed driver at {seed} and XBD_BLKFRONT is not set",
+        ),
+        ("c-frontend", 200, "" if shutil.which("cc") else "no C compiler (cc)"),
+        ("linux", 300, _linux_missing()),
+    ):
+        name = f"protocol conformance ({impl})"
+        if why_not:
+            stages.append(Stage(name, [], _last_line, f"skipped: {why_not}"))
+            continue
+        argv = _xbdspec(
+            "difftest", "--impl", impl, "--examples", str(programs), "--seed", "1", "--json"
+        )
+        if impl == "linux":
+            argv[-3:-3] = ["--length", "48"]
+        stages.append(Stage(name, argv, _protocol_summary))
+    return stages
+
+
+def _linux_missing() -> str:
+    """Why Linux's front end cannot run here (empty: it can); never a silent skip."""
     try:
         from xbdspec.linux import source
 
         if source.available():
-            return Stage(name, argv, _campaign_summary)
-        reason = "linux-source-6.1 is not installed and apt cannot install it here"
+            return ""
+        return (
+            "linux-source-6.1 is not installed and apt cannot install it here (make linux-frontend)"
+        )
     except Exception as exc:  # the reason is the summary's
-        reason = f"linux-source-6.1 cannot be had: {str(exc)[:200]}"
-    return Stage(name, [], _last_line, f"skipped: {reason} (make linux-frontend)")
+        return f"linux-source-6.1 cannot be had: {str(exc)[:200]} (make linux-frontend)"
 
 
 def _available(module: str) -> bool:

@@ -79,6 +79,25 @@ def test_a_stage_left_out_says_why_in_the_summary(
     assert "1 of 1 stages passed; 1 left out (said above)" in out
 
 
-def test_the_linux_front_end_is_a_stage_run_or_said_left_out() -> None:
-    (linux,) = [s for s in verify.stages() if s.name.startswith("Linux xen-blkfront.c")]
-    assert linux.argv or linux.skipped.startswith("skipped: ")
+def test_every_front_end_of_the_protocol_contract_is_a_stage_run_or_said_left_out() -> None:
+    stages = {s.name: s for s in verify.stages() if s.name.startswith("protocol conformance")}
+    assert set(stages) == {
+        f"protocol conformance ({impl})"
+        for impl in ("tutorial", "reference", "reference-fixed", "seed", "c-frontend", "linux")
+    }
+    for stage in stages.values():
+        assert (stage.argv and "--json" in stage.argv) or stage.skipped.startswith("skipped: ")
+
+
+def test_the_protocol_summary_names_new_violations_and_documented_findings() -> None:
+    report = {
+        "programs": 3,
+        "ios": 7,
+        "seed": 1,
+        "compared": {"requests read from the ring": 9, "xenstore commits": 4},
+        "reached": {"rules": {"a": 1, "b": 2}},
+        "violations": [{"known": "ordered-write-indirect-barrier"}, {"known": None}],
+    }
+    text = verify._protocol_summary(json.dumps(report))
+    assert "1 new violations, 1 documented findings (ordered-write-indirect-barrier)" in text
+    assert "9 requests read" in text and "2 rules reached" in text
