@@ -89,10 +89,11 @@ class LinuxStyleFrontend:
         page = self.env.alloc_page()
         self.ring = SharedRing.init(page)
         ref = self.env.grant(page, readonly=False)
+        port = self.env.alloc_evtchn()  # xenbus_alloc_evtchn
         while True:
             tid = self.env.transaction_start()
             self.env.write(f"{self.env.front}/ring-ref", str(ref), tid)
-            self.env.write(f"{self.env.front}/event-channel", "17", tid)
+            self.env.write(f"{self.env.front}/event-channel", str(port), tid)
             self.env.write(f"{self.env.front}/protocol", "x86_64-abi", tid)
             try:
                 self.env.transaction_end(tid)

@@ -227,6 +227,10 @@ class RemoteEnv:
     def end_grant(self, ref: int) -> None:
         self._request("end_grant", ref=ref)
 
+    def alloc_evtchn(self) -> int:
+        """An event channel to the back end (``xenbus_alloc_evtchn``): its port."""
+        return int(self._request("alloc_evtchn"))
+
     def notify(self, port: int | None = None) -> None:
         """Notify the back end on ``port`` (None: the only event channel)."""
         self._request("notify", port=port)

@@ -180,6 +180,13 @@ class FrontendEnv:
         self._world.observed_end_grant(ref)
         self._world.grants.end(ref)
 
+    def alloc_evtchn(self) -> int:
+        """An event channel bound to the back end's domain (``xenbus_alloc_evtchn``): a
+        fresh port, the value to publish as ``event-channel``.  (A front end may also
+        publish a port it chose; the back end binds whatever is published.)"""
+        self._world.next_port += 1
+        return self._world.next_port
+
     def notify(self, port: int | None = None) -> None:
         """Notify the back end on ``port`` (None: the only event channel, queue 0's)."""
         self._world.observed_notify(port)
@@ -276,6 +283,8 @@ class World:
             notify_front=self._notify_front,
         )
         self.notified_other: list[int | None] = []
+        #: the last event-channel port handed out (:meth:`FrontendEnv.alloc_evtchn`)
+        self.next_port = 16
         self.front_pending = False
         self.front_watch_pending = False
         self.back_watch_pending = False

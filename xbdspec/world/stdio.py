@@ -743,6 +743,8 @@ class StdioImplementation:
             return env.grant_mapped(int(request["ref"]))
         elif op == "end_grant":
             env.end_grant(int(request["ref"]))
+        elif op == "alloc_evtchn":
+            return env.alloc_evtchn()
         elif op == "notify":
             port = request.get("port")
             env.notify(None if port is None else int(port))
