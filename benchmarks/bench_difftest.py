@@ -5,25 +5,28 @@ Each event is applied to the reference through the adapter, the model's internal
 that explain it are searched, the observation (the refinement mapping) is compared
 field by field and every model invariant is evaluated on the model's states.  Seeded
 random programs (profile seed-safe, so that no program stops early on a known finding),
-timed in processor time; the C queue core over the stdio protocol is measured too.
+timed in processor time; the C queue core over the stdio protocol is measured too, and
+the default campaign of ``xbdspec difftest --contract freebsd`` (the sweep) on the
+reference-fixed profile.  Mutation testing is in ``bench_mutation``.
 """
 
 from __future__ import annotations
 
-import os
 import random
 import time
 from typing import Any
 
 from xbdspec.model.state import Sizes
+from xbdspec.reference.platform import Fixes
 
-from xbdspec.conformance import mutation
 from xbdspec.conformance.builtin import CompilerMissing, build_c_core
+from xbdspec.conformance.campaign import Campaign
 from xbdspec.conformance.contract import Implementation
 from xbdspec.conformance.harness import LockStep
 from xbdspec.conformance.program import FULL, SEED_SAFE, Profile, random_walk
 from xbdspec.conformance.reference_adapter import ReferenceImplementation, reference_sizes
 from xbdspec.conformance.subprocess_impl import SubprocessImplementation
+from xbdspec.conformance.sweep import REFERENCE_SWEEP
 
 
 def _rate(impl: Implementation, sizes: Sizes, profile: Profile, programs: int) -> dict[str, Any]:
@@ -56,23 +59,34 @@ def run() -> dict[str, Any]:
         results["c_queue_core_stdio"] = _rate(
             SubprocessImplementation([str(exe)]), Sizes(), FULL, 200
         )
-    results["mutation"] = _mutation(os.environ.get("XBDSPEC_BENCH_MUTANTS", ""))
+    results["default_campaign_reference_fixed"] = _default_campaign()
     return results
 
 
-def _mutation(wanted: str) -> dict[str, Any]:
-    """Mutation score of the differential test on the reference's request path
-    (``XBDSPEC_BENCH_MUTANTS``: a number of mutants drawn, or ``all``; minutes)."""
-    if not wanted:
-        return {"skipped": "set XBDSPEC_BENCH_MUTANTS=all (or a number) to run it"}
-    count = 10**9 if wanted == "all" else int(wanted)
-    started = time.perf_counter()
-    verdicts = list(mutation.run_sample(count, seed=0))
-    survivors = [f"{m.function}:{m.line} {m.description}" for m, kill, _ in verdicts if not kill]
+def _default_campaign() -> dict[str, Any]:
+    """The default sweep (200 programs, seed 1) on the reference with every fix on: its
+    rate, and the coverage targets it reached."""
+    campaign = Campaign(
+        lambda: ReferenceImplementation(Fixes.all(), name="reference-fixed"),
+        REFERENCE_SWEEP[0].sizes,
+        FULL,
+        1,
+        60,
+        None,
+        configurations=REFERENCE_SWEEP,
+    )
+    cpu = time.process_time()
+    campaign.run(examples=200)
+    cpu = time.process_time() - cpu
+    targets = campaign.target_report()
     return {
-        "mutants": len(verdicts),
-        "killed": len(verdicts) - len(survivors),
-        "score": round((len(verdicts) - len(survivors)) / max(1, len(verdicts)), 3),
-        "survivors": survivors,
-        "seconds": round(time.perf_counter() - started, 1),
+        "configurations": len(REFERENCE_SWEEP),
+        "programs": campaign.examples,
+        "steps": campaign.steps,
+        "steps_per_cpu_second": round(campaign.steps / cpu, 1),
+        "wall_seconds": round(campaign.seconds, 2),
+        "divergences": len(campaign.divergences),
+        "targets_reached": targets["transitions"]["reached"],
+        "targets_declared": targets["transitions"]["declared"],
+        "targets_unreached": targets["transitions"]["unreached"],
     }

@@ -32,3 +32,24 @@ def test_a_thaw_dropping_mutant_is_killed_and_undone() -> None:
 def test_every_target_function_has_mutants() -> None:
     functions = {m.function for m in mutation.mutants()}
     assert functions == set(mutation.TARGETS)
+
+
+def test_lifecycle_mutants_and_fix_only_sites_are_found() -> None:
+    pool = mutation.mutants(("driver", "lifecycle"))
+    assert {m.module for m in pool} == {"driver", "lifecycle"}
+    assert {m.function for m in pool if m.module == "lifecycle"} == set(mutation.LIFECYCLE_TARGETS)
+    fix_only = [m for m in pool if m.fix_only]
+    # e.g. the failed-mapping-leaks fix's block in xbd_queue_cb is fix-only
+    assert any(m.function == "queue_cb" and "cm_thaw" in m.description for m in fix_only)
+    assert all(m.key.startswith(f"{m.module}.{m.function}#") for m in pool)
+
+
+def test_the_default_campaign_kills_a_mutant_and_times_it() -> None:
+    target = next(
+        m
+        for m in mutation.mutants()
+        if m.function == "cm_thaw" and m.description.startswith("drop call thaw")
+    )
+    verdict = mutation.campaign_kill(target, examples=60)
+    assert verdict.killed and verdict.seconds is not None and verdict.events
+    assert not mutation.campaign_kill(None, examples=20).killed

@@ -15,9 +15,18 @@ with the FreeBSD model; for the reference, the compiled seed and the C queue cor
     xbdspec difftest --contract freebsd --impl c-queue-core --minutes 5
     xbdspec difftest --impl reference --replay build/divergences/failed-mapping-leaks.jsonl
 
+Under freebsd a campaign sweeps configurations by default (:mod:`.sweep`: the model's
+sizes and, for the reference, the back end's ring pages, indirect segments, sector size
+and bio sizes; ``--no-sweep`` or ``--sizes`` narrow it), reports the time to its first
+new divergence (``--first`` stops there), counts every model transition against its
+declared targets and, with ``--reference-coverage`` and coverage.py installed, the
+reference's branches.  A known finding claims a divergence only by its exact signature
+(:mod:`.signatures`).
+
 A replay file names its contract in its header.  Exit status (freebsd): 0 when every
-divergence is a known finding (or none), 1 when a new one was found (or any, with
-``--strict``), 2 on an error; (protocol): 0 no violation, 1 a violation, 2 an error.
+divergence is a known finding (or none), 1 when a new one was found (or, with
+``--strict``, any divergence or a declared target not reached), 2 on an error;
+(protocol): 0 no violation, 1 a violation, 2 an error.
 """
 
 from __future__ import annotations
@@ -29,17 +38,20 @@ import secrets
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from xbdspec.errors import XbdspecError
+from xbdspec.model.state import Sizes
 
 from .builtin import BUILTIN, resolve
 from .campaign import Campaign
 from .contract import Implementation
-from .findings import classify
-from .harness import LockStep, ModelSide
+from .findings import classify, near_findings
+from .harness import LockStep
 from .program import PROFILES, run_program
 from .reference_adapter import REFERENCE_SIZES
-from .replay import read
+from .replay import read_configuration
+from .sweep import Configuration, pinned
 
 
 def _positive_int(text: str) -> int:
@@ -129,10 +141,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="freebsd: the reference's size variant (default command-shortage; the others "
         "reach grant shortages and a full ring)",
     )
+    parser.add_argument(
+        "--first",
+        action="store_true",
+        help="freebsd: stop at the first new divergence (the report gives the time to it)",
+    )
+    parser.add_argument(
+        "--no-sweep",
+        action="store_true",
+        help="freebsd: one configuration (the implementation's sizes) instead of the sweep",
+    )
+    parser.add_argument(
+        "--reference-coverage",
+        action="store_true",
+        help="freebsd: measure the reference's branches with coverage.py (when installed)",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
-FREEBSD_ONLY = ("sizes", "profile", "strict")
+FREEBSD_ONLY = ("sizes", "profile", "strict", "first", "no_sweep", "reference_coverage")
 
 
 def contract_of(args: argparse.Namespace) -> str:
@@ -166,7 +193,11 @@ def run(args: argparse.Namespace) -> int:
     """Run a campaign (or a replay) under its contract and report."""
     contract = contract_of(args)
     if contract == "protocol":
-        given = [f"--{n}" for n in FREEBSD_ONLY if getattr(args, n) not in (None, False)]
+        given = [
+            f"--{n.replace('_', '-')}"
+            for n in FREEBSD_ONLY
+            if getattr(args, n, None) not in (None, False)
+        ]
         if given:
             raise XbdspecError(
                 f"{', '.join(given)} belong to the FreeBSD refinement layer: add --contract freebsd"
@@ -185,6 +216,26 @@ def run(args: argparse.Namespace) -> int:
     return run_freebsd(args)
 
 
+def sweep_for(
+    factory: Callable[[], Implementation], sizes: Sizes, args: argparse.Namespace
+) -> list[Configuration]:
+    """The configurations a campaign runs: the implementation's own sweep (its optional
+    ``configurations()``), narrowed to ``--sizes``, or one with ``--no-sweep``."""
+    if getattr(args, "no_sweep", False):
+        return [Configuration(args.sizes or "default", sizes)]
+    sample = factory()
+    try:
+        offered = getattr(sample, "configurations", None)
+        sweep = list(offered()) if callable(offered) else []
+    finally:
+        sample.close()
+    if not sweep:
+        return [Configuration(args.sizes or "default", sizes)]
+    if args.sizes is not None:
+        return pinned(sweep, sizes, args.sizes)
+    return sweep
+
+
 def run_freebsd(args: argparse.Namespace) -> int:
     """Run a campaign (or a replay) under the FreeBSD refinement layer and report."""
     factory, sizes = resolve(args.impl, args.cmd)
@@ -193,7 +244,18 @@ def run_freebsd(args: argparse.Namespace) -> int:
     if args.replay is not None:
         return _replay(args, factory)
     seed = args.seed if args.seed is not None else secrets.randbelow(2**32)
-    campaign = Campaign(factory, sizes, PROFILES[args.profile], seed, args.length, args.replay_dir)
+    sweep = sweep_for(factory, sizes, args)
+    campaign = Campaign(
+        factory,
+        sweep[0].sizes,
+        PROFILES[args.profile],
+        seed,
+        args.length,
+        args.replay_dir,
+        configurations=sweep,
+        first=getattr(args, "first", False),
+        branches=getattr(args, "reference_coverage", False),
+    )
     if not args.json:
         print(f"xbdspec difftest: seed {seed} (replay the campaign with --seed {seed})", flush=True)
     examples = args.examples if args.examples is not None or args.minutes is not None else 200
@@ -220,29 +282,65 @@ def run_freebsd(args: argparse.Namespace) -> int:
         if not args.strict
         else [d for d, *_ in campaign.divergences.values()]
     )
-    return 1 if failing else 0
+    missed = args.strict and not campaign.first and not report["targets"]["ok"]
+    return 1 if failing or missed else 0
 
 
-def _print_text(campaign: Campaign, report: dict[str, object]) -> None:
+def _print_text(campaign: Campaign, report: dict[str, Any]) -> None:
     print(
         f"{report['implementation']}: {report['examples']} programs, {report['steps']} events "
         f"in {report['seconds']} s ({report['steps_per_second']} events/s), "
-        f"profile {report['profile']}"
+        f"profile {report['profile']}, {len(campaign.sweep)} configuration(s)"
     )
+    varied = report["sweep"]["dimensions_varied"]
+    if varied:
+        print("swept: " + "; ".join(f"{k} {v}" for k, v in varied.items()))
     for divergence, _, path, count in campaign.divergences.values():
         print()
         print(divergence.report())
+        if divergence.configuration:
+            print(f"  configuration: {divergence.configuration}")
+        near = near_findings(divergence, campaign.name)
+        if near:
+            print(
+                f"  on the trigger of {', '.join(near)}, but not with its signature: "
+                "a new divergence"
+            )
         print(f"  seen in {count} program(s); replay: {path}")
     if not campaign.divergences:
         print("no divergence")
-    transitions = campaign.coverage.report(ModelSide(campaign.sizes).spec)["transitions"]
-    never = [t for t, n in transitions.items() if n == 0]
-    print(f"\ntransitions never fired: {', '.join(never) if never else 'none'}")
+    first = report["first_new_divergence"]
+    if first is not None:
+        print(
+            f"\nfirst new divergence after {first['seconds']} s, {first['events']} events "
+            f"(program {first['example']}, {first['configuration']})"
+        )
+    targets = report["targets"]
+    transitions = targets["transitions"]
+    unreached = transitions["unreached"]
+    print(
+        f"\ntargets: {transitions['reached']}/{transitions['declared']} model transitions"
+        + (f"; not reached: {', '.join(unreached)}" if unreached else "; all reached")
+    )
+    functions = targets["functions"]
+    if functions.get("measured", True):
+        missed = functions["unreached"]
+        print(
+            f"seed functions: {functions['reached']}/{functions['declared']} run"
+            + (f"; not run: {', '.join(missed)}" if missed else "")
+        )
+    branches = report["reference_branches"]
+    if branches.get("measured"):
+        print(f"reference branches: {branches['branch_percent']}% covered")
 
 
 def _replay(args: argparse.Namespace, factory: Callable[[], Implementation]) -> int:
-    sizes, steps = read(args.replay)
-    lock = LockStep(factory(), sizes)
+    configuration, steps = read_configuration(args.replay)
+    impl = factory()
+    configure = getattr(impl, "configure", None)
+    if callable(configure):
+        configure(configuration.setup)
+    lock = LockStep(impl, configuration.sizes)
     try:
         divergence = run_program(lock.impl, lock, steps)
     finally:
@@ -255,6 +353,7 @@ def _replay(args: argparse.Namespace, factory: Callable[[], Implementation]) -> 
             else f"{args.replay}: {len(steps)} events, no divergence"
         )
         return 0
+    divergence.configuration = configuration.name
     finding = classify(divergence, lock.caps.name)
     if args.json:
         print(

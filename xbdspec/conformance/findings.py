@@ -1,15 +1,25 @@
-"""Known findings: divergences already understood, each with a predicate that
-recognises it.
+"""Known findings: divergences already understood, each claimed by exact signatures.
 
 The seed reference behaves as the seed does, defects included, so some divergences
-are expected.  Each :class:`Finding` names one, cites the seed note it stands for
-(``docs/seed-notes.md``) and recognises it from the divergence alone: the failing event,
-the implementation's observation, the invariants its abstract state breaks.  A
-divergence no finding recognises is new: it is reported in full.
+are expected.  Each :class:`Finding` names one and cites the seed note it stands for
+(``docs/seed-notes.md``).  It claims a divergence only by an exact
+:class:`~xbdspec.conformance.signatures.Signature` (its kind, the failing event and its
+qualifiers, the model transition, every differing field with the shape of its difference,
+the invariants broken, a fault's type and function) that is one of the finding's
+:data:`~xbdspec.conformance.known_signatures.KNOWN_SIGNATURES`.  Those are derived, never
+written by hand: from the finding's own replay (``xbdspec/findings/replays``), and from
+variant replays (``xbdspec/conformance/variants``) that the finding's fix is shown to
+remove (:mod:`.harvest`; ``tests/conformance/test_signatures.py`` checks both again).
+
+A divergence no finding claims is new, whichever finding's trigger it follows.  Each
+finding also keeps a *trigger* predicate (:attr:`Finding.matches`: what its text says is
+seen); it claims nothing, it only lets a report say which known finding's path a new
+divergence is on (:func:`near_findings`).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +27,8 @@ from typing import Any
 from xbdspec.model.vocabulary import BioKind, BioResult, BioStage, Dma, DriverState, Place
 
 from .harness import Divergence
+from .known_signatures import KNOWN_SIGNATURES
+from .signatures import Signature, signature_of
 
 
 @dataclass(frozen=True)
@@ -27,13 +39,31 @@ class Finding:
         name: a short kebab-case name (reports and replay file names use it).
         seed_note: the row of ``docs/seed-notes.md`` it stands for (0: none yet).
         summary: one sentence: what the seed does where the model says otherwise.
-        matches: ``matches(divergence) -> bool``.
+        matches: ``matches(divergence) -> bool``: the finding's trigger predicate (what
+            its text says is seen); it names near misses, it does not claim.
     """
 
     name: str
     seed_note: int
     summary: str
     matches: Callable[[Divergence], bool]
+
+    @property
+    def signatures(self) -> frozenset[Signature]:
+        """The exact signatures this finding claims."""
+        return known_signatures(self.name)
+
+    def claims(self, divergence: Divergence) -> bool:
+        """Whether this finding explains ``divergence``: one of its exact signatures."""
+        return signature_of(divergence) in self.signatures
+
+
+@functools.cache
+def known_signatures(name: str) -> frozenset[Signature]:
+    """The signatures catalogued for finding ``name`` (:mod:`.known_signatures`)."""
+    return frozenset(
+        Signature.from_json(entry["signature"]) for entry in KNOWN_SIGNATURES.get(name, ())
+    )
 
 
 def _obs(d: Divergence, name: str) -> Any:
@@ -236,15 +266,29 @@ SEED_IMPLEMENTATIONS = (APPLIES_TO_PREFIX, "c-driver", "xbdspec.cdriver")
 FIXED_PROFILE = "reference-fixed"
 
 
-def classify(divergence: Divergence, implementation: str = APPLIES_TO_PREFIX) -> Finding | None:
-    """The known finding that explains ``divergence`` of ``implementation``, or ``None``
-    (a new divergence)."""
-    if implementation.startswith(FIXED_PROFILE) or not implementation.startswith(
+def _applies(implementation: str) -> bool:
+    return not implementation.startswith(FIXED_PROFILE) and implementation.startswith(
         SEED_IMPLEMENTATIONS
-    ):
+    )
+
+
+def classify(divergence: Divergence, implementation: str = APPLIES_TO_PREFIX) -> Finding | None:
+    """The known finding that claims ``divergence`` of ``implementation`` by its exact
+    signature, or ``None`` (a new divergence)."""
+    if not _applies(implementation):
         return None
+    signature = signature_of(divergence)
     for finding in FINDINGS:
-        if finding.matches(divergence):
+        if signature in finding.signatures:
             divergence.finding = finding.name
             return finding
     return None
+
+
+def near_findings(divergence: Divergence, implementation: str = APPLIES_TO_PREFIX) -> list[str]:
+    """Findings whose trigger predicate ``divergence`` meets although no signature of
+    theirs is its own: a new divergence on a known finding's path (reports name them)."""
+    if not _applies(implementation) or divergence.finding is not None:
+        return []
+    signature = signature_of(divergence)
+    return [f.name for f in FINDINGS if f.matches(divergence) and signature not in f.signatures]

@@ -67,6 +67,11 @@ class Divergence:
         invariants: model invariants the implementation's abstract state breaks.
         fault: the implementation's crash, if any.
         finding: the known finding this divergence is classified as, if any.
+        transition: the model's transition of the failing environment event that leads
+            to the closest candidate (the one ``differences`` is taken against; for a
+            fault, the first candidate): what the implementation should have done.
+        path: that candidate's whole path, the driver's internal transitions included.
+        configuration: the name of the campaign configuration it was found under.
     """
 
     kind: str
@@ -77,6 +82,9 @@ class Divergence:
     invariants: list[str]
     fault: str | None = None
     finding: str | None = None
+    transition: str | None = None
+    path: tuple[str, ...] = ()
+    configuration: str | None = None
 
     @property
     def last(self) -> Step:
@@ -108,9 +116,14 @@ class Divergence:
 
     def as_json(self) -> dict[str, Any]:
         """The divergence as JSON-friendly data (``xbdspec difftest --json``)."""
+        from .signatures import signature_of
+
         return {
             "kind": self.kind,
             "finding": self.finding,
+            "signature": signature_of(self).as_json(),
+            "configuration": self.configuration,
+            "transition": self.transition,
             "step": len(self.steps),
             "event": self.last.label(),
             "program": [s.label() for s in self.steps],
@@ -256,10 +269,11 @@ class LockStep:
         coverage: events and transitions fired.
     """
 
-    def __init__(self, impl: Implementation, sizes: Sizes) -> None:
+    def __init__(self, impl: Implementation, sizes: Sizes, model: ModelSide | None = None) -> None:
         self.impl = impl
         self.caps = impl.capabilities()
-        self.model = ModelSide(sizes)
+        # a model side is built once per sizes and may be shared (its memo tables too)
+        self.model = model if model is not None and model.sizes == sizes else ModelSide(sizes)
         self.candidates: list[Any] = []
         self.steps: list[Step] = []
         self.coverage = Coverage()
@@ -337,11 +351,12 @@ class LockStep:
         wanted = [(position[k], _as_model_value(v)) for k, v in observed.items() if k in position]
         matches = [(s, p) for s, p in finals if all(s[i] == v for i, v in wanted)]
         if observation.fault is not None or not matches:
-            best: tuple[int, dict[str, tuple[Any, Any]]] | None = None
-            for state, _ in finals:
+            best: tuple[int, dict[str, tuple[Any, Any]], tuple[str, ...]] | None = None
+            for state, path in matches or finals:
                 diff = field_differences(encode_state(state), observed)
-                if best is None or len(diff) < best[0]:
-                    best = (len(diff), diff)
+                if best is None or (len(diff), path) < (best[0], best[2]):
+                    best = (len(diff), diff, path)
+            path = best[2] if best else ()
             return Divergence(
                 kind="fault" if observation.fault is not None else "mismatch",
                 steps=list(self.steps),
@@ -350,6 +365,8 @@ class LockStep:
                 differences=best[1] if (best and not matches) else {},
                 invariants=self._implementation_invariants(observation, matches or finals),
                 fault=observation.fault,
+                transition=path[0] if path else None,
+                path=path,
             )
         unique: list[Any] = []
         for state, _ in matches:

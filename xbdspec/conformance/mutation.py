@@ -1,18 +1,29 @@
-"""Mutation testing of the reference's request path, killed by the differential test.
+"""Mutation testing of the reference, killed by the differential test.
 
-A small, dependency-free mutation engine (in the spirit of ``mutmut``): each mutant
-changes one operator, constant or call statement in one function of
+A small, dependency-free mutation engine (in the spirit of ``mutmut``; its own because a
+mutant must run *in process* under the lock step, with the seed's known findings told
+apart from new divergences, which an external runner's "tests failed" cannot say): each
+mutant changes one operator, constant or call statement in one function of
 ``xbdspec.reference.driver`` (the command processing: freeze and thaw, the queues,
 ``xbd_bio_command``, ``xbd_startio``, ``xbd_queue_cb``, ``xbd_int``, completions, the disk
-entry points).  The mutated module source is executed into the driver module's
-namespace and every ``from .driver import f`` copy elsewhere in the reference is
-re-pointed, so the mutant runs in process; afterwards the original is restored.
+entry points) or ``xbdspec.reference.lifecycle`` (negotiation, connect, suspend and
+resume, the back end's state changes).  The mutated module source is executed into the
+module's namespace and every ``from .module import f`` copy elsewhere in the reference
+is re-pointed, so the mutant runs in process; afterwards the original is restored.
 
-A mutant is *killed* when the differential test's verdict on some program of a short
-seeded campaign changes (:data:`CAMPAIGNS`: a divergence appears, disappears or differs),
-or when it crashes or hangs the harness; otherwise it *survives* and is listed for
-examination (many survivors are equivalent mutants: a change the model cannot observe,
-such as a log line, a sector number or the handling of a hostile back end's reply).
+Two criteria:
+
+* :func:`campaign_kill` (what ``make bench`` reports): the mutant is killed when **the
+  default campaign** (``xbdspec difftest --contract freebsd --impl reference``: the
+  sweep, the full profile, :data:`DEFAULT_EXAMPLES` programs) reports a *new* divergence,
+  exactly as a user would see it (exit status 1), or the harness crashes or hangs; the
+  campaign stops at the first new divergence and the time to it is recorded;
+* :func:`killed` (older, finer): the harness's verdict on some program of four short
+  campaigns changes.
+
+A mutant inside a branch only a fix takes (``if fixes.<name>:``) cannot change the
+seed's behaviour: it is *fix-only* (equivalent for the seed, counted apart).  Survivors
+judged equivalent by reading are listed in :data:`EQUIVALENT` with the reason.
 """
 
 from __future__ import annotations
@@ -26,11 +37,13 @@ from dataclasses import dataclass
 from types import FrameType, FunctionType, ModuleType
 from typing import Any
 
-from xbdspec.reference import driver
+from xbdspec.reference import driver, lifecycle
 
+from .campaign import Campaign
 from .harness import Divergence, LockStep
 from .program import FULL, SEED_SAFE, random_walk
 from .reference_adapter import ReferenceImplementation, reference_sizes
+from .sweep import REFERENCE_SWEEP
 
 #: The driver functions mutated (the request path; dump support is not modelled).
 TARGETS = (
@@ -52,6 +65,31 @@ TARGETS = (
     "strategy",
 )
 
+#: The life-cycle functions mutated (attach and detach, sysctl and the disk's
+#: properties are left out: the contract does not observe them).
+LIFECYCLE_TARGETS = (
+    "alloc_ring",
+    "free_ring",
+    "free",
+    "initialize",
+    "connect",
+    "closing",
+    "suspend",
+    "suspend_continue",
+    "_suspend_wait",
+    "_suspend_finish",
+    "resume",
+    "_fail_queued_bios",
+    "backend_changed",
+)
+
+#: module name (under ``xbdspec.reference``) -> the functions mutated there
+MODULE_TARGETS: dict[str, tuple[str, ...]] = {
+    "driver": TARGETS,
+    "lifecycle": LIFECYCLE_TARGETS,
+}
+_MODULES: dict[str, ModuleType] = {"driver": driver, "lifecycle": lifecycle}
+
 _COMPARE_SWAP: dict[type[ast.cmpop], type[ast.cmpop]] = {
     ast.Eq: ast.NotEq,
     ast.NotEq: ast.Eq,
@@ -72,12 +110,36 @@ _BINOP_SWAP: dict[type[ast.operator], type[ast.operator]] = {
 
 @dataclass(frozen=True)
 class Mutant:
-    """One mutation: ``site`` numbers it within ``function``; ``description`` says what."""
+    """One mutation: ``site`` numbers it within ``function``; ``description`` says what.
+
+    Attributes:
+        fix_only: the site lies in a branch only an opt-in fix takes: the seed never
+            runs it (equivalent for the seed's behaviour).
+        module: the reference module (``driver`` or ``lifecycle``).
+    """
 
     function: str
     site: int
     line: int
     description: str
+    fix_only: bool = False
+    module: str = "driver"
+
+    @property
+    def key(self) -> str:
+        """A name that survives edits elsewhere in the file (no line number)."""
+        return f"{self.module}.{self.function}#{self.site} {self.description}"
+
+
+def _mentions_fix(test: ast.expr) -> bool:
+    """``test`` is ``<...>.fixes.<name>`` or an ``and`` of tests one of which is."""
+    if isinstance(test, ast.Attribute) and isinstance(test.value, ast.Attribute | ast.Name):
+        inner = test.value
+        name = inner.attr if isinstance(inner, ast.Attribute) else inner.id
+        return name == "fixes"
+    if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And):
+        return any(_mentions_fix(v) for v in test.values)
+    return False
 
 
 class _Mutator(ast.NodeTransformer):
@@ -86,17 +148,27 @@ class _Mutator(ast.NodeTransformer):
     def __init__(self, target: int = -1) -> None:
         self.target = target
         self.count = 0
-        self.found: list[tuple[int, str]] = []
+        self.found: list[tuple[int, str, bool]] = []
+        self.fix_depth = 0
 
     def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:
         # the body only: annotations are never evaluated (postponed annotations)
         node.body = [self.visit(statement) for statement in node.body]
         return node
 
+    def visit_If(self, node: ast.If) -> ast.AST:
+        node.test = self.visit(node.test)
+        fix = _mentions_fix(node.test)
+        self.fix_depth += fix
+        node.body = [self.visit(statement) for statement in node.body]
+        self.fix_depth -= fix
+        node.orelse = [self.visit(statement) for statement in node.orelse]
+        return node
+
     def _site(self, node: ast.AST, description: str) -> bool:
         index = self.count
         self.count += 1
-        self.found.append((getattr(node, "lineno", 0), description))
+        self.found.append((getattr(node, "lineno", 0), description, self.fix_depth > 0))
         return index == self.target
 
     def visit_Compare(self, node: ast.Compare) -> ast.AST:
@@ -146,30 +218,36 @@ class _Mutator(ast.NodeTransformer):
         return node
 
 
-def _source() -> str:
-    with open(driver.__file__, encoding="utf-8") as handle:
+def _source(module: str = "driver") -> str:
+    path = _MODULES[module].__file__
+    assert path is not None
+    with open(path, encoding="utf-8") as handle:
         return handle.read()
 
 
-def mutants() -> list[Mutant]:
-    """Every mutant of the target functions, in source order."""
-    tree = ast.parse(_source())
+def mutants(modules: tuple[str, ...] = ("driver",)) -> list[Mutant]:
+    """Every mutant of the target functions of ``modules``, in source order."""
     out: list[Mutant] = []
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef) and node.name in TARGETS:
-            counter = _Mutator()
-            counter.visit(node)
-            out += [Mutant(node.name, i, line, d) for i, (line, d) in enumerate(counter.found)]
+    for module in modules:
+        tree = ast.parse(_source(module))
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef) and node.name in MODULE_TARGETS[module]:
+                counter = _Mutator()
+                counter.visit(node)
+                out += [
+                    Mutant(node.name, i, line, d, fix, module)
+                    for i, (line, d, fix) in enumerate(counter.found)
+                ]
     return out
 
 
 def _mutated_module_code(mutant: Mutant) -> Any:
-    tree = ast.parse(_source())
+    tree = ast.parse(_source(mutant.module))
     for node in tree.body:
         if isinstance(node, ast.FunctionDef) and node.name == mutant.function:
             _Mutator(mutant.site).visit(node)
     ast.fix_missing_locations(tree)
-    return compile(tree, driver.__file__, "exec")
+    return compile(tree, _MODULES[mutant.module].__file__ or "<mutant>", "exec")
 
 
 def _reference_modules() -> list[ModuleType]:
@@ -191,12 +269,13 @@ class _Installed:
     def __enter__(self) -> None:
         if self.mutant is None:
             return
-        namespace = driver.__dict__
+        target = _MODULES[self.mutant.module]
+        namespace = target.__dict__
         self.saved = dict(namespace)
         old_functions = {id(v): k for k, v in namespace.items() if isinstance(v, FunctionType)}
         exec(_mutated_module_code(self.mutant), namespace)  # the mutant under test
         for module in _reference_modules():
-            if module is driver:
+            if module is target:
                 continue
             for attr, value in list(vars(module).items()):
                 name = old_functions.get(id(value))
@@ -207,7 +286,7 @@ class _Installed:
     def __exit__(self, *exc: object) -> None:
         if self.mutant is None:
             return
-        namespace = driver.__dict__
+        namespace = _MODULES[self.mutant.module].__dict__
         namespace.clear()
         namespace.update(self.saved)
         for module, attr, value in self.repointed:
@@ -299,3 +378,97 @@ def run_sample(count: int, seed: int = 0) -> Iterator[tuple[Mutant, bool, str]]:
     for mutant in sorted(chosen, key=lambda m: (m.line, m.site)):
         kill, how = killed(mutant)
         yield mutant, kill, how
+
+
+#: The default campaign's programs (``xbdspec difftest``'s default) and its seed here.
+DEFAULT_EXAMPLES = 200
+DEFAULT_SEED = 1
+
+
+@dataclass(frozen=True)
+class CampaignVerdict:
+    """What the default campaign made of one mutant.
+
+    Attributes:
+        killed: a new divergence was reported (or the harness crashed or hung).
+        how: the first new divergence's signature key, or why it counts as killed.
+        seconds / events: to the first new divergence (``None``: none).
+    """
+
+    killed: bool
+    how: str
+    seconds: float | None = None
+    events: int | None = None
+
+
+_baseline_keys: dict[tuple[int, int], frozenset[str]] = {}
+
+
+def baseline_keys(examples: int = DEFAULT_EXAMPLES, seed: int = DEFAULT_SEED) -> frozenset[str]:
+    """The new-divergence signatures the unmutated seed already shows in the default
+    campaign (seed divergences no catalogued signature claims yet): a mutant is killed by
+    a new divergence outside them."""
+    if (examples, seed) not in _baseline_keys:
+        campaign = Campaign(
+            ReferenceImplementation,
+            REFERENCE_SWEEP[0].sizes,
+            FULL,
+            seed,
+            60,
+            None,
+            configurations=REFERENCE_SWEEP,
+        )
+        campaign.run(examples=examples)
+        _baseline_keys[(examples, seed)] = frozenset(
+            k for k, (d, *_) in campaign.divergences.items() if d.finding is None
+        )
+    return _baseline_keys[(examples, seed)]
+
+
+def campaign_kill(
+    mutant: Mutant | None,
+    examples: int = DEFAULT_EXAMPLES,
+    seed: int = DEFAULT_SEED,
+    seconds: int = 120,
+) -> CampaignVerdict:
+    """Run the default campaign (sweep, full profile, stopping at the first new
+    divergence the unmutated seed does not show) on the reference with ``mutant``
+    installed (``None``: unmutated, never killed)."""
+    expected = baseline_keys(examples, seed)
+    previous = signal.signal(signal.SIGALRM, _alarm)
+    signal.alarm(seconds)
+    try:
+        with _Installed(mutant):
+            campaign = Campaign(
+                ReferenceImplementation,
+                REFERENCE_SWEEP[0].sizes,
+                FULL,
+                seed,
+                60,
+                None,
+                configurations=REFERENCE_SWEEP,
+                first=True,
+                expected=expected,
+            )
+            campaign.run(examples=examples)
+        first = campaign.first_new
+        if first is None:
+            return CampaignVerdict(False, "survived")
+        return CampaignVerdict(True, str(first["signature"]), first["seconds"], first["events"])
+    except _Timeout:
+        return CampaignVerdict(True, "timeout (the mutant loops)")
+    except Exception as exc:  # any crash of the harness kills the mutant
+        return CampaignVerdict(True, f"crash: {type(exc).__name__}: {str(exc)[:80]}")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+#: Survivors judged equivalent by reading: ``Mutant.key`` -> why no observation the
+#: contract defines can tell the mutant from the seed.
+EQUIVALENT: dict[str, str] = {
+    "lifecycle.connect#72 drop call xenbus_dev_fatal(dev, err, 'Cannot alloc": (
+        "only reached when bus_dma_tag_create fails, which no event of the contract makes "
+        "happen (an allocation-failure scenario's business, not a program's)"
+    ),
+}

@@ -57,6 +57,10 @@ class Profile:
         kinds: the bio kinds drawn.
         responses_ok_only: every response OKAY.
         avoid: findings whose triggers are not drawn (names, for the report).
+        weights: event weights replacing :data:`EVENT_WEIGHTS` for the events named
+            (a sweep's configuration may favour the life cycle, say).
+        dma_chance: how often an event is given DMA answers at all (else every load of
+            the event is IMMEDIATE).
     """
 
     name: str
@@ -69,6 +73,15 @@ class Profile:
     events: frozenset[str] | None = None
     avoid: tuple[str, ...] = ()
     allows: Callable[[LockStep, Step], bool] | None = None
+    weights: tuple[tuple[str, float], ...] = ()
+    dma_chance: float = 0.5
+
+    def weight(self, event: str) -> float:
+        """The weight ``event`` is drawn with."""
+        for name, value in self.weights:
+            if name == event:
+                return value
+        return EVENT_WEIGHTS.get(event, 1.0)
 
 
 def _seed_safe_allows(lock: LockStep, step: Step) -> bool:
@@ -140,7 +153,7 @@ PROFILES = {p.name: p for p in (FULL, SEED_SAFE)}
 
 def draw_env(rng: random.Random, profile: Profile) -> EnvChoices:
     """DMA answers for one event: mostly none given (all IMMEDIATE)."""
-    if rng.random() < 0.5:
+    if rng.random() < 1.0 - profile.dma_chance:  # (0.5: the stream of earlier versions)
         return EnvChoices()
     modes = [m for m, _ in profile.dma]
     weights = [w for _, w in profile.dma]
@@ -160,7 +173,7 @@ def random_step(rng: random.Random, lock: LockStep, profile: Profile) -> Step | 
             options.append((event, params))
     if not options:
         return None
-    weights = [EVENT_WEIGHTS.get(e, 1.0) for e, _ in options]
+    weights = [profile.weight(e) for e, _ in options]
     for _ in range(4):
         event, params = rng.choices(options, weights)[0]
         step = Step(event, dict(rng.choice(params)), draw_env(rng, profile))

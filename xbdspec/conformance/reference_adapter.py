@@ -18,8 +18,17 @@ adapter restricts the reference to the model's sizes without touching the driver
 * grants: the grant table's request pool holds ``sizes.grants`` references; ring pages
   are granted from a separate reserve (the model does not count the ring's grant);
   ``sizes.grants_per_request`` must equal the seed's 11 segments;
-* every bio carries one page-aligned page of data (flushes too), so every request has
-  exactly one segment, as the model abstracts it.
+* the model's request has one segment; a bio's data may span several pages
+  (:class:`~xbdspec.conformance.sweep.BackendSetup`): a BUSY command's segments count as
+  the one reference the model keeps, the others as free (``cmd_grants`` and
+  ``grants_free`` below), so every reference is accounted for exactly once either way;
+  flushes and unsupported bios carry one page.
+
+Back-end setups.  :meth:`ReferenceImplementation.configure` chooses what the back end
+offers beyond the model's features (ring pages, indirect segments, the sector size) and
+each bio's size; ``sizes.grants_per_request`` must be the segments the seed negotiates
+(11, or the indirect segments offered).  Ring pages and indirection pages are granted
+from a reserve outside the model's pool.
 
 Grant free callbacks.  FreeBSD runs them synchronously from whatever returns grant
 references, inside the driver's I/O lock (seed note 12: a lock recursion).  The model
@@ -87,6 +96,7 @@ from xbdspec.reference.softc import Bio, Command, Softc
 from xbdspec.reference.xenbus import xenbus_read_driver_state
 
 from .contract import Capabilities, EnvChoices, ImplementationError, Observation, UnsupportedEvent
+from .sweep import DEFAULT_SETUP, REFERENCE_SWEEP, SECTOR, BackendSetup, Configuration
 
 #: Model events the seed never performs on its own: the "front end Initialised before
 #: the back end's InitWait" shortcut (the seed takes it only inside ``xbd_resume``,
@@ -142,8 +152,10 @@ class DeferredCallbackGrantTable(GrantTable):
     """The grant table with the free callbacks left to the environment.
 
     Attributes:
-        ring_reserve: references set aside for the ring pages (``xenbus_grant_ring``
-            takes from here first), so the request pool is exactly the model's.
+        ring_reserve: references set aside for the ring pages and the indirection pages
+            (``xenbus_grant_ring`` and ``xbd_connect`` take from here first), so the
+            request pool is exactly the model's.
+        ring_refs: the reserve's references now granted.
     """
 
     ring_reserve: list[int] = dataclasses.field(default_factory=list)
@@ -161,8 +173,9 @@ class DeferredCallbackGrantTable(GrantTable):
         return GrantTable.gnttab_grant_foreign_access(self, domid, frame, readonly)
 
     def gnttab_end_foreign_access_references(self, count: int, refs: list[int]) -> None:
-        """A ring reference given back (the ``ring-grant-references-leak`` fix) returns to
-        the ring reserve, not to the request pool the model counts."""
+        """A ring or indirection reference given back (the ``ring-grant-references-leak``
+        fix, ``xbd_free``) returns to the reserve, not to the request pool the model
+        counts."""
         ring = [r for r in refs[:count] if r in self.ring_refs]
         if not ring:
             GrantTable.gnttab_end_foreign_access_references(self, count, refs)
@@ -210,10 +223,31 @@ class ReferenceImplementation:
         self.unplugs_left = 0
         self.fault: str | None = None
         self.ring_seen: object | None = None
+        self.setup: BackendSetup = DEFAULT_SETUP
 
     # ------------------------------------------------------------------ the contract
     def capabilities(self) -> Capabilities:
         return Capabilities(name=self.name, refuses=REFUSED)
+
+    def configure(self, setup: BackendSetup) -> None:
+        """Run the next :meth:`reset` with ``setup`` (optional hook of the sweep)."""
+        self.setup = setup
+
+    def configurations(self) -> tuple[Configuration, ...]:
+        """The configurations a campaign sweeps by default (optional hook)."""
+        return REFERENCE_SWEEP
+
+    def _backend_config(self) -> BackendConfig:
+        """A fresh back end's offer: no feature yet (backend_publish chooses them), the
+        setup's limits and sector size."""
+        setup = self.setup
+        return BackendConfig(
+            barrier=False,
+            flush=False,
+            max_indirect_segments=setup.indirect_segments,
+            max_ring_page_order=setup.ring_page_order,
+            sector_size=setup.sector_size,
+        )
 
     def snapshot(self) -> object:
         """A complete copy of the run (platform, bios, environment bookkeeping)."""
@@ -229,12 +263,13 @@ class ReferenceImplementation:
         return reference_sizes()
 
     def reset(self, sizes: Sizes) -> Observation:
-        if sizes.grants_per_request != SEED_GRANTS_PER_REQUEST:
+        segments = self.setup.request_segments
+        if sizes.grants_per_request != segments:
             raise ImplementationError(
-                f"the reference allocates {SEED_GRANTS_PER_REQUEST} grant references per command "
-                f"(the seed's minimum xbd_max_request_segments); sizes.grants_per_request is "
-                f"{sizes.grants_per_request}: use "
-                f"Sizes(grants_per_request={SEED_GRANTS_PER_REQUEST})."
+                f"the reference allocates {segments} grant references per command "
+                f"(xbd_max_request_segments, {SEED_GRANTS_PER_REQUEST} unless the back end "
+                f"offers indirect segments); sizes.grants_per_request is "
+                f"{sizes.grants_per_request}: use Sizes(grants_per_request={segments})."
             )
         if sizes.ring_slots & (sizes.ring_slots - 1) or not 1 <= sizes.ring_slots <= 32:
             raise ImplementationError(
@@ -245,9 +280,11 @@ class ReferenceImplementation:
         platform = Platform(
             fixes=self.fixes,
             ring_index_start=sizes.ring_base,
-            backend_config=BackendConfig(barrier=False, flush=False),
+            backend_config=self._backend_config(),
         )
-        reserve = 1 + sizes.suspends
+        # every connection grants its ring pages and each command's indirection pages
+        per_connect = self.setup.ring_pages + sizes.commands * self.setup.indirect_pages
+        reserve = per_connect * (1 + sizes.suspends)
         table = DeferredCallbackGrantTable(NR_RESERVED_ENTRIES + sizes.grants + reserve)
         table.ring_reserve = [table.free.pop() for _ in range(reserve)]
         platform.gnttab = table
@@ -412,14 +449,29 @@ class ReferenceImplementation:
         p = self._p
         p.xen_suspend_cancelled = cancelled
         if not cancelled:
-            p.backend.reset(BackendConfig(barrier=False, flush=False))
+            p.backend.reset(self._backend_config())
             self.taken = set()
+            self._forget_ring_layout()
         p.resume_device()
         self.susp_pc = SuspendPc.RUNNING
         if not cancelled:
             # xenbusb_resume registers the watch again, which fires its initial event;
             # the new back end is Initialising, so the front end has nothing to do.
             self._front_watch()
+
+    def _forget_ring_layout(self) -> None:
+        """The new host's tool stack builds the front end's node afresh: the keys of a
+        multi-page ring (``ring-page-order``, ``num-ring-pages``, ``ring-ref<i>``) are
+        not there for the new back end to misread when the seed, resuming before the new
+        back end offers pages, writes a one-page ring's ``ring-ref``.  (A one-page ring's
+        keys are rewritten by the resume itself and stay as they were.)"""
+        p = self._p
+        values = p.xenstore.values
+        front = p.front_path
+        stale = [f"{front}/ring-page-order", f"{front}/num-ring-pages"]
+        stale += [f"{front}/ring-ref{i}" for i in range(32)]
+        for key in stale:
+            values.pop(key, None)
 
     # ------------------------------------------------------------------ the back end
     def _publish_features(self, barrier: bool, flush: bool) -> None:
@@ -479,8 +531,18 @@ class ReferenceImplementation:
     def _on_strategy(self, bio: int, kind: BioKind) -> None:
         sc = self._sc()
         command, flags = _BIO_COMMAND[BioKind(kind)]
-        buffer = self._p.mem.alloc(_PAGE)
-        bp = Bio(command, bio * 8, _PAGE, flags, buffer, bio_disk=sc.xbd_disk, bio_id=bio)
+        setup = self.setup
+        data = kind in (BioKind.READ, BioKind.WRITE, BioKind.ORDERED_WRITE)
+        length = setup.bio_bytes(bio) if data else _PAGE
+        if kind == BioKind.ORDERED_WRITE:
+            # an ordered write stays a direct request (at most ten pages: eleven segments at
+            # an offset): an indirect WRITE_BARRIER is what blkback refuses, and the fixed
+            # reference single-steps it instead, which the model (one segment) cannot say
+            length = min(length, 10 * _PAGE)
+        buffer = self._p.mem.alloc(length, setup.bio_offset if data else 0)
+        # bios never overlap: 256 blkif sectors apart, in the disk's own sectors
+        block = bio * 256 * SECTOR // setup.sector_size
+        bp = Bio(command, block, length, flags, buffer, bio_disk=sc.xbd_disk, bio_id=bio)
         self.bios[bio] = bp
         self.kinds[bio] = BioKind(kind)
         driver.strategy(bp)
@@ -557,9 +619,9 @@ def abstract_state(impl: ReferenceImplementation) -> dict[str, Any]:
     fields["be_published"] = xs.read(f"{back}/feature-barrier") is not None
     fields["be_barrier"] = xs.read(f"{back}/feature-barrier") == "1"
     fields["be_flush"] = xs.read(f"{back}/feature-flush-cache") == "1"
-    fields["fe_published"] = (
-        xs.read(f"{front}/ring-ref") is not None and xs.read(f"{front}/event-channel") is not None
-    )
+    # one ring page: ring-ref; several: ring-ref0 .. ring-ref<N-1> (blkif.h)
+    ring_ref = xs.read(f"{front}/ring-ref") or xs.read(f"{front}/ring-ref0")
+    fields["fe_published"] = ring_ref is not None and xs.read(f"{front}/event-channel") is not None
     fields["transport_epoch"] = sum(1 for path, _ in xs.writes if path == f"{front}/event-channel")
     # ---- the tool stack (the environment, played by the adapter)
     fields["susp_pc"] = int(impl.susp_pc)
@@ -588,6 +650,7 @@ def abstract_state(impl: ReferenceImplementation) -> dict[str, Any]:
     shadow = sc.xbd_shadow or []
     bio_number = {id(bp): n for n, bp in enumerate(impl.bios) if bp is not None}
     places, stages, cbios, ops, frz, qfrz, asyn, grants, statuses = ([] for _ in range(9))
+    extra_segments = 0
     for c in range(k.commands):
         cm = shadow[c] if c < len(shadow) else None
         if cm is None:
@@ -598,7 +661,10 @@ def abstract_state(impl: ReferenceImplementation) -> dict[str, Any]:
             carried = bio_number.get(id(cm.cm_bp), k.no_bio) if cm.cm_bp is not None else k.no_bio
             op = BlkifOp.NONE if place == Place.FREE else BlkifOp(cm.cm_operation)
             cflags = cm.cm_flags
-            held = len(cm.cm_gref_head) + (cm.cm_nseg if place == Place.BUSY else 0)
+            # a BUSY command's segments are the model's one kept reference
+            busy = place == Place.BUSY
+            held = len(cm.cm_gref_head) + (min(cm.cm_nseg, 1) if busy else 0)
+            extra_segments += max(cm.cm_nseg - 1, 0) if busy else 0
             status = 0
             stage = RingStage.NONE
             if place == Place.BUSY:
@@ -681,5 +747,5 @@ def abstract_state(impl: ReferenceImplementation) -> dict[str, Any]:
             rsp_event=ring.sring.rsp_event,
         )
     fields["irq_pending"] = p.evtchn.pending
-    fields["grants_free"] = p.gnttab.free_count
+    fields["grants_free"] = p.gnttab.free_count + extra_segments
     return fields

@@ -1,6 +1,8 @@
 """Replay files: a program of environment events as JSON lines.
 
-Line 1 is a header ``{"xbdspec": "replay", "version": 1, "sizes": {...}}``; every
+Line 1 is a header ``{"xbdspec": "replay", "version": 1, "sizes": {...}}``, with
+``"configuration": NAME`` and ``"setup": {...}`` (:class:`~.sweep.BackendSetup`) when the
+program was found under a sweep's configuration other than the default; every
 further line is one event ``{"event": "strategy", "params": {"bio": 0, "kind":
 "WRITE"}, "env": {"dma": ["DEFERRED"]}}`` with enums by name (``env`` may be omitted).
 The same format is what the explorer's counterexamples and the trace checker read
@@ -23,6 +25,7 @@ from xbdspec.model.state import Sizes
 from xbdspec.model.vocabulary import Dma
 
 from .contract import EnvChoices, Step
+from .sweep import DEFAULT_SETUP, BackendSetup, Configuration
 
 FORMAT = "replay"
 VERSION = 1
@@ -46,21 +49,37 @@ def step_json(step: Step) -> dict[str, Any]:
     return line
 
 
-def dumps(sizes: Sizes, steps: Iterable[Step]) -> str:
-    """The replay file's text."""
-    header = {"xbdspec": FORMAT, "version": VERSION, "sizes": dataclasses.asdict(sizes)}
+def dumps(sizes: Sizes, steps: Iterable[Step], configuration: Configuration | None = None) -> str:
+    """The replay file's text (the configuration's name and back-end setup in the header
+    when it is not the default setup)."""
+    header: dict[str, Any] = {
+        "xbdspec": FORMAT,
+        "version": VERSION,
+        "sizes": dataclasses.asdict(sizes),
+    }
+    if configuration is not None and configuration.setup != DEFAULT_SETUP:
+        header["configuration"] = configuration.name
+        header["setup"] = configuration.setup.dimensions()
     lines = [json.dumps(header, sort_keys=True)]
     lines += [json.dumps(step_json(s), sort_keys=True) for s in steps]
     return "\n".join(lines) + "\n"
 
 
-def write(path: Path, sizes: Sizes, steps: Sequence[Step]) -> None:
+def write(
+    path: Path, sizes: Sizes, steps: Sequence[Step], configuration: Configuration | None = None
+) -> None:
     """Write a replay file."""
-    path.write_text(dumps(sizes, steps), encoding="utf-8")
+    path.write_text(dumps(sizes, steps, configuration), encoding="utf-8")
 
 
 def loads(text: str, source: str = "<replay>") -> tuple[Sizes, list[Step]]:
     """Parse a replay file; an :class:`InputError` naming the line on any problem."""
+    configuration, steps = loads_configuration(text, source)
+    return configuration.sizes, steps
+
+
+def loads_configuration(text: str, source: str = "<replay>") -> tuple[Configuration, list[Step]]:
+    """Parse a replay file with its configuration (sizes and back-end setup)."""
     lines = [ln for ln in text.splitlines() if ln.strip()]
     if not lines:
         raise InputError(source, "empty replay file: the first line must be the header")
@@ -82,6 +101,13 @@ def loads(text: str, source: str = "<replay>") -> tuple[Sizes, list[Step]]:
     ):
         raise InputError(f"{source}:1", f"sizes must map some of {sorted(known)} to integers")
     sizes = Sizes(**raw_sizes)
+    raw_setup = header.get("setup", {})
+    if not isinstance(raw_setup, dict):
+        raise InputError(f"{source}:1", "setup must be an object")
+    setup = BackendSetup.from_json(raw_setup, f"{source}:1") if raw_setup else DEFAULT_SETUP
+    name = header.get("configuration", "default")
+    if not isinstance(name, str):
+        raise InputError(f"{source}:1", "configuration must be a name")
     params_of = {t.event: t.params for t in build_spec(sizes).transitions}
     steps = []
     for number, text_line in enumerate(lines[1:], start=2):
@@ -121,16 +147,22 @@ def loads(text: str, source: str = "<replay>") -> tuple[Sizes, list[Step]]:
                 where, f"env.dma names {env.get('dma')!r}; use IMMEDIATE, DEFERRED or FAILED"
             ) from None
         steps.append(Step(event, params, EnvChoices(dma)))
-    return sizes, steps
+    return Configuration(name, sizes, setup), steps
 
 
 def read(path: Path) -> tuple[Sizes, list[Step]]:
     """Read and validate a replay file."""
+    configuration, steps = read_configuration(path)
+    return configuration.sizes, steps
+
+
+def read_configuration(path: Path) -> tuple[Configuration, list[Step]]:
+    """Read and validate a replay file, with its configuration."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise InputError(str(path), f"cannot read the replay file: {exc.strerror}") from None
-    return loads(text, str(path))
+    return loads_configuration(text, str(path))
 
 
 def _json(text: str, where: str) -> Any:

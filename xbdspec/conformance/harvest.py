@@ -1,0 +1,306 @@
+"""Deriving the known findings' exact signatures (``python -m xbdspec.conformance.harvest``).
+
+A finding's signatures come from replays, never from a hand-written pattern:
+
+1. **its own replay** (``xbdspec/findings/replays/<finding>.jsonl``) on the seed's
+   behaviour, and, for a finding whose fix builds on others, with those fixes alone on
+   (the audit replays it both ways);
+2. **variants**: campaigns over the default sweep (both profiles, several seeds) and a
+   bounded exploration run on the seed; each divergence no signature claims yet is shrunk
+   and replayed with one finding's fix at a time (with the fixes it requires).  When
+   exactly the fixes of one finding make the program run clean, every event applied,
+   the divergence is that finding's in another context: its program is kept as a
+   variant replay (``variants/<finding>.<digest>.jsonl``, configuration in the header)
+   and its signature is catalogued.  A divergence no single finding's fix removes stays
+   new and is listed: it is a candidate finding, not something to hide.
+
+``--write`` rewrites :mod:`.known_signatures` and the variant replays; without it the
+tool only reports.  The result is deterministic for the same code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import pprint
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from xbdspec.model.state import Sizes
+from xbdspec.reference.platform import Fixes
+
+from . import findings as findings_module
+from . import known_signatures, replay
+from .campaign import Campaign
+from .contract import Step
+from .harness import Divergence, LockStep, ModelSide
+from .program import FULL, SEED_SAFE, run_program
+from .reference_adapter import ReferenceImplementation
+from .signatures import Signature, signature_of
+from .sweep import REFERENCE_SWEEP, Configuration
+
+#: where variant replays are kept
+VARIANTS = Path(__file__).resolve().parent / "variants"
+#: the generated module
+MODULE = Path(known_signatures.__file__).resolve()
+
+
+_MODELS: dict[Sizes, ModelSide] = {}
+
+
+def _requires() -> dict[str, tuple[str, ...]]:
+    from xbdspec.findings.catalogue import BY_NAME
+
+    return {name: finding.requires for name, finding in BY_NAME.items()}
+
+
+def run_on(
+    configuration: Configuration, steps: list[Step], fixes: Fixes
+) -> tuple[Divergence | None, int]:
+    """Replay ``steps`` on the reference with ``fixes``; the divergence (if any) and the
+    number of events applied."""
+    impl = ReferenceImplementation(fixes)
+    impl.configure(configuration.setup)
+    model = _MODELS.get(configuration.sizes)
+    lock = LockStep(impl, configuration.sizes, model=model)
+    _MODELS[configuration.sizes] = lock.model
+    try:
+        divergence = run_program(impl, lock, steps)
+    finally:
+        impl.close()
+    return divergence, len(lock.steps)
+
+
+def _order(name: str) -> int:
+    return [f.name for f in findings_module.FINDINGS].index(name)
+
+
+def _fix_set(name: str) -> frozenset[str]:
+    return frozenset({name, *_requires().get(name, ())})
+
+
+def _clean_with(configuration: Configuration, steps: list[Step], names: frozenset[str]) -> bool:
+    divergence, applied = run_on(configuration, steps, Fixes.only(*names))
+    return divergence is None and applied == len(steps)
+
+
+def explained_by(
+    configuration: Configuration, steps: list[Step]
+) -> tuple[list[str], str, dict[str, frozenset[str]]]:
+    """The conformance findings whose fixes make the program run clean, every event
+    applied, and how: one finding's fix alone (a finding whose fixes include another
+    explaining finding's is left out: the smaller fix is the explanation), or else the
+    fixes of two or three findings together, of those whose fix alone changes anything
+    (known defects met in one program).  Empty: nothing known explains it.  The last
+    item maps each name to the fixes that remove the program."""
+    names = [f.name for f in findings_module.FINDINGS]
+    found = [n for n in names if _clean_with(configuration, steps, _fix_set(n))]
+    if found:
+        alone = [n for n in found if not any(_fix_set(m) < _fix_set(n) for m in found)]
+        return alone, "its fix alone removes it", {n: _fix_set(n) for n in alone}
+    seed, _ = run_on(configuration, steps, Fixes())
+    original = signature_of(seed) if seed is not None else None
+    relevant = []
+    for n in names:
+        changed, _ = run_on(configuration, steps, Fixes.only(*_fix_set(n)))
+        if changed is None or signature_of(changed) != original:
+            relevant.append(n)
+    # every pair (a fix may matter only with another: a flush that waits is failed at once
+    # only when the flush is also not a panic), then triples of the relevant ones
+    for size, pool in ((2, names), (3, relevant)):
+        groups = [
+            group
+            for group in itertools.combinations(pool, size)
+            if _clean_with(configuration, steps, frozenset().union(*map(_fix_set, group)))
+        ]
+        if groups:
+            members = sorted({n for g in groups for n in g}, key=_order)
+            removing = {
+                n: frozenset().union(*map(_fix_set, next(g for g in groups if n in g)))
+                for n in members
+            }
+            return members, "known defects met together", removing
+    return [], "no finding's fix, nor two or three together, removes it", {}
+
+
+@dataclass
+class Harvest:
+    """The catalogue being derived.
+
+    Attributes:
+        table: finding -> entries (``signature``, ``source``), in discovery order.
+        variants: file name -> (configuration, steps) of each variant replay.
+        unexplained: divergences no single finding's fix removes (reports, programs).
+        unclaimed: variants whose explaining finding's trigger predicate does not hold
+            (catalogued all the same: the fix is the proof; listed for review).
+    """
+
+    table: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    variants: dict[str, tuple[Configuration, list[Step]]] = field(default_factory=dict)
+    unexplained: dict[str, str] = field(default_factory=dict)
+    unclaimed: dict[str, str] = field(default_factory=dict)
+
+    def install(self) -> None:
+        """Make classification use the table as it stands."""
+        known_signatures.KNOWN_SIGNATURES.clear()
+        known_signatures.KNOWN_SIGNATURES.update({k: tuple(v) for k, v in self.table.items()})
+        findings_module.known_signatures.cache_clear()
+
+    def add(
+        self, finding: str, signature: Signature, source: str, fixes: frozenset[str] = frozenset()
+    ) -> bool:
+        """Catalogue ``signature`` for ``finding`` (``fixes``: what removes its replay)."""
+        entries = self.table.setdefault(finding, [])
+        if any(Signature.from_json(e["signature"]) == signature for e in entries):
+            return False
+        entry: dict[str, Any] = {"signature": signature.as_json(), "source": source}
+        if fixes:
+            entry["fixes"] = sorted(fixes)
+        entries.append(entry)
+        self.install()
+        return True
+
+    def own_replays(self) -> None:
+        """Step 1: each finding's own replay, on the seed and with its prerequisites."""
+        from xbdspec.findings.replay import program_path
+
+        requires = _requires()
+        for finding in findings_module.FINDINGS:
+            path = program_path(finding.name)
+            configuration, steps = replay.read_configuration(path)
+            runs = [("seed", Fixes())]
+            if requires.get(finding.name):
+                runs.append(("prerequisites", Fixes.only(*requires[finding.name])))
+            for label, fixes in runs:
+                divergence, _ = run_on(configuration, steps, fixes)
+                if divergence is None:
+                    raise SystemExit(f"{finding.name}: its own replay runs clean ({label})")
+                rel = f"xbdspec/findings/replays/{path.name} ({label})"
+                self.add(finding.name, signature_of(divergence), rel)
+
+    def variant(
+        self, divergence: Divergence, steps: list[Step], configuration: Configuration
+    ) -> None:
+        """Step 2 for one shrunk divergence no signature claims."""
+        signature = signature_of(divergence)
+        label = f"{configuration.name}: {divergence.last.label()}: {signature.describe()}"
+        names, how, removing = explained_by(configuration, steps)
+        if not names:
+            self.unexplained[signature.key()] = f"{label} ({how})\n{divergence.report()}"
+            return
+        # the first explaining finding whose trigger predicate holds, else the first
+        triggered = [n for n in names if findings_module.BY_NAME[n].matches(divergence)]
+        finding = (triggered or names)[0]
+        if not triggered:
+            self.unclaimed[signature.key()] = f"{names}: {label} ({how}; no trigger predicate)"
+        digest = signature.key().rsplit("-", 1)[1]
+        file = f"{finding}.{digest}.jsonl"
+        self.variants[file] = (configuration, steps)
+        source = f"xbdspec/conformance/variants/{file} ({how})"
+        self.add(finding, signature, source, removing[finding])
+
+    def campaigns(self, seeds: list[int], examples: int) -> None:
+        """Step 2 over campaigns of the default sweep, both profiles."""
+        for profile in (FULL, SEED_SAFE):
+            for seed in seeds:
+                campaign = Campaign(
+                    ReferenceImplementation,
+                    REFERENCE_SWEEP[0].sizes,
+                    profile,
+                    seed,
+                    60,
+                    None,
+                    configurations=REFERENCE_SWEEP,
+                )
+                campaign.run(examples=examples)
+                fresh = [d for d, _, _, _ in campaign.divergences.values() if d.finding is None]
+                for divergence in fresh:
+                    key = signature_of(divergence).key()
+                    if key in self.unexplained:
+                        continue
+                    config = next(c for c in REFERENCE_SWEEP if c.name == divergence.configuration)
+                    self.variant(divergence, list(divergence.steps), config)
+                print(
+                    f"  {profile.name} seed {seed}: {len(fresh)} unclaimed kinds, "
+                    f"{len(self.variants)} variants so far",
+                    file=sys.stderr,
+                    flush=True,
+                )
+
+    def exploration(self, max_states: int) -> None:
+        """Step 2 over the bounded exploration of the reference (its report names one new
+        divergence at a time: explore again until none is new)."""
+        from xbdspec.explore.reference import explore_reference
+
+        default = REFERENCE_SWEEP[0]
+        for _ in range(50):
+            report = explore_reference(max_states=max_states)
+            new = [v for v in report.violations.values() if not v.known]
+            if not new:
+                return
+            violation = new[0]
+            divergence, _ = run_on(default, violation.steps, Fixes())
+            if divergence is None:
+                return
+            key = signature_of(divergence).key()
+            if key in self.unexplained:
+                return
+            self.variant(divergence, list(divergence.steps), default)
+
+    def write(self) -> None:
+        """Rewrite :mod:`.known_signatures` and the variant replays."""
+        VARIANTS.mkdir(exist_ok=True)
+        for old in VARIANTS.glob("*.jsonl"):
+            if old.name not in self.variants:
+                old.unlink()
+        for file, (configuration, steps) in sorted(self.variants.items()):
+            replay.write(VARIANTS / file, configuration.sizes, steps, configuration)
+        body = pprint.pformat(
+            {k: tuple(v) for k, v in self.table.items()}, width=88, sort_dicts=False
+        )
+        text = MODULE.read_text(encoding="utf-8")
+        head = text[: text.index("KNOWN_SIGNATURES:")]
+        MODULE.write_text(
+            head + f"KNOWN_SIGNATURES: dict[str, tuple[dict[str, Any], ...]] = {body}\n",
+            encoding="utf-8",
+        )
+        ruff = Path(sys.executable).parent / "ruff"
+        if ruff.exists():
+            subprocess.run([str(ruff), "format", "-q", str(MODULE)], check=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m xbdspec.conformance.harvest")
+    parser.add_argument("--write", action="store_true", help="rewrite the catalogue")
+    parser.add_argument("--seeds", type=int, nargs="*", default=[1, 7, 11, 42])
+    parser.add_argument("--examples", type=int, default=300)
+    parser.add_argument("--max-states", type=int, default=1500)
+    args = parser.parse_args(argv)
+    harvest = Harvest()
+    harvest.install()
+    harvest.own_replays()
+    print(f"own replays: {sum(len(v) for v in harvest.table.values())} signatures", file=sys.stderr)
+    harvest.campaigns(args.seeds, args.examples)
+    harvest.exploration(args.max_states)
+    print(
+        json.dumps(
+            {
+                "signatures": {k: len(v) for k, v in harvest.table.items()},
+                "variants": len(harvest.variants),
+                "unexplained": harvest.unexplained,
+                "unclaimed": harvest.unclaimed,
+            },
+            indent=2,
+        )
+    )
+    if args.write:
+        harvest.write()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
