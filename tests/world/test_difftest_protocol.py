@@ -301,3 +301,39 @@ def test_the_tutorial_over_stdio_passes_and_compares_what_in_process_does(
     assert main(["difftest", "--cmd", f"{child} --broken reuses-id", "--replay", replay]) == 1
     assert main(["difftest", "--cmd", child, "--replay", replay]) == 0
     capsys.readouterr()
+
+
+CRASHES_ON_THIRD_RESET = """
+import json, sys
+resets = 0
+for line in sys.stdin:
+    message = json.loads(line)
+    if message["type"] == "hello":
+        hello = {"type": "hello", "protocol": 2, "name": "crashy",
+                 "calls": ["otherend_changed", "interrupt", "submit"], "ops": ["read", "write"]}
+        print(json.dumps(hello), flush=True)
+    elif message["type"] == "reset":
+        resets += 1
+        if resets == 3:
+            sys.exit(7)
+        print(json.dumps({"type": "done"}), flush=True)
+    elif message["type"] == "call":
+        print(json.dumps({"type": "done"}), flush=True)
+    else:
+        break
+"""
+
+
+def test_a_crash_at_reset_is_a_violation_even_when_it_needs_the_programs_before(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    import sys
+
+    child = tmp_path / "crashy.py"
+    child.write_text(CRASHES_ON_THIRD_RESET, encoding="utf-8")
+    argv = ["difftest", "--cmd", f"{sys.executable} {child}", "--examples", "5", "--seed", "1"]
+    assert main([*argv, "--json", "--replay-dir", str(tmp_path / "r")]) == 1
+    result = _json(capsys)
+    (violation,) = result["violations"]
+    assert "crashed in its reset: exit status 7" in violation["rule"]
+    assert violation["alone"] is False and violation["event"] == 0

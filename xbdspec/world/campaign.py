@@ -121,6 +121,9 @@ class Finding:
     seen: int = 1
     #: the back end the program ran against, when the campaign drew it for the program
     config: BackendConfig | None = None
+    #: whether the program shows it again on a fresh front end (False: it depends on the
+    #: programs before it, e.g. a child over stdio that fails on its third reset)
+    alone: bool = True
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -129,6 +132,7 @@ class Finding:
             "rule": self.rule,
             "options": self.options,
             "seen": self.seen,
+            "alone": self.alone,
             "replay": [[n, dict(p)] for n, p in self.replay],
         }
 
@@ -209,10 +213,18 @@ def campaign(
                 known.seen += 1
                 continue
             replay = program
+            alone = True
             if len(report.findings) < shrink_findings:
-                replay = shrink(maker, program, program_config)
+                try:
+                    replay = shrink(maker, program, program_config)
+                except XbdspecError:
+                    # the program does not show it again on a fresh front end: the
+                    # failure depends on what ran before (a child's history)
+                    alone = False
             options = dict(getattr(maker, "options", {}))
-            finding = Finding(number, v.event, v.rule, replay, options, config=program_config)
+            finding = Finding(
+                number, v.event, v.rule, replay, options, config=program_config, alone=alone
+            )
             by_signature[signature(v.rule)] = finding
             report.findings.append(finding)
             if on_finding is not None:

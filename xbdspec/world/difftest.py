@@ -131,6 +131,11 @@ def render(result: dict[str, Any]) -> str:
         )
         if v["known"]:
             lines.append(f"  a documented finding: {v['known']}")
+        if not v["alone"]:
+            lines.append(
+                "  the program does not show it again on a fresh front end: it depends on the "
+                "programs before it (replay the campaign with its seed)"
+            )
         lines.append(f"  replay ({len(v['replay'])} events): {v['replay_file']}")
     return "\n".join(lines)
 
