@@ -22,6 +22,24 @@
 #include <limits.h>
 #include <errno.h>
 
+/*
+ * The kernel's memcpy and memset (arch/x86/lib/memcpy_64.S, memset_64.S) are declared
+ * without glibc's nonnull: copying zero bytes from NULL is a no-op in the kernel, and the
+ * driver does it (xlbd_reserve_minors's first call copies nr_minors == 0 longs from
+ * minors == NULL).  With glibc's declarations that is undefined behaviour (UBSan reports
+ * it, and the compiler may assume the pointer non-null after the call).
+ */
+static inline void *shim_memcpy(void *to, const void *from, size_t len)
+{
+	return len ? memcpy(to, from, len) : to;
+}
+static inline void *shim_memset(void *s, int c, size_t len)
+{
+	return len ? memset(s, c, len) : s;
+}
+#define memcpy(to, from, len) shim_memcpy((to), (from), (len))
+#define memset(s, c, len) shim_memset((s), (c), (len))
+
 /* ---- compiler and types */
 #define __user
 #define __iomem

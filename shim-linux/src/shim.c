@@ -69,6 +69,26 @@ static void crash_handler(int sig, siginfo_t *info, void *context)
 	raise(sig);
 }
 
+/*
+ * Built with AddressSanitizer, the shim leaves SIGSEGV and SIGBUS to ASan's own handler
+ * (installed when its runtime starts): a fault inside the driver is then reported with
+ * its stack and the process stops (halt_on_error), instead of unwinding quietly to the
+ * entry point, which would hide the very faults the sanitized run is for.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define SHIM_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SHIM_SANITIZED 1
+#endif
+#endif
+#ifndef SHIM_SANITIZED
+#define SHIM_SANITIZED 0
+#endif
+
+/* 1: built with the sanitizers (faults are ASan's to report), 0: contain_crashes() */
+int shim_sanitized(void) { return SHIM_SANITIZED; }
+
 static void contain_crashes(void)
 {
 	struct sigaction action;
@@ -94,42 +114,68 @@ void kvfree(const void *p) { free((void *)p); }
 unsigned int memalloc_noio_save(void) { return 0; }
 void memalloc_noio_restore(unsigned int flags) { (void)flags; }
 
+/*
+ * The guest's memory: MAX_PFNS - 1 page frames (256 MiB), pfn 0 unused.  A freed page's
+ * frame goes back on a free list and is handed out again, as the kernel's page allocator
+ * would: what bounds the driver is the pages it holds at once, not how many it has
+ * allocated since it was loaded.
+ */
 #define MAX_PFNS 65536
 static struct page *pfns[MAX_PFNS];
 static unsigned long next_pfn = 1;
 static unsigned long pages_live;
+static unsigned long free_pfns[MAX_PFNS];
+static unsigned long nr_free_pfns;
 
 static struct page *page_of(void *virt)
 {
 	struct page *page;
+	unsigned long pfn;
 
-	if (next_pfn >= MAX_PFNS)
+	if (nr_free_pfns)
+		pfn = free_pfns[--nr_free_pfns];
+	else if (next_pfn < MAX_PFNS)
+		pfn = next_pfn++;
+	else
 		return NULL;
 	page = calloc(1, sizeof(*page));
 	page->virt = virt;
-	page->pfn = next_pfn++;
-	pfns[page->pfn] = page;
+	page->pfn = pfn;
+	pfns[pfn] = page;
 	pages_live++;
 	return page;
+}
+
+/* The frame of a page that is being freed: free for page_of again. */
+static void release_pfn(unsigned long pfn)
+{
+	pfns[pfn] = NULL;
+	free_pfns[nr_free_pfns++] = pfn;
+	pages_live--;
 }
 
 struct page *alloc_page(gfp_t gfp)
 {
 	void *virt;
+	struct page *page;
 
 	(void)gfp;
 	virt = cb.pages_alloc(1);
-	return virt ? page_of(virt) : NULL;
+	if (!virt)
+		return NULL;
+	page = page_of(virt);
+	if (!page) /* out of frames: the memory goes back */
+		cb.pages_free(virt);
+	return page;
 }
 
 void __free_page(struct page *page)
 {
 	if (!page)
 		return;
-	pfns[page->pfn] = NULL;
+	release_pfn(page->pfn);
 	cb.pages_free(page->virt);
 	free(page);
-	pages_live--;
 }
 
 void *page_address(const struct page *page) { return page->virt; }
@@ -645,18 +691,29 @@ int xenbus_setup_ring(struct xenbus_device *dev, gfp_t gfp, void **vaddr, unsign
 	unsigned int i;
 
 	(void)gfp;
+	for (i = 0; i < nr_pages; i++)
+		grefs[i] = INVALID_GRANT_REF;
+	*vaddr = NULL;
+	/* alloc_pages_exact: the frames too (no ring is half made of memory) */
+	if (nr_free_pfns + (MAX_PFNS - next_pfn) < nr_pages)
+		return -ENOMEM;
 	addr = cb.pages_alloc(nr_pages);
 	if (!addr)
 		return -ENOMEM;
+	*vaddr = addr;
 	for (i = 0; i < nr_pages; i++) {
 		struct page *page = page_of(addr + i * XEN_PAGE_SIZE);
 		int ref = gnttab_grant_foreign_access(dev->otherend_id, page->pfn, 0);
 
-		if (ref < 0)
+		if (ref < 0) {
+			/* as xenbus_setup_ring's err: path, nothing of the ring is left */
+			release_pfn(page->pfn);
+			free(page);
+			xenbus_teardown_ring(vaddr, i, grefs); /* frees the block, *vaddr = NULL */
 			return ref;
+		}
 		grefs[i] = ref;
 	}
-	*vaddr = addr;
 	return 0;
 }
 void xenbus_teardown_ring(void **vaddr, unsigned int nr_pages, grant_ref_t *grefs)
@@ -674,8 +731,7 @@ void xenbus_teardown_ring(void **vaddr, unsigned int nr_pages, grant_ref_t *gref
 			unsigned long pfn = virt_to_gfn((char *)*vaddr + i * XEN_PAGE_SIZE);
 
 			free(pfns[pfn]);
-			pfns[pfn] = NULL;
-			pages_live--;
+			release_pfn(pfn);
 		}
 		cb.pages_free(*vaddr);
 	}
@@ -695,11 +751,35 @@ int blkdev_compat_ptr_ioctl(struct block_device *b, fmode_t m, unsigned c, unsig
 	(void)b; (void)m; (void)c; (void)a;
 	return -EINVAL;
 }
+/* block/blk-mq.c's limits (BLK_MQ_TAG_MIN, BLK_MQ_MAX_DEPTH) */
+#define SHIM_BLK_MQ_TAG_MIN 1
+#define SHIM_BLK_MQ_MAX_DEPTH 10240
+
+/*
+ * blk_mq_alloc_tag_set refuses a set it cannot serve, as block/blk-mq.c (6.1) does: no
+ * hardware queue, no or too small a depth (the driver reserves no tags), no queue_rq;
+ * the depth is capped at BLK_MQ_MAX_DEPTH.  (xlvbd_alloc_gendisk after blkif_free, with
+ * nr_rings == 0, is refused here: -EINVAL.)
+ */
 int blk_mq_alloc_tag_set(struct blk_mq_tag_set *set)
 {
 	unsigned int i;
 
+	if (!set->nr_hw_queues)
+		return -EINVAL;
+	if (!set->queue_depth || set->queue_depth < SHIM_BLK_MQ_TAG_MIN)
+		return -EINVAL;
+	if (!set->ops || !set->ops->queue_rq)
+		return -EINVAL;
+	if (set->queue_depth > SHIM_BLK_MQ_MAX_DEPTH) {
+		shim_printk("blk-mq: reduced tag depth to %u\n", SHIM_BLK_MQ_MAX_DEPTH);
+		set->queue_depth = SHIM_BLK_MQ_MAX_DEPTH;
+	}
+	if (set->nr_hw_queues > num_online_cpus()) /* one map: no more queues than CPUs */
+		set->nr_hw_queues = num_online_cpus();
 	set->hctxs = calloc(set->nr_hw_queues, sizeof(*set->hctxs));
+	if (!set->hctxs)
+		return -ENOMEM;
 	for (i = 0; i < set->nr_hw_queues; i++)
 		set->hctxs[i].queue_num = i;
 	return 0;
@@ -709,11 +789,17 @@ void blk_mq_free_tag_set(struct blk_mq_tag_set *set)
 	free(set->hctxs);
 	set->hctxs = NULL;
 }
+/* __blk_mq_update_nr_hw_queues (6.1): at most one queue a CPU; no queue, or as many as
+ * there are, changes nothing (the hardware contexts, and which are stopped, stay). */
 void blk_mq_update_nr_hw_queues(struct blk_mq_tag_set *set, int nr)
 {
 	int i;
 	struct request_queue *q = set->hctxs ? set->hctxs[0].queue : NULL;
 
+	if (nr > (int)num_online_cpus())
+		nr = (int)num_online_cpus();
+	if (nr < 1 || (unsigned int)nr == set->nr_hw_queues)
+		return;
 	free(set->hctxs);
 	set->nr_hw_queues = nr;
 	set->hctxs = calloc(nr, sizeof(*set->hctxs));
@@ -1065,7 +1151,8 @@ int shim_init(void)
 {
 	int ret = 0;
 
-	contain_crashes();
+	if (!SHIM_SANITIZED)
+		contain_crashes();
 	refs_init();
 	next_seq = 0;
 	memset(irqs, 0, sizeof(irqs));
@@ -1170,6 +1257,34 @@ int shim_resume(void)
 int shim_remove(void)
 {
 	ENTRY(driver->remove(&xdev));
+	return 0;
+}
+
+/*
+ * The harness's own tests (not the driver's): a fault inside an entry point, where the
+ * driver's would be.  1: a load from address 16, as from a member of a NULL structure
+ * (SIGSEGV); 2: a read one byte past a heap block (ASan's heap-buffer-overflow; nothing
+ * without ASan); 3: a shift past the width of int (UBSan's shift-exponent).
+ */
+int shim_selftest_fault(int kind)
+{
+	ENTRY({
+		volatile int sink = 0;
+
+		if (kind == 1) {
+			sink = *(volatile int *)(uintptr_t)16;
+		} else if (kind == 2) {
+			volatile char *block = malloc(8);
+
+			sink = block[8];
+			free((void *)block);
+		} else if (kind == 3) {
+			volatile int by = 40;
+
+			sink = 1 << by;
+		}
+		(void)sink;
+	});
 	return 0;
 }
 

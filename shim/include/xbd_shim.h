@@ -42,6 +42,7 @@
 #define PAGE_MASK (PAGE_SIZE - 1)
 #define powerof2(x) ((((x) - 1) & (x)) == 0)
 #define nitems(x) (sizeof((x)) / sizeof((x)[0]))
+#define MAX(a,b) (((a)>(b))?(a):(b)) /* sys/param.h, spelt as glibc's */
 #define PRIBIO 16
 typedef unsigned int u_int;
 typedef unsigned long u_long;
@@ -307,10 +308,22 @@ int xen_hvm_domain(void);
 int xen_pv_disks_disabled(void);
 extern int xen_suspend_cancelled;
 
+/* ------------------------------------------------------------------ Xen's public headers */
+/* Xen's structures and ring macros are the real ones: libxen-dev's /usr/include/xen/
+ * (Xen 4.17), through the thin xen/interface/... headers FreeBSD's tree has for them. */
+#if !__has_include(<xen/io/blkif.h>) || !__has_include(<xen/io/ring.h>) || \
+	!__has_include(<xen/io/xenbus.h>) || !__has_include(<xen/io/protocols.h>)
+#error "Xen's public headers (/usr/include/xen/io/blkif.h, ring.h, xenbus.h, protocols.h) are absent: run `make xen-headers` (Debian's libxen-dev)"
+#endif
+/* FreeBSD's xen-os.h: the interface version it is written for (so ring.h leaves xen_mb and
+ * friends to the kernel: the shim's, above). */
+#ifndef __XEN_INTERFACE_VERSION__
+#define __XEN_INTERFACE_VERSION__ 0x00030208
+#endif
+
 /* ------------------------------------------------------------------ grant tables */
-typedef uint32_t grant_ref_t;
-typedef uint16_t domid_t;
-#define GRANT_REF_INVALID 0xffffffff
+#include <xen/interface/grant_table.h> /* grant_ref_t; domid_t (xen.h) */
+#define GRANT_REF_INVALID 0xffffffff /* FreeBSD's xen-os.h */
 struct gnttab_free_callback {
 	struct gnttab_free_callback *next;
 	void (*fn)(void *);
@@ -331,17 +344,7 @@ void gnttab_request_free_callback(struct gnttab_free_callback *callback,
 void gnttab_cancel_free_callback(struct gnttab_free_callback *callback);
 
 /* ------------------------------------------------------------------ xenstore, xenbus */
-typedef enum xenbus_state {
-	XenbusStateUnknown = 0,
-	XenbusStateInitialising = 1,
-	XenbusStateInitWait = 2,
-	XenbusStateInitialised = 3,
-	XenbusStateConnected = 4,
-	XenbusStateClosing = 5,
-	XenbusStateClosed = 6,
-	XenbusStateReconfiguring = 7,
-	XenbusStateReconfigured = 8
-} XenbusState;
+#include <xen/interface/io/xenbus.h> /* enum xenbus_state, XenbusState */
 struct xs_transaction { uint32_t id; };
 #define XST_NIL ((struct xs_transaction){0})
 int xs_read(struct xs_transaction t, const char *dir, const char *node, u_int *len,
@@ -365,9 +368,9 @@ void xenbus_dev_error(device_t dev, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /* ------------------------------------------------------------------ ring.h, blkif.h */
-#include "xbd_ring.h"
-#include "xbd_blkif.h"
-#define XEN_IO_PROTO_ABI_NATIVE "x86_64-abi"
+/* FreeBSD's sys/xen/blkif.h: Xen's io/ring.h (with the shim's test hooks), io/blkif.h and
+ * io/protocols.h, and what FreeBSD adds (BLKIF_MAX_RING_REQUESTS). */
+#include <xen/blkif.h>
 
 /* ------------------------------------------------------------------ block.h */
 #include "xbd_block.h"

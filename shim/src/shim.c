@@ -803,10 +803,9 @@ int xbd_h_evtchn_counter(int which)
 }
 
 /* ------------------------------------------------------------------ grant table */
-#define NR_RESERVED_ENTRIES 8
+/* GTF_permit_access, GTF_readonly, GNTTAB_NR_RESERVED_ENTRIES: Xen's grant_table.h */
+#define NR_RESERVED_ENTRIES GNTTAB_NR_RESERVED_ENTRIES
 #define GNTTAB_LIST_END 0xffffffff
-#define GTF_permit_access 1
-#define GTF_readonly 4
 static int nr_grants;
 static grant_ref_t *gnt_next;     /* free-list / private-list links */
 static unsigned long *gnt_frame;
@@ -1299,7 +1298,11 @@ int xbd_h_be_connect(unsigned ring_ref, unsigned ring_pages)
 	unsigned char *page = map_grant(ring_ref, be_domid, 1);
 	if (page == NULL)
 		return -1;
-	BACK_RING_ATTACH(&be_ring, (blkif_sring_t *)page, (size_t)ring_pages * PAGE_SIZE);
+	blkif_sring_t *sring = (blkif_sring_t *)page;
+	/* Xen's BACK_RING_ATTACH takes the index to start at, as Linux's blkback
+	 * (xen_blkif_map) calls it: the responses produced so far; requests past them
+	 * are the back end's to consume. */
+	BACK_RING_ATTACH(&be_ring, sring, sring->rsp_prod, (size_t)ring_pages * PAGE_SIZE);
 	be_connected = 1;
 	return 0;
 }

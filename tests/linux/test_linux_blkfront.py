@@ -119,3 +119,13 @@ def test_the_driver_conforms_on_the_tutorial_programs(name: str) -> None:
     world = run_program(make({"feature_persistent": 0}), PROGRAMS[name])
     assert world.checker.finish().verdict == Verdict.CONFORMS
     assert set(world.completed) == set(world.bios) and all(world.completed.values())
+
+
+def test_a_bio_before_the_disk_exists_is_kept_by_the_block_layer() -> None:
+    """Until ``device_add_disk`` there is no block device to open: the block layer keeps
+    the bio (the harness counts it), the driver never sees it, and nothing is owed."""
+    world = run_program(make({"feature_persistent": 0}), PROGRAMS["a bio before the disk exists"])
+    assert world.checker.finish().verdict == Verdict.CONFORMS
+    assert 1 not in world.bios and world.compared["bios the block layer kept"] == 1
+    front = world.frontend
+    assert isinstance(front, LinuxBlkfront) and front.disk_added

@@ -3,8 +3,11 @@
 The driver is compiled *unmodified* with the system C compiler, every kernel declaration
 coming from ``shim/include/xbd_shim.h`` (force-included) and the thin headers under
 ``shim/include/`` (for a file from a FreeBSD tree, which has its own ``#include`` lines);
-``shim/src/*.c`` is linked in beside it.  Builds are cached under ``build/cdriver/<hash>``
-by the contents of the source and the shim, with the compiler's warnings kept beside.
+``shim/src/*.c`` is linked in beside it.  Xen's structures and ring macros are the real
+public headers, libxen-dev's ``/usr/include/xen/io/`` (``make xen-headers``), which the
+shim's ``xen/interface/...`` headers include; only what FreeBSD adds is the shim's own.
+Builds are cached under ``build/cdriver/<hash>`` by the contents of the source, the shim
+and those headers, with the compiler's warnings kept beside.
 """
 
 from __future__ import annotations
@@ -24,6 +27,22 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 SHIM_DIR = data_dir("shim")
 BUILD_DIR = build_dir("cdriver")
 SANITIZE_FLAGS = ("-fsanitize=address,undefined", "-fno-omit-frame-pointer")
+#: Where the system compiler finds Xen's public headers (Debian's libxen-dev).
+XEN_INCLUDE = Path("/usr/include")
+#: The public headers the shim takes from there (and what ``blkif.h`` includes in turn).
+XEN_HEADERS = (
+    "xen/io/blkif.h",
+    "xen/io/ring.h",
+    "xen/io/xenbus.h",
+    "xen/io/protocols.h",
+    "xen/grant_table.h",
+    "xen/xen.h",
+)
+XEN_HEADERS_MISSING = (
+    "Xen's public headers are absent ({missing}): run `make xen-headers` "
+    "(apt's libxen-dev), which the FreeBSD shim takes blkif.h, ring.h, xenbus.h and "
+    "protocols.h from"
+)
 
 
 class BuildError(XbdspecError):
@@ -64,10 +83,27 @@ def _shim_sources() -> list[Path]:
     return sorted((SHIM_DIR / "src").glob("*.c"))
 
 
+def xen_headers_missing(include: Path | None = None) -> list[Path]:
+    """Those of :data:`XEN_HEADERS` absent under ``include`` (default :data:`XEN_INCLUDE`)."""
+    root = include if include is not None else XEN_INCLUDE
+    return [root / name for name in XEN_HEADERS if not (root / name).is_file()]
+
+
+def check_xen_headers() -> None:
+    """Raise :class:`BuildError` naming ``make xen-headers`` when Xen's headers are absent
+    (the compiler would fail on the shim's ``#error``; this says so before it runs)."""
+    missing = xen_headers_missing()
+    if missing:
+        raise BuildError(XEN_HEADERS_MISSING.format(missing=", ".join(map(str, missing))))
+
+
 def _digest(source: Path, sanitize: bool) -> str:
     h = hashlib.sha256()
     h.update(source.read_bytes())
     h.update(b"sanitize" if sanitize else b"plain")
+    for name in XEN_HEADERS:
+        h.update(name.encode())
+        h.update((XEN_INCLUDE / name).read_bytes())
     for path in sorted(SHIM_DIR.rglob("*")):
         if path.is_file() and path.suffix in (".c", ".h"):
             h.update(str(path.relative_to(SHIM_DIR)).encode())
@@ -88,6 +124,7 @@ def build(
             f"no blkfront.c at {src!s}: pass a path, set XBD_BLKFRONT, or put the seed at "
             f"{REPO_ROOT.parent / 'shared' / 'seed' / 'blkfront.c'}"
         )
+    check_xen_headers()
     key = _digest(src, sanitize)
     out = (out_dir or BUILD_DIR) / key
     library = out / ("libxbd-san.so" if sanitize else "libxbd.so")

@@ -23,6 +23,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -46,6 +47,19 @@ REQ_PREFLUSH = 1 << 18
 #: shim_queue_flags: what the driver told the block layer of the device
 QUEUE_WRITE_CACHE, QUEUE_FUA, QUEUE_DISCARD = 1, 2, 4
 BUG = -1000
+#: shim_selftest_fault's kinds: a load from address 16 (SIGSEGV), a read past a heap
+#: block (ASan), a shift past the width of int (UBSan)
+SELFTEST_FAULTS = {"segv": 1, "heap": 2, "shift": 3}
+
+
+#: The sanitizers' flags, as :data:`xbdspec.cdriver.build.SANITIZE_FLAGS` builds the seed with.
+SANITIZE_FLAGS = ("-fsanitize=address,undefined", "-fno-omit-frame-pointer")
+#: Code generation as the kernel's Makefile has it (6.1: KBUILD_CFLAGS): no type-based
+#: alias analysis, signed overflow wraps, and a NULL check after a dereference is kept.
+KERNEL_CFLAGS = ("-fno-strict-aliasing", "-fno-strict-overflow", "-fno-delete-null-pointer-checks")
+#: Set to ``1`` in a process whose sanitizer runtimes are preloaded (``LD_PRELOAD``, see
+#: :mod:`xbdspec.linux.sanitize`): every driver it loads is the ASan+UBSan build.
+SANITIZE_ENV = "XBD_LINUX_SANITIZE"
 
 
 class BuildError(XbdspecError):
@@ -54,13 +68,41 @@ class BuildError(XbdspecError):
 
 @dataclass(frozen=True)
 class Built:
+    """A compiled driver.
+
+    Attributes:
+        library: the shared library (driver + shim).
+        driver: the ``xen-blkfront.c`` compiled.
+        warnings: the compiler's warnings (the driver compiles without any).
+        sanitize: built with AddressSanitizer and UndefinedBehaviorSanitizer.
+    """
+
     library: Path
     driver: Path
     warnings: tuple[str, ...]
+    sanitize: bool = False
 
 
-def _digest(driver: Path) -> str:
+def sanitize_requested() -> bool:
+    """Whether this process asks for the sanitized driver (:data:`SANITIZE_ENV`)."""
+    return os.environ.get(SANITIZE_ENV) == "1"
+
+
+def sanitizer_runtime_loaded() -> bool:
+    """Whether ASan's runtime is in this process (preloaded): a sanitized library may be
+    loaded only then (else ASan's check ends the process on ``dlopen``)."""
+    return hasattr(ctypes.CDLL(None), "__asan_init")
+
+
+def instance_dir(library: Path, pid: int) -> Path:
+    """Where process ``pid`` keeps its copies of a sanitized ``library`` (one a driver)."""
+    return library.parent / f"instances-{pid}"
+
+
+def _digest(driver: Path, flags: list[str]) -> str:
+    """The build's key: the driver, the shim's sources and headers, and the flags."""
     h = hashlib.sha256(driver.read_bytes())
+    h.update(" ".join(flags).encode())
     for path in sorted(SHIM_DIR.rglob("*")):
         if path.is_file() and path.suffix in (".c", ".h"):
             h.update(str(path.relative_to(SHIM_DIR)).encode())
@@ -68,31 +110,42 @@ def _digest(driver: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def build(out_dir: Path | None = None) -> Built:
+def build(out_dir: Path | None = None, *, sanitize: bool | None = None) -> Built:
     """Extract the driver (installing ``linux-source-6.1`` if need be) and compile it,
-    unmodified, with the shim into ``build/linux/<digest>/libxen-blkfront.so`` (cached)."""
+    unmodified, with the shim into ``build/linux/<digest>/libxen-blkfront.so`` (cached by
+    the driver, the shim and the flags).
+
+    With ``sanitize`` (default: :func:`sanitize_requested`) it is compiled and linked with
+    ``-fsanitize=address,undefined`` (``libxen-blkfront-san.so``), as the FreeBSD seed's
+    sanitized build is; such a library loads only in a process with the runtimes
+    preloaded (:mod:`xbdspec.linux.sanitize` runs one)."""
+    if sanitize is None:
+        sanitize = sanitize_requested()
     root = source.extract()
     driver = root / "drivers" / "block" / "xen-blkfront.c"
-    out = (out_dir or source.BUILD_DIR) / _digest(driver)
-    library = out / "libxen-blkfront.so"
-    warnings_file = out / "warnings.txt"
-    if library.is_file() and warnings_file.is_file():
-        return Built(library, driver, tuple(warnings_file.read_text().splitlines()))
-    out.mkdir(parents=True, exist_ok=True)
-    cc = os.environ.get("CC") or shutil.which("cc") or "cc"
     include = SHIM_DIR / "include"
     common = [
         "-std=gnu11",
         "-fPIC",
         "-g",
         "-O1",
+        *KERNEL_CFLAGS,
         "-Wall",
         "-Wno-pointer-sign",
         f"-I{include}",
         f"-I{root / 'include'}",
         "-include",
         str(include / "linux_shim.h"),
+        *(SANITIZE_FLAGS if sanitize else ()),
     ]
+    out = (out_dir or source.BUILD_DIR) / _digest(driver, common)
+    library = out / ("libxen-blkfront-san.so" if sanitize else "libxen-blkfront.so")
+    warnings_file = out / "warnings.txt"
+    if library.is_file() and warnings_file.is_file():
+        cached = tuple(warnings_file.read_text().splitlines())
+        return Built(library, driver, cached, sanitize)
+    out.mkdir(parents=True, exist_ok=True)
+    cc = os.environ.get("CC") or shutil.which("cc") or "cc"
     objects = []
     warnings: list[str] = []
     for src, obj in (
@@ -109,8 +162,9 @@ def build(out_dir: Path | None = None) -> Built:
             raise BuildError(f"compiling {src} failed:\n{proc.stderr}")
         warnings += [line for line in proc.stderr.splitlines() if "warning:" in line]
         objects.append(str(obj))
+    link = [cc, "-shared", "-Wl,-Bsymbolic", "-Wl,--no-undefined"]
     proc = subprocess.run(
-        [cc, "-shared", "-Wl,-Bsymbolic", "-Wl,--no-undefined", "-o", str(library), *objects],
+        [*link, *(SANITIZE_FLAGS if sanitize else ()), "-o", str(library), *objects],
         capture_output=True,
         text=True,
         check=False,
@@ -118,7 +172,7 @@ def build(out_dir: Path | None = None) -> Built:
     if proc.returncode != 0:
         raise BuildError(f"linking {library} failed:\n{proc.stderr}")
     warnings_file.write_text("\n".join(warnings) + ("\n" if warnings else ""))
-    return Built(library, driver, tuple(warnings))
+    return Built(library, driver, tuple(warnings), sanitize)
 
 
 _XS_READ = ctypes.CFUNCTYPE(
@@ -176,6 +230,7 @@ class LinuxBlkfront:
     Attributes:
         log: what the driver printed (``printk``).
         params: the module parameters it was loaded with.
+        sanitized: the library is the ASan+UBSan build (:func:`build`'s ``sanitize``).
     """
 
     def __init__(self, env: FrontendEnv, params: dict[str, int] | None = None) -> None:
@@ -187,7 +242,13 @@ class LinuxBlkfront:
         self._bios: dict[int, tuple[Bio, list[int]]] = {}
         self._probed = False
         built = build()
+        if built.sanitize and not sanitizer_runtime_loaded():
+            raise XbdspecError(
+                f"{built.library} is built with the sanitizers, whose runtimes this process "
+                "has not preloaded: run it through xbdspec.linux.sanitize (LD_PRELOAD)"
+            )
         self.library_path = built.library
+        self.sanitized = built.sanitize
         self._lib = self._load(built.library)
         platform = {k: self.params.pop(k) for k in PLATFORM_PARAMS if k in self.params}
         if "grant_refs" in platform:
@@ -209,12 +270,22 @@ class LinuxBlkfront:
     def _load(self, library: Path) -> ctypes.CDLL:
         # dlopen shares one copy per path: each instance gets its own file
         LinuxBlkfront._loaded += 1
-        copy = library.parent / f"instance-{os.getpid()}-{LinuxBlkfront._loaded}.so"
-        shutil.copyfile(library, copy)
-        try:
+        if self.sanitized:
+            # kept while the process lives, so that a sanitizer's report can name the
+            # driver's functions and lines (a deleted file cannot be symbolized); the
+            # parent removes the directory (xbdspec.linux.sanitize.run)
+            where = instance_dir(library, os.getpid())
+            where.mkdir(exist_ok=True)
+            copy = where / f"instance-{LinuxBlkfront._loaded}.so"
+            shutil.copyfile(library, copy)
             lib = ctypes.CDLL(str(copy), mode=os.RTLD_LOCAL)
-        finally:
-            copy.unlink()
+        else:
+            copy = library.parent / f"instance-{os.getpid()}-{LinuxBlkfront._loaded}.so"
+            shutil.copyfile(library, copy)
+            try:
+                lib = ctypes.CDLL(str(copy), mode=os.RTLD_LOCAL)
+            finally:
+                copy.unlink()
         lib.shim_probe.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int]
         lib.shim_submit.argtypes = [
             ctypes.c_ulong,
@@ -271,9 +342,9 @@ class LinuxBlkfront:
         if error is not None:
             raise error
         if ret == BUG:
-            raise XbdspecError(
-                f"{what}: the driver hit {self._lib.shim_bug_where().decode()}; log: {self.log}"
-            )
+            # the source's path from the kernel tree's root (not this machine's build dir)
+            where = re.sub(r"\S*/(drivers/)", r"\1", self._lib.shim_bug_where().decode())
+            raise XbdspecError(f"{what}: the driver hit {where}; log: {self.log}")
         return int(ret)
 
     # ---- xenstore
@@ -377,6 +448,14 @@ class LinuxBlkfront:
             nbytes = bio.sectors * SECTOR
             for i in range(0, nbytes, PAGE):
                 page = self._lib.alloc_page(0)
+                if not page:  # every frame of the guest's memory is the driver's now
+                    for p in pages:
+                        self._free_page(p)
+                    raise XbdspecError(
+                        f"bio {bio.id}: the guest's memory (the shim's 65,535 pages) is "
+                        f"exhausted, {self._lib.shim_pages_live()} pages held; log: "
+                        f"{self.log[-5:]}"
+                    )
                 if bio.op in ("write", "fua"):
                     chunk = bio.data[i : i + PAGE]
                     self._pages[self._lib.page_address(page)][0][: len(chunk)] = chunk
@@ -395,13 +474,17 @@ class LinuxBlkfront:
         )
 
     def accepts(self, op: str) -> bool:
-        """Whether the block layer would hand the driver a bio of ``op``: a flush only to
-        a device with a volatile cache (else blk-flush completes it at once), a discard
-        only to one with discard limits; reads and writes always (queued until the disk
-        exists)."""
+        """Whether the block layer would hand the driver a bio of ``op``: none before the
+        driver has added its disk (``device_add_disk``; until then there is no block
+        device to open, and if the connect fails, as when ``blkfront_setup_indirect`` runs
+        out of memory, there never is), then a flush only to a device with a volatile
+        cache (else blk-flush completes it at once), a discard only to one with discard
+        limits, reads and writes always."""
+        if not self.disk_added:
+            return False
         flags = int(self._lib.shim_queue_flags())
         if op == "flush":
-            return bool(flags & QUEUE_WRITE_CACHE) or not self.disk_added
+            return bool(flags & QUEUE_WRITE_CACHE)
         if op == "discard":
             return bool(flags & QUEUE_DISCARD)
         return True
@@ -418,6 +501,15 @@ class LinuxBlkfront:
         """The guest removes the device: ``blkfront_remove``."""
         self._probe()
         self._call(self._lib.shim_remove, what="blkfront_remove")
+
+    def selftest_fault(self, kind: str) -> None:
+        """For the harness's own tests: a fault inside an entry point, where the driver's
+        would be (:data:`SELFTEST_FAULTS`).  Without the sanitizers a ``segv`` is contained
+        (an :class:`XbdspecError` naming the address); with them each kind is the
+        sanitizers' report."""
+        self._call(
+            self._lib.shim_selftest_fault, SELFTEST_FAULTS[kind], what=f"selftest_fault({kind})"
+        )
 
     # ---- what the tests look at
     @property

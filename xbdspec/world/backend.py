@@ -133,6 +133,8 @@ class RamDiskBackend:
     last_read: bytes = b""
     #: the last responses written, ``(id, operation)`` (a hostile duplicate's source)
     answered: list[tuple[int, int]] = field(default_factory=list)
+    #: ids a hostile duplicate answered again (a front end may have reused them since)
+    repeated: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.disk:
@@ -407,6 +409,7 @@ class RamDiskBackend:
                 # an id answered before and not in flight again (a reused id's second
                 # answer is indistinguishable from the first answer to its new request)
                 rid, op = next(x for x in reversed(self.answered) if x[0] not in in_flight)
+                self.repeated = (*self.repeated, rid)
             elif kind == "wrong-op" and (r.taken or self.consume()) and r.taken:
                 served = r.taken.pop(0)
                 rid = served.request.id

@@ -1,2 +1,3 @@
-/* xen/interface/io/protocols.h: provided by the xbdspec kernel shim */
+/* xen/interface/io/protocols.h: Xen's public io/protocols.h, libxen-dev's, unchanged. */
 #include "xbd_shim.h"
+#include <xen/io/protocols.h>
