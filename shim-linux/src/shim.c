@@ -89,16 +89,72 @@ static void crash_handler(int sig, siginfo_t *info, void *context)
 /* 1: built with the sanitizers (faults are ASan's to report), 0: contain_crashes() */
 int shim_sanitized(void) { return SHIM_SANITIZED; }
 
+/*
+ * Every copy of the library (one per driver instance) chains to the handlers that were
+ * there before the first copy, not to another copy's: a copy may be unloaded
+ * (shim_exit, then dlclose) while others live.  The first copy records them in the
+ * environment (the one place all copies share), as the handler's address and flags.
+ */
+#define ORIGINAL_HANDLERS "XBDSPEC_SHIM_ORIGINAL_HANDLERS"
+
+static void remember(const struct sigaction *segv, const struct sigaction *bus)
+{
+	char text[128];
+
+	snprintf(text, sizeof(text), "%p %d %p %d", (void *)segv->sa_sigaction, segv->sa_flags,
+		 (void *)bus->sa_sigaction, bus->sa_flags);
+	setenv(ORIGINAL_HANDLERS, text, 1);
+}
+
+static void recall(struct sigaction *segv, struct sigaction *bus)
+{
+	const char *text = getenv(ORIGINAL_HANDLERS);
+	void *segv_fn = NULL, *bus_fn = NULL;
+	int segv_flags = 0, bus_flags = 0;
+
+	memset(segv, 0, sizeof(*segv));
+	memset(bus, 0, sizeof(*bus));
+	if (text && sscanf(text, "%p %d %p %d", &segv_fn, &segv_flags, &bus_fn, &bus_flags) == 4) {
+		segv->sa_sigaction = (void (*)(int, siginfo_t *, void *))segv_fn;
+		segv->sa_flags = segv_flags;
+		bus->sa_sigaction = (void (*)(int, siginfo_t *, void *))bus_fn;
+		bus->sa_flags = bus_flags;
+	}
+	sigemptyset(&segv->sa_mask);
+	sigemptyset(&bus->sa_mask);
+}
+
 static void contain_crashes(void)
 {
-	struct sigaction action;
+	struct sigaction action, was_segv, was_bus;
 
 	memset(&action, 0, sizeof(action));
 	action.sa_sigaction = crash_handler;
 	action.sa_flags = SA_SIGINFO | SA_NODEFER;
 	sigemptyset(&action.sa_mask);
-	sigaction(SIGSEGV, &action, &previous_segv);
-	sigaction(SIGBUS, &action, &previous_bus);
+	sigaction(SIGSEGV, &action, &was_segv);
+	sigaction(SIGBUS, &action, &was_bus);
+	if (!getenv(ORIGINAL_HANDLERS))
+		remember(&was_segv, &was_bus);
+	recall(&previous_segv, &previous_bus);
+}
+
+/*
+ * Before this copy is unloaded: if its handler is the one installed, put the original
+ * back (the next driver instance installs its own at shim_init).
+ */
+void shim_exit(void)
+{
+	struct sigaction now;
+
+	if (SHIM_SANITIZED)
+		return;
+	sigaction(SIGSEGV, NULL, &now);
+	if (now.sa_sigaction == crash_handler)
+		sigaction(SIGSEGV, &previous_segv, NULL);
+	sigaction(SIGBUS, NULL, &now);
+	if (now.sa_sigaction == crash_handler)
+		sigaction(SIGBUS, &previous_bus, NULL);
 }
 
 /* ---- memory */

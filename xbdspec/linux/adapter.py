@@ -20,6 +20,8 @@ What Linux needs beyond the tutorial front end goes through
 
 from __future__ import annotations
 
+import _ctypes
+import contextlib
 import ctypes
 import hashlib
 import os
@@ -28,7 +30,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from xbdspec.errors import XbdspecError
 from xbdspec.resources import data_dir
@@ -221,6 +223,19 @@ PLATFORM_PARAMS = ("grant_refs",)
 DEFAULT_PARAMS: dict[str, int] = {"max_queues": 1, "max_ring_page_order": 0}
 
 
+class _Unloaded:
+    """What an unloaded instance's library is: every use is a clear error."""
+
+    def __init__(self, kept: int) -> None:
+        self._kept = kept
+
+    def __getattr__(self, name: str) -> Any:
+        raise XbdspecError(
+            f"this driver instance was unloaded ({name}): newer worlds' drivers replaced it "
+            f"(at most {self._kept} stay loaded)"
+        )
+
+
 class LinuxBlkfront:
     """The compiled driver as a :class:`~xbdspec.world.harness.Frontend`.
 
@@ -250,6 +265,7 @@ class LinuxBlkfront:
         self.library_path = built.library
         self.sanitized = built.sanitize
         self._lib = self._load(built.library)
+        self._track()
         platform = {k: self.params.pop(k) for k in PLATFORM_PARAMS if k in self.params}
         if "grant_refs" in platform:
             self._lib.shim_grant_refs_addr.restype = ctypes.c_void_p
@@ -266,6 +282,38 @@ class LinuxBlkfront:
 
     # ---- loading
     _loaded = 0
+
+    #: driver instances whose library copy is loaded, oldest first
+    _live: ClassVar[list[LinuxBlkfront]] = []
+    #: how many copies stay loaded: a campaign runs one world at a time (shrinking
+    #: too), so older copies are unloaded and memory stays bounded
+    KEEP_LOADED: ClassVar[int] = 2
+
+    def _unload(self) -> None:
+        """Unload this instance's copy of the library (its signal handlers put back
+        first); the instance can no longer be called."""
+        lib = self._lib
+        if isinstance(lib, _Unloaded):
+            return
+        # the device goes away first (blkfront_remove: the driver frees what it holds);
+        # its world is over, so what the removal does there is not checked
+        if self._probed:
+            # a driver in a broken state may fail its removal: its memory is what it is
+            with contextlib.suppress(XbdspecError):
+                self._call(lib.shim_remove, what="blkfront_remove")
+        self._lib = _Unloaded(self.KEEP_LOADED)  # type: ignore[assignment]
+        lib.shim_exit()
+        _ctypes.dlclose(lib._handle)
+        # the driver's memory (its pages are the harness's: persistent grants on four
+        # 16-page rings are 67,584 of them) goes with it, not when a cycle is collected
+        self._pages.clear()
+        self._bios.clear()
+
+    def _track(self) -> None:
+        live = LinuxBlkfront._live
+        live.append(self)
+        while not self.sanitized and len(live) > self.KEEP_LOADED:
+            live.pop(0)._unload()
 
     def _load(self, library: Path) -> ctypes.CDLL:
         # dlopen shares one copy per path: each instance gets its own file
