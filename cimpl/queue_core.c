@@ -10,7 +10,7 @@
  *    defines (what putting a command on the ring, publishing, completing a bio, a
  *    bus_dma mapping and a grant reservation mean);
  *
- *  - its version 1 face (the FreeBSD-internals contract, docs/stdio-protocol.schema.json),
+ *  - its version 1 face (the FreeBSD-internals contract, xbdspec/conformance/schema/stdio-v1.schema.json),
  *    driven by xbdspec's conformance harness over JSON lines: it starts connected (the
  *    harness drives the handshake through the model) and answers the request-path events
  *    only: strategy, backend_consume, backend_respond, interrupt, dma_callback,

@@ -1,10 +1,12 @@
 """The stdio protocol: JSON lines between the harness and an implementation process.
 
 The harness writes one request per line on the child's stdin and reads one response
-per line from its stdout, in order; ``docs/stdio-protocol.schema.json`` is the JSON
-Schema of both and ``docs/conformance.md`` walks through a session.  Everything the
-child sends is untrusted: :func:`check_response` validates a response completely
-(shape, id, every observation field's name, type and domain) and raises an
+per line from its stdout, in order; ``xbdspec/conformance/schema/stdio-v1.schema.json``
+is the JSON Schema of both (the one description of the messages) and
+``docs/conformance.md`` walks through a session.  Everything the child sends is
+untrusted: :func:`check_response` validates a response against the schema
+(fastjsonschema, compiled once), then what the schema cannot say (the id it answers,
+every observation field's name and domain, from the model) and raises an
 :class:`~xbdspec.errors.InputError` naming the process and the message number.
 """
 
@@ -12,9 +14,13 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from importlib import resources
 from typing import Any
+
+import fastjsonschema
 
 from xbdspec.errors import InputError
 from xbdspec.model.declaration import Spec
@@ -68,12 +74,50 @@ def parse_line(line: bytes, source: str) -> dict[str, Any]:
     return obj
 
 
-def check_response(obj: Mapping[str, Any], msg_id: int, source: str) -> None:
-    """The common envelope: ``id`` echoes the request, ``ok`` is a boolean, errors say why."""
+#: What answers a request of each operation (the schema's definitions).
+RESPONSES = {
+    "hello": "hello_response",
+    "reset": "observation_response",
+    "apply": "observation_response",
+    "observe": "observation_response",
+    "quit": "quit_response",
+}
+
+
+@functools.cache
+def _validator(kind: str) -> Callable[[Any], Any]:
+    """The compiled schema of one kind of response (a definition of the schema)."""
+    schema = json.loads(
+        resources.files("xbdspec.conformance").joinpath("schema/stdio-v1.schema.json").read_text()
+    )
+    return fastjsonschema.compile(
+        {"definitions": schema["definitions"], "$ref": f"#/definitions/{kind}"}
+    )
+
+
+def validate(obj: Mapping[str, Any], op: str, source: str) -> None:
+    """A response to ``op`` is valid against the published schema (an error response,
+    or the kind that answers ``op``); an :class:`InputError` naming what is wrong."""
+    kind = "error" if obj.get("ok") is False else RESPONSES.get(op)
+    if kind is None:
+        return
+    try:
+        _validator(kind)(obj)
+    except fastjsonschema.JsonSchemaValueException as exc:
+        raise InputError(
+            source, f"the response to {op} breaks the protocol's schema: {exc.message}"
+        ) from None
+
+
+def check_response(obj: Mapping[str, Any], msg_id: int, source: str, op: str | None = None) -> None:
+    """The common envelope (``id`` echoes the request, ``ok`` is a boolean), then the
+    response against the schema (given the request's ``op``); errors say why."""
     if obj.get("id") != msg_id or type(obj.get("id")) is not int:
         raise InputError(source, f"response id {obj.get('id')!r} does not answer request {msg_id}")
     if type(obj.get("ok")) is not bool:
         raise InputError(source, "response has no boolean 'ok'")
+    if op is not None:
+        validate(obj, op, source)
     if not obj["ok"]:
         error = obj.get("error")
         raise InputError(

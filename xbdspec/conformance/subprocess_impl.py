@@ -11,6 +11,7 @@ message number; the child is then stopped.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import selectors
 import shlex
@@ -118,7 +119,8 @@ class SubprocessImplementation:
         source = f"{self.label}, message {self.msg_id}"
         try:
             obj = protocol.parse_line(raw, source)
-            protocol.check_response(obj, self.msg_id, source)
+            op = json.loads(line).get("op")
+            protocol.check_response(obj, self.msg_id, source, op if isinstance(op, str) else None)
         except InputError as exc:
             self.close()
             raise ImplementationError(str(exc)) from None
