@@ -10,6 +10,13 @@ Python explorer in the same run, on sizes both exhaust (:data:`SIDE_BY_SIDE_SIZE
 symmetry off on both, so both count the same states): states per second of the
 search, time to exhaust (search only, and end to end: SPIN's Promela generation and
 ``cc`` included), and their ratios.  Without ``spin`` it records why it was skipped.
+
+``reference_explorer`` is ``xbdspec explore --target reference`` at its default sizes:
+states per second (wall and processor time) at its default bound (1,500 states), and,
+on 300 states in the same run, with its structural snapshots and reused load answers
+beside the deep-copy snapshots it had before (some 15-25 states a second), and their
+ratio; that both ways give the same states, transitions and findings is checked by
+tests/explore/test_reference_target.py.
 """
 
 from __future__ import annotations
@@ -62,6 +69,7 @@ def _spin_side_by_side(sizes: Sizes = SIDE_BY_SIDE_SIZES) -> dict[str, Any]:
     s = spin.safety
     python_rate = ex.states / ex.cpu_seconds if ex.cpu_seconds else None
     spin_rate = s.states_per_second
+    spin_cpu_rate = s.states / s.cpu_seconds if s.cpu_seconds else None
     return {
         "sizes": dataclasses.asdict(sizes),
         "symmetry": False,
@@ -79,6 +87,8 @@ def _spin_side_by_side(sizes: Sizes = SIDE_BY_SIDE_SIZES) -> dict[str, Any]:
             "states": spin.states,
             "search_seconds": round(s.seconds, 2),
             "states_per_second": None if spin_rate is None else round(spin_rate),
+            "search_cpu_seconds": round(s.cpu_seconds, 2),
+            "states_per_cpu_second": None if spin_cpu_rate is None else round(spin_cpu_rate),
             "compile_seconds": round(spin.compile_seconds, 2),
             "total_seconds": round(spin.seconds, 2),
             "memory_mb": s.memory_mb,
@@ -87,8 +97,50 @@ def _spin_side_by_side(sizes: Sizes = SIDE_BY_SIDE_SIZES) -> dict[str, Any]:
         "ratio_states_per_second": (
             round(spin_rate / python_rate, 1) if spin_rate and python_rate else None
         ),
+        "ratio_states_per_cpu_second": (
+            round(spin_cpu_rate / python_rate, 1) if spin_cpu_rate and python_rate else None
+        ),
         "ratio_search_time": round(ex.seconds / s.seconds, 1) if s.seconds else None,
         "ratio_total_time": round(python_total / spin.seconds, 1) if spin.seconds else None,
+    }
+
+
+#: the deep-copy baseline's bound (it runs at some 15-25 states a second)
+REFERENCE_BASELINE_STATES = 300
+
+
+def _reference_explorer() -> dict[str, Any]:
+    """The reference explorer's rate, structural snapshots against deep copies."""
+    from xbdspec.explore.reference import REFERENCE_MAX_STATES, explore_reference
+
+    def figures(report: Any) -> dict[str, Any]:
+        return {
+            "states": report.states,
+            "transitions": report.transitions,
+            "answers_reused": report.answers_reused,
+            "depth": report.depth,
+            "seconds": round(report.seconds, 2),
+            "cpu_seconds": round(report.cpu_seconds, 2),
+            "states_per_second": round(report.states / report.seconds),
+            "states_per_cpu_second": round(report.states / report.cpu_seconds),
+        }
+
+    default = figures(explore_reference(max_states=REFERENCE_MAX_STATES))
+    new = figures(explore_reference(max_states=REFERENCE_BASELINE_STATES))
+    old = figures(
+        explore_reference(
+            max_states=REFERENCE_BASELINE_STATES, structural=False, reuse_answers=False
+        )
+    )
+    return {
+        "command": "xbdspec explore --target reference",
+        "default_bound": default,
+        "same_bound": {"structural_snapshots": new, "deep_copies": old},
+        "ratio_states_per_cpu_second": round(
+            new["states_per_cpu_second"] / old["states_per_cpu_second"], 1
+        ),
+        "ratio_states_per_second": round(new["states_per_second"] / old["states_per_second"], 1),
+        "goal_states_per_second": 500,
     }
 
 
@@ -109,4 +161,5 @@ def run() -> dict[str, Any]:
         "naive_stepper_states_per_cpu_second": round(_naive_rate()),
         "violations": [v.counterexample.property for v in report.violations],
         "spin_vs_python": _spin_side_by_side(),
+        "reference_explorer": _reference_explorer(),
     }

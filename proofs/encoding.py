@@ -23,8 +23,76 @@ from dataclasses import dataclass
 from typing import Any
 
 import z3
+import z3.z3 as _z3api
 from xbdspec.model import expr
 from xbdspec.model.declaration import Domain, Field, Instance, Spec
+
+# --------------------------------------------------------------------------- fast builders
+
+# z3's ``And``/``Or``/``==`` spend most of their time in Python, finding the arguments'
+# common sort and coercing each (several calls per argument); the encodings build
+# hundreds of thousands of such terms.  These build the same terms through the C API
+# directly when the arguments are already z3 terms of one sort, and fall back to z3's
+# own functions otherwise.
+
+
+def _bool_args(items: Sequence[Any]) -> list[Any] | None:
+    """``items`` as z3 Booleans of the main context, or None if one is not."""
+    out = []
+    for item in items:
+        if isinstance(item, bool):
+            item = z3.BoolVal(item)
+        elif not isinstance(item, z3.BoolRef):
+            return None
+        out.append(item)
+    return out
+
+
+def mk_and(items: Sequence[Any]) -> Any:
+    """The conjunction of ``items`` (z3 Booleans or plain bools)."""
+    terms = _bool_args(items)
+    if terms is None:
+        return z3.And(*items)
+    if len(terms) == 1:
+        return terms[0]
+    if not terms:
+        return z3.BoolVal(True)
+    ctx = terms[0].ctx
+    args, size = _z3api._to_ast_array(terms)
+    return z3.BoolRef(_z3api.Z3_mk_and(ctx.ref(), size, args), ctx)
+
+
+def mk_or(items: Sequence[Any]) -> Any:
+    """The disjunction of ``items`` (z3 Booleans or plain bools)."""
+    terms = _bool_args(items)
+    if terms is None:
+        return z3.Or(*items)
+    if len(terms) == 1:
+        return terms[0]
+    if not terms:
+        return z3.BoolVal(False)
+    ctx = terms[0].ctx
+    args, size = _z3api._to_ast_array(terms)
+    return z3.BoolRef(_z3api.Z3_mk_or(ctx.ref(), size, args), ctx)
+
+
+def mk_eq(a: Any, b: Any) -> Any:
+    """``a == b`` for a z3 term ``a`` and a z3 term or plain number ``b``."""
+    if isinstance(a, z3.BitVecRef):
+        if type(b) is int or isinstance(b, enum.IntEnum):
+            b = z3.BitVecVal(int(b), a.size())
+        elif not (isinstance(b, z3.BitVecRef) and b.size() == a.size()):
+            return a == b
+    elif isinstance(a, z3.BoolRef):
+        if isinstance(b, bool):
+            b = z3.BoolVal(b)
+        elif not isinstance(b, z3.BoolRef):
+            return a == b
+    else:
+        return a == b
+    ctx = a.ctx
+    return z3.BoolRef(_z3api.Z3_mk_eq(ctx.ref(), a.as_ast(), b.as_ast()), ctx)
+
 
 # --------------------------------------------------------------------------- the algebra
 
@@ -49,10 +117,10 @@ class Z3Algebra:
         return z3.If(cond, then, other)
 
     def all_of(self, items: list[Any]) -> Any:
-        return z3.And(*items) if len(items) > 1 else items[0]
+        return mk_and(items) if len(items) > 1 else items[0]
 
     def any_of(self, items: list[Any]) -> Any:
-        return z3.Or(*items) if len(items) > 1 else items[0]
+        return mk_or(items) if len(items) > 1 else items[0]
 
     def negate(self, item: Any) -> Any:
         return z3.Not(item)
@@ -116,8 +184,8 @@ def _in_domain(value: Any, domain: Domain) -> Any:
     if domain.kind in ("bool", "u32"):
         return True
     if domain.kind == "int":
-        return z3.And(value >= domain.lo, value <= domain.hi)
-    return z3.Or(*(value == int(m) for m in domain.values()))
+        return mk_and([value >= domain.lo, value <= domain.hi])
+    return mk_or([mk_eq(value, int(m)) for m in domain.values()])
 
 
 def symbolic_state(spec: Spec, prefix: str) -> Any:
@@ -143,28 +211,28 @@ def _elements(spec: Spec, state: Any) -> Iterable[tuple[Field, str, Any]]:
 
 def domain_constraint(spec: Spec, state: Any) -> Any:
     """Every field of ``state`` lies in its declared domain."""
-    return z3.And(*(_in_domain(v, f.domain) for f, _, v in _elements(spec, state)))
+    return mk_and([_in_domain(v, f.domain) for f, _, v in _elements(spec, state)])
 
 
 def equal_states(spec: Spec, a: Any, b: Any) -> Any:
     """``a`` and ``b`` agree on every field."""
-    return z3.And(
-        *(
-            x == y
+    return mk_and(
+        [
+            mk_eq(x, y)
             for (_, _, x), (_, _, y) in zip(_elements(spec, a), _elements(spec, b), strict=True)
-        )
+        ]
     )
 
 
 def concrete_constraint(spec: Spec, state: Any, values: Any) -> Any:
     """The symbolic ``state`` equals the plain state ``values``."""
-    return z3.And(
-        *(
-            sym == _plain_to_z3(f, val)
+    return mk_and(
+        [
+            mk_eq(sym, _plain_to_z3(f, val))
             for (f, _, sym), (_, _, val) in zip(
                 _elements(spec, state), _elements(spec, values), strict=True
             )
-        )
+        ]
     )
 
 
@@ -184,18 +252,18 @@ def initial_constraint(spec: Spec, state: Any, ring_base: Any | None = None) -> 
     for f in spec.fields:
         value, target = getattr(state, f.name), initial[f.name]
         if f.length is None:
-            parts.append(value == target)
+            parts.append(mk_eq(value, target))
         else:
-            parts.extend(v == t for v, t in zip(value, target, strict=True))
-    return z3.And(*parts)
+            parts.extend(mk_eq(v, t) for v, t in zip(value, target, strict=True))
+    return mk_and(parts)
 
 
 def enabled(spec: Spec, instance: Instance, s: Any) -> Any:
     """When ``instance`` may happen in the symbolic state ``s``: source and guard."""
     t = instance.transition
     control = getattr(s, spec.control_of(t))
-    source = z3.Or(*(control == int(x) for x in t.source))
-    return z3.And(source, _as_bool(t.guard(s, instance.bindings)))
+    source = mk_or([mk_eq(control, int(x)) for x in t.source])
+    return mk_and([source, _as_bool(t.guard(s, instance.bindings))])
 
 
 def successor(spec: Spec, instance: Instance, s: Any) -> dict[str, Any]:
@@ -215,10 +283,44 @@ def transition_relation(spec: Spec, instance: Instance, s: Any, t: Any) -> Any:
         after = getattr(t, f.name)
         target = changes.get(f.name, getattr(s, f.name))
         if f.length is None:
-            parts.append(after == target)
+            parts.append(mk_eq(after, target))
         else:
-            parts.extend(a == b for a, b in zip(after, target, strict=True))
-    return z3.And(*parts)
+            parts.extend(mk_eq(a, b) for a, b in zip(after, target, strict=True))
+    return mk_and(parts)
+
+
+def successor_state(spec: Spec, instance: Instance, s: Any) -> Any:
+    """The state ``instance`` takes ``s`` to, as terms over ``s`` (its guard aside)."""
+    return s._replace(**successor(spec, instance, s))
+
+
+def substitute_state(spec: Spec, formula: Any, state: Any, by: Any) -> Any:
+    """``formula`` with every variable of the symbolic ``state`` replaced by the same
+    field of ``by`` (terms or plain values).
+
+    ``claim[t := succ(s)]`` is how the combined checks below state "the step's
+    successor satisfies the claim": for a deterministic effect, ``exists t.
+    T(s, t) and not claim(s, t)`` is ``enabled(s) and not claim(s, succ(s))``, so
+    no variables of ``t`` and no frame equalities are needed.
+    """
+    pairs = []
+    for (f, _, var), (_, _, value) in zip(_elements(spec, state), _elements(spec, by), strict=True):
+        if isinstance(value, z3.ExprRef):
+            if not value.eq(var):
+                pairs.append((var, value))
+        else:
+            pairs.append((var, _plain_to_z3(f, value)))
+    if not pairs:
+        return formula
+    # z3.substitute checks every pair's sorts in Python; Z3_substitute checks them in C
+    size = len(pairs)
+    sources, targets = (_z3api.Ast * size)(), (_z3api.Ast * size)()
+    for number, (var, value) in enumerate(pairs):
+        sources[number], targets[number] = var.as_ast(), value.as_ast()
+    ctx = formula.ctx
+    return z3.BoolRef(
+        _z3api.Z3_substitute(ctx.ref(), formula.as_ast(), size, sources, targets), ctx
+    )
 
 
 def _as_bool(value: Any) -> Any:
@@ -303,6 +405,11 @@ class Check:
     reason: str = ""
 
 
+#: simplify, propagate values, solve equations, bit-blast, SAT: the tactic
+#: :meth:`Prover.satisfiable` uses with ``bitblast``
+BITBLAST = z3.Then("simplify", "propagate-values", "solve-eqs", "bit-blast", "sat")
+
+
 class Prover:
     """z3 behind one object: assumptions in scopes, validity checks with limits.
 
@@ -336,14 +443,21 @@ class Prover:
         """Whether ``claim`` follows from the scope and ``assumptions``."""
         return self.satisfiable(z3.Not(_as_bool(claim)), *assumptions, invert=True)
 
-    def satisfiable(self, *facts: Any, invert: bool = False) -> Check:
+    def satisfiable(self, *facts: Any, invert: bool = False, bitblast: bool = False) -> Check:
         """Whether ``facts`` can hold together with the scope.
 
         With ``invert`` the verdict is about validity of the negation: sat means
         REFUTED, unsat PROVED.  Without it, sat means PROVED (a witness exists).
+
+        With ``bitblast`` the solver is z3's tactic pipeline to SAT
+        (:data:`BITBLAST`): a decision procedure for the quantifier-free bit-vector
+        problems of the encodings, faster on the large combined checks than the
+        default solver's preprocessing; it answers unknown for anything it cannot
+        bit-blast.  The obligations use it where only an unsat answer is taken as it
+        is (a proof), and check any other answer again with the default solver.
         """
         start = time.perf_counter()
-        solver = z3.Solver()
+        solver = BITBLAST.solver() if bitblast else z3.Solver()
         solver.set("timeout", self.timeout_ms)
         solver.set("rlimit", self.rlimit)
         for scope in self._scopes:
@@ -359,6 +473,51 @@ class Prover:
         if invert:
             return Check(Verdict.REFUTED if found else Verdict.PROVED, model, seconds)
         return Check(Verdict.PROVED if found else Verdict.REFUTED, model, seconds)
+
+
+class SharedHypotheses:
+    """One solver holding fixed hypotheses (a model's domains and invariants), asked
+    many satisfiability questions, each in its own scope (``push``, the facts,
+    ``check``, ``pop``).
+
+    A fresh :class:`Prover` per question bit-blasts the hypotheses every time; for
+    the many small questions asked under the same invariants (a guard is live, two
+    transitions overlap) that is most of the work, and keeping them in one
+    incremental solver answers the same questions several times faster.  Each check
+    has the same ``rlimit`` and time-out as a :class:`Prover`'s; verdicts read as
+    :meth:`Prover.satisfiable`'s (sat: PROVED, a witness exists).  The solver is made
+    on first use, so that each worker process of ``xbdspec prove`` makes its own.
+    """
+
+    def __init__(
+        self, *hypotheses: Any, timeout_ms: int = SAFETY_TIMEOUT_MS, rlimit: int = 50_000_000
+    ) -> None:
+        self.hypotheses = [_as_bool(h) for h in hypotheses]
+        self.timeout_ms = timeout_ms
+        self.rlimit = rlimit
+        self._solver: Any = None
+
+    def satisfiable(self, *facts: Any) -> Check:
+        """Whether ``facts`` can hold together with the hypotheses."""
+        start = time.perf_counter()
+        if self._solver is None:
+            self._solver = z3.Solver()
+            self._solver.set("timeout", self.timeout_ms)
+            self._solver.set("rlimit", self.rlimit)
+            self._solver.add(*self.hypotheses)
+        solver = self._solver
+        solver.push()
+        try:
+            solver.add(*(_as_bool(f) for f in facts))
+            answer = solver.check()
+            model = solver.model() if answer == z3.sat else None
+            reason = solver.reason_unknown() if answer == z3.unknown else ""
+        finally:
+            solver.pop()
+        seconds = time.perf_counter() - start
+        if answer == z3.unknown:
+            return Check(Verdict.UNKNOWN, None, seconds, reason)
+        return Check(Verdict.PROVED if answer == z3.sat else Verdict.REFUTED, model, seconds)
 
 
 class IncrementalSolver:
@@ -386,7 +545,12 @@ class IncrementalSolver:
 
 def E_or(parts: Sequence[Any]) -> Any:
     """The disjunction of ``parts``."""
-    return z3.Or(*(_as_bool(p) for p in parts))
+    return mk_or(parts)
+
+
+def negation(value: Any) -> Any:
+    """``not value`` as a z3 formula (plain ``bool`` included)."""
+    return z3.Not(_as_bool(value))
 
 
 def implies_(premise: Any, conclusion: Any) -> Any:
@@ -416,7 +580,7 @@ def read_number(model: Any, term: Any) -> int:
 
 def all_constraints(parts: Sequence[Any]) -> Any:
     """The conjunction of ``parts`` (plain booleans allowed)."""
-    return z3.And(*(_as_bool(p) for p in parts))
+    return mk_and(parts)
 
 
 def describe_model(spec: Spec, model: Any, states: Mapping[str, Any]) -> dict[str, Any]:
@@ -426,7 +590,7 @@ def describe_model(spec: Spec, model: Any, states: Mapping[str, Any]) -> dict[st
 
 def E_and(parts: Sequence[Any]) -> Any:
     """The conjunction of ``parts``."""
-    return z3.And(*(_as_bool(p) for p in parts))
+    return mk_and(parts)
 
 
 def z3_u32(name: str) -> Any:

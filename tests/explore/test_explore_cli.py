@@ -79,6 +79,12 @@ def test_public_names_are_exported() -> None:
     import xbdspec.explore as explore
 
     assert all(hasattr(explore, name) for name in explore.__all__)
+    # the SPIN engine and the swarm are part of the public surface
+    for name in ("check_spin", "SpinOptions", "SpinReport", "Shard", "merge_shards"):
+        assert name in explore.__all__
+    from xbdspec.explore import spin
+
+    assert explore.check_spin is spin.check_spin and explore.SpinOptions is spin.SpinOptions
 
 
 def test_several_runs_combine_into_one_summary() -> None:

@@ -203,6 +203,33 @@ pan: elapsed time 0.25 seconds
     assert stuck.cycle_start is None and stuck.stutters_at_end
 
 
+def test_a_multicore_run_cut_by_sigint_counts_every_cores_states() -> None:
+    """Stopped by the time-out, multi-core pan prints no totals: the states are each
+    core's last count (its "states visited", or its last progress line)."""
+    run = parse_pan_output(
+        PanRun("safety", None, [], cores=2),
+        "cpu0: Depth=      46 States=    4e+06 Transitions= 1.23e+07 Memory=   815.731\n"
+        "cpu0: Depth=      46 States= 4.44e+06 Transitions= 1.38e+07 Memory=   829.107\n"
+        "cpu1: Depth=      44 States= 4.17e+06 Transitions= 1.42e+07 Memory=   127.357\n"
+        "cpu1: Give Up\n"
+        "cpu0: elapsed time 60.6 seconds (4.43831e+06 states visited)\n",
+    )
+    assert run.states == 4_438_310 + 4_170_000 and run.seconds == 60.6
+
+
+def test_a_trails_violation_is_its_last_mark() -> None:
+    """A property reported earlier in pan's search (its first-report flag set there) fires
+    again on the way in the guided simulation, where flags start at 0; the trail's own
+    violation, where pan's trail ends, is the last mark."""
+    trail = parse_trail(
+        "  xbdspec-step 3\n      xbdspec-violated step NoDispatchWhileFrozen\n"
+        "spin: model.pml:817, Error: assertion violated\n"
+        "      xbdspec-violated invariant SingleStepOrdering\n"
+        "spin: trail ends after 2 steps\n"
+    )
+    assert trail.violation == ("invariant", "SingleStepOrdering") and trail.steps == [3]
+
+
 def test_a_command_past_its_deadline_is_killed_with_its_group(tmp_path: Path) -> None:
     """SIGINT to the group, then SIGKILL: a child that ignores SIGINT goes too."""
     started = time.monotonic()

@@ -6,7 +6,9 @@ Without size options it explores the default configurations
 
 ``--engine python`` (the default) is the breadth-first explorer of this package;
 ``--engine spin`` checks the same declaration with SPIN through its Promela
-interpretation (:mod:`xbdspec.explore.spin`), without symmetry reduction.
+interpretation (:mod:`xbdspec.explore.spin`), without symmetry reduction;
+``--shard I/N --seed S`` makes it one shard of a swarm and ``--merge`` merges the
+shards' results (:mod:`xbdspec.explore.swarm`).
 
 Exit status: 0 when every property holds within the bounds, 1 when a violation
 was found, 2 on a usage error.
@@ -146,9 +148,51 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="compressed state storage (-DCOLLAPSE): less memory, a little slower",
     )
     spin.add_argument(
+        "--spin-hash-compact",
+        action="store_true",
+        help="hash compaction (-DHC4): 96 bits of hash stored per state, about 40 bytes a "
+        "state instead of about 130; complete unless two states' hashes collided (the "
+        "summary states the probability)",
+    )
+    spin.add_argument(
         "--spin-no-progress",
         action="store_true",
         help="check invariants, step properties and deadlocks only (no liveness runs)",
+    )
+    swarm = parser.add_argument_group(
+        "swarm shards (--engine spin; docs/explorer.md, 'Beyond one machine')"
+    )
+    swarm.add_argument(
+        "--shard",
+        default=None,
+        metavar="I/N",
+        help="run shard I of a swarm of N: a bitstate search (unless --spin-hash-compact) "
+        "with its own hash function and search order derived from --seed and I alone, so "
+        "each shard can run on another machine; with --json or --out, a shard result",
+    )
+    swarm.add_argument(
+        "--seed",
+        type=int,
+        default=1,
+        metavar="S",
+        help="the swarm's seed (default 1): the shards of one swarm share it",
+    )
+    swarm.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="also write the JSON result (a shard result with --shard) to FILE",
+    )
+    swarm.add_argument(
+        "--merge",
+        nargs="+",
+        type=Path,
+        default=None,
+        metavar="SHARD.json",
+        help="merge shard results instead of exploring: the union of their violations "
+        "(each replayed on the model, one per property), each shard's states and a combined "
+        "coverage statement",
     )
     spin.add_argument(
         "--spin-keep",
@@ -163,6 +207,10 @@ def run(args: argparse.Namespace) -> int:
     """Explore, print the summary and the counterexamples; 1 if anything is violated."""
     if args.max_states is not None and args.max_states < 1:
         raise XbdspecError("--max-states must be at least 1")
+    if getattr(args, "merge", None):
+        return run_merge(args)
+    if getattr(args, "shard", None) is not None and args.engine != "spin":
+        raise XbdspecError("--shard splits a SPIN swarm: add --engine spin")
     if getattr(args, "engine", "python") == "spin":
         return run_spin(args)
     if args.target in ("reference", "reference-fixed"):
@@ -189,14 +237,19 @@ def run(args: argparse.Namespace) -> int:
             f"no event of the model: {', '.join(names)}",
             file=sys.stderr,
         )
-    if args.json:
-        print(json.dumps(combined_json(reports), indent=2))
+    if args.json or args.out is not None:
+        text = json.dumps(combined_json(reports), indent=2)
+        if args.out is not None:
+            args.out.write_text(text + "\n", encoding="utf-8")
+        if args.json:
+            print(text)
     return 1 if any(r.violations for r in reports) else 0
 
 
 def run_spin(args: argparse.Namespace) -> int:
     """``--engine spin``: each configuration checked by SPIN; 1 if anything is violated."""
     from .spin import SpinOptions, check_spin
+    from .swarm import Shard, shard_result
 
     if args.target != "model":
         raise XbdspecError(
@@ -210,6 +263,7 @@ def run_spin(args: argparse.Namespace) -> int:
     if args.spin_cores < 1:
         raise XbdspecError("--spin-cores must be at least 1")
     spin_dir = args.spin_keep
+    shard = Shard.parse(args.shard, args.seed) if args.shard is not None else None
     options = SpinOptions(
         max_depth=args.spin_max_depth,
         exact_depth=args.spin_exact_depth,
@@ -220,8 +274,11 @@ def run_spin(args: argparse.Namespace) -> int:
         memory_mb=args.spin_memory,
         progress=not args.spin_no_progress,
         collapse=args.spin_collapse,
+        hash_compact=args.spin_hash_compact,
         work_dir=spin_dir,
     )
+    if shard is not None:
+        options = shard.options(options)
     runs = runs_from({name: getattr(args, name) for name, _ in _SIZE_OPTIONS})
     reports = []
     for number, sizes in enumerate(runs, 1):
@@ -235,9 +292,10 @@ def run_spin(args: argparse.Namespace) -> int:
 
         def status(line: str, sizes: Any = sizes) -> None:
             if not args.quiet:
+                part = "" if shard is None else f", shard {shard.index}/{shard.count}"
                 print(
                     f"explore --engine spin ({sizes.commands} commands, {sizes.grants} "
-                    f"grants): {line}",
+                    f"grants{part}): {line}",
                     file=sys.stderr,
                     flush=True,
                 )
@@ -246,12 +304,31 @@ def run_spin(args: argparse.Namespace) -> int:
         reports.append(report)
         if not args.json:
             print(spin_summary(report), flush=True)
+    if shard is not None:
+        result = shard_result(reports, shard)
+    elif len(reports) == 1:
+        result = reports[0].as_json()
+    else:
+        result = combined_spin_json(reports)
+    text = json.dumps(result, indent=2)
+    if args.out is not None:
+        args.out.write_text(text + "\n", encoding="utf-8")
     if args.json:
-        if len(reports) == 1:
-            print(json.dumps(reports[0].as_json(), indent=2))
-        else:
-            print(json.dumps(combined_spin_json(reports), indent=2))
+        print(text)
     return 1 if any(r.violations for r in reports) else 0
+
+
+def run_merge(args: argparse.Namespace) -> int:
+    """``--merge A.json B.json ...``: the shards' results together; 1 if any shard
+    reported a violation."""
+    from .swarm import load_shard, merge_shards, merge_summary
+
+    report = merge_shards([(str(path), load_shard(path)) for path in args.merge])
+    text = json.dumps(report.as_json(), indent=2)
+    if args.out is not None:
+        args.out.write_text(text + "\n", encoding="utf-8")
+    print(text if args.json else merge_summary(report))
+    return 1 if report.violated else 0
 
 
 def combined_spin_json(reports: list[Any]) -> dict[str, Any]:
@@ -292,9 +369,22 @@ def spin_summary(report: Any) -> str:
     ]
     if s.bitstate:
         coverage = "unknown" if s.coverage is None else f"{100 * s.coverage:.4f}%"
+        cut = s.timed_out or s.out_of_memory or s.depth_limited
         lines.append(
             f"  BITSTATE: hash factor {s.hash_factor}, {s.hash_functions} bits per state; "
-            f"estimated coverage at least {coverage}"
+            + (
+                f"coverage estimate {coverage} (pan's hash factor: an estimate, not a bound)"
+                if not cut
+                else f"the search was cut (below), so no coverage of the states it did not "
+                f"reach; of those it met, an estimated {coverage} were not lost to collisions"
+            )
+        )
+    if s.hash_compact:
+        lines.append(
+            "  HASH-COMPACT (-DHC4): states stored as 96 bits of hash; "
+            + ("complete unless" if s.exhaustive else "the search was cut (below); besides,")
+            + f" two of the {s.states:,} states may have shared their 96 bits: probability "
+            f"at most {s.collision_probability:.1e}"
         )
     for why, hit in (
         ("the depth bound (--spin-max-depth) was reached", s.depth_limited),
@@ -382,6 +472,8 @@ def run_reference(args: argparse.Namespace) -> int:
     )
     if not args.quiet:
         print(file=sys.stderr)
+    if args.out is not None:
+        args.out.write_text(json.dumps(report.as_json(), indent=2) + "\n", encoding="utf-8")
     if args.json:
         print(json.dumps(report.as_json(), indent=2))
     else:

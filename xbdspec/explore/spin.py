@@ -13,7 +13,10 @@ runs ``spin -a``, compiles ``pan.c`` with the system ``cc`` and runs ``pan``:
 Options: ``-DNCORE=N`` (multi-core, safety only; such a run stops at its first
 violation), ``-DBITSTATE`` with ``-w`` (bitstate hashing for sizes beyond exhaustive
 reach: the result states pan's hash factor and the coverage estimate derived from
-it), ``-m`` (the depth bound), ``-DMEMLIM``.  Every command runs in its own process
+it), ``-DHC4`` (hash compaction: 96 bits of hash a state, with the collision
+probability stated), ``-DT_RAND`` with ``-RS``, ``-h`` and ``-t_reverse`` (a swarm
+shard's own search order and hash function: :mod:`xbdspec.explore.swarm`), ``-m`` (the
+depth bound), ``-DMEMLIM``.  Every command runs in its own process
 group with a deadline; on time-out the group gets SIGINT (pan then prints its
 figures so far) and, ten seconds later, SIGKILL.  pan's output is parsed into a
 :class:`PanRun`.
@@ -33,9 +36,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import enum
+import hashlib
 import math
 import os
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -62,12 +67,19 @@ from .promela import (
     PromelaModel,
     generate,
 )
-from .replay import Replay, ReplayEvent, dumps, replay_on_model, write_replay
+from .replay import Replay, ReplayError, ReplayEvent, dumps, replay_on_model, write_replay
 
 #: the Debian package that provides ``spin``
 DEBIAN_PACKAGE = "spin"
 #: what the Makefile and CI run to get it
 INSTALL_COMMAND = "apt-get install -y spin"
+
+
+#: ``-DHC<n>``: the bytes of pan's second hash ``K2`` a hash-compacted state keeps
+#: beside the 64-bit ``K1``
+HASH_COMPACT_BYTES = 4
+#: the bits of hash that tell two hash-compacted states apart
+HASH_COMPACT_BITS = 64 + 8 * HASH_COMPACT_BYTES
 
 
 class SpinError(XbdspecError):
@@ -128,6 +140,21 @@ class SpinOptions:
         progress: run the liveness model (progress properties) too.
         collapse: compile with ``-DCOLLAPSE`` (compressed state storage: less memory,
             a little slower).
+        hash_compact: compile with ``-DHC4`` (hash compaction): each state is stored as
+            96 bits of its hash (pan's 64-bit ``K1`` and 4 bytes of ``K2``) instead of
+            its whole vector, about 40 bytes a state with pan's own overhead instead of
+            about 130.  Two states whose 96 bits agree are taken for one, so the search
+            is complete unless such a collision happened; the result states the
+            probability (at most ``n(n-1)/2 / 2**96`` for ``n`` states, the birthday
+            bound for uniform hashes, the same kind of figure as the Python explorer's
+            64-bit fingerprints).  Not with ``bitstate`` or ``collapse``.
+        order_seed: search-order diversification for a swarm shard
+            (:mod:`xbdspec.explore.swarm`): ``pan.c`` compiled with ``-DT_RAND`` (in
+            every state pan starts its scan of the enabled steps at a random one) and
+            run with ``-RS<order_seed>``; None (the default) keeps pan's fixed order.
+        hash_function: pan's ``-h``: which of its 500 hash functions (0..499) stores
+            the states, so that shards lose different states to hash collisions.
+        reverse_order: pan's ``-t_reverse``: scan the steps in reverse order.
         optimize: the compiler's optimisation flag for ``pan.c`` (``-O2``; ``-O0``
             compiles faster, for tiny sizes).
         cc: the C compiler.
@@ -145,6 +172,10 @@ class SpinOptions:
     memory_mb: int = 4096
     progress: bool = True
     collapse: bool = False
+    hash_compact: bool = False
+    order_seed: int | None = None
+    hash_function: int = 0
+    reverse_order: bool = False
     optimize: str = "-O2"
     cc: str = "cc"
     work_dir: Path | None = None
@@ -156,6 +187,12 @@ class SpinOptions:
             raise SpinError(f"-w{self.hash_bits}: the hash bits must be within 10..40")
         if self.timeout <= 0 or self.memory_mb < 64:
             raise SpinError("the time-out must be positive and the memory at least 64 MB")
+        if not 0 <= self.hash_function <= 499:
+            raise SpinError(f"-h{self.hash_function}: pan's hash functions are 0..499")
+        if self.order_seed is not None and not 1 <= self.order_seed < 2**31:
+            raise SpinError(f"-RS{self.order_seed}: the seed must be within 1..2**31-1")
+        if self.hash_compact and (self.bitstate or self.collapse):
+            raise SpinError("hash compaction (-DHC4) excludes bitstate and -DCOLLAPSE")
 
     @property
     def w(self) -> int:
@@ -183,11 +220,15 @@ class PanRun:
         errors: violations pan counted; messages: its ``pan:N:`` lines.
         memory_mb: pan's "total actual memory usage".
         seconds: pan's own elapsed time; compile_seconds: ``spin -a`` and ``cc``.
+        cpu_seconds: pan's processor time (every core's, for a multi-core run): on a
+            shared machine the rate per processor second says more than pan's own.
         hash_factor: bitstate: bits of the array per state stored (pan's figure).
         coverage: bitstate: the coverage estimate ``1 - (1 - exp(-k / hash_factor))
             ** k``: one less the chance that a new state's ``k`` bits were all set
             already at the final fill (it is then taken for a visited one).  An
             estimate, not a bound: what only such a state leads to is lost with it.
+        hash_compact: compiled with ``-DHC4`` (see :attr:`SpinOptions.hash_compact`
+            and :attr:`collision_probability`).
         depth_limited, timed_out, out_of_memory: why the run may be incomplete.
         trails: the trail files pan wrote.
         output: pan's whole output.
@@ -205,11 +246,13 @@ class PanRun:
     memory_mb: float | None = None
     seconds: float = 0.0
     compile_seconds: float = 0.0
+    cpu_seconds: float = 0.0
     state_vector_bytes: int | None = None
     hash_factor: float | None = None
     hash_functions: int | None = None
     coverage: float | None = None
     bitstate: bool = False
+    hash_compact: bool = False
     cores: int = 1
     stops_at_first_error: bool = False
     depth_limited: bool = False
@@ -231,6 +274,15 @@ class PanRun:
         )
 
     @property
+    def collision_probability(self) -> float | None:
+        """Hash compaction: the chance that two of the states stored shared their
+        :data:`HASH_COMPACT_BITS` bits of hash (one was then never explored), by the
+        birthday bound ``n(n-1)/2 / 2**bits`` (uniform hashes assumed)."""
+        if not self.hash_compact:
+            return None
+        return min(1.0, self.states * (self.states - 1) / 2 / 2.0**HASH_COMPACT_BITS)
+
+    @property
     def states_per_second(self) -> float | None:
         """States stored per second of pan's search."""
         return self.states / self.seconds if self.seconds > 0 else None
@@ -250,14 +302,20 @@ class PanRun:
             "memory_mb": self.memory_mb,
             "seconds": round(self.seconds, 3),
             "compile_seconds": round(self.compile_seconds, 3),
+            "cpu_seconds": round(self.cpu_seconds, 3),
             "states_per_second": (
                 None if self.states_per_second is None else round(self.states_per_second)
+            ),
+            "states_per_cpu_second": (
+                round(self.states / self.cpu_seconds) if self.cpu_seconds > 0 else None
             ),
             "state_vector_bytes": self.state_vector_bytes,
             "bitstate": self.bitstate,
             "hash_factor": self.hash_factor,
             "hash_functions": self.hash_functions,
             "coverage_estimate": self.coverage,
+            "hash_compact": self.hash_compact,
+            "collision_probability": self.collision_probability,
             "cores": self.cores,
             "exhaustive": self.exhaustive,
             "depth_limited": self.depth_limited,
@@ -288,6 +346,25 @@ def parse_pan_output(run: PanRun, output: str) -> PanRun:
         run.state_vector_bytes, run.depth, run.errors = int(size), int(depth), int(errors)
     stored = last(r"^\s*" + _NUMBER + r" states, stored")
     run.states = _count(stored) if stored is not None else run.states
+    if stored is None:
+        # a multi-core run stopped by SIGINT prints no totals, only each core's progress
+        # lines (rounded) and, for some cores, their exact count of states visited
+        per_core = {
+            core: _count(number)
+            for core, number in re.findall(
+                r"^(cpu\d+): Depth=.*States=\s*" + _NUMBER, output, flags=re.MULTILINE
+            )
+        }
+        per_core.update(
+            (core, _count(number))
+            for core, number in re.findall(
+                r"^(cpu\d+): elapsed time .* \(" + _NUMBER + r" states visited\)",
+                output,
+                flags=re.MULTILINE,
+            )
+        )
+        if per_core:
+            run.states = sum(per_core.values())
     matched = last(r"^\s*" + _NUMBER + r" states, matched")
     run.matched = _count(matched) if matched is not None else 0
     transitions = last(r"^\s*" + _NUMBER + r" transitions \(= ")
@@ -319,6 +396,14 @@ class _Done:
     returncode: int | None
     timed_out: bool
     seconds: float
+    #: processor time of the command and what it waited for (``RUSAGE_CHILDREN``
+    #: before and after: commands run one at a time)
+    cpu_seconds: float = 0.0
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _run(command: Sequence[str], cwd: Path, deadline: float, grace: float = 10.0) -> _Done:
@@ -329,6 +414,7 @@ def _run(command: Sequence[str], cwd: Path, deadline: float, grace: float = 10.0
     remaining = deadline - started
     if remaining <= 0:
         return _Done("", None, True, 0.0)
+    cpu = _children_cpu()
     proc = subprocess.Popen(
         list(command),
         cwd=cwd,
@@ -340,7 +426,7 @@ def _run(command: Sequence[str], cwd: Path, deadline: float, grace: float = 10.0
     )
     try:
         out, _ = proc.communicate(timeout=remaining)
-        return _Done(out, proc.returncode, False, time.monotonic() - started)
+        return _Done(out, proc.returncode, False, time.monotonic() - started, _children_cpu() - cpu)
     except subprocess.TimeoutExpired:
         _signal_group(proc, signal.SIGINT)
         try:
@@ -348,7 +434,9 @@ def _run(command: Sequence[str], cwd: Path, deadline: float, grace: float = 10.0
         except subprocess.TimeoutExpired:
             _signal_group(proc, signal.SIGKILL)
             out, _ = proc.communicate()
-        return _Done(out or "", proc.returncode, True, time.monotonic() - started)
+        return _Done(
+            out or "", proc.returncode, True, time.monotonic() - started, _children_cpu() - cpu
+        )
     finally:
         if proc.poll() is None:  # an exception on the way: leave nothing running
             _signal_group(proc, signal.SIGKILL)
@@ -390,8 +478,12 @@ def _compile(
         flags.append("-DBITSTATE")
     if options.collapse and not options.bitstate:
         flags.append("-DCOLLAPSE")
+    if options.hash_compact:
+        flags.append(f"-DHC{HASH_COMPACT_BYTES}")
     if options.exact_depth:
         flags.append("-DREACH")
+    if options.order_seed is not None:
+        flags.append("-DT_RAND")
     cc = [options.cc, *flags, "-o", "pan", "pan.c"]
     _checked(_run(cc, directory, deadline), "compiling pan.c")
     return [spin, cc], time.monotonic() - started
@@ -409,6 +501,12 @@ def _pan(
     command = ["./pan", f"-m{options.max_depth}", f"-w{options.w}", "-n"]
     if options.bitstate:
         command.append(f"-k{options.hash_functions}")
+    if options.hash_function:
+        command.append(f"-h{options.hash_function}")
+    if options.order_seed is not None:
+        command.append(f"-RS{options.order_seed}")
+    if options.reverse_order:
+        command.append("-t_reverse")
     first_only = claim is not None or not model.reports_every_property
     if claim is not None:
         command += ["-a", f"-N{claim}"]
@@ -424,12 +522,14 @@ def _pan(
         claim=claim,
         commands=[command],
         bitstate=options.bitstate,
+        hash_compact=options.hash_compact,
         cores=options.cores if claim is None else 1,
         stops_at_first_error=first_only,
         hash_functions=options.hash_functions if options.bitstate else None,
     )
     parse_pan_output(run, done.output)
     run.timed_out = done.timed_out
+    run.cpu_seconds = done.cpu_seconds
     stopped = run.errors or run.out_of_memory or run.depth_limited
     if not done.timed_out and done.returncode not in (0, None) and not stopped:
         raise SpinError(f"pan failed (exit status {done.returncode}):\n{done.output[-2000:]}")
@@ -451,7 +551,7 @@ class Trail:
 
     Attributes:
         steps: the ids of the instances taken (``spec.instances``), in order.
-        violation: ``(kind, property)`` from the model's mark, if one fired.
+        violation: ``(kind, property)`` from the model's last mark, if one fired.
         cycle_start: the number of steps before the acceptance cycle (a lasso).
         stutters_at_end: the cycle consists of stuttering alone (the behaviour stops).
     """
@@ -471,7 +571,10 @@ def parse_trail(output: str) -> Trail:
         text = line.strip()
         if text.startswith(STEP_MARK + " "):
             steps.append(int(text.split()[1]))
-        elif text.startswith(VIOLATION_MARK + " ") and violation is None:
+        elif text.startswith(VIOLATION_MARK + " "):
+            # the last mark is the trail's own violation: pan's trail ends at it, and a
+            # property already reported in the search (its first-report flag set there)
+            # may fire again earlier on the path in the simulation, where flags start at 0
             _, kind, name = text.split(maxsplit=2)
             violation = (kind, name)
         elif text == CYCLE_MARK:
@@ -544,6 +647,8 @@ class SpinReport:
         generate_seconds: writing the Promela.
         safety_model_checks_deadlock: the model has a deadlock check (a spec without
             a notion of pending work has none).
+        model_digest: the SHA-256 of the single-core safety model's Promela text (what
+            the shards of one swarm must share; :mod:`xbdspec.explore.swarm`).
     """
 
     spec: Spec
@@ -555,6 +660,7 @@ class SpinReport:
     generate_seconds: float
     version: str = ""
     safety_model_checks_deadlock: bool = True
+    model_digest: str = ""
 
     @property
     def complete(self) -> bool:
@@ -610,6 +716,8 @@ class SpinReport:
             ),
             "bitstate": s.bitstate,
             "coverage_estimate": s.coverage,
+            "hash_compact": s.hash_compact,
+            "collision_probability": s.collision_probability,
             "progress_checked": self.progress_checked,
             "violations": [v.as_json() for v in self.violations],
             "spin": {
@@ -652,6 +760,12 @@ def check_spin(
         spec, mode="safety", work_pending=work_pending, multicore=options.cores > 1
     )
     liveness_model = generate(spec, mode="liveness") if options.progress and spec.progress else None
+    single_core = (
+        safety_model
+        if options.cores == 1
+        else generate(spec, mode="safety", work_pending=work_pending)
+    )
+    digest = hashlib.sha256(single_core.text.encode("utf-8")).hexdigest()
     generate_seconds = time.monotonic() - started
     keep = options.work_dir
     with tempfile.TemporaryDirectory(prefix="xbdspec-spin-") as scratch:
@@ -691,6 +805,7 @@ def check_spin(
         generate_seconds=generate_seconds,
         version=version,
         safety_model_checks_deadlock=safety_model.deadlock,
+        model_digest=digest,
     )
 
 
@@ -758,7 +873,18 @@ def concretise(spec: Spec, trail: Trail, kind: str, name: str) -> SpinViolation:
     if kind == "progress":
         cx.cycle_start = trail.cycle_start
         cx.when_at = _when_at(spec, name, cx.states)
-    outcome = replay_on_model(_replay_of(spec, cx), spec)
+    try:
+        outcome = replay_on_model(_replay_of(spec, cx), spec)
+    except ReplayError as exc:
+        # a replay names events, not transitions: where two transitions answer the same
+        # event with the same parameters (a model that is not deterministic, such as a
+        # seeded broken one), the replay checker takes the first and may leave the trail
+        return SpinViolation(
+            cx,
+            False,
+            f"the trail holds on the concrete model, but its replay (events, not "
+            f"transitions) does not: {exc}",
+        )
     return SpinViolation(cx, outcome.reproduced, outcome.detail)
 
 
