@@ -140,6 +140,16 @@ static void contain_crashes(void)
 }
 
 /*
+ * Make this copy's handler the one installed (a copy about to run after another was
+ * loaded: its removal before it is unloaded, or the newest copy again afterwards).
+ */
+void shim_contain(void)
+{
+	if (!SHIM_SANITIZED)
+		contain_crashes();
+}
+
+/*
  * Before this copy is unloaded: if its handler is the one installed, put the original
  * back (the next driver instance installs its own at shim_init).
  */

@@ -40,3 +40,17 @@ def test_only_the_newest_instances_stay_loaded_and_an_old_one_says_it_is_gone() 
     assert len(loaded) <= LinuxBlkfront.KEEP_LOADED
     with pytest.raises(XbdspecError, match="was unloaded"):
         first.frontend.interrupt()  # type: ignore[attr-defined]
+
+
+def test_unloading_a_driver_in_a_broken_state_is_contained() -> None:
+    # a driver stopped by BUG() (resume-after-error-hits-bug-on) is removed and unloaded
+    # when newer worlds come: a fault in its removal is its own, the process goes on
+    from xbdspec.findings.linux import BY_NAME
+    from xbdspec.world.harness import Violation
+
+    finding = BY_NAME["resume-after-error-hits-bug-on"]
+    with pytest.raises(Violation):
+        run_program(make(dict(finding.params)), finding.program, finding.config)
+    for _ in range(LinuxBlkfront.KEEP_LOADED + 2):
+        world = run_program(make({}), PROGRAM, BackendConfig(sectors=256))
+        assert world.completed == {1: 1}

@@ -298,7 +298,9 @@ class LinuxBlkfront:
         # the device goes away first (blkfront_remove: the driver frees what it holds);
         # its world is over, so what the removal does there is not checked
         if self._probed:
-            # a driver in a broken state may fail its removal: its memory is what it is
+            # a driver in a broken state may fail its removal (a fault is contained by
+            # this copy's own handler, installed again for it): its memory is what it is
+            lib.shim_contain()
             with contextlib.suppress(XbdspecError):
                 self._call(lib.shim_remove, what="blkfront_remove")
         self._lib = _Unloaded(self.KEEP_LOADED)  # type: ignore[assignment]
@@ -312,8 +314,12 @@ class LinuxBlkfront:
     def _track(self) -> None:
         live = LinuxBlkfront._live
         live.append(self)
+        unloaded = False
         while not self.sanitized and len(live) > self.KEEP_LOADED:
             live.pop(0)._unload()
+            unloaded = True
+        if unloaded:
+            self._lib.shim_contain()  # this instance's handler, again the one installed
 
     def _load(self, library: Path) -> ctypes.CDLL:
         # dlopen shares one copy per path: each instance gets its own file
