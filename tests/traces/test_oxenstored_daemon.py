@@ -461,6 +461,28 @@ def test_the_real_logs_get_the_protocols_verdicts(campaign: Campaign) -> None:
     assert checked >= 40
 
 
+def test_the_fast_reading_agrees_with_the_direct_one_on_every_real_log(
+    campaign: Campaign,
+) -> None:
+    """``check_file``'s chunked reading and table walk give, on every log the daemon
+    wrote, exactly the report of reading one line at a time with every commit checked
+    by the protocol checker's own steps (and the same for ``--frontend freebsd``)."""
+    from test_fast_paths import _direct, _result
+
+    for log in campaign.logs:
+        lines = log.path.read_text().splitlines()
+        for nb_chars in {log.nb_chars, DEFAULT_NB_CHARS}:
+            for frontend in ("any", "freebsd"):
+                expected = _result(functools.partial(_direct, lines, nb_chars, frontend))
+                read = _result(
+                    functools.partial(
+                        check_file, str(log.path), nb_chars=nb_chars, frontend=frontend
+                    )
+                )
+                text = json.dumps(read).replace(json.dumps(str(log.path))[1:-1], "t.log")
+                assert json.loads(text) == expected, (log.path, nb_chars, frontend)
+
+
 def _summary(device: object) -> dict[str, object]:
     summary: dict[str, object] = {
         "device": getattr(device, "name", "?"),

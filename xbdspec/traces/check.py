@@ -1,4 +1,4 @@
-"""Checking a trace file against the model, streaming: one line in memory at a time.
+"""Checking a trace file against the model, streaming: a bounded part of it in memory.
 
 * :func:`check_jsonl`: a JSON-lines trace of model events, stepped through
   :meth:`Stepper.step <xbdspec.model.concrete.Stepper.step>`; the first event the model
@@ -12,13 +12,14 @@
 
 from __future__ import annotations
 
+import io
 import itertools
 import re
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from xbdspec.errors import InputError
 from xbdspec.model.concrete import StepError, Stepper
@@ -104,17 +105,32 @@ def check_oxenstored(
     nb_chars: int = DEFAULT_NB_CHARS,
     projection: HandshakeProjection | None = None,
     frontend: str = "any",
+    table: bool = True,
 ) -> CheckResult:
     """Follow every vbd of an oxenstored access log through the protocol model (or,
-    with ``frontend="freebsd"``, through the FreeBSD model's handshake projection)."""
+    with ``frontend="freebsd"``, through the FreeBSD model's handshake projection).
+
+    ``lines`` is an iterable of lines, or :class:`Chunks` of a stream (a text file is
+    read as chunks).  ``table=False`` checks every commit directly, without the
+    protocol's step tables (the same verdicts; the tests compare both)."""
     started = time.perf_counter()
     checker: VbdChecker
     if frontend == "freebsd":
         checker = VbdChecker(projection or default_projection(), source, nb_chars)
     else:
-        checker = ProtocolVbdChecker(source, nb_chars)
+        checker = ProtocolVbdChecker(source, nb_chars, table=table)
+    if not isinstance(lines, Chunks) and isinstance(lines, io.TextIOBase):
+        lines = Chunks(cast(IO[str], lines), source)
     try:
-        checker.feed_lines(lines)
+        if isinstance(lines, Chunks):
+            lines.counted = lambda: checker.result.events
+            for text in lines:
+                if text.endswith("\n"):
+                    checker.feed_text(text)
+                else:
+                    checker.feed_lines((text,))  # the last line, without its newline
+        else:
+            checker.feed_lines(lines)
     except InputError as exc:
         # the verdicts reached before the bad line are not thrown away
         partial = checker.finish()
@@ -183,9 +199,85 @@ def bounded_lines(handle: IO[str], source: str, limit: int = MAX_LINE) -> Iterat
         yield line
 
 
+class Chunks:
+    """A text stream read in chunks of whole lines (the access-log checker's fast
+    reading): each chunk ends with a newline, except a last line that has none.
+
+    The same rules as :func:`bounded_lines`: a line longer than ``limit`` characters is
+    an :class:`InputError` naming it, found before more than ``limit`` characters of it
+    are held.  Chunks are read :data:`CHUNK` characters at a time, fewer than
+    ``limit``, so only a chunk's first line can have grown past it.
+
+    Attributes:
+        truncated: the stream's last line has no newline (known once read to the end).
+        counted: how many lines the consumer has read (whole chunks are read before
+            the next is asked for): what an error's line number counts from.  Without
+            it the chunks' newlines are counted here (``str.count`` is slow next to the
+            checker's own count).
+    """
+
+    #: How many characters are read at a time.
+    CHUNK = 1 << 16
+
+    def __init__(
+        self, handle: IO[str], source: str, head: Iterable[str] = (), limit: int = MAX_LINE
+    ) -> None:
+        self.handle = handle
+        self.source = source
+        self.head = list(head)
+        self.limit = limit
+        self.truncated = False
+        self.counted: Callable[[], int] | None = None
+        self._yielded = 0
+
+    def _before(self) -> int:
+        return self.counted() if self.counted is not None else self._yielded
+
+    def _give(self, text: str) -> str:
+        if self.counted is None:
+            self._yielded += text.count("\n")
+        return text
+
+    def __iter__(self) -> Iterator[str]:
+        limit = self.limit
+        held = "".join(self.head)
+        if held and not held.endswith("\n"):
+            chunk = held
+        else:
+            if held:
+                yield self._give(held)
+            chunk = ""
+        read = self.handle.read
+        while True:
+            more = read(self.CHUNK)
+            if not more:
+                break
+            chunk = chunk + more if chunk else more
+            end = chunk.rfind("\n") + 1
+            first = chunk.find("\n")
+            if first > limit or (not end and len(chunk) > limit):
+                raise InputError(
+                    f"{self.source}:{self._before() + 1}",
+                    f"the line is longer than {limit} characters",
+                )
+            if end:
+                whole = chunk[:end] if end < len(chunk) else chunk
+                chunk = chunk[end:]
+                yield self._give(whole)
+        if chunk:
+            self.truncated = True
+            yield chunk
+
+
 def open_lines(path: str) -> tuple[str, Iterator[str], Callable[[], None]]:
     """``(format detected from the first line, every line, close)`` of the trace at
     ``path`` (``-``: standard input); read once, as a stream: FIFOs work."""
+    fmt, head, handle, close = _open_head(path)
+    return fmt, itertools.chain(head, bounded_lines(handle, path)), close
+
+
+def _open_head(path: str) -> tuple[str, list[str], IO[str], Callable[[], None]]:
+    """``(format, the lines read to find it, the stream after them, close)``."""
     if path == "-":
         handle: IO[str] = sys.stdin
         close: Callable[[], None] = lambda: None  # noqa: E731
@@ -195,15 +287,14 @@ def open_lines(path: str) -> tuple[str, Iterator[str], Callable[[], None]]:
         except OSError as exc:
             raise InputError(path, f"cannot open the trace: {exc.strerror}") from None
         close = handle.close
-    lines = bounded_lines(handle, path)
     head: list[str] = []
     fmt = ""
-    for line in lines:
+    for line in bounded_lines(handle, path):
         head.append(line)
         if line.strip():
             fmt = detect_format(line[:4096])
             break
-    return fmt, itertools.chain(head, lines), close
+    return fmt, head, handle, close
 
 
 def check_file(
@@ -213,7 +304,7 @@ def check_file(
     :data:`FORMATS` (files of commits: :func:`xbdspec.traces.protocol.check_scenario`)."""
     if fmt not in FORMATS:
         raise InputError(path, f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}.")
-    detected, lines, close = open_lines(path)
+    detected, head, handle, close = _open_head(path)
     try:
         if fmt == "auto":
             if not detected:
@@ -225,16 +316,10 @@ def check_file(
                 )
             fmt = detected
         if fmt == "jsonl":
-            return check_jsonl(lines, path)
-        last: list[str] = [""]
-
-        def remembered() -> Iterator[str]:
-            for line in lines:
-                last[0] = line
-                yield line
-
-        result = check_oxenstored(remembered(), path, nb_chars, frontend=frontend)
-        if last[0] and not last[0].endswith("\n"):
+            return check_jsonl(itertools.chain(head, bounded_lines(handle, path)), path)
+        chunks = Chunks(handle, path, head)
+        result = check_oxenstored(chunks, path, nb_chars, frontend=frontend)
+        if chunks.truncated:
             result.notes.append(
                 Finding(
                     result.events,

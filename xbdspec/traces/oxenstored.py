@@ -48,9 +48,14 @@ LINE = re.compile(
     r"(\S+(?: event| start| end| notfired| introduced| watches)?) *(.*)"
 )
 
-_CONN = re.compile(r"(?:r\((?P<replayed>\d+)\):)?(?P<kind>[DA])(?P<num>\d+)(?:\.(?P<tid>\d+))?\Z")
+#: A connection field: ``D<domid>``, ``A<n>``, with ``.<tid>`` inside a transaction, and
+#: ``r(<tid>):`` before it in a replay.
+CONNECTION = re.compile(
+    r"(?:r\((?P<replayed>\d+)\):)?(?P<kind>[DA])(?P<num>\d+)(?:\.(?P<tid>\d+))?\Z"
+)
 
 __all__ = [
+    "CONNECTION",
     "DEFAULT_NB_CHARS",
     "AccessRecord",
     "Connection",
@@ -108,7 +113,7 @@ class AccessRecord:
 
 def parse_connection(text: str) -> Connection | None:
     """The connection named by ``text`` (``D5``, ``A3.7``, ``r(2):D5.9``), or None."""
-    m = _CONN.match(text)
+    m = CONNECTION.match(text)
     if m is None:
         return None
     domid = int(m["num"]) if m["kind"] == "D" else 0

@@ -23,6 +23,13 @@ Keys whose value only needs to be present are checked for presence; numbers must
 decimal ASCII digits (at most 10, 20 for ``sectors``), and ring orders and queue counts are
 capped at :data:`LIMITS`.  When the back end goes Connected its device properties must
 keep blkif.h's rules (:data:`xbdspec.model.protocol.content.PROPERTY_RULES`).
+
+Checking is a walk in a table (:class:`StepTable`), built as the commits come: the set
+of states held, with the directories as the checker reads them, is a node; a commit
+seen before from the same node is a look-up of the node it leads to.  Ring steps are
+looked up the same way on the held set with the ring's indices moved back to where they
+start (the ring's macros read only their differences).  Only steps that are taken are
+recorded: a violation is always worked out, and worded, by the direct step.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from xbdspec.errors import InputError
@@ -143,9 +151,24 @@ def read_commits(lines: Iterable[str], source: str) -> tuple[dict[str, Any], lis
 def iter_commits(
     lines: Iterable[str], source: str
 ) -> Iterator[dict[str, Any] | Commit | RingSteps]:
-    """The header object, then each commit as it is read (one line in memory at a time)."""
+    """The header object, then each commit as it is read (one line in memory at a time).
+
+    A line read before (a harness repeats its ring steps line for line) is not parsed
+    again: what it says is remembered (lines of at most :data:`CACHED_LINE` characters,
+    :data:`CACHED_LINES` of them), and only its place in the file is new.  A line that
+    differs from one read before only in the harness's event number it ends with
+    (``, "event": N}``, which the check does not read) counts as read before."""
     seen_header = False
+    known: dict[str, tuple[Any, ...]] = {}
     for number, line in enumerate(lines, 1):
+        found = known.get(_without_event(line))
+        if found is not None:
+            where = f"{source}:{number}"
+            if len(found) == 3:
+                yield Commit(found[0], found[1], found[2], where)
+            else:
+                yield RingSteps(found[0], found[1], found[2], where, found[3])
+            continue
         where = f"{source}:{number}"
         if len(line) > MAX_LINE:
             raise InputError(where, f"the line is longer than {MAX_LINE} characters")
@@ -162,9 +185,42 @@ def iter_commits(
             seen_header = True
             yield obj
             continue
-        yield _ring_steps(obj, where) if "steps" in obj else _commit(obj, where)
+        item = _ring_steps(obj, where) if "steps" in obj else _commit(obj, where)
+        if len(line) <= CACHED_LINE:
+            if len(known) >= CACHED_LINES:
+                known.clear()
+            known[_without_event(line)] = (
+                (item.by, item.writes, item.remove)
+                if isinstance(item, Commit)
+                else (item.queue, item.steps, item.what, item.key)
+            )
+        yield item
     if not seen_header:
         raise InputError(source, "empty: a file of commits starts with a header object")
+
+
+#: Lines remembered by :func:`iter_commits`: at most this long, and this many.
+CACHED_LINE = 2048
+CACHED_LINES = 4096
+_EVENT = ', "event": '
+
+
+def _without_event(line: str) -> str:
+    """``line`` without the harness's event number when it ends with one (``, "event":
+    N}`` with N a JSON whole number, then only white space), else ``line`` itself."""
+    at = line.rfind(_EVENT)
+    if at < 0:
+        return line
+    tail = line[at + len(_EVENT) :].rstrip()
+    digits = tail[:-1]
+    if (
+        tail[-1:] == "}"
+        and digits.isascii()
+        and digits.isdigit()
+        and (digits == "0" or digits[0] != "0")
+    ):
+        return line[:at] + "}"
+    return line
 
 
 @dataclass(frozen=True)
@@ -185,6 +241,14 @@ class RingSteps:
     steps: tuple[tuple[str, dict[str, Any]], ...]
     what: str
     where: str
+    #: the steps as the step table keys them (:func:`steps_key`)
+    key: str = field(default="", compare=False, repr=False)
+
+
+def steps_key(steps: Iterable[tuple[str, Mapping[str, Any]]]) -> str:
+    """Ring steps as the step table keys them: their exact text (``1`` and ``True``,
+    equal in Python, are different parameters of a step)."""
+    return repr([(name, sorted(params.items())) for name, params in steps])
 
 
 #: At most this many steps on one line of ring steps.
@@ -216,7 +280,13 @@ def _ring_steps(obj: Mapping[str, Any], where: str) -> RingSteps:
             )
         steps.append((name, _step_params(params, where)))
     what = obj.get("what", "ring steps")
-    return RingSteps(queue, tuple(steps), what if isinstance(what, str) else "ring steps", where)
+    return RingSteps(
+        queue,
+        tuple(steps),
+        what if isinstance(what, str) else "ring steps",
+        where,
+        steps_key(steps),
+    )
 
 
 def _step_params(params: Mapping[str, Any], where: str) -> dict[str, Any]:
@@ -256,6 +326,9 @@ def _commit(obj: Mapping[str, Any], where: str) -> Commit:
     for key in (*writes, *remove):
         if key.split("/", 1)[0] not in ("front", "back"):
             raise InputError(where, f"key {key!r} is in neither front/ nor back/")
+    for key in writes:
+        if not key.partition("/")[2]:
+            raise InputError(where, f"a write names a key under front/ or back/, not {key!r}")
     return Commit(by, dict(writes), tuple(remove), where)
 
 
@@ -274,12 +347,21 @@ class Directories:
 
     front: dict[str, str] = field(default_factory=dict)
     back: dict[str, str] = field(default_factory=dict)
+    #: bumped by every change made through :meth:`apply` (the step table's node of a
+    #: checker is valid for one version)
+    version: int = field(default=0, compare=False, repr=False)
 
     def apply(self, commit: Commit) -> None:
-        for key, value in commit.writes.items():
+        """The directories after ``commit``: its writes, then its removals."""
+        self.apply_parts(commit.writes, commit.remove)
+
+    def apply_parts(self, writes: Mapping[str, str], remove: Iterable[str]) -> None:
+        """:meth:`apply` of a commit's writes and removals."""
+        self.version += 1
+        for key, value in writes.items():
             side, name = key.split("/", 1)
             (self.front if side == "front" else self.back)[name] = value
-        for key in commit.remove:
+        for key in remove:
             side, _, name = key.partition("/")
             target = self.front if side == "front" else self.back
             if not name:
@@ -546,32 +628,297 @@ def _name(value: int | None) -> str:
         return repr(value)
 
 
+# --------------------------------------------------------------------------- the step table
+
+
+#: The keys whose *values* the checker reads (:func:`steps_of` and the
+#: :class:`Directories` methods it calls); of every other key it reads only whether it is
+#: there.  Two directories that agree on these values and on which keys exist are
+#: checked alike, which is what makes the step table below finite.
+VALUE_KEYS = frozenset(
+    {
+        "front/state",
+        "front/multi-queue-num-queues",
+        "front/ring-page-order",
+        "front/num-ring-pages",
+        "front/feature-persistent",
+        "front/feature-large-sector-size",
+        "back/state",
+        "back/online",
+        "back/max-ring-page-order",
+        "back/max-ring-pages",
+        "back/multi-queue-max-queues",
+        "back/feature-barrier",
+        "back/feature-flush-cache",
+        "back/feature-discard",
+        "back/feature-persistent",
+        "back/sectors",
+        "back/sector-size",
+        "back/info",
+        "back/physical-sector-size",
+    }
+)
+
+#: The ring's free-running indices (``RING_IDX``) in a protocol state.
+RING_INDICES = (
+    "req_prod_pvt",
+    "req_prod",
+    "req_event",
+    "req_cons",
+    "rsp_prod_pvt",
+    "rsp_prod",
+    "rsp_event",
+    "rsp_cons",
+)
+
+#: A held set of states with the ring's indices moved back to where they start.
+RingSet = tuple[tuple[Any, frozenset[str]], ...]
+
+#: A commit as the step table sees it: who, each key written with its value when the
+#: checker reads it (else None), and what is removed.
+Signature = tuple[str, tuple[tuple[str, str | None], ...], tuple[str, ...]]
+
+
+def signature(by: str, writes: Mapping[str, str], remove: tuple[str, ...]) -> Signature:
+    """The commit as the step table keys it: values the checker never reads left out."""
+    return (by, tuple([(k, v if k in VALUE_KEYS else None) for k, v in writes.items()]), remove)
+
+
+def abstract(dirs: Directories) -> frozenset[tuple[str, str | None]]:
+    """The directories as the step table sees them (values the checker never reads left
+    out)."""
+    keys = [("front/" + k, v) for k, v in dirs.front.items()]
+    keys += [("back/" + k, v) for k, v in dirs.back.items()]
+    return frozenset((k, v if k in VALUE_KEYS else None) for k, v in keys)
+
+
+class StepTable:
+    """The protocol checker's steps as a lazily determinised automaton, shared by every
+    checker of one set of sizes.
+
+    A checker's configuration is the set of protocol states it holds (each with the
+    deviations of its path) and the two directories; what a commit does to it depends
+    only on the states, on which keys the directories hold and on the values of
+    :data:`VALUE_KEYS` (:func:`signature`).  The table interns each configuration seen
+    as a small number (a *node*) and records, the first time a commit of a given
+    signature is checked from a node, the node it leads to and the steps' labels: the
+    next time the same commit from the same node is a dictionary look-up.  Only steps
+    that are taken are recorded; a violation, or a value no step can take, is always
+    worked out by the direct step (:meth:`ProtocolChecker.check_direct`), so its
+    message is the direct step's own.
+
+    Memory is bounded: past :data:`MAX_NODES` nodes or :data:`MAX_EDGES` transitions the
+    table starts afresh (a new :attr:`generation`; checkers re-intern their
+    configuration on their next commit).
+    """
+
+    #: The most configurations, and transitions, kept before the table starts afresh.
+    MAX_NODES = 1 << 14
+    MAX_EDGES = 1 << 16
+    #: Commits of more keys, lines of more ring steps, held sets of more states and
+    #: directories of more keys than this, and ring steps whose text is longer than
+    #: :data:`MAX_KEY_TEXT`, are always taken directly: the table's memory is bounded.
+    MAX_KEYS = 64
+    MAX_KEY_TEXT = 1024
+    #: The most ring-step transitions, and prepared lines of ring steps, kept.
+    MAX_RING_EDGES = 1 << 15
+    MAX_PREPARED = 1 << 12
+
+    def __init__(self, sizes: ProtocolSizes) -> None:
+        self.sizes = sizes
+        self.spec: Spec = build_protocol_spec(sizes)
+        self.stepper = Stepper(self.spec)
+        self.transitions = {t.name: t for t in self.spec.transitions}
+        self.controls = {t.name: self.spec.control_of(t) for t in self.spec.transitions}
+        self.initial: dict[Any, frozenset[str]] = {self.stepper.initial(): frozenset()}
+        fields = self.spec.State._fields
+        self._indices = tuple(fields.index(f) for f in RING_INDICES)
+        self._cons = fields.index("req_cons")
+        self.generation = 0
+        self._instances: dict[tuple[Any, ...], Instance] = {}
+        self._labels: dict[tuple[Any, ...], str] = {}
+        self._prepared: dict[str, tuple[list[tuple[Instance, str]], tuple[str, ...]]] = {}
+        self.restart()
+
+    def restart(self) -> None:
+        """Forget every node and transition (a new generation)."""
+        self.generation += 1
+        self._ids: dict[tuple[Any, ...], int] = {}
+        #: node -> the states it holds (shared: a checker never changes a held set in place)
+        self.states: list[dict[Any, frozenset[str]]] = []
+        #: (node, signature) -> (the node after the commit, the steps' labels)
+        self.edges: dict[tuple[int, Signature], tuple[int, tuple[str, ...]]] = {}
+        #: held sets of states up to where the ring's indices start (:meth:`canonical`)
+        self._ring_ids: dict[RingSet, int] = {}
+        #: (ring set, steps) -> (the ring set after, its number, how far its indices
+        #: moved, the steps' labels)
+        self.ring_edges: dict[tuple[int, str], tuple[int, RingSet, int, tuple[str, ...]]] = {}
+
+    # ---- ring steps, up to where the indices start
+    def canonical(self, states: Mapping[Any, frozenset[str]]) -> tuple[int, RingSet, int]:
+        """``(number, ring set, offset)``: the held states with every ring index moved back by
+        ``offset`` (the first state's ``req_cons``), interned.  Ring steps read the
+        indices only through differences and equalities modulo 2**32 (ring.h's
+        macros) and move them only relative to themselves, so what they do from a set
+        does not depend on where its indices start: the ring steps of a long trace
+        meet the same few sets again and again.  (A handshake step may reset the ring
+        to an absolute index, so commits are not taken this way.)"""
+        offset = next(iter(states))[self._cons]
+        key = tuple((self._moved(s, -offset), used) for s, used in states.items())
+        found = self._ring_ids.get(key)
+        if found is None:
+            if len(self._ring_ids) >= self.MAX_NODES:
+                self.restart()
+            found = self._ring_ids[key] = len(self._ring_ids)
+        return found, key, offset
+
+    def placed(self, ring_set: RingSet, offset: int) -> dict[Any, frozenset[str]]:
+        """The held states of ``ring_set`` with their indices starting at ``offset``."""
+        return {self._moved(s, offset): used for s, used in ring_set}
+
+    def _moved(self, state: Any, by: int) -> Any:
+        values = list(state)
+        for i in self._indices:
+            values[i] = (values[i] + by) & 0xFFFF_FFFF
+        return state._make(values)
+
+    def node(self, states: dict[Any, frozenset[str]], dirs: Directories) -> int:
+        """The number of the configuration ``(states, dirs)`` (interned on first sight;
+        -1, never recorded, for one too big to keep).  The order of ``states`` is part
+        of it: the checker reads the first state held."""
+        if len(states) > 4 * self.MAX_KEYS or len(dirs.front) + len(dirs.back) > 4 * self.MAX_KEYS:
+            return -1
+        key = (tuple(states.items()), abstract(dirs))
+        found = self._ids.get(key)
+        if found is None:
+            if len(self.states) >= self.MAX_NODES:
+                self.restart()
+            found = self._ids[key] = len(self.states)
+            self.states.append(states)
+        return found
+
+    def record(self, node: int, sig: Signature, after: int, labels: tuple[str, ...]) -> None:
+        """A commit of signature ``sig`` from ``node`` was checked and led to ``after``."""
+        if node < 0 or after < 0:
+            return
+        if len(self.edges) >= self.MAX_EDGES:
+            self.restart()
+            return
+        self.edges[(node, sig)] = (after, labels)
+
+    def instance(self, name: str, params: Mapping[str, Any]) -> Instance:
+        """The transition ``name`` with ``params`` bound (absent ones None), memoised."""
+        t = self.transitions.get(name)
+        if t is None:
+            t = self.spec.transition(name)  # raises, naming it
+        wanted = tuple((p.name, params.get(p.name)) for p in t.params)
+        key = (name, wanted, tuple(type(v) for _, v in wanted))  # True is not 1 here
+        try:
+            found = self._instances.get(key)
+        except TypeError:  # an unhashable parameter value: bound afresh every time
+            return Instance(t, Bindings(self.sizes, dict(wanted)))
+        if found is None:
+            found = Instance(t, Bindings(self.sizes, dict(wanted)))
+            if len(self._instances) < self.MAX_EDGES:
+                self._instances[key] = found
+        return found
+
+    def prepared(
+        self, key: str, steps: list[tuple[str, dict[str, Any]]]
+    ) -> tuple[list[tuple[Instance, str]], tuple[str, ...]]:
+        """The instances and labels of ring steps whose :func:`steps_key` is ``key``
+        (made once, remembered)."""
+        found = self._prepared.get(key)
+        if found is None:
+            found = (
+                [(self.instance(name, params), name) for name, params in steps],
+                tuple(self.label(name, params) for name, params in steps),
+            )
+            if len(self._prepared) >= self.MAX_PREPARED:
+                self._prepared.clear()
+            self._prepared[key] = found
+        return found
+
+    def label(self, name: str, params: Mapping[str, Any]) -> str:
+        """``name(param=value, ...)``, the step as a report lists it, memoised."""
+        t = self.transitions.get(name) or self.spec.transition(name)
+        wanted = tuple((p.name, params.get(p.name)) for p in t.params)
+        key = (name, wanted, tuple(type(v) for _, v in wanted))
+        try:
+            found = self._labels.get(key)
+        except TypeError:
+            found = None
+        if found is None:
+            found = f"{name}({', '.join(f'{n}={v!r}' for n, v in wanted)})"
+            try:
+                if len(self._labels) < self.MAX_EDGES:
+                    self._labels[key] = found
+            except TypeError:
+                pass
+        return found
+
+
+@lru_cache(maxsize=16)
+def step_table(sizes: ProtocolSizes) -> StepTable:
+    """The step table of the protocol model for ``sizes`` (one per process)."""
+    return StepTable(sizes)
+
+
+#: The sizes the checker instantiates the protocol model with when none are named.
+DEFAULT_SIZES = ProtocolSizes(
+    ids=0, ring_slots=1, max_order=LIMITS["ring-page-order"], max_queues=LIMITS["queues"]
+)
+
+
 # --------------------------------------------------------------------------- checking
 
 
 class ProtocolChecker:
     """Checks commits one at a time against the protocol model.
 
+    Each commit is a walk in the shared :class:`StepTable` when the same commit was
+    checked from the same configuration before, and the direct step
+    (:meth:`check_direct`) otherwise; both give the same verdicts, states and messages
+    (``table=False`` takes the direct step always, which the tests compare with).
+
     Attributes:
         spec: the protocol model the checker steps (handshake only: no request ids).
         states: the protocol states consistent with the commits so far, each with the
-            deviations its path used.
+            deviations its path used (read-only: a held set may be shared with other
+            checkers through the table).
     """
 
-    def __init__(self, sizes: ProtocolSizes | None = None) -> None:
-        self.spec: Spec = build_protocol_spec(
-            sizes
-            or ProtocolSizes(
-                ids=0,
-                ring_slots=1,
-                max_order=LIMITS["ring-page-order"],
-                max_queues=LIMITS["queues"],
-            )
-        )
-        self.stepper = Stepper(self.spec)
+    def __init__(self, sizes: ProtocolSizes | None = None, table: bool = True) -> None:
+        self.table = step_table(sizes or DEFAULT_SIZES)
+        self.use_table = table
+        self.spec: Spec = self.table.spec
+        self.stepper = self.table.stepper
         self.dirs = Directories()
-        self.states: dict[Any, frozenset[str]] = {self.stepper.initial(): frozenset()}
+        self._states: dict[Any, frozenset[str]] | None = self.table.initial
+        #: the held states as a ring set of the table: (its number, the set, offset,
+        #: the table's generation)
+        self._ring: tuple[int, RingSet, int, int] | None = None
         self.report = Report()
+        #: the table node of (states, dirs), valid while the states held, dirs.version
+        #: and the table's generation are those it was computed for
+        self._node = -1
+        self._node_states: dict[Any, frozenset[str]] | None = None
+        self._node_version = -1
+        self._node_generation = -1
+
+    @property
+    def states(self) -> dict[Any, frozenset[str]]:
+        """The protocol states consistent with the commits so far, each with the
+        deviations its path used (read-only: a held set may be shared)."""
+        if self._states is None:
+            assert self._ring is not None
+            self._states = self.table.placed(self._ring[1], self._ring[2])
+        return self._states
+
+    @states.setter
+    def states(self, value: dict[Any, frozenset[str]]) -> None:
+        self._states = value
+        self._ring = None
 
     def join(self, front: int | None, back: int | None) -> bool:
         """Start from every protocol state whose state nodes agree with what a log that
@@ -607,12 +954,63 @@ class ProtocolChecker:
         return found[:limit]
 
     def _instance(self, name: str, params: Mapping[str, Any]) -> Instance:
-        t = self.spec.transition(name)
-        wanted = {p.name: params.get(p.name) for p in t.params}
-        return Instance(t, Bindings(self.spec.sizes, wanted))
+        return self.table.instance(name, params)
 
+    def best_deviations(self) -> frozenset[str]:
+        """The deviations of the best path held (the fewest)."""
+        return min(self.states.values(), key=len)
+
+    # ---- commits
     def check(self, commit: Commit) -> bool:
         """Take one commit; False (and the report says why) when it is a violation."""
+        return self.commit(commit.by, commit.writes, commit.remove, commit.where)
+
+    def commit(
+        self, by: str, writes: Mapping[str, str], remove: tuple[str, ...], where: str
+    ) -> bool:
+        """:meth:`check` of the commit ``Commit(by, writes, remove, where)``, through the
+        step table when it knows the commit from here."""
+        if self.report.verdict == Verdict.VIOLATION:
+            return False
+        if not self.use_table or len(writes) + len(remove) > self.table.MAX_KEYS:
+            return self.check_direct(Commit(by, writes, remove, where))
+        table = self.table
+        if (
+            self._node_states is not self.states
+            or self._node_version != self.dirs.version
+            or self._node_generation != table.generation
+        ):
+            self._remember(table.node(self.states, self.dirs), table.generation)
+        sig = signature(by, writes, remove)
+        hit = table.edges.get((self._node, sig))
+        if hit is not None:
+            self.report.commits += 1
+            self.dirs.apply_parts(writes, remove)
+            node, labels = hit
+            self.states = table.states[node]
+            self._remember(node, table.generation)
+            if labels:
+                self.report.steps.extend(labels)
+            return True
+        before, generation, taken = self._node, table.generation, len(self.report.steps)
+        ok = self.check_direct(Commit(by, writes, remove, where))
+        if ok:
+            after = table.node(self.states, self.dirs)
+            if table.generation == generation:
+                table.record(before, sig, after, tuple(self.report.steps[taken:]))
+                self._remember(after, generation)
+        return ok
+
+    def _remember(self, node: int, generation: int) -> None:
+        """``node`` is the table's number of the configuration held now."""
+        self._node = node
+        self._node_states = self.states
+        self._node_version = self.dirs.version
+        self._node_generation = generation
+
+    def check_direct(self, commit: Commit) -> bool:
+        """:meth:`check` worked out from the model: the commit's protocol steps
+        (:func:`steps_of`) taken from every state held."""
         if self.report.verdict == Verdict.VIOLATION:
             return False
         self.report.commits += 1
@@ -643,41 +1041,98 @@ class ProtocolChecker:
         return True
 
     def _survivors(
-        self, steps: list[tuple[str, dict[str, Any]]]
+        self,
+        steps: list[tuple[str, dict[str, Any]]],
+        instances: list[tuple[Instance, str]] | None = None,
     ) -> tuple[dict[Any, frozenset[str]], list[str]]:
         """Every held state after ``steps`` (with the deviations its path used), and why
         the others refuse them."""
         survivors: dict[Any, frozenset[str]] = {}
         reasons: list[str] = []
+        if instances is None:
+            instances = [(self._instance(name, params), name) for name, params in steps]
         for state, used in self.states.items():
-            result = self._take(state, steps, reasons)
+            result = self._take(state, instances, reasons)
             if result is not None:
-                survivors[result[0]] = used | result[1]
+                survivors[result[0]] = used | result[1] if result[1] else used
         return survivors, reasons
 
-    def take(self, steps: list[tuple[str, dict[str, Any]]], where: str, what: str) -> bool:
+    def take(
+        self,
+        steps: Iterable[tuple[str, dict[str, Any]]],
+        where: str,
+        what: str,
+        key: str = "",
+    ) -> bool:
         """Apply protocol steps other than a xenstore commit's (the ring's, seen by a
         harness) to every state held; False, and a violation naming ``what`` happened
-        ``where``, when no state allows them."""
+        ``where``, when no state allows them.
+
+        Through the step table's ring sets (:meth:`StepTable.canonical`): the same steps
+        from the same set, wherever its indices start, are a look-up; ``key`` is
+        :func:`steps_key` of the steps when the caller has it."""
         if self.report.verdict == Verdict.VIOLATION:
             return False
-        survivors, reasons = self._survivors(steps)
+        steps = list(steps)
+        if not self.use_table or len(steps) > self.table.MAX_KEYS:
+            return self._take_direct(steps, where, what)
+        table = self.table
+        key = key or steps_key(steps)
+        ring = self._ring
+        held = len(ring[1]) if ring is not None else len(self.states)
+        if len(key) > table.MAX_KEY_TEXT or held > table.MAX_KEYS:
+            return self._take_direct(steps, where, what)
+        if ring is None or ring[3] != table.generation:
+            ring = self._ring = (*table.canonical(self.states), table.generation)
+        hit = table.ring_edges.get((ring[0], key))
+        if hit is not None:
+            after, ring_set, moved, labels = hit
+            self._states = None
+            self._ring = (after, ring_set, (ring[2] + moved) & 0xFFFF_FFFF, ring[3])
+            self.report.steps.extend(labels)
+            return True
+        taken = len(self.report.steps)
+        if not self._take_direct(steps, where, what, key):
+            return False
+        after, ring_set, offset = table.canonical(self.states)
+        generation = table.generation
+        if generation == ring[3]:
+            if len(table.ring_edges) >= table.MAX_RING_EDGES:
+                table.restart()  # this checker's number is then of the old generation
+            else:
+                moved = (offset - ring[2]) & 0xFFFF_FFFF
+                labels = tuple(self.report.steps[taken:])
+                table.ring_edges[(ring[0], key)] = (after, ring_set, moved, labels)
+        self._ring = (after, ring_set, offset, generation)
+        return True
+
+    def _take_direct(
+        self, steps: list[tuple[str, dict[str, Any]]], where: str, what: str, key: str = ""
+    ) -> bool:
+        """:meth:`take` worked out from the model, from every state held (``key``: the
+        steps' :func:`steps_key`, to find their instances and labels made before)."""
+        if key:
+            instances, labels = self.table.prepared(key, steps)
+        else:
+            instances = [(self._instance(name, params), name) for name, params in steps]
+            labels = tuple(self._label(n, p) for n, p in steps)
+        survivors, reasons = self._survivors(steps, instances)
         if not survivors:
             self.report.verdict = Verdict.VIOLATION
             self.report.violation = f"{where}: {what}: " + "; ".join(dict.fromkeys(reasons))
             return False
         self.states = survivors
-        self.report.steps.extend(self._label(n, p) for n, p in steps)
+        self.report.steps.extend(labels)
         return True
 
     def _take(
-        self, state: Any, steps: list[tuple[str, dict[str, Any]]], reasons: list[str]
+        self, state: Any, instances: list[tuple[Instance, str]], reasons: list[str]
     ) -> tuple[Any, frozenset[str]] | None:
         deviations: set[str] = set()
-        for name, params in steps:
-            instance = self._instance(name, params)
+        controls = self.table.controls
+        for instance, name in instances:
             t = instance.transition
-            control = self.spec.control_of(t)
+            control = controls[name]
             if getattr(state, control) not in t.source:
                 where = getattr(state, control)
                 reasons.append(
@@ -685,20 +1140,18 @@ class ProtocolChecker:
                     f"{_owner(control)} is {where.name}"
                 )
                 return None
-            conditions = t.conditions(state, instance.bindings) if t.conditions else []
-            failed = [text for text, cond in conditions if not cond]
-            if failed:
-                reasons.append(f"{name} requires: " + "; ".join(failed))
-                return None
+            if t.conditions:
+                failed = [text for text, cond in t.conditions(state, instance.bindings) if not cond]
+                if failed:
+                    reasons.append(f"{name} requires: " + "; ".join(failed))
+                    return None
             state = state._replace(**effect_changes(t, control, state, instance.bindings))
             if t.deviation:
                 deviations.add(t.deviation)
         return state, frozenset(deviations)
 
     def _label(self, name: str, params: Mapping[str, Any]) -> str:
-        t = self.spec.transition(name)
-        shown = ", ".join(f"{p.name}={params.get(p.name)!r}" for p in t.params)
-        return f"{name}({shown})"
+        return self.table.label(name, params)
 
     def _violate(self, commit: Commit, why: str) -> bool:
         shown = ", ".join(f"{k}={v}" for k, v in commit.writes.items())
@@ -733,29 +1186,29 @@ def _sources(source: tuple[Any, ...]) -> str:
     return ", ".join(getattr(s, "name", str(s)) for s in source)
 
 
-def check_commits(commits: Iterable[Commit]) -> Report:
-    """Check a whole sequence of commits."""
-    checker = ProtocolChecker()
+def check_commits(commits: Iterable[Commit], table: bool = True) -> Report:
+    """Check a whole sequence of commits (``table=False``: every one by the direct step)."""
+    checker = ProtocolChecker(table=table)
     for commit in commits:
         if not checker.check(commit):
             break
     return checker.finish()
 
 
-def check_scenario(path: str) -> tuple[dict[str, Any], Report]:
+def check_scenario(path: str, table: bool = True) -> tuple[dict[str, Any], Report]:
     """Read and check a file of commits (a header, then commits), streaming; ``-`` is
-    standard input."""
+    standard input.  ``table=False`` takes every commit by the direct step."""
     import sys
 
     if path == "-":
-        return _check_stream(sys.stdin, "<stdin>")
+        return _check_stream(sys.stdin, "<stdin>", table)
     try:
         handle = open(path, encoding="utf-8", errors="strict")  # noqa: SIM115
     except OSError as exc:
         raise InputError(path, f"cannot open: {exc.strerror}") from None
     with handle:
         try:
-            return _check_stream(handle, path)
+            return _check_stream(handle, path, table)
         except UnicodeDecodeError as exc:
             raise InputError(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
 
@@ -807,7 +1260,9 @@ def header_sizes(header: Mapping[str, Any], where: str) -> ProtocolSizes | None:
     return ProtocolSizes(**values)
 
 
-def _check_stream(handle: Iterable[str], source: str) -> tuple[dict[str, Any], Report]:
+def _check_stream(
+    handle: Iterable[str], source: str, table: bool = True
+) -> tuple[dict[str, Any], Report]:
     """Check commits (and ring steps, one checker per queue: every queue sees every
     commit, its own ring's steps only) as they are read."""
     stream = iter_commits(_bounded(handle), source)
@@ -815,9 +1270,9 @@ def _check_stream(handle: Iterable[str], source: str) -> tuple[dict[str, Any], R
     assert isinstance(header, dict)
     sizes = header_sizes(header, f"{source}:1")
     queues = (
-        [ProtocolChecker(sizes)]
+        [ProtocolChecker(sizes, table)]
         if sizes is None
-        else [ProtocolChecker(sizes) for _ in range(sizes.max_queues)]
+        else [ProtocolChecker(sizes, table) for _ in range(sizes.max_queues)]
     )
     failed: ProtocolChecker | None = None
     for item in stream:
@@ -836,7 +1291,7 @@ def _check_stream(handle: Iterable[str], source: str) -> tuple[dict[str, Any], R
                 )
             what = f"queue {item.queue}: {item.what}" if item.queue else item.what
             checker = queues[item.queue]
-            if not checker.take(list(item.steps), item.where, what):
+            if not checker.take(item.steps, item.where, what, item.key):
                 failed = checker
         if failed is not None:
             break

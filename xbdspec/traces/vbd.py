@@ -18,6 +18,13 @@ Writes inside a transaction take effect at its ``commit`` (or ``coalesce``) line
 vanish at a ``conflict``; a transaction whose connection ends is dropped.  ``rm`` of
 a device node (or of an ancestor, as when a domain is destroyed) ends the device's
 life; a later write starts a new one.
+
+Reading is linear in the log and its memory bounded: chunks of whole lines are split
+by one regular expression (:meth:`VbdChecker.feed_text`); connections, paths and the
+writes a domain repeats are parsed once and remembered (bounded caches); a removal
+finds the nodes it touches through an index of the devices' nodes and their ancestors,
+never by looking at every device.  :meth:`VbdChecker._feed_each` is the same reading
+one line at a time, and the reference the tests compare the fast one with.
 """
 
 from __future__ import annotations
@@ -25,12 +32,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from xbdspec.errors import InputError
 from xbdspec.model.vocabulary import XenbusState
 
 from .oxenstored import (
+    CONNECTION,
     DEFAULT_NB_CHARS,
     LINE,
     AccessRecord,
@@ -220,14 +229,66 @@ class _Device:
     back: dict[str, str] = field(default_factory=dict)
     seen: dict[str, Any] = field(default_factory=dict)
     published: bool = False
+    #: the order the device was first seen in (reports and removals follow it)
+    index: int = 0
+    #: the protocol checker's configuration of the device and its transitions
+    #: (:class:`~xbdspec.traces.vbd_protocol.ProtocolVbdChecker`); ``out`` is None when
+    #: they must be looked up again (``stopped`` changed)
+    config: Any = None
+    out: Any = None
+
+
+#: Where a vbd key's path leads: (device, side, key under the node or None, back-end
+#: domain or None, ``front/<key>`` or ``back/<key>`` as a commit names it, or None).
+Target = tuple[DeviceKey, str, "str | None", "int | None", "str | None"]
+#: A request that touched a vbd: (line, op, path, value, target, device, tid).  It waits
+#: in its transaction for the commit, and is its connection's last request (an
+#: ``error`` answer is about it).
+Pending = tuple[int, str, str, "str | None", "Target | None", DeviceKey, int]
+
+#: One line of a chunk of whole lines: an access-log line (the fields of :data:`LINE`)
+#: or, when it is not one, any other line (a blank or a malformed line: empty fields).
+#: ``^`` in multi-line mode and ``.`` never crossing a newline: each match is one whole
+#: line, so ``findall`` splits a chunk into its lines, in order.
+_CHUNK_LINE = re.compile("(?m)^(?:" + LINE.pattern + "|.*)\n")
+#: A connection as the fast path keeps it: its name, the base of its relative paths,
+#: the transaction id, and the writes seen from that base (:meth:`VbdChecker._write_of`).
+Conn = tuple[str, str, int, dict[str, tuple[str, "Target | None", str]]]
+#: How many writes :meth:`VbdChecker._write_of` remembers, over every base.
+_WRITES = 1 << 14
+#: The longest connection field, path or data field the caches keep (longer ones are
+#: parsed every time): the caches' memory is bounded whatever the lines' lengths.
+_CACHED_KEY = 512
+#: A connection field that names no connection (its lines go the per-line way).
+_NO_CONNECTION: tuple[()] = ()
+#: How many of the caches' entries (connections, paths) are kept before they start afresh.
+_CACHE_LIMIT = 1 << 14
+#: State values as the model's members (the common spellings; others are parsed).
+_STATE_VALUES = {str(int(s)): X(s) for s in X}
+
+
+def _state_value(value: str) -> XenbusState | None:
+    """The XenbusState a state node's value names (ASCII digits only), or None."""
+    found = _STATE_VALUES.get(value)
+    if found is None and value.isascii() and value.isdigit():
+        found = _STATE_VALUES.get(value.lstrip("0") or "0")
+    return found
 
 
 class VbdChecker:
     """Checks every vbd of an access log against the handshake projection.
 
-    Feed lines with :meth:`feed`; :meth:`finish` returns the result.  Memory: one
-    record per device, the open transactions' relevant writes, and the projection's
-    caches (bounded by the model's handshake states).
+    Feed lines with :meth:`feed_lines` (or whole chunks of lines with
+    :meth:`feed_text`); :meth:`finish` returns the result.  Memory: one record per
+    device, the open transactions' relevant writes, bounded caches of the connections
+    and paths seen, and the projection's caches (bounded by the model's handshake
+    states).
+
+    The reading is linear in the log: a line costs one match of a compiled regular
+    expression over its chunk and, when it touches a vbd, a few dictionary look-ups
+    (the connection and the path are parsed once and remembered); a removal finds the
+    devices it touches through an index of the devices' nodes and their ancestors,
+    whatever the number of devices seen.
     """
 
     def __init__(
@@ -240,51 +301,296 @@ class VbdChecker:
         self.source = source
         self.nb_chars = nb_chars
         self.devices: dict[DeviceKey, _Device] = {}
-        #: connection name -> tid -> buffered relevant writes (line, op, path, value)
-        self.transactions: dict[str, dict[int, list[tuple[int, str, str, str | None]]]] = {}
-        #: connection field (``D5.3``) -> (line, device, tid) of its last request, when
-        #: that request touched a vbd (bounded: the oldest is forgotten)
-        self.last_request: dict[str, tuple[int, DeviceKey, int]] = {}
+        #: connection name -> tid -> buffered relevant writes (line, op, path, value, target)
+        self.transactions: dict[str, dict[int, list[Pending]]] = {}
+        #: connection field (``D5.3``) -> its last request, when that request touched a
+        #: vbd (bounded: the oldest is forgotten)
+        self.last_request: dict[str, Pending] = {}
         self.result = CheckResult(source, "oxenstored")
+        #: the connection fields seen: (name, base of relative paths, tid), or
+        #: :data:`_NO_CONNECTION`
+        self._connections: dict[str, Conn | tuple[()]] = {}
+        #: base of relative paths -> data field of a write -> (path, target, value); and
+        #: how many are held
+        self._writes: dict[str, dict[str, tuple[str, Target | None, str]]] = {}
+        self._writes_held = 0
+        #: absolute paths seen in writes and removals: (the path without trailing ``/``,
+        #: its target when the key matters)
+        self._paths: dict[str, tuple[str, Target | None]] = {}
+        #: the last chunk a line of which went the per-line way, and its lines
+        self._split_of = ""
+        self._split: list[str] = []
+        #: the devices' nodes: node path -> {device: side}
+        self._nodes: dict[str, dict[DeviceKey, str]] = {}
+        #: every proper ancestor of a node -> {(device, side): None}
+        self._ancestors: dict[str, dict[tuple[DeviceKey, str], None]] = {}
+        #: (device, side) -> its node path
+        self._node_of: dict[tuple[DeviceKey, str], str] = {}
 
     # ---- lines
     def feed_lines(self, lines: Iterable[str]) -> None:
-        """Feed a whole file (an iterable of lines with or without newlines).
+        """Feed a whole file (an iterable of lines, all with or all without newlines),
+        a few thousand lines at a time through :meth:`feed_text`."""
+        batch: list[str] = []
+        for line in lines:
+            batch.append(line)
+            if len(batch) == 4096:
+                self._feed_batch(batch)
+                batch = []
+        if batch:
+            self._feed_batch(batch)
 
-        The hot loop: every line is matched against the access-log format (so a
-        malformed line is always caught), and only the operations that can change a
-        vbd go further.
-        """
-        match = LINE.match
-        interesting = _INTERESTING
-        last_request = self.last_request
-        number = self.result.events
-        for number, text in enumerate(lines, start=self.result.events + 1):
-            m = match(text)
-            if m is None:
-                self._malformed(text, number)
-                continue
-            op = m[2]
-            if op in interesting:
-                if op == "write":
-                    data = m[3]
-                    if (
-                        "vbd" not in data
-                        and "qdisk" not in data
-                        and not text.endswith(("..", "..\n"))
-                    ):
-                        if last_request:  # a later request: an error no longer refers to a vbd
-                            last_request.pop(m[1], None)
-                        continue
-                elif op in _TRANSACTION_ENDS and not self.transactions:
-                    continue  # no transaction holds a vbd write: nothing to commit
-                self._record(record_from_match(m, text.rstrip("\n"), number, self.nb_chars))
-        self.result.events = number
+    def _feed_batch(self, batch: list[str]) -> None:
+        text = "".join(batch)
+        newlines = text.count("\n")
+        if newlines == 0:
+            self.feed_text("\n".join(batch) + "\n")
+        elif newlines == len(batch) and all(line.endswith("\n") for line in batch):
+            self.feed_text(text)
+        else:
+            self._feed_each(batch)
 
     def feed(self, text: str, line: int) -> None:
         """One line of the log (without its newline)."""
         self.result.events = line - 1
-        self.feed_lines((text,))
+        self._feed_each((text,))
+
+    def feed_text(self, text: str) -> None:
+        """Feed whole lines: ``text`` is empty or ends with a newline.
+
+        The fast path: one regular expression splits the chunk into its lines' fields
+        (:data:`_CHUNK_LINE`).  A write or a removal (not cut) and a commit are handled
+        here, with the connection and the path looked up in caches; the rarer lines
+        (conflicts, errors, ends of connections, coalesced commits, lines ending with
+        ``..``, blank and malformed lines) go through the per-line code of
+        :meth:`_feed_each`, one at a time, in order.  Both give the same verdicts
+        (``tests/traces/test_fast_paths.py`` compares them).
+        """
+        found = _CHUNK_LINE.findall(text)
+        interesting = _INTERESTING
+        last_request = self.last_request
+        transactions = self.transactions
+        connections = self._connections
+        paths = self._paths
+        pending: Pending
+        number = start = self.result.events
+        try:
+            for conn, op, data in found:
+                number += 1
+                if op == "write":
+                    if "vbd" not in data and "qdisk" not in data:
+                        if data.endswith(".."):
+                            self._feed_one(text, start, number)
+                        elif last_request:  # an error no longer refers to a vbd
+                            last_request.pop(conn, None)
+                        continue
+                    if data.endswith(".."):
+                        self._feed_one(text, start, number)
+                        continue
+                    c = connections.get(conn) or self._connection(conn)
+                    if not c:  # no connection: the per-line code says why
+                        self._feed_one(text, start, number)
+                        continue
+                    path, target, value = c[3].get(data) or self._write_of(c, data, number)
+                    if target is None:
+                        # a request about no tracked key: an answer to it is not about
+                        # a tracked write
+                        last_request.pop(conn, None)
+                        continue
+                    if len(last_request) >= MAX_CONNECTIONS and conn not in last_request:
+                        del last_request[next(iter(last_request))]
+                    tid = c[2]
+                    last_request[conn] = pending = (
+                        number,
+                        "write",
+                        path,
+                        value,
+                        target,
+                        target[0],
+                        tid,
+                    )
+                    if not tid:
+                        self._write_now(number, pending)
+                        continue
+                    open_txs = transactions.get(c[0])
+                    buffered = None if open_txs is None else open_txs.get(tid)
+                    if buffered is None:
+                        self._buffer(c[0], tid, pending)
+                    else:
+                        buffered.append(pending)
+                elif op == "commit":
+                    if not transactions:
+                        continue  # no transaction holds a vbd write: nothing to commit
+                    c = connections.get(conn) or self._connection(conn)
+                    if not c or not c[2]:  # no connection, or outside a transaction
+                        continue
+                    open_txs = transactions.get(c[0])
+                    if not open_txs:
+                        continue
+                    writes = open_txs.pop(c[2], None)
+                    if not open_txs:
+                        del transactions[c[0]]
+                    if writes:
+                        self._apply_group(number, writes)
+                elif op == "rm":
+                    if data.endswith(".."):
+                        self._feed_one(text, start, number)
+                        continue
+                    if "vbd" not in data and "qdisk" not in data and not self.devices:
+                        continue
+                    c = connections.get(conn) or self._connection(conn)
+                    if not c:
+                        self._feed_one(text, start, number)
+                        continue
+                    raw_path = data.partition(" ")[0]
+                    full = raw_path if raw_path[:1] == "/" else c[1] + raw_path
+                    path, target = paths.get(full) or self._path_info(full)
+                    if target is None:
+                        # no tracked key: an ancestor of a device's node, or nothing (a
+                        # key that does not matter has no device node under it)
+                        under = self._device_under(path)
+                        if under is None:
+                            last_request.pop(conn, None)
+                            continue
+                    else:
+                        under = target[0]
+                    if len(last_request) >= MAX_CONNECTIONS and conn not in last_request:
+                        del last_request[next(iter(last_request))]
+                    tid = c[2]
+                    last_request[conn] = pending = (number, "rm", path, None, None, under, tid)
+                    if tid:
+                        self._buffer(c[0], tid, pending)
+                    else:
+                        self._apply_group(number, [pending])
+                elif op in interesting:
+                    if op in _TRANSACTION_ENDS and not transactions:
+                        continue
+                    self._feed_one(text, start, number)
+                elif not op:  # no access-log line: a blank line, or an error
+                    self._feed_one(text, start, number)
+        finally:
+            self.result.events = number
+
+    def _feed_each(self, lines: Iterable[str]) -> None:
+        """Feed lines one at a time (the reference reading; :meth:`feed_text` takes it
+        for a chunk with a blank or malformed line)."""
+        match = LINE.match
+        interesting = _INTERESTING
+        last_request = self.last_request
+        number = self.result.events
+        try:
+            for text in lines:
+                number += 1
+                m = match(text)
+                if m is None:
+                    self._malformed(text, number)
+                    continue
+                op = m[2]
+                if op in interesting:
+                    if op == "write":
+                        data = m[3]
+                        if (
+                            "vbd" not in data
+                            and "qdisk" not in data
+                            and not text.endswith(("..", "..\n"))
+                        ):
+                            if last_request:  # a later request: an error no longer refers to a vbd
+                                last_request.pop(m[1], None)
+                            continue
+                    elif op in _TRANSACTION_ENDS and not self.transactions:
+                        continue  # no transaction holds a vbd write: nothing to commit
+                    self._record(record_from_match(m, text.rstrip("\n"), number, self.nb_chars))
+        finally:
+            self.result.events = number
+
+    def _feed_one(self, text: str, start: int, number: int) -> None:
+        """Line ``number`` of the chunk ``text`` (read by :meth:`feed_text` after line
+        ``start``), left to the per-line code; the chunk is split into its lines the
+        first time one of them is."""
+        if self._split_of is not text:
+            self._split_of, self._split = text, text.split("\n")
+        self.result.events = number - 1
+        self._feed_each((self._split[number - start - 1],))
+
+    def _connection(self, conn: str) -> Conn | tuple[()]:
+        """``(name, base of relative paths, tid, the writes seen from that base)`` of a
+        connection field, as :func:`~xbdspec.traces.oxenstored.parse_connection` reads
+        it, or :data:`_NO_CONNECTION` (remembered)."""
+        m = CONNECTION.match(conn)
+        found: Conn | tuple[()] = _NO_CONNECTION
+        if m is not None:
+            domid = int(m["num"]) if m["kind"] == "D" else 0
+            name = conn if m["tid"] is None else conn[: conn.rindex(".")]
+            base = f"/local/domain/{domid}/"
+            writes = self._writes.get(base)
+            if writes is None:
+                if len(self._writes) >= _CACHE_LIMIT // 16:  # many domains: start afresh
+                    self._writes.clear()
+                    self._connections.clear()
+                    self._writes_held = 0
+                writes = self._writes[base] = {}
+            found = (name, base, int(m["tid"] or 0), writes)
+        if len(conn) > _CACHED_KEY:
+            return found
+        if len(self._connections) >= _CACHE_LIMIT:
+            self._connections.clear()
+        self._connections[conn] = found
+        return found
+
+    def _write_of(self, c: Conn, data: str, number: int) -> tuple[str, Target | None, str]:
+        """``(path, target when the key matters, value)`` of a write's data field from
+        the connection ``c`` (remembered for the connection's domain: a domain writes the
+        same keys over and over)."""
+        raw_path, _, raw_value = data.partition(" ")
+        full = raw_path if raw_path[:1] == "/" else c[1] + raw_path
+        path, target = self._paths.get(full) or self._path_info(full)
+        value = (
+            raw_value if "\\" not in raw_value else unescape(raw_value, f"{self.source}:{number}")
+        )
+        found = (path, target, value)
+        if len(data) > _CACHED_KEY:
+            return found
+        if self._writes_held >= _WRITES:  # start afresh (connections keep their dicts)
+            for held in self._writes.values():
+                held.clear()
+            self._writes_held = 0
+        c[3][data] = found
+        self._writes_held += 1
+        return found
+
+    def _path_info(self, full: str) -> tuple[str, Target | None]:
+        """An absolute path without its trailing ``/``, and its target when its key
+        matters (a device's node, or a key the checker follows), else None (remembered)."""
+        path = full.rstrip("/")
+        target = self._target(path)
+        if not (
+            target is None
+            or target[2] is None
+            or (_FRONT_KEY if target[1] == "front" else _BACK_KEY).match(target[2]) is not None
+        ):
+            target = None
+        found = (path, target)
+        if len(full) > _CACHED_KEY:
+            return found
+        if len(self._paths) >= _CACHE_LIMIT:
+            self._paths.clear()
+        self._paths[full] = found
+        return found
+
+    def _buffer(self, name: str, tid: int, pending: Pending) -> None:
+        """A write or removal inside transaction ``tid`` of connection ``name``: it
+        takes effect at the commit (bounded: the oldest open transaction is forgotten)."""
+        open_txs = self.transactions.get(name)
+        if open_txs is None:
+            if len(self.transactions) >= MAX_CONNECTIONS:
+                del self.transactions[next(iter(self.transactions))]  # the longest idle
+            open_txs = self.transactions[name] = {}
+        writes = open_txs.get(tid)
+        if writes is None:
+            if len(open_txs) >= MAX_OPEN_TRANSACTIONS:
+                del open_txs[min(open_txs)]
+            writes = open_txs[tid] = []
+        writes.append(pending)
 
     def _malformed(self, text: str, line: int) -> None:
         if not text.strip():
@@ -335,7 +641,7 @@ class VbdChecker:
             assert conn is not None
         path = raw_path if raw_path.startswith("/") else conn.base + raw_path
         path = path.rstrip("/")
-        target = self._locate(path)
+        target = self._target(path)
         if (record.cut or record.maybe_cut) and (not sep or record.op == "rm"):
             # the path itself is cut: its last component is partial
             if target is not None and target[2] is not None:
@@ -352,8 +658,8 @@ class VbdChecker:
                 # a request about no vbd node: an answer to it is not about a tracked write
                 self.last_request.pop(record.conn, None)
                 return
-            target = (ancestor_of, "front", None, None)
-        key, side, sub, _ = target
+            target = (ancestor_of, "front", None, None, None)
+        key, side, sub, _, _ = target
         if sub is not None and not (_FRONT_KEY if side == "front" else _BACK_KEY).match(sub):
             # an answer to this request (an error, say) is not about a tracked write
             self.last_request.pop(record.conn, None)
@@ -376,16 +682,20 @@ class VbdChecker:
             value = unescape(raw_value, self._where(record.line))
         if record.conn not in self.last_request and len(self.last_request) >= MAX_CONNECTIONS:
             del self.last_request[next(iter(self.last_request))]
-        self.last_request[record.conn] = (record.line, key, conn.tid)
+        pending = (
+            record.line,
+            record.op,
+            path,
+            value,
+            target if record.op == "write" else None,
+            key,
+            conn.tid,
+        )
+        self.last_request[record.conn] = pending
         if conn.tid:
-            if conn.name not in self.transactions and len(self.transactions) >= MAX_CONNECTIONS:
-                del self.transactions[next(iter(self.transactions))]  # the longest idle
-            open_txs = self.transactions.setdefault(conn.name, {})
-            if conn.tid not in open_txs and len(open_txs) >= MAX_OPEN_TRANSACTIONS:
-                del open_txs[min(open_txs)]
-            open_txs.setdefault(conn.tid, []).append((record.line, record.op, path, value))
+            self._buffer(conn.name, conn.tid, pending)
         else:
-            self._apply_group(record.line, [(record.line, record.op, path, value)])
+            self._apply_group(record.line, [pending])
 
     @staticmethod
     def _locate(path: str) -> tuple[DeviceKey, str, str | None, int | None] | None:
@@ -398,18 +708,80 @@ class VbdChecker:
             return (int(m[2]), int(m[3])), "back", m[4], int(m[1])
         return None
 
+    @classmethod
+    def _target(cls, path: str) -> Target | None:
+        """:meth:`_locate`, with the key as a commit names it (``front/state``)."""
+        found = cls._locate(path)
+        if found is None:
+            return None
+        key, side, sub, backend = found
+        return key, side, sub, backend, None if sub is None else f"{side}/{sub}"
+
+    # ---- the devices' nodes, indexed for removals
+    def _device_nodes(self, device: _Device) -> tuple[str, str | None]:
+        """The front-end and back-end node paths a removal is compared with."""
+        guest, devid = device.key
+        back = (
+            None
+            if device.backend is None
+            else f"/local/domain/{device.backend}/backend/vbd/{guest}/{devid}"
+        )
+        return f"/local/domain/{guest}/device/vbd/{devid}", back
+
+    def _index(self, device: _Device) -> None:
+        """Bring the node index up to date with :meth:`_device_nodes` of ``device``."""
+        for side, node in zip(("front", "back"), self._device_nodes(device), strict=True):
+            slot = (device.key, side)
+            old = self._node_of.get(slot)
+            if old == node:
+                continue
+            if old is not None:
+                holders = self._nodes[old]
+                del holders[device.key]
+                if not holders:
+                    del self._nodes[old]
+                for ancestor in _ancestors(old):
+                    below = self._ancestors[ancestor]
+                    del below[slot]
+                    if not below:
+                        del self._ancestors[ancestor]
+                del self._node_of[slot]
+            if node is None:
+                continue
+            self._node_of[slot] = node
+            self._nodes.setdefault(node, {})[device.key] = side
+            for ancestor in _ancestors(node):
+                self._ancestors.setdefault(ancestor, {})[slot] = None
+
+    def _touched_by(self, path: str) -> list[tuple[DeviceKey, str, str | None]]:
+        """The device nodes a removal of ``path`` takes away (``None``: the whole node,
+        ``path`` being the node or one of its ancestors) or takes a key of (the key under
+        the node), in the order of the devices, front end first: as comparing ``path``
+        with every device's nodes would find them, in a few look-ups."""
+        found: list[tuple[int, int, DeviceKey, str, str | None]] = []
+        devices = self.devices
+        sides = {"front": 0, "back": 1}
+        for key, side in self._nodes.get(path, {}).items():
+            found.append((devices[key].index, sides[side], key, side, None))
+        for key, side in self._ancestors.get(path, {}):
+            found.append((devices[key].index, sides[side], key, side, None))
+        parts = path.split("/", 8)
+        for depth in (7, 8):  # the nodes' depths: /local/domain/G/device/vbd/D and the back's
+            if len(parts) > depth:
+                node = "/".join(parts[:depth])
+                for key, side in self._nodes.get(node, {}).items():
+                    found.append(
+                        (devices[key].index, sides[side], key, side, path[len(node) + 1 :])
+                    )
+        found.sort(key=lambda f: (f[0], f[1]))
+        return [(key, side, sub) for _, _, key, side, sub in found]
+
     def _device_under(self, path: str) -> DeviceKey | None:
         """A device whose front-end or back-end node lies under ``path``, if any."""
-        prefix = path + "/"
-        for key, device in self.devices.items():
-            guest, devid = key
-            if f"/local/domain/{guest}/device/vbd/{devid}".startswith(prefix):
-                return key
-            if device.backend is not None and (
-                f"/local/domain/{device.backend}/backend/vbd/{guest}/{devid}".startswith(prefix)
-            ):
-                return key
-        return None
+        below = self._ancestors.get(path)
+        if not below:
+            return None
+        return min(below, key=lambda slot: self.devices[slot[0]].index)[0]
 
     def _end_transaction(self, record: AccessRecord, commit: bool) -> None:
         conn = parse_connection(record.conn)
@@ -429,7 +801,7 @@ class VbdChecker:
         last = self.last_request.pop(record.conn, None)
         if conn is None or last is None:
             return
-        origin, key, tid = last
+        origin, key, tid = last[0], last[5], last[6]
         if tid:
             writes = self.transactions.get(conn.name, {}).get(tid)
             if writes and writes[-1][0] == origin:
@@ -450,31 +822,45 @@ class VbdChecker:
             report = DeviceReport(f"vbd {devid} of domain {guest}")
             report.paths["frontend"] = f"/local/domain/{guest}/device/vbd/{devid}"
             self.result.devices.append(report)
-            device = _Device(key, report)
+            device = _Device(key, report, index=len(self.devices))
             self.devices[key] = device
+            self._index(device)
         return device
 
-    def _apply_group(self, line: int, writes: list[tuple[int, str, str, str | None]]) -> None:
+    def _write_now(self, line: int, pending: Pending) -> None:
+        """A write outside a transaction: a commit of its own."""
+        self._apply_group(line, [pending])
+
+    def _apply_group(self, line: int, writes: list[Pending]) -> None:
         """The writes and removals of one commit (a transaction, or one request) taking
         effect at ``line``; the FreeBSD projection takes them one at a time."""
-        for origin, op, path, value in writes:
-            self._apply(line, origin, op, path, value)
+        for origin, op, path, value, target, _, _ in writes:
+            self._apply(line, origin, op, path, value, target)
 
-    def _apply(self, line: int, origin: int, op: str, path: str, value: str | None) -> None:
+    def _apply(
+        self,
+        line: int,
+        origin: int,
+        op: str,
+        path: str,
+        value: str | None,
+        target: Target | None = None,
+    ) -> None:
         """A write or removal taking effect at ``line`` (made at ``origin``)."""
         if op == "rm":
             self._remove(line, path)
             return
-        located = self._locate(path)
+        located = target if target is not None else self._target(path)
         if located is None:
             return
-        key, side, sub, backend = located
+        key, side, sub, backend, _ = located
         device = self._device(key)
         if backend is not None and device.backend != backend:
             device.backend = backend
             device.report.paths["backend"] = (
                 f"/local/domain/{backend}/backend/vbd/{key[0]}/{key[1]}"
             )
+            self._index(device)
         if sub is None or value is None:
             return
         if device.states is None and not device.front and not device.back:
@@ -572,28 +958,23 @@ class VbdChecker:
         device.states = kept
 
     def _remove(self, line: int, path: str) -> None:
-        for key, device in list(self.devices.items()):
-            guest, devid = key
-            front = f"/local/domain/{guest}/device/vbd/{devid}"
-            back = (
-                f"/local/domain/{device.backend}/backend/vbd/{guest}/{devid}"
-                if device.backend is not None
-                else None
-            )
-            for side, node in (("front", front), ("back", back)):
-                if node is None:
-                    continue
-                if node == path or node.startswith(path + "/"):
-                    self._end_life(device)
-                    break
-                if path.startswith(node + "/"):
-                    keys = device.front if side == "front" else device.back
-                    sub = path[len(node) + 1 :]
-                    removed = [k for k in keys if k == sub or k.startswith(sub + "/")]
-                    for k in removed:
-                        del keys[k]
-                    if removed and not device.stopped:
-                        self._published_changed(device, line, f"rm {path} (line {line})")
+        """``rm`` of ``path`` taking effect: a device whose node goes ends its life; a key
+        removed under a node is gone from that side."""
+        ended: DeviceKey | None = None
+        for key, side, sub in self._touched_by(path):
+            if key == ended:
+                continue
+            device = self.devices[key]
+            if sub is None:
+                self._end_life(device)
+                ended = key
+                continue
+            keys = device.front if side == "front" else device.back
+            removed = [k for k in keys if k == sub or k.startswith(sub + "/")]
+            for k in removed:
+                del keys[k]
+            if removed and not device.stopped:
+                self._published_changed(device, line, f"rm {path} (line {line})")
 
     def _end_life(self, device: _Device) -> None:
         """A node was removed: this lifetime is over (the verdict stays)."""
@@ -633,6 +1014,7 @@ class VbdChecker:
     def _stop_unverifiable(self, device: _Device, line: int, message: str) -> None:
         device.report.unverifiable = Finding(line, "unverifiable", message)
         device.stopped = True
+        device.out = None
 
     # ---- the end
     def finish(self) -> CheckResult:
@@ -649,3 +1031,20 @@ class VbdChecker:
                 final["model"] = self.projection.describe_states(device.states, limit=1)
             device.report.final = final
         return self.result
+
+
+def _ancestors(node: str) -> tuple[str, ...]:
+    """Every proper ancestor of a node path, the root (``""``) first."""
+    if "/" not in node:
+        return ()
+    parent = node.rpartition("/")[0]
+    return (*_ancestors_of(parent), parent)
+
+
+@lru_cache(maxsize=4096)
+def _ancestors_of(path: str) -> tuple[str, ...]:
+    """:func:`_ancestors` of a devices' parent directory (shared by its devices)."""
+    if "/" not in path:
+        return ()
+    parent = path.rpartition("/")[0]
+    return (*_ancestors_of(parent), parent)
