@@ -54,7 +54,7 @@ class DriverMethods:
     detach: Callable[[XenbusDevice], int]
     suspend: Callable[[XenbusDevice], object]
     resume: Callable[[XenbusDevice], int]
-    otherend_changed: Callable[[XenbusDevice, XenbusState], None]
+    otherend_changed: Callable[[XenbusDevice, int], None]
 
 
 #: The drivers loaded, by name (``DRIVER_MODULE(xbd, xenbusb_front, ...)``).

@@ -39,7 +39,7 @@ def test_only_the_newest_instances_stay_loaded_and_an_old_one_says_it_is_gone() 
     loaded = [f for f in LinuxBlkfront._live if not f.sanitized]
     assert len(loaded) <= LinuxBlkfront.KEEP_LOADED
     with pytest.raises(XbdspecError, match="was unloaded"):
-        first.frontend.interrupt()  # type: ignore[attr-defined]
+        first.frontend.interrupt()
 
 
 def test_unloading_a_driver_in_a_broken_state_is_contained() -> None:

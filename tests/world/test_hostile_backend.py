@@ -57,6 +57,8 @@ def test_a_careful_front_end_stays_safe(name: str, kind: str) -> None:
 class Trusting(TUTORIAL.LinuxStyleFrontend):  # type: ignore[misc, name-defined]
     """Takes every slot up to ``rsp_prod`` as a response (no XSA-376 check)."""
 
+    rsp_cons: int
+
     def interrupt(self) -> None:
         assert self.ring is not None
         rsp_prod = self.ring.indexes()[2]

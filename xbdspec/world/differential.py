@@ -27,9 +27,9 @@ import argparse
 import json
 import random
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from xbdspec.errors import XbdspecError
 
@@ -170,7 +170,10 @@ def run(names: Sequence[str], programs: int, seed: int, events: int = 24) -> Dif
     try:
         for number in range(programs):
             rng = random.Random(master.getrandbits(64))
-            makers = [t.maker(rng) if t.per_program else t.maker for t in targets]  # type: ignore[call-arg,operator]
+            makers = [
+                cast(Callable[[random.Random], Any], t.maker)(rng) if t.per_program else t.maker
+                for t in targets
+            ]
             program: Program = generate(rng, shape)
             worlds: list[World] = []
             failed = False

@@ -753,10 +753,11 @@ class World:
             and (bio.op == "flush" or bio.sector == sector)
         ]
         if length is not None:
-            for fits in (lambda b: b.sectors == length, lambda b: b.sectors > length):
-                chosen = next((b for b in candidates if fits(b)), None)
-                if chosen is not None:
-                    return chosen.id
+            exact = next((b for b in candidates if b.sectors == length), None)
+            longer = next((b for b in candidates if b.sectors > length), None)
+            chosen = exact or longer
+            if chosen is not None:
+                return chosen.id
         if candidates:
             return candidates[0].id
         # a later piece of a split bio: inside an outstanding bio of the kind, after a

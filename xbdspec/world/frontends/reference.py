@@ -472,8 +472,10 @@ class ReferenceFrontend:
         self.outstanding += 1
         if self.geom:
             g_disk_start(bp)
-        else:
+        elif disk.d_strategy is not None:
             disk.d_strategy(bp)
+        else:
+            raise UndefinedBehaviour("d_strategy", "the disk has no d_strategy")
 
     def _biodone(self, bp: KernelBio) -> None:
         """``biodone``: the completion to the world (a read with its buffer's data); a
