@@ -53,3 +53,20 @@ def test_the_default_campaign_kills_a_mutant_and_times_it() -> None:
     verdict = mutation.campaign_kill(target, examples=60)
     assert verdict.killed and verdict.seconds is not None and verdict.events
     assert not mutation.campaign_kill(None, examples=20).killed
+
+
+def test_every_equivalent_survivor_names_a_mutant_with_a_reason() -> None:
+    keys = {m.key for m in mutation.mutants(("driver", "lifecycle"))}
+    assert set(mutation.EQUIVALENT) <= keys
+    assert all(len(why) > 20 for why in mutation.EQUIVALENT.values())
+
+
+def test_a_lifecycle_mutant_keeps_the_modules_classes() -> None:
+    """Only functions are mutated: a SuspendSleep a mutated xbd_suspend returns is still
+    the class the adapter knows (else a sleeping suspend looked finished)."""
+    seed_class = lifecycle.SuspendSleep
+    mutant = next(m for m in mutation.mutants(("lifecycle",)) if m.function == "_suspend_wait")
+    with mutation._Installed(mutant):
+        assert lifecycle.SuspendSleep is seed_class
+        assert lifecycle._suspend_wait is not None
+    assert lifecycle.SuspendSleep is seed_class

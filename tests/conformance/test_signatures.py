@@ -158,3 +158,33 @@ def test_fault_signatures_keep_the_type_and_function_not_the_state() -> None:
     assert signature.kind == "fault" and signature.fields == ()
     assert signature.fault == "KernelPanic: xbd_bio_command"
     assert BY_NAME["flush-without-support-panics"].claims(divergence)
+
+
+def _met_together() -> list[tuple[str, dict[str, Any]]]:
+    return [(n, e) for n, e in _entries() if "known defects met together" in e["source"]]
+
+
+def test_known_defects_met_together_are_named_with_the_finding_that_claims_them() -> None:
+    entries = _met_together()
+    assert entries, "the harvest records variants that need several findings' fixes"
+    for name, entry in entries:
+        path, _ = _source_path(entry)
+        configuration, steps = read_configuration(path)
+        divergence, _ = _run(configuration, steps, Fixes())
+        assert divergence is not None and classify(divergence) is not None
+        assert divergence.finding == name and divergence.met_with
+        # every finding it is met with has its fix among those the variant takes
+        assert set(divergence.met_with) <= set(entry["fixes"])
+        assert "met with" in divergence.report()
+
+
+def test_the_harvest_explains_a_program_by_the_fewest_findings_met_together() -> None:
+    from xbdspec.conformance.harvest import explained_by
+
+    name, entry = max(_met_together(), key=lambda ne: int(ne[1]["source"].split("(")[1][0]))
+    path, label = _source_path(entry)
+    size = int(label.split()[0])
+    configuration, steps = read_configuration(path)
+    names, how, removing = explained_by(configuration, steps)
+    assert how == f"{size} known defects met together" and name in names
+    assert set(entry["fixes"]) == set(removing[name])

@@ -4,7 +4,9 @@ the model; its departures are the seed's documented findings, each replayable.""
 from __future__ import annotations
 
 import json
+from collections import deque
 from pathlib import Path
+from typing import Any
 
 import pytest
 from xbdspec.reference.platform import Fixes
@@ -58,3 +60,126 @@ def test_a_fixed_profile_divergence_is_never_known(monkeypatch: pytest.MonkeyPat
     report = explore_reference(max_states=200, fixes=Fixes.all())
     assert report.violations and all(not v.known for v in report.violations.values())
     monkeypatch.setattr(driver, "cm_thaw", real)
+
+
+# --------------------------------------------------------------------------- snapshots
+
+
+def test_structural_snapshots_explore_exactly_as_deep_copies() -> None:
+    """Pickled snapshots with the disk tracked by pages, and load answers counted
+    without being run when they would repeat the first answer's run, change nothing
+    but the speed: the same states, transitions, depth and violations (with their
+    programs) as deep copies running every answer."""
+    fast = explore_reference(max_states=250)
+    slow = explore_reference(max_states=250, structural=False, reuse_answers=False)
+    assert (fast.states, fast.transitions, fast.depth) == (
+        slow.states,
+        slow.transitions,
+        slow.depth,
+    )
+    assert fast.answers_reused > 0 and slow.answers_reused == 0
+    assert {n: [s.label() for s in v.steps] for n, v in fast.violations.items()} == {
+        n: [s.label() for s in v.steps] for n, v in slow.violations.items()
+    }
+
+
+def test_a_restore_gives_back_the_disk_and_every_attribute_exactly() -> None:
+    """Along a run of writes, every structural snapshot restores the back end's RAM
+    disk byte for byte and the rest of the implementation as its deep copy has it."""
+    from xbdspec.explore.reference import (
+        DEFAULT_REFERENCE_SIZES,
+        PageTrackedBuffer,
+        StructuralSnapshots,
+        _steps_from,
+    )
+
+    impl = ReferenceImplementation()
+    lock = LockStep(impl, DEFAULT_REFERENCE_SIZES)
+    assert lock.start() is None
+    snapshots = StructuralSnapshots(impl)
+    taken = []
+    for _ in range(12):
+        taken.append((snapshots.snapshot(), bytes(_disk(impl)), impl.snapshot()))
+        options = list(_steps_from(lock))
+        if not options:
+            break
+        event, params, env = options[len(taken) % len(options)]
+        lock.step(event, params, env)
+        # and some writes of the back end's kind, to pages far apart
+        disk = _disk(impl)
+        disk[len(taken) * 8192 : len(taken) * 8192 + 512] = bytes([len(taken)]) * 512
+    assert isinstance(_disk(impl), PageTrackedBuffer)
+    for snapshot, disk_bytes, deep in reversed(taken):
+        snapshots.restore(snapshot)
+        assert bytes(_disk(impl)) == disk_bytes
+        restored = dict(impl.__dict__)
+        impl.restore(deep)
+        expected = dict(impl.__dict__)
+        restored["platform"].backend.disk = expected["platform"].backend.disk = None
+        assert _same(restored, expected, set()), "a restore differs from the deep copy"
+    assert snapshots.fallbacks == 0
+
+
+def _disk(impl: ReferenceImplementation) -> bytearray:
+    """The back end's RAM disk."""
+    assert impl.platform is not None
+    return impl.platform.backend.disk
+
+
+def _same(a: Any, b: Any, seen: set[tuple[int, int]]) -> bool:
+    """``a`` and ``b`` are equal object graphs: the same types, equal values, the same
+    attributes (``__dict__`` and slots) all the way down (cycles followed once)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, (int, float, str, bytes, bytearray, type(None))) or callable(a):
+        return bool(a == b)
+    if (id(a), id(b)) in seen:
+        return True
+    seen.add((id(a), id(b)))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k], seen) for k in a)
+    if isinstance(a, (list, tuple, deque)):
+        return len(a) == len(b) and all(_same(x, y, seen) for x, y in zip(a, b, strict=True))
+    if isinstance(a, (set, frozenset)):
+        return bool(a == b)
+    slots = [s for cls in type(a).__mro__ for s in getattr(cls, "__slots__", ())]
+    for name in slots:
+        if hasattr(a, name) != hasattr(b, name):
+            return False
+        if hasattr(a, name) and not _same(getattr(a, name), getattr(b, name), seen):
+            return False
+    if hasattr(a, "__dict__"):
+        return _same(vars(a), vars(b), seen)
+    return bool(slots) or bool(a == b)
+
+
+def test_the_page_tracked_buffer_tracks_item_and_slice_writes() -> None:
+    from xbdspec.explore.reference import PageTrackedBuffer
+
+    buffer = PageTrackedBuffer(5 * 4096)
+    buffer[4095:4097] = b"ab"
+    buffer[3 * 4096] = 7
+    buffer[-1] = 1
+    assert buffer.written == {0, 1, 3, 4}
+    pages = buffer.pages()
+    buffer[2 * 4096 : 2 * 4096 + 3] = b"xyz"
+    buffer.load(pages)
+    assert buffer.written == {0, 1, 3, 4} and buffer[2 * 4096 : 2 * 4096 + 3] == bytes(3)
+    assert buffer[4095:4097] == b"ab" and buffer[3 * 4096] == 7 and buffer[-1] == 1
+
+
+def test_what_the_pickle_cannot_hold_falls_back_to_the_deep_copy() -> None:
+    from xbdspec.explore.reference import DEFAULT_REFERENCE_SIZES, StructuralSnapshots
+
+    impl = ReferenceImplementation()
+    lock = LockStep(impl, DEFAULT_REFERENCE_SIZES)
+    assert lock.start() is None
+    snapshots = StructuralSnapshots(impl)
+    before = impl.observe().fields
+    impl.callback = lambda: None  # type: ignore[attr-defined]  # a local function: no pickle
+    snapshot = snapshots.snapshot()
+    assert snapshots.fallbacks == 1
+    lock.step("backend_publish", {"barrier": False, "flush": False})
+    assert impl.observe().fields != before
+    snapshots.restore(snapshot)
+    assert impl.observe().fields == before

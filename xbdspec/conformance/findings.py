@@ -57,6 +57,12 @@ class Finding:
         """Whether this finding explains ``divergence``: one of its exact signatures."""
         return signature_of(divergence) in self.signatures
 
+    def met_with(self, signature: Signature) -> tuple[str, ...]:
+        """The other known findings ``signature`` shows together with this one: the
+        conformance findings whose fixes its variant also takes to run clean (empty for
+        the finding alone)."""
+        return met_with(self.name).get(signature, ())
+
 
 @functools.cache
 def known_signatures(name: str) -> frozenset[Signature]:
@@ -64,6 +70,27 @@ def known_signatures(name: str) -> frozenset[Signature]:
     return frozenset(
         Signature.from_json(entry["signature"]) for entry in KNOWN_SIGNATURES.get(name, ())
     )
+
+
+@functools.cache
+def met_with(name: str) -> dict[Signature, tuple[str, ...]]:
+    """For each signature of finding ``name`` that is known defects met in one program
+    (a variant whose ``fixes`` name other findings' fixes as well), those other findings,
+    in catalogue order."""
+    order = [f.name for f in FINDINGS]
+    out: dict[Signature, tuple[str, ...]] = {}
+    for entry in KNOWN_SIGNATURES.get(name, ()):
+        others = set(entry.get("fixes", ())) - {name} - set(_requires(name))
+        if others:
+            out[Signature.from_json(entry["signature"])] = tuple(n for n in order if n in others)
+    return out
+
+
+def _requires(name: str) -> tuple[str, ...]:
+    from xbdspec.findings.catalogue import BY_NAME as CATALOGUE
+
+    finding = CATALOGUE.get(name)
+    return finding.requires if finding is not None else ()
 
 
 def _obs(d: Divergence, name: str) -> Any:
@@ -281,6 +308,7 @@ def classify(divergence: Divergence, implementation: str = APPLIES_TO_PREFIX) ->
     for finding in FINDINGS:
         if signature in finding.signatures:
             divergence.finding = finding.name
+            divergence.met_with = finding.met_with(signature)
             return finding
     return None
 

@@ -67,6 +67,8 @@ class Divergence:
         invariants: model invariants the implementation's abstract state breaks.
         fault: the implementation's crash, if any.
         finding: the known finding this divergence is classified as, if any.
+        met_with: the other known findings its signature shows together with
+            ``finding`` (known defects met in one program; empty: the finding alone).
         transition: the model's transition of the failing environment event that leads
             to the closest candidate (the one ``differences`` is taken against; for a
             fault, the first candidate): what the implementation should have done.
@@ -82,6 +84,7 @@ class Divergence:
     invariants: list[str]
     fault: str | None = None
     finding: str | None = None
+    met_with: tuple[str, ...] = ()
     transition: str | None = None
     path: tuple[str, ...] = ()
     configuration: str | None = None
@@ -95,7 +98,8 @@ class Divergence:
         """A readable account: the program, what the model allows, what differs."""
         lines = [f"divergence ({self.kind}) at step {len(self.steps)}: {self.last.label()}"]
         if self.finding:
-            lines.append(f"  classified as known finding: {self.finding}")
+            met = f" (met with {', '.join(self.met_with)})" if self.met_with else ""
+            lines.append(f"  classified as known finding: {self.finding}{met}")
         lines.append("  program:")
         lines += [f"    {i + 1:3}. {s.label()}" for i, s in enumerate(self.steps)]
         if self.fault:
@@ -121,6 +125,7 @@ class Divergence:
         return {
             "kind": self.kind,
             "finding": self.finding,
+            "met_with": list(self.met_with),
             "signature": signature_of(self).as_json(),
             "configuration": self.configuration,
             "transition": self.transition,

@@ -11,11 +11,16 @@ A finding's signatures come from replays, never from a hand-written pattern:
    exactly the fixes of one finding make the program run clean, every event applied,
    the divergence is that finding's in another context: its program is kept as a
    variant replay (``variants/<finding>.<digest>.jsonl``, configuration in the header)
-   and its signature is catalogued.  A divergence no single finding's fix removes stays
-   new and is listed: it is a candidate finding, not something to hide.
+   and its signature is catalogued.  When no single fix does, the fewest findings whose
+   fixes together make it clean (up to :data:`MAX_MET`) are known defects met in one
+   program: the variant is kept under the first of them whose trigger holds, its entry
+   naming every fix it takes (``fixes``).  A divergence no combination of known fixes
+   removes stays new and is listed: it is a candidate finding, not something to hide.
 
+The variant replays already kept are examined again first (and any replays given with
+``--also``), so a variant once found stays catalogued while its fixes still remove it.
 ``--write`` rewrites :mod:`.known_signatures` and the variant replays; without it the
-tool only reports.  The result is deterministic for the same code.
+tool only reports.  The result is deterministic for the same code and variants.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ from . import known_signatures, replay
 from .campaign import Campaign
 from .contract import Step
 from .harness import Divergence, LockStep, ModelSide
-from .program import FULL, SEED_SAFE, run_program
+from .program import FULL, SEED_SAFE, run_program, shrink
 from .reference_adapter import ReferenceImplementation
 from .signatures import Signature, signature_of
 from .sweep import REFERENCE_SWEEP, Configuration
@@ -88,34 +93,49 @@ def _clean_with(configuration: Configuration, steps: list[Step], names: frozense
     return divergence is None and applied == len(steps)
 
 
+#: The most known defects a program is searched for meeting at once.
+MAX_MET = 5
+
+
 def explained_by(
     configuration: Configuration, steps: list[Step]
 ) -> tuple[list[str], str, dict[str, frozenset[str]]]:
     """The conformance findings whose fixes make the program run clean, every event
     applied, and how: one finding's fix alone (a finding whose fixes include another
     explaining finding's is left out: the smaller fix is the explanation), or else the
-    fixes of two or three findings together, of those whose fix alone changes anything
-    (known defects met in one program).  Empty: nothing known explains it.  The last
-    item maps each name to the fixes that remove the program."""
+    fixes of the fewest findings together (known defects met in one program: a bio
+    queued while suspended meets the cancelled resume that does not restart the queue,
+    then the rejection that stops the loop, then a stale feature...), up to
+    :data:`MAX_MET` of them.  A group is tried only when none of its members' fixes is
+    already among the others', and only once every known fix together is seen to make the
+    program clean (else no group can).  Empty: nothing known explains it.  The last item
+    maps each name to the fixes (of its first group) that remove the program."""
     names = [f.name for f in findings_module.FINDINGS]
     found = [n for n in names if _clean_with(configuration, steps, _fix_set(n))]
     if found:
         alone = [n for n in found if not any(_fix_set(m) < _fix_set(n) for m in found)]
         return alone, "its fix alone removes it", {n: _fix_set(n) for n in alone}
-    seed, _ = run_on(configuration, steps, Fixes())
-    original = signature_of(seed) if seed is not None else None
-    relevant = []
-    for n in names:
-        changed, _ = run_on(configuration, steps, Fixes.only(*_fix_set(n)))
-        if changed is None or signature_of(changed) != original:
-            relevant.append(n)
-    # every pair (a fix may matter only with another: a flush that waits is failed at once
-    # only when the flush is also not a panic), then triples of the relevant ones
-    for size, pool in ((2, names), (3, relevant)):
+    every = frozenset().union(*map(_fix_set, names))
+    if not _clean_with(configuration, steps, every):
+        return [], "not even every known finding's fix together removes it", {}
+    tried: dict[frozenset[str], bool] = {}
+
+    def clean(group: tuple[str, ...]) -> bool:
+        fixes = frozenset().union(*map(_fix_set, group))
+        if fixes not in tried:
+            tried[fixes] = _clean_with(configuration, steps, fixes)
+        return tried[fixes]
+
+    def irredundant(group: tuple[str, ...]) -> bool:
+        return not any(
+            _fix_set(n) <= frozenset().union(*(_fix_set(m) for m in group if m != n)) for n in group
+        )
+
+    for size in range(2, MAX_MET + 1):
         groups = [
             group
-            for group in itertools.combinations(pool, size)
-            if _clean_with(configuration, steps, frozenset().union(*map(_fix_set, group)))
+            for group in itertools.combinations(names, size)
+            if irredundant(group) and clean(group)
         ]
         if groups:
             members = sorted({n for g in groups for n in g}, key=_order)
@@ -123,8 +143,8 @@ def explained_by(
                 n: frozenset().union(*map(_fix_set, next(g for g in groups if n in g)))
                 for n in members
             }
-            return members, "known defects met together", removing
-    return [], "no finding's fix, nor two or three together, removes it", {}
+            return members, f"{size} known defects met together", removing
+    return [], f"every known fix together removes it, no {MAX_MET} findings' fixes do", {}
 
 
 @dataclass
@@ -134,7 +154,8 @@ class Harvest:
     Attributes:
         table: finding -> entries (``signature``, ``source``), in discovery order.
         variants: file name -> (configuration, steps) of each variant replay.
-        unexplained: divergences no single finding's fix removes (reports, programs).
+        unexplained: divergences no known finding's fix, alone or with others, removes
+            (reports); ``unexplained_programs`` holds their programs.
         unclaimed: variants whose explaining finding's trigger predicate does not hold
             (catalogued all the same: the fix is the proof; listed for review).
     """
@@ -142,6 +163,7 @@ class Harvest:
     table: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     variants: dict[str, tuple[Configuration, list[Step]]] = field(default_factory=dict)
     unexplained: dict[str, str] = field(default_factory=dict)
+    unexplained_programs: dict[str, tuple[Configuration, list[Step]]] = field(default_factory=dict)
     unclaimed: dict[str, str] = field(default_factory=dict)
 
     def install(self) -> None:
@@ -149,6 +171,7 @@ class Harvest:
         known_signatures.KNOWN_SIGNATURES.clear()
         known_signatures.KNOWN_SIGNATURES.update({k: tuple(v) for k, v in self.table.items()})
         findings_module.known_signatures.cache_clear()
+        findings_module.met_with.cache_clear()
 
     def add(
         self, finding: str, signature: Signature, source: str, fixes: frozenset[str] = frozenset()
@@ -191,6 +214,7 @@ class Harvest:
         names, how, removing = explained_by(configuration, steps)
         if not names:
             self.unexplained[signature.key()] = f"{label} ({how})\n{divergence.report()}"
+            self.unexplained_programs[signature.key()] = (configuration, steps)
             return
         # the first explaining finding whose trigger predicate holds, else the first
         triggered = [n for n in names if findings_module.BY_NAME[n].matches(divergence)]
@@ -202,6 +226,33 @@ class Harvest:
         self.variants[file] = (configuration, steps)
         source = f"xbdspec/conformance/variants/{file} ({how})"
         self.add(finding, signature, source, removing[finding])
+
+    def programs(self, paths: list[Path]) -> None:
+        """Step 2 over given replays (files, or folders of ``*.jsonl``): the variant replays
+        kept so far, which the harvest examines again first, so that a variant found once
+        (by a campaign at another seed, the stateful suite, a user's replay) stays
+        catalogued while its fixes still remove it; and any replays named on the command
+        line.  Each is run on the seed; a divergence no signature claims yet is shrunk
+        and examined as a campaign's is."""
+        files: list[Path] = []
+        for path in paths:
+            files += sorted(path.glob("*.jsonl")) if path.is_dir() else [path]
+        for file in files:
+            configuration, steps = replay.read_configuration(file)
+            divergence, _ = run_on(configuration, steps, Fixes())
+            if divergence is None or findings_module.classify(divergence) is not None:
+                continue
+            key = signature_of(divergence).key()
+            if key in self.unexplained:
+                continue
+
+            def make_lock(config: Configuration = configuration) -> LockStep:
+                impl = ReferenceImplementation(Fixes())
+                impl.configure(config.setup)
+                return LockStep(impl, config.sizes, model=_MODELS.get(config.sizes))
+
+            small, shrunk = shrink(make_lock, steps, lambda d, k=key: signature_of(d).key() == k)
+            self.variant(shrunk or divergence, small, configuration)
 
     def campaigns(self, seeds: list[int], examples: int) -> None:
         """Step 2 over campaigns of the default sweep, both profiles."""
@@ -279,11 +330,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="*", default=[1, 7, 11, 42])
     parser.add_argument("--examples", type=int, default=300)
     parser.add_argument("--max-states", type=int, default=1500)
+    parser.add_argument(
+        "--also",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="replays (files or folders) to examine as well: divergences a campaign at "
+        "another seed, the stateful suite or a user found",
+    )
+    parser.add_argument(
+        "--unexplained-dir",
+        type=Path,
+        help="write each divergence nothing known explains there as a replay (<key>.jsonl)",
+    )
     args = parser.parse_args(argv)
     harvest = Harvest()
     harvest.install()
     harvest.own_replays()
     print(f"own replays: {sum(len(v) for v in harvest.table.values())} signatures", file=sys.stderr)
+    harvest.programs([VARIANTS, *args.also])
+    print(f"  kept and given replays: {len(harvest.variants)} variants", file=sys.stderr)
     harvest.campaigns(args.seeds, args.examples)
     harvest.exploration(args.max_states)
     print(
@@ -297,6 +363,11 @@ def main(argv: list[str] | None = None) -> int:
             indent=2,
         )
     )
+    if args.unexplained_dir is not None:
+        args.unexplained_dir.mkdir(parents=True, exist_ok=True)
+        for key, (configuration, steps) in sorted(harvest.unexplained_programs.items()):
+            path = args.unexplained_dir / f"{key}.jsonl"
+            replay.write(path, configuration.sizes, steps, configuration)
     if args.write:
         harvest.write()
     return 0

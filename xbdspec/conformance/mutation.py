@@ -265,15 +265,27 @@ class _Installed:
         self.mutant = mutant
         self.saved: dict[str, Any] = {}
         self.repointed: list[tuple[ModuleType, str, Any]] = []
+        self.drivers: dict[str, Any] = {}
 
     def __enter__(self) -> None:
         if self.mutant is None:
             return
+        from xbdspec.reference import platform
+
+        # running the module again registers its (mutated) device methods with the bus
+        # (DRIVER_MODULE): the registry is put back on exit with the namespace
+        self.drivers = dict(platform.DRIVERS)
         target = _MODULES[self.mutant.module]
         namespace = target.__dict__
         self.saved = dict(namespace)
         old_functions = {id(v): k for k, v in namespace.items() if isinstance(v, FunctionType)}
         exec(_mutated_module_code(self.mutant), namespace)  # the mutant under test
+        # only functions are mutated: the module's classes and other objects stay the
+        # ones the rest of the reference and the adapter hold (a SuspendSleep made by a
+        # mutant must still be a SuspendSleep to the adapter)
+        for name, value in self.saved.items():
+            if not isinstance(value, FunctionType) and name in namespace:
+                namespace[name] = value
         for module in _reference_modules():
             if module is target:
                 continue
@@ -286,11 +298,15 @@ class _Installed:
     def __exit__(self, *exc: object) -> None:
         if self.mutant is None:
             return
+        from xbdspec.reference import platform
+
         namespace = _MODULES[self.mutant.module].__dict__
         namespace.clear()
         namespace.update(self.saved)
         for module, attr, value in self.repointed:
             setattr(module, attr, value)
+        platform.DRIVERS.clear()
+        platform.DRIVERS.update(self.drivers)
 
 
 class _Timeout(Exception):
@@ -464,6 +480,96 @@ def campaign_kill(
         signal.signal(signal.SIGALRM, previous)
 
 
+#: Why a survivor is equivalent, by kind (:data:`EQUIVALENT` names one for each mutant).
+_WHY: dict[str, str] = {
+    "open_flag": (
+        "XBDF_OPEN is set and cleared but never read by the driver, and the model has no "
+        "such field (it counts users)"
+    ),
+    "final_check": (
+        "both branches leave rsp_event at rsp_cons + 1; the final check only matters for "
+        "a response published while xbd_int runs, which no event of the contract "
+        "interleaves"
+    ),
+    "unlocked_callback": (
+        "the adapter runs grant free callbacks outside the I/O lock (the grants_returned "
+        "event), so mtx_owned is false there and the test is false either way"
+    ),
+    "valid_ids": (
+        "with the fix off the test is `not _response_id_valid(id)`, false for every id "
+        "the modelled back end answers (it answers only ids it was sent)"
+    ),
+    "log": (
+        "logging only (printf, disk_err, device_printf, a message's text): the kernel "
+        "log is no observation of the contract"
+    ),
+    "zero": ("offset - 0 is offset + 0: REQ_OPERATION and IND_OPERATION are 0"),
+    "handle": (
+        "the request's handle is the low 16 bits of the disk structure's address, 0 in "
+        "the simulation (back ends ignore it: rejected request-handle-low-bits): "
+        "computing 0, not writing it, or writing its two zero bytes 2 or 24 bytes early "
+        "(into the unused tail of the slot before) changes no byte a back end reads"
+    ),
+    "assert": ("mtx_assert_owned: every caller of xbd_startio holds xbd_io_lock"),
+    "queued": (
+        "only whether queued is 0 matters, and flush_requests with nothing newly "
+        "written pushes nothing and notifies no one"
+    ),
+    "fixoff": (
+        "the test is `fixes.<fix> and ...`: with the fix off (the seed) it is false "
+        "whatever the mutated operand"
+    ),
+    "deferred": (
+        "deferred is read only by the fix mapping-failure-stops-loop's test (`fixes... "
+        "and deferred`), false on the seed whatever deferred is"
+    ),
+    "capacity": (
+        "a bound the contract's sizes never near: one indirection page (ncopy 1, at "
+        "most 8), 32 segments in a 512-entry page"
+    ),
+    "tag": ("a guard against a NULL DMA tag or map, which xbd_connect always creates"),
+    "defret": (
+        "the return after a deferred load: the command holds the queue (ASYNC_MAPPING), "
+        "so xbd_startio's loop ends at its next test anyway; a non-zero return ends it "
+        "one test earlier, and the flush it then skips has nothing written to push"
+    ),
+    "sync": (
+        "bus_dma sync operations and the map's loaded/destroyed marks: the simulated "
+        "bus_dma needs none of them and the contract observes no data"
+    ),
+    "notify": (
+        "the notification of the back end: the FreeBSD model's back end polls the ring "
+        "and is never notified (refinement HIDDEN: evt_to_back); the protocol contract "
+        "checks notifications"
+    ),
+    "hostile": (
+        "the guard and report of a response naming no command: the modelled back end "
+        "answers only ids it was sent (a hostile back end is the protocol contract's "
+        "business: finding response-id-trusted)"
+    ),
+    "dump": (
+        "a response to a command with no bio comes from the dump path (xbd_dump), which "
+        "no event of the contract takes"
+    ),
+    "nodrv": ("a disk with no softc (d_drv1 NULL): the contract's disk always has one"),
+    "freeze": (
+        "freeze's early return for a flag already set: every caller freezes a flag only "
+        "while it is clear, so the mutant's missing early return is never needed"
+    ),
+    "owib": (
+        "only for an ordered write needing indirect segments, which the adapter never "
+        "submits (it caps ordered writes at ten pages: ordered-write-indirect-barrier)"
+    ),
+    "alloc": (
+        "the error path of an allocation, a grant or a xenstore write that no event of "
+        "the contract fails (an allocation-failure scenario's business)"
+    ),
+    "clamp": (
+        "the clamp of a ring of no pages: the ring's pages come from an order (1 << "
+        "order), at least 1"
+    ),
+}
+
 #: Survivors judged equivalent by reading: ``Mutant.key`` -> why no observation the
 #: contract defines can tell the mutant from the seed.
 EQUIVALENT: dict[str, str] = {
@@ -471,4 +577,78 @@ EQUIVALENT: dict[str, str] = {
         "only reached when bus_dma_tag_create fails, which no event of the contract makes "
         "happen (an allocation-failure scenario's business, not a program's)"
     ),
+    "driver.bio_command#23 And -> Or": _WHY["owib"],
+    "driver.bio_complete#2 drop call sc.platform.disk_err(bp, 'disk error')": _WHY["log"],
+    "driver.bio_complete#3 4294967295 -> 4294967296": _WHY["log"],
+    "driver.bio_complete#4 BitAnd -> BitOr": _WHY["log"],
+    "driver.bio_complete#5 drop call sc.platform.printf(f' status: {cm.cm_sta": _WHY["log"],
+    "driver.close#4 0 -> 1": _WHY["fixoff"],
+    "driver.close#5 Eq -> NotEq": _WHY["fixoff"],
+    "driver.flush_requests#0 IsNot -> Is": _WHY["notify"],
+    "driver.flush_requests#1 And -> Or": _WHY["notify"],
+    "driver.flush_requests#2 drop call sc.platform.evtchn.signal_backend()": _WHY["notify"],
+    "driver.free_command#2 BitAnd -> BitOr": _WHY["log"],
+    "driver.freeze#0 NotEq -> Eq": _WHY["freeze"],
+    "driver.int_#14 GtE -> Gt": _WHY["hostile"],
+    "driver.int_#15 Or -> And": _WHY["hostile"],
+    "driver.int_#16 Is -> IsNot": _WHY["hostile"],
+    "driver.int_#17 0 -> 1": _WHY["hostile"],
+    "driver.int_#25 Eq -> NotEq": _WHY["sync"],
+    "driver.int_#26 0 -> 1": _WHY["sync"],
+    "driver.int_#27 IsNot -> Is": _WHY["sync"],
+    "driver.int_#28 False -> True": _WHY["sync"],
+    "driver.int_#32 IsNot -> Is": _WHY["dump"],
+    "driver.int_#33 drop call cm.cm_complete(cm)": _WHY["dump"],
+    "driver.int_#34 drop call free_command(cm)": _WHY["dump"],
+    "driver.int_#46 drop call xenbus_dev_fatal(_dev(sc, 'xbd_int'), EI": _WHY["hostile"],
+    "driver.int_#6 not x -> x": _WHY["fixoff"],
+    "driver.open_#1 IsNot -> Is": _WHY["nodrv"],
+    "driver.open_#2 drop call dp.platform.printf(f'xbd{dp.d_unit}: not": _WHY["nodrv"],
+    "driver.queue_cb#17 IsNot -> Is": _WHY["handle"],
+    "driver.queue_cb#18 0 -> 1": _WHY["handle"],
+    "driver.queue_cb#2 BitAnd -> BitOr": _WHY["deferred"],
+    "driver.queue_cb#25 Add -> Sub": _WHY["zero"],
+    "driver.queue_cb#29 Add -> Sub": _WHY["handle"],
+    "driver.queue_cb#3 0 -> 1": _WHY["deferred"],
+    "driver.queue_cb#30 drop call U16.pack_into(buf, offset + REQ_HANDLE, ": _WHY["handle"],
+    "driver.queue_cb#37 Add -> Sub": _WHY["zero"],
+    "driver.queue_cb#4 NotEq -> Eq": _WHY["deferred"],
+    "driver.queue_cb#43 Add -> Sub": _WHY["handle"],
+    "driver.queue_cb#44 drop call U16.pack_into(buf, offset + IND_HANDLE, ": _WHY["handle"],
+    "driver.queue_cb#48 8 -> 9": _WHY["capacity"],
+    "driver.queue_cb#50 8 -> 9": _WHY["capacity"],
+    "driver.queue_cb#51 Gt -> GtE": _WHY["capacity"],
+    "driver.queue_cb#56 Eq -> NotEq": _WHY["sync"],
+    "driver.queue_cb#57 Eq -> NotEq": _WHY["sync"],
+    "driver.queue_cb#58 Eq -> NotEq": _WHY["sync"],
+    "driver.queue_cb#59 And -> Or": _WHY["sync"],
+    "driver.queue_cb#60 Or -> And": _WHY["sync"],
+    "driver.queue_cb#61 0 -> 1": _WHY["sync"],
+    "driver.queue_cb#62 IsNot -> Is": _WHY["sync"],
+    "driver.queue_cb#9 Eq -> NotEq": _WHY["fixoff"],
+    "driver.queue_request#2 Or -> And": _WHY["tag"],
+    "driver.queue_request#6 0 -> 1": _WHY["defret"],
+    "driver.startio#0 drop call mtx_assert_owned(sc.xbd_io_lock)": _WHY["assert"],
+    "driver.startio#15 drop call sc.platform.printf(f'xbd_queue_request r": _WHY["log"],
+    "driver.startio#16 1 -> 2": _WHY["queued"],
+    "driver.startio#2 0 -> 1": _WHY["queued"],
+    "driver.strategy#2 Is -> IsNot": _WHY["nodrv"],
+    "driver.strategy#3 drop call disk.platform.biodone(bp)": _WHY["nodrv"],
+    "lifecycle.alloc_ring#0 drop call xenbus_dev_fatal(dev, ENOMEM, 'allocatin": _WHY["alloc"],
+    "lifecycle.alloc_ring#10 drop call xenbus_dev_fatal(dev, error, 'xen_intr_a": _WHY["alloc"],
+    "lifecycle.alloc_ring#4 drop call xenbus_dev_fatal(dev, error, f'granting ": _WHY["alloc"],
+    "lifecycle.alloc_ring#8 drop call xenbus_dev_fatal(dev, error, f'writing {": _WHY["alloc"],
+    "lifecycle.alloc_ring#9 drop call xenbus_dev_fatal(dev, error, f'writing {": _WHY["alloc"],
+    "lifecycle.free#11 True -> False": _WHY["sync"],
+    "lifecycle.free#13 True -> False": _WHY["sync"],
+    "lifecycle.initialize#11 1 -> 2": _WHY["clamp"],
+    "lifecycle.initialize#13 drop call platform.device_printf(dev, f'Back-end s": _WHY["log"],
+    "lifecycle.initialize#9 1 -> 2": _WHY["clamp"],
+    "driver.int_#7 And -> Or": _WHY["valid_ids"],
+    "driver.restart_queue_callback#0 And -> Or": _WHY["unlocked_callback"],
+    "driver.close#1 not x -> x": _WHY["open_flag"],
+    "driver.close#6 And -> Or": _WHY["open_flag"],
+    "driver.int_#35 NotEq -> Eq": _WHY["final_check"],
+    "driver.queue_cb#53 4 -> 5": _WHY["capacity"],
+    "driver.queue_cb#54 Add -> Sub": _WHY["capacity"],
 }

@@ -60,7 +60,7 @@ from xbdspec.model.vocabulary import (
     SuspendPc,
 )
 from xbdspec.reference import driver, lifecycle
-from xbdspec.reference.backend import BackendConfig
+from xbdspec.reference.backend import BackendConfig, BackendRequest
 from xbdspec.reference.busdma import MapMode
 from xbdspec.reference.constants import (
     BIO_DELETE,
@@ -68,10 +68,15 @@ from xbdspec.reference.constants import (
     BIO_ORDERED,
     BIO_READ,
     BIO_WRITE,
+    BLKIF_MAX_SEGMENTS_PER_REQUEST,
+    BLKIF_OP_INDIRECT,
+    BLKIF_OP_WRITE,
+    BLKIF_OP_WRITE_BARRIER,
     EFBIG,
     EIO,
     EOPNOTSUPP,
     NR_RESERVED_ENTRIES,
+    PAGE_SHIFT,
     XBD_Q_BUSY,
     XBD_Q_FREE,
     XBD_Q_NONE,
@@ -85,10 +90,11 @@ from xbdspec.reference.constants import (
     XBDF_FLUSH,
     XBDF_GNT_SHORTAGE,
     XBDF_WAIT_IDLE,
+    XbdState,
     XenbusState,
 )
 from xbdspec.reference.faults import DriverFault
-from xbdspec.reference.grants import GrantTable
+from xbdspec.reference.grants import GrantTable, GTF_permit_access, GTF_readonly
 from xbdspec.reference.lifecycle import SuspendSleep
 from xbdspec.reference.platform import BACK_WATCH, FRONT_WATCH, Fixes, Platform
 from xbdspec.reference.ring import REQUEST_HEADER, RESPONSE, slot_offset
@@ -501,7 +507,9 @@ class ReferenceImplementation:
 
     def _on_backend_consume(self, cmd: int) -> None:
         backend = self._p.backend
-        backend.fetch()
+        count = backend.fetch()
+        for request in backend.pending[len(backend.pending) - count :]:
+            check_request(self._p, request)
         if any(r.id == cmd for r in backend.pending):
             self.taken.add(cmd)
 
@@ -520,12 +528,12 @@ class ReferenceImplementation:
     def _on_open(self) -> None:
         disk = self._sc().xbd_disk
         if disk is not None:
-            driver.open_(disk)
+            _succeeds("xbd_open", driver.open_(disk))
 
     def _on_close(self) -> None:
         disk = self._sc().xbd_disk
         if disk is not None:
-            driver.close(disk)
+            _succeeds("xbd_close", driver.close(disk))
 
     # ------------------------------------------------------------------ I/O
     def _on_strategy(self, bio: int, kind: BioKind) -> None:
@@ -549,8 +557,15 @@ class ReferenceImplementation:
 
     def _on_interrupt(self) -> None:
         p = self._p
-        if not p.deliver_interrupt():
-            p.evtchn.pending = False
+        if p.deliver_interrupt():
+            return
+        p.evtchn.pending = False
+        channel = p.evtchn
+        # nothing pending: a spurious upcall, which the model offers only while the
+        # driver is disconnected (``interrupt_ignored``): xbd_int runs and returns at once
+        if channel.handler is not None and self._sc().xbd_state == XbdState.DISCONNECTED:
+            channel.delivered += 1
+            channel.handler(channel.arg)
 
     def _deferred_index(self, cmd: int) -> int:
         target = self._command(cmd)
@@ -572,6 +587,82 @@ class ReferenceImplementation:
 
 
 # --------------------------------------------------------------------------- the mapping
+
+
+class EntryPointFailed(DriverFault):
+    """A ``d_open``/``d_close`` the model lets succeed returned an error (the disk layer
+    would then not count the open, or report a failed close)."""
+
+
+def _succeeds(where: str, error: int) -> None:
+    if error != 0:
+        raise EntryPointFailed(where, f"returned {error}")
+
+
+class MalformedRequest(DriverFault):
+    """The request the back end read off the ring is not the one its command stands for
+    (``where``: the seed function that writes requests, ``xbd_queue_cb``)."""
+
+
+def check_request(p: Platform, request: BackendRequest) -> None:
+    """What the back end reads must be the command's request (raises
+    :class:`MalformedRequest`): its id names a command on the ring; the operation (an
+    indirect request's ``indirect_op``), segment count, sector and handle are the
+    command's; each segment is the grant the command took for the next sectors of its
+    bio's buffer, granted to the back end, read-only exactly when the seed asks for it
+    (a ``BLKIF_OP_WRITE``; with ``barrier-data-granted-writable`` fixed, a barrier write
+    too); an indirect request's segments are read through the pages its ring slot names,
+    so a wrong page shows as wrong segments.  The model's
+    request has one segment and no content, so this is the adapter's check of the ring's
+    bytes, which the abstraction does not read."""
+    sc = p.softc()
+    shadow = sc.xbd_shadow or []
+
+    def bad(why: str) -> MalformedRequest:
+        return MalformedRequest("xbd_queue_cb", f"request id {request.id}: {why}")
+
+    if request.malformed:
+        raise bad(request.malformed)
+    if not 0 <= request.id < len(shadow):
+        raise bad("names no command")
+    cm = shadow[request.id]
+    if cm.cm_flags & XBDCF_Q_MASK != XBD_Q_BUSY or cm.cm_id != request.id:
+        raise bad("names a command that is not on the ring")
+    indirect = cm.cm_nseg > BLKIF_MAX_SEGMENTS_PER_REQUEST
+    want = (BLKIF_OP_INDIRECT if indirect else cm.cm_operation, cm.cm_operation)
+    if (request.operation, request.io_op) != want:
+        raise bad(f"operation {request.operation}/{request.io_op}, the command's {want}")
+    if request.nr_segments != cm.cm_nseg or len(request.segments) != cm.cm_nseg:
+        raise bad(f"{request.nr_segments} segments, the command has {cm.cm_nseg}")
+    if request.sector_number != cm.cm_sector_number:
+        raise bad(f"sector {request.sector_number}, the command's {cm.cm_sector_number}")
+    disk = sc.xbd_disk
+    if disk is not None and request.handle != disk.address & 0xFFFF:
+        raise bad(f"handle {request.handle}")
+    gnttab = p.gnttab
+    domid = p.backend.domid
+    readonly = cm.cm_operation == BLKIF_OP_WRITE or (
+        p.fixes.barrier_data_granted_writable and cm.cm_operation == BLKIF_OP_WRITE_BARRIER
+    )
+    bp = cm.cm_bp
+    address = bp.bio_data.physaddr() if bp is not None and bp.bio_data is not None else None
+    total = 0
+    for index, (gref, first, last) in enumerate(request.segments):
+        if index >= len(cm.cm_sg_refs) or gref != cm.cm_sg_refs[index]:
+            raise bad(f"segment {index} names grant {gref}, not the command's")
+        if not 0 <= gref < gnttab.nr_entries or not gnttab.flags[gref] & GTF_permit_access:
+            raise bad(f"segment {index}: grant {gref} is not granted")
+        if gnttab.domid[gref] != domid or bool(gnttab.flags[gref] & GTF_readonly) != readonly:
+            raise bad(f"segment {index}: grant {gref} is granted to the wrong domain or access")
+        if not first <= last <= 7:
+            raise bad(f"segment {index}: sectors {first}..{last}")
+        if address is not None:
+            if gnttab.frame[gref] != address >> PAGE_SHIFT or first != (address & 0xFFF) >> 9:
+                raise bad(f"segment {index} is not the next piece of the bio's buffer")
+            address += (last - first + 1) * SECTOR
+        total += (last - first + 1) * SECTOR
+    if bp is not None and total != bp.bio_bcount:
+        raise bad(f"segments cover {total} bytes of a {bp.bio_bcount}-byte bio")
 
 
 def _ring_positions(sc: Softc, sizes: Sizes) -> tuple[set[int], dict[int, int]]:
@@ -619,8 +710,10 @@ def abstract_state(impl: ReferenceImplementation) -> dict[str, Any]:
     fields["be_published"] = xs.read(f"{back}/feature-barrier") is not None
     fields["be_barrier"] = xs.read(f"{back}/feature-barrier") == "1"
     fields["be_flush"] = xs.read(f"{back}/feature-flush-cache") == "1"
-    # one ring page: ring-ref; several: ring-ref0 .. ring-ref<N-1> (blkif.h)
-    ring_ref = xs.read(f"{front}/ring-ref") or xs.read(f"{front}/ring-ref0")
+    # one ring page: ring-ref; several (ring-page-order): ring-ref0 .. ring-ref<N-1>
+    # (blkif.h); a key under the other name is not one the back end reads
+    multi = xs.read(f"{front}/ring-page-order") is not None
+    ring_ref = xs.read(f"{front}/ring-ref0" if multi else f"{front}/ring-ref")
     fields["fe_published"] = ring_ref is not None and xs.read(f"{front}/event-channel") is not None
     fields["transport_epoch"] = sum(1 for path, _ in xs.writes if path == f"{front}/event-channel")
     # ---- the tool stack (the environment, played by the adapter)

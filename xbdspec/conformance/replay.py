@@ -129,9 +129,9 @@ def loads_configuration(text: str, source: str = "<replay>") -> tuple[Configurat
                 where, f"{event} takes parameters {sorted(declared)}, got {sorted(given)}"
             )
         params: dict[str, Any] = {}
-        for name, value in given.items():
-            params[name] = _decode_param(
-                declared[name].domain_for(sizes), value, f"{where} param {name}"
+        for param, value in given.items():
+            params[param] = _decode_param(
+                declared[param].domain_for(sizes), value, f"{where} param {param}"
             )
         env = obj.get("env", {})
         if (
