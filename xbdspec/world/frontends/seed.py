@@ -63,16 +63,13 @@ One driver runs at a time per process: the shim's globals are one driver instanc
 new :class:`SeedFrontend` resets the library (its own copy, not shared with
 :class:`~xbdspec.cdriver.CPlatform`) and the previous one is dead.
 
-``python -m xbdspec.world.frontends.seed --programs 1000`` runs a campaign.
+``xbdspec difftest --impl seed --examples 1000`` runs a campaign.
 """
 
 from __future__ import annotations
 
-import argparse
 import ctypes
-import json
 import random
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -640,60 +637,3 @@ def dimensions(
         )
 
     return pick
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m xbdspec.world.frontends.seed [--programs N] [--seed S] [--json]``: a
-    campaign of random programs against the compiled seed (one ring of up to 16 pages,
-    indirect segments offered, bios up to 64 sectors, or ``--max-sectors``)."""
-    from xbdspec.world.backend import BackendConfig
-    from xbdspec.world.campaign import Shape, campaign
-
-    parser = argparse.ArgumentParser(prog="python -m xbdspec.world.frontends.seed")
-    parser.add_argument("--programs", type=int, default=200)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--events", type=int, default=24)
-    parser.add_argument("--max-sectors", type=int, default=64)
-    parser.add_argument("--ring-order", type=int, default=4)
-    parser.add_argument("--indirect", type=int, default=32, help="max-indirect-segments offered")
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args(argv)
-    shape = Shape(events=args.events, max_sectors=args.max_sectors, sectors=2048)
-    config = BackendConfig(
-        sectors=shape.sectors,
-        max_ring_page_order=args.ring_order,
-        max_queues=4,
-        max_indirect_segments=args.indirect,
-    )
-    # without indirect segments d_maxsize is 80 sectors, and a bio's buffer may start up
-    # to 7 sectors into its first page: longer bios need them
-    indirect = (True,) if args.max_sectors > 72 else (False, True)
-    report = campaign(
-        dimensions(enable_indirect=indirect),
-        args.seed,
-        args.programs,
-        shape,
-        config,
-        per_program=True,
-    )
-    if args.json:
-        print(
-            json.dumps(
-                {
-                    "programs": report.programs,
-                    "ios": report.ios,
-                    "events": report.events,
-                    "seconds": round(report.seconds, 1),
-                    "coverage": dict(report.coverage),
-                    "compared": dict(report.compared),
-                    "findings": [f.as_json() for f in report.findings],
-                }
-            )
-        )
-    else:
-        print(report.render())
-    return 1 if report.findings else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
