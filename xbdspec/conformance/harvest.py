@@ -251,7 +251,10 @@ class Harvest:
                 impl.configure(config.setup)
                 return LockStep(impl, config.sizes, model=_MODELS.get(config.sizes))
 
-            small, shrunk = shrink(make_lock, steps, lambda d, k=key: signature_of(d).key() == k)
+            def same(d: Any, k: object = key) -> bool:
+                return bool(signature_of(d).key() == k)
+
+            small, shrunk = shrink(make_lock, steps, same)
             self.variant(shrunk or divergence, small, configuration)
 
     def campaigns(self, seeds: list[int], examples: int) -> None:

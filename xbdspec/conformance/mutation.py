@@ -290,10 +290,10 @@ class _Installed:
             if module is target:
                 continue
             for attr, value in list(vars(module).items()):
-                name = old_functions.get(id(value))
-                if name is not None and name in namespace:
+                replaced = old_functions.get(id(value))
+                if replaced is not None and replaced in namespace:
                     self.repointed.append((module, attr, value))
-                    setattr(module, attr, namespace[name])
+                    setattr(module, attr, namespace[replaced])
 
     def __exit__(self, *exc: object) -> None:
         if self.mutant is None:

@@ -647,8 +647,9 @@ def check_request(p: Platform, request: BackendRequest) -> None:
     bp = cm.cm_bp
     address = bp.bio_data.physaddr() if bp is not None and bp.bio_data is not None else None
     total = 0
+    sg_refs = cm.cm_sg_refs or []
     for index, (gref, first, last) in enumerate(request.segments):
-        if index >= len(cm.cm_sg_refs) or gref != cm.cm_sg_refs[index]:
+        if index >= len(sg_refs) or gref != sg_refs[index]:
             raise bad(f"segment {index} names grant {gref}, not the command's")
         if not 0 <= gref < gnttab.nr_entries or not gnttab.flags[gref] & GTF_permit_access:
             raise bad(f"segment {index}: grant {gref} is not granted")
