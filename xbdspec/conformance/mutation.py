@@ -283,9 +283,9 @@ class _Installed:
         # only functions are mutated: the module's classes and other objects stay the
         # ones the rest of the reference and the adapter hold (a SuspendSleep made by a
         # mutant must still be a SuspendSleep to the adapter)
-        for name, value in self.saved.items():
-            if not isinstance(value, FunctionType) and name in namespace:
-                namespace[name] = value
+        for binding, value in self.saved.items():
+            if not isinstance(value, FunctionType) and binding in namespace:
+                namespace[binding] = value
         for module in _reference_modules():
             if module is target:
                 continue
@@ -482,6 +482,28 @@ def campaign_kill(
 
 #: Why a survivor is equivalent, by kind (:data:`EQUIVALENT` names one for each mutant).
 _WHY: dict[str, str] = {
+    "alloc_or_input": (
+        "an error path of a xenstore read or write, an allocation, a grant or an invalid "
+        "back-end value (sector size, segments, requests, ring pages), none of which an "
+        "event of the contract makes happen (scenarios with hostile or failing platform "
+        "inputs cover them)"
+    ),
+    "resize": (
+        "the resize path of xbd_connect (Connected seen again while connected): the back "
+        "end's size never changes in the contract, so the path returns having changed "
+        "nothing"
+    ),
+    "setup": (
+        "a detail of the shadow's set-up that the contract's sizes make equivalent: at "
+        "most one indirection page, the readonly argument's truthiness, sg_refs' initial "
+        "values (overwritten before use), a command counter only a fix reads, the DMA "
+        "tag's parameters"
+    ),
+    "reinit": (
+        "xbd_initialize already ran when the back end was InitWait or Initialised, and it"
+        " returns at once when not Initialising; the model's back end always passes one "
+        "of them before Connected"
+    ),
     "open_flag": (
         "XBDF_OPEN is set and cleared but never read by the driver, and the model has no "
         "such field (it counts users)"
@@ -651,4 +673,78 @@ EQUIVALENT: dict[str, str] = {
     "driver.int_#35 NotEq -> Eq": _WHY["final_check"],
     "driver.queue_cb#53 4 -> 5": _WHY["capacity"],
     "driver.queue_cb#54 Add -> Sub": _WHY["capacity"],
+    "lifecycle.initialize#4 Gt -> GtE": _WHY["fixoff"],
+    "lifecycle.initialize#10 Lt -> LtE": _WHY["alloc_or_input"],
+    "lifecycle.initialize#12 Gt -> GtE": _WHY["alloc_or_input"],
+    "lifecycle.initialize#14 not x -> x": _WHY["alloc_or_input"],
+    "lifecycle.initialize#18 drop call platform.device_printf(dev, f'Back-end s": _WHY["log"],
+    "lifecycle.initialize#19 Gt -> GtE": _WHY["alloc_or_input"],
+    "lifecycle.initialize#20 drop call platform.device_printf(dev, f'Back-end s": _WHY["log"],
+    "lifecycle.initialize#25 drop call xenbus_dev_fatal(dev, error, f'writing {": _WHY[
+        "alloc_or_input"
+    ],
+    "lifecycle.initialize#28 drop call xenbus_dev_fatal(dev, error, f'writing {": _WHY[
+        "alloc_or_input"
+    ],
+    "lifecycle.initialize#31 drop call xenbus_dev_fatal(dev, error, f'writing {": _WHY[
+        "alloc_or_input"
+    ],
+    "lifecycle.initialize#32 drop call xenbus_dev_fatal(dev, error, f'writing {": _WHY[
+        "alloc_or_input"
+    ],
+    "lifecycle.connect#2 Is -> IsNot": _WHY["resize"],
+    "lifecycle.connect#3 0 -> 1": _WHY["alloc_or_input"],
+    "lifecycle.connect#4 NotEq -> Eq": _WHY["alloc_or_input"],
+    "lifecycle.connect#5 drop call xenbus_dev_error(dev, err, f'reading sec": _WHY[
+        "alloc_or_input"
+    ],
+    "lifecycle.connect#6 0 -> 1": _WHY["resize"],
+    "lifecycle.connect#7 not x -> x": _WHY["fixoff"],
+    "lifecycle.connect#10 drop call xenbus_dev_error(dev, err, f'unable to r": _WHY["resize"],
+    "lifecycle.connect#11 drop call platform.device_printf(dev, f'changed ca": _WHY["log"],
+    "lifecycle.connect#12 drop call xenbus_dev_fatal(dev, err, f'reading bac": _WHY[
+        "alloc_or_input"
+    ],
+    "lifecycle.connect#13 0 -> 1": _WHY["alloc_or_input"],
+    "lifecycle.connect#17 Or -> And": _WHY["alloc_or_input"],
+    "lifecycle.connect#15 0 -> 1": _WHY["alloc_or_input"],
+    'lifecycle.connect#19 drop call xenbus_dev_fatal(dev, 0, f"invalid param': _WHY[
+        "alloc_or_input"
+    ],
+    "lifecycle.connect#18 0 -> 1": _WHY["alloc_or_input"],
+    "lifecycle.connect#20 Gt -> GtE": _WHY["fixoff"],
+    "lifecycle.connect#23 not x -> x": _WHY["alloc_or_input"],
+    "lifecycle.connect#24 Lt -> LtE": _WHY["alloc_or_input"],
+    "lifecycle.connect#25 Or -> And": _WHY["alloc_or_input"],
+    "lifecycle.connect#28 not x -> x": _WHY["fixoff"],
+    "lifecycle.connect#32 LtE -> Lt": _WHY["alloc_or_input"],
+    "lifecycle.connect#34 0 -> 1": _WHY["alloc_or_input"],
+    "lifecycle.connect#48 IsNot -> Is": _WHY["fixoff"],
+    "lifecycle.connect#63 Gt -> GtE": _WHY["alloc_or_input"],
+    "lifecycle.connect#64 Gt -> GtE": _WHY["alloc_or_input"],
+    "lifecycle.connect#68 Lt -> LtE": _WHY["alloc_or_input"],
+    "lifecycle.connect#69 512 -> 513": _WHY["setup"],
+    "lifecycle.connect#73 IsNot -> Is": _WHY["alloc_or_input"],
+    "lifecycle.connect#74 True -> False": _WHY["alloc_or_input"],
+    "lifecycle.connect#75 drop call xenbus_dev_fatal(dev, ENOMEM, 'Cannot al": _WHY[
+        "alloc_or_input"
+    ],
+    "lifecycle.connect#76 0 -> 1": _WHY["setup"],
+    "lifecycle.connect#77 0 -> 1": _WHY["setup"],
+    "lifecycle.connect#81 Gt -> GtE": _WHY["setup"],
+    "lifecycle.connect#83 0 -> 1": _WHY["alloc_or_input"],
+    "lifecycle.connect#87 Add -> Sub": _WHY["setup"],
+    "lifecycle.connect#88 1 -> 2": _WHY["setup"],
+    "lifecycle.connect#89 1 -> 2": _WHY["setup"],
+    "lifecycle.connect#91 IsNot -> Is": _WHY["alloc_or_input"],
+    "lifecycle.connect#92 drop call platform.mem.free(indirectpages)": _WHY["alloc_or_input"],
+    "lifecycle.connect#94 1 -> 2": _WHY["setup"],
+    "lifecycle.connect#95 0 -> 1": _WHY["fixoff"],
+    "lifecycle.connect#96 Eq -> NotEq": _WHY["fixoff"],
+    "lifecycle.connect#100 1048576 -> 1048577": _WHY["log"],
+    "lifecycle.connect#101 drop call platform.device_printf(dev, f'{megabytes": _WHY["log"],
+    "lifecycle.resume#0 Eq -> NotEq": _WHY["fixoff"],
+    "lifecycle.backend_changed#2 drop call initialize(sc)": _WHY["reinit"],
+    "lifecycle.backend_changed#7 drop call sc.platform.device_printf(dev, 'detachin": _WHY["log"],
+    "lifecycle.backend_changed#9 NotEq -> Eq": _WHY["fixoff"],
 }

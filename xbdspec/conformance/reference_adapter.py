@@ -458,7 +458,7 @@ class ReferenceImplementation:
             p.backend.reset(self._backend_config())
             self.taken = set()
             self._forget_ring_layout()
-        p.resume_device()
+        _succeeds("xbd_resume", p.resume_device())
         self.susp_pc = SuspendPc.RUNNING
         if not cancelled:
             # xenbusb_resume registers the watch again, which fires its initial event;
@@ -590,8 +590,9 @@ class ReferenceImplementation:
 
 
 class EntryPointFailed(DriverFault):
-    """A ``d_open``/``d_close`` the model lets succeed returned an error (the disk layer
-    would then not count the open, or report a failed close)."""
+    """A ``d_open``/``d_close`` or ``DEVICE_RESUME`` the model lets succeed returned an
+    error (the disk layer would not count the open; newbus would report a failed
+    resume)."""
 
 
 def _succeeds(where: str, error: int) -> None:
@@ -647,9 +648,9 @@ def check_request(p: Platform, request: BackendRequest) -> None:
     bp = cm.cm_bp
     address = bp.bio_data.physaddr() if bp is not None and bp.bio_data is not None else None
     total = 0
-    sg_refs = cm.cm_sg_refs or []
+    refs = cm.cm_sg_refs or []
     for index, (gref, first, last) in enumerate(request.segments):
-        if index >= len(sg_refs) or gref != sg_refs[index]:
+        if index >= len(refs) or gref != refs[index]:
             raise bad(f"segment {index} names grant {gref}, not the command's")
         if not 0 <= gref < gnttab.nr_entries or not gnttab.flags[gref] & GTF_permit_access:
             raise bad(f"segment {index}: grant {gref} is not granted")
