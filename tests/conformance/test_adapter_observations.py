@@ -33,9 +33,11 @@ def test_a_spurious_interrupt_while_disconnected_is_offered_and_dropped() -> Non
     lock = LockStep(impl, SIZES)
     assert run_program(impl, lock, INITIALISED) is None
     assert lock.enabled("interrupt") == [{}]
-    delivered = impl.platform.evtchn.delivered
+    platform = impl.platform
+    assert platform is not None
+    delivered = platform.evtchn.delivered
     assert lock.step("interrupt", {}) is None
-    assert impl.platform.evtchn.delivered == delivered + 1  # xbd_int ran, and returned
+    assert platform.evtchn.delivered == delivered + 1  # xbd_int ran, and returned
     assert lock.coverage.transitions["interrupt_ignored"] == 1
 
 
