@@ -175,6 +175,14 @@ class ModelSide:
             else i.bindings.__dict__.get("dma", "plain")
             for i in self.fast.instances
         )
+        # each instance's parameters, as given to events and in plain values (compared
+        # with an event's parameters in the closure search)
+        self._params_of: tuple[dict[str, Any], ...] = tuple(
+            i.bindings.as_dict() for i in self.fast.instances
+        )
+        self._plain_params_of: tuple[dict[str, Any], ...] = tuple(
+            {k: plain(v) for k, v in p.items()} for p in self._params_of
+        )
         self.by_event: dict[str, list[Instance]] = {}
         for inst in self.spec.instances:
             self.by_event.setdefault(inst.transition.event, []).append(inst)
@@ -182,9 +190,22 @@ class ModelSide:
         self.environment_events = [e for e in self.spec.events() if e not in INTERNAL_EVENTS]
         self.field_names: tuple[str, ...] = tuple(self.spec.State._fields)
         self.field_position: dict[str, int] = {n: i for i, n in enumerate(self.field_names)}
+        self._successors: dict[Any, list[tuple[int, Any]]] = {}
         self._enabled: dict[tuple[Any, str], list[Instance]] = {}
+        self._parameters: dict[Any, dict[str, list[dict[str, Any]]]] = {}
         self._violated: dict[Any, list[str]] = {}
         self._closures: dict[tuple[Any, ...], list[tuple[Any, tuple[str, ...]]]] = {}
+
+    def successors(self, state: Any) -> list[tuple[int, Any]]:
+        """Every step from ``state`` (instance position, state after), memoised: the
+        closure search and the enabled events of one state ask for them many times."""
+        found = self._successors.get(state)
+        if found is None:
+            if len(self._successors) > MEMO_LIMIT:
+                self._successors.clear()
+            found = self.fast.next_states(state)
+            self._successors[state] = found
+        return found
 
     def enabled(self, state: Any, event: str) -> list[Instance]:
         """The instances of ``event`` enabled in ``state`` (memoised: states recur)."""
@@ -194,9 +215,33 @@ class ModelSide:
             if len(self._enabled) > MEMO_LIMIT:
                 self._enabled.clear()
             instances, events = self.fast.instances, self._events_of
-            found = [instances[i] for i, _ in self.fast.successors(state) if events[i] == event]
+            found = [instances[i] for i, _ in self.successors(state) if events[i] == event]
             self._enabled[key] = found
         return found
+
+    def parameters(self, state: Any, event: str) -> list[dict[str, Any]]:
+        """The distinct parameter sets of ``event`` enabled in ``state``, in declaration
+        order (memoised per state for every event at once: a random program asks for
+        each environment event in each state it reaches)."""
+        table = self._parameters.get(state)
+        if table is None:
+            if len(self._parameters) > MEMO_LIMIT:
+                self._parameters.clear()
+            table = {}
+            events = self._events_of
+            for i, _ in self.successors(state):
+                params = self._params_of[i]
+                found = table.setdefault(events[i], [])
+                if params not in found:
+                    found.append(params)
+            self._parameters[state] = table
+        return table.get(event, [])
+
+    def parameter_table(self, state: Any) -> dict[str, list[dict[str, Any]]]:
+        """Every event enabled in ``state`` with its distinct parameter sets (the
+        table :meth:`parameters` reads; not to be changed by the caller)."""
+        self.parameters(state, "")
+        return self._parameters[state]
 
     def violated(self, state: Any) -> list[str]:
         """The model invariants ``state`` breaks (memoised)."""
@@ -228,9 +273,8 @@ class ModelSide:
         want = {k: plain(v) for k, v in params.items()}
         starts: list[tuple[Any, tuple[str, ...], int]] = [
             (after, (self.fast.instances[i].transition.name,), 0)
-            for i, after in self.fast.successors(state)
-            if self._events_of[i] == event
-            and {k: plain(v) for k, v in self.fast.instances[i].bindings.as_dict().items()} == want
+            for i, after in self.successors(state)
+            if self._events_of[i] == event and self._plain_params_of[i] == want
         ]
         finals: list[tuple[Any, tuple[str, ...]]] = []
         seen: set[tuple[Any, int]] = set()
@@ -251,7 +295,7 @@ class ModelSide:
                 finals.append((s, path))
                 continue
             answer = env.dma_at(sends)
-            for i, after in self.fast.successors(s):
+            for i, after in self.successors(s):
                 kind = self._internal_kind[i]
                 if kind is None:
                     continue
@@ -316,16 +360,33 @@ class LockStep:
             return False
         return self.caps.events is None or event in self.caps.events
 
+    def options(self) -> dict[str, list[dict[str, Any]]]:
+        """Every event the implementation answers that the model allows in some
+        candidate state, with its parameter sets (as :meth:`enabled` gives them, for
+        all events at once; the lists are not to be changed by the caller)."""
+        if len(self.candidates) == 1:
+            table = self.model.parameter_table(self.candidates[0])
+            return {e: p for e, p in table.items() if self.supports(e)}
+        out: dict[str, list[dict[str, Any]]] = {}
+        for state in self.candidates:
+            for event, params in self.model.parameter_table(state).items():
+                if not self.supports(event):
+                    continue
+                found = out.setdefault(event, [])
+                found.extend(p for p in params if p not in found)
+        return out
+
     def enabled(self, event: str) -> list[dict[str, Any]]:
         """Parameter sets of ``event`` the model allows in some candidate state."""
         if not self.supports(event):
             return []
+        if len(self.candidates) == 1:
+            return [dict(p) for p in self.model.parameters(self.candidates[0], event)]
         out: list[dict[str, Any]] = []
         for state in self.candidates:
-            for inst in self.model.enabled(state, event):
-                params = inst.bindings.as_dict()
+            for params in self.model.parameters(state, event):
                 if params not in out:
-                    out.append(params)
+                    out.append(dict(params))
         return out
 
     # ---- one step

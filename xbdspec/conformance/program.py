@@ -163,10 +163,11 @@ def draw_env(rng: random.Random, profile: Profile) -> EnvChoices:
 def random_step(rng: random.Random, lock: LockStep, profile: Profile) -> Step | None:
     """One enabled environment event with parameters and choices, or ``None``."""
     options: list[tuple[str, list[dict[str, object]]]] = []
+    table = lock.options()
     for event in lock.model.environment_events:
         if profile.events is not None and event not in profile.events:
             continue
-        params = lock.enabled(event)
+        params = table.get(event, [])
         if event == "strategy":
             params = [p for p in params if p["kind"] in profile.kinds]
         if params:

@@ -125,6 +125,31 @@ class FastStepper:
         in declaration order, as :meth:`Stepper.successors` gives them."""
         return [(step[0], step[1]) for step in self.expand_checked(state)]
 
+    def next_states(self, state: Any) -> list[tuple[int, Any]]:
+        """As :meth:`successors`, without evaluating the step properties on each edge
+        (for a caller that checks none: the differential harness)."""
+        enabled: list[int] = []
+        for position, by_value in self._groups:
+            memo = by_value[state[position]]
+            found = memo._cache.get(memo._getters[0](state), _MISSING)
+            if found is _MISSING:
+                found = memo(state)
+            enabled += found
+        if len(self._groups) > 1:
+            enabled.sort()
+        out: list[tuple[int, Any]] = []
+        effects, new, State = self._effects, self._new, self._State
+        for iid in enabled:
+            memo = effects[iid]
+            result = memo._cache.get(memo._getters[0](state), _MISSING)
+            if result is _MISSING:
+                result = memo(state)
+            values = list(state)
+            for position, value in result[0]:
+                values[position] = value
+            out.append((iid, new(State, values)))
+        return out
+
     def expand(self, state: Any) -> list[tuple[int, Any, frozenset[int]]]:
         """As :meth:`successors`, with the positions of the fields each step assigns."""
         return [
