@@ -350,15 +350,10 @@ class World:
         if any(p.startswith(FRONT) for p in writes):
             self.back_watch_pending = True
 
-    def _step(self, steps: list[tuple[str, dict[str, Any]]], what: str, queue: int = 0) -> None:
-        if self._violation is not None:
-            return  # the trace ends at the violation (the harness's own, or the model's)
-        view = self.queues[queue]
-        if view.hostile:
-            return  # the ring left the protocol (a hostile back end): safety checks only
+    def _record(self, steps: list[tuple[str, dict[str, Any]]], what: str, queue: int) -> str:
+        """Write ring steps into the protocol trace (not checked here); their label."""
         if queue:
             what = f"queue {queue}: {what}"
-        self.compared["ring steps"] += len(steps)
         self.trace.append(
             {
                 "by": "frontend" if steps[0][0].startswith("frontend") else "backend",
@@ -368,6 +363,16 @@ class World:
                 "event": self._event,
             }
         )
+        return what
+
+    def _step(self, steps: list[tuple[str, dict[str, Any]]], what: str, queue: int = 0) -> None:
+        if self._violation is not None:
+            return  # the trace ends at the violation (the harness's own, or the model's)
+        view = self.queues[queue]
+        if view.hostile:
+            return  # the ring left the protocol (a hostile back end): safety checks only
+        self.compared["ring steps"] += len(steps)
+        what = self._record(steps, what, queue)
         if not view.checker.take(steps, f"event {self._event}", what):
             self._fail(view.checker.report.violation)
 
@@ -651,6 +656,22 @@ class World:
                 view, req.id, self._bio_of(real_op, req.sector_number, has_data, length)
             )
             if model_id is None:
+                again = view.in_flight.get(req.id)
+                if again is not None and req.operation in {int(o) for o in Operation}:
+                    # in the trace as the step it is: a request under the id of one in
+                    # flight, which the protocol model refuses (``xbdspec check`` sees it)
+                    steps.append(
+                        (
+                            "frontend_write_request",
+                            {
+                                "id": again.model_id,
+                                "op": Operation(req.operation),
+                                "push": False,
+                                "notify": False,
+                            },
+                        )
+                    )
+                    self._record(steps, f"the front end writes request id {req.id} again", q)
                 self._fail(
                     f"request id {req.id} is reused while it is in flight (ids are unique "
                     "among outstanding requests)"
