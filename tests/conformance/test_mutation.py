@@ -70,3 +70,27 @@ def test_a_lifecycle_mutant_keeps_the_modules_classes() -> None:
         assert lifecycle.SuspendSleep is seed_class
         assert lifecycle._suspend_wait is not None
     assert lifecycle.SuspendSleep is seed_class
+
+
+def test_the_protocol_campaign_kills_what_the_freebsd_fields_do_not_show() -> None:
+    """A ring-page-order one less than the pages the front end publishes: the FreeBSD
+    model's fields do not hold the key's value, the protocol contract's campaign (the
+    second half of the default campaigns) sees blkif.h's rule broken; the unmutated seed
+    shows nothing new there."""
+    import inspect
+
+    source, _ = inspect.getsourcelines(lifecycle)
+    line = next(
+        number
+        for number, text in enumerate(source, start=1)
+        if '"ring-page-order", str(u32(fls(sc.xbd_ring_pages) - 1))' in text
+    )
+    target = next(
+        m
+        for m in mutation.mutants(("lifecycle",))
+        if m.function == "initialize" and m.line == line and m.description == "1 -> 2"
+    )
+    verdict = mutation.protocol_kill(target, programs=40)
+    assert verdict.killed and verdict.how.startswith("protocol: "), verdict
+    assert "ring-page-order" in verdict.how
+    assert not mutation.protocol_kill(None, programs=40).killed

@@ -32,6 +32,7 @@ import ast
 import random
 import signal
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import FrameType, FunctionType, ModuleType
@@ -441,15 +442,119 @@ def baseline_keys(examples: int = DEFAULT_EXAMPLES, seed: int = DEFAULT_SEED) ->
     return _baseline_keys[(examples, seed)]
 
 
+#: programs of the protocol contract's campaign (``xbdspec difftest --impl reference``)
+PROTOCOL_PROGRAMS = 300
+
+_protocol_baseline: dict[tuple[int, int], frozenset[str]] = {}
+
+
+class _FirstNew(Exception):
+    """Stops a protocol campaign at its first violation the unmutated seed does not show."""
+
+    def __init__(self, rule: str) -> None:
+        super().__init__(rule)
+        self.rule = rule
+
+
+def _protocol_campaign(
+    programs: int, seed: int, expected: frozenset[str] | None
+) -> tuple[frozenset[str], int]:
+    """The protocol contract's default campaign on the reference (the registry's
+    ``reference`` target: its shape and back-end sweep): the signatures of the violations
+    no documented finding claims, and the events run.  With ``expected``, it stops at
+    the first signature outside it (:class:`_FirstNew`)."""
+    from xbdspec.world.campaign import campaign, signature
+    from xbdspec.world.registry import load
+
+    target = load("reference")
+    found: set[str] = set()
+
+    def note(finding: Any) -> None:
+        config = finding.config or target.config
+        if target.known is not None and target.known(finding.rule, config) is not None:
+            return
+        key = signature(finding.rule)
+        found.add(key)
+        if expected is not None and key not in expected:
+            raise _FirstNew(finding.rule)
+
+    try:
+        report = campaign(
+            target.maker,
+            seed,
+            programs,
+            target.shape,
+            target.config,
+            per_program=target.per_program,
+            vary=target.vary,
+            on_finding=note,
+            shrink_findings=0,
+        )
+    finally:
+        target.close()
+    return frozenset(found), report.events
+
+
+def protocol_baseline(
+    programs: int = PROTOCOL_PROGRAMS, seed: int = DEFAULT_SEED
+) -> frozenset[str]:
+    """The violations of the protocol contract no documented finding claims that the
+    unmutated seed already shows (a mutant is killed by one outside them)."""
+    if (programs, seed) not in _protocol_baseline:
+        _protocol_baseline[(programs, seed)] = _protocol_campaign(programs, seed, None)[0]
+    return _protocol_baseline[(programs, seed)]
+
+
+def protocol_kill(
+    mutant: Mutant | None, programs: int = PROTOCOL_PROGRAMS, seed: int = DEFAULT_SEED
+) -> CampaignVerdict:
+    """Run the protocol contract's default campaign (``xbdspec difftest --impl
+    reference``: the world's back end, grants, event channels and xenstore, the
+    protocol model's rules) with ``mutant`` installed: killed by a violation the
+    unmutated seed does not show, or a crash of the harness.  It sees what the FreeBSD
+    model's fields do not: grants and pages left behind, the ring torn down, xenstore
+    keys, the data on the disk."""
+    expected = protocol_baseline(programs, seed)
+    start = time.perf_counter()
+    try:
+        with _Installed(mutant):
+            _protocol_campaign(programs, seed, expected)
+    except _FirstNew as new:
+        return CampaignVerdict(True, f"protocol: {new.rule[:120]}", time.perf_counter() - start)
+    except _Timeout:
+        raise
+    except Exception as exc:  # any crash of the harness kills the mutant
+        return CampaignVerdict(True, f"protocol crash: {type(exc).__name__}: {str(exc)[:80]}")
+    return CampaignVerdict(False, "survived")
+
+
 def campaign_kill(
     mutant: Mutant | None,
     examples: int = DEFAULT_EXAMPLES,
     seed: int = DEFAULT_SEED,
     seconds: int = 120,
 ) -> CampaignVerdict:
-    """Run the default campaign (sweep, full profile, stopping at the first new
-    divergence the unmutated seed does not show) on the reference with ``mutant``
-    installed (``None``: unmutated, never killed)."""
+    """Run the default campaigns on the reference with ``mutant`` installed (``None``:
+    unmutated, never killed): the FreeBSD refinement's (sweep, full profile, stopping
+    at the first new divergence the unmutated seed does not show), then, if the mutant
+    survived it, the protocol contract's (:func:`protocol_kill`), as ``make verify``
+    runs both."""
+    verdict = _freebsd_kill(mutant, examples, seed, seconds)
+    if verdict.killed or mutant is None:
+        return verdict
+    previous = signal.signal(signal.SIGALRM, _alarm)
+    signal.alarm(seconds)
+    try:
+        return protocol_kill(mutant, seed=seed)
+    except _Timeout:
+        return CampaignVerdict(True, "protocol: timeout (the mutant loops)")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _freebsd_kill(mutant: Mutant | None, examples: int, seed: int, seconds: int) -> CampaignVerdict:
+    """The FreeBSD refinement's default campaign on ``mutant`` (see :func:`campaign_kill`)."""
     expected = baseline_keys(examples, seed)
     previous = signal.signal(signal.SIGALRM, _alarm)
     signal.alarm(seconds)
