@@ -26,6 +26,21 @@ whose start sector or segment lengths are not multiples of the logical block siz
 the disk, answers an operation it does not know with ``BLKIF_RSP_EOPNOTSUPP``
 (``dispatch_other_io``) and echoes ``indirect_op``, not ``BLKIF_OP_INDIRECT``, in the
 response (``make_response(ring, id, req_operation, ...)``).
+
+``QEMU_QDISK`` is QEMU's qdisk (``hw/block/xen-block.c``, ``hw/block/dataplane/
+xen-block.c``; :meth:`BackendConfig.qemu_qdisk` gives what it advertises: no
+``feature-barrier``, no ``feature-max-indirect-segments``, ``feature-flush-cache`` 1,
+``max-ring-page-order`` 4, and ``sectors``, ``info`` and ``sector-size`` written with the
+features, before InitWait).  Where it differs from blkback: it knows only READ, WRITE,
+FLUSH_DISKCACHE and DISCARD, so a WRITE_BARRIER or an INDIRECT request is an "unknown
+operation" answered with ``BLKIF_RSP_ERROR`` (not EOPNOTSUPP); a read or write with no
+segment is served (a transfer of nothing); it checks no alignment; it counts
+``sector_number`` and the segments' sectors in units of the ``sector-size`` it
+advertises (``request->start = sector_number * sector_size``), and it refuses to connect
+(staying InitWait, the error only logged) to a front end that has not written
+``feature-large-sector-size`` = 1 when that size is not 512 (``xen_block_connect``); it
+echoes the ring's ``operation``; and it follows a front end's Closed from any state
+(``xen_block_frontend_changed``).
 """
 
 from __future__ import annotations
@@ -37,6 +52,7 @@ from typing import TYPE_CHECKING
 from .cint import kernel_sscanf_int
 from .constants import (
     BLKIF_MAX_SEGMENTS_PER_REQUEST,
+    BLKIF_OP_DISCARD,
     BLKIF_OP_FLUSH_DISKCACHE,
     BLKIF_OP_INDIRECT,
     BLKIF_OP_READ,
@@ -80,6 +96,8 @@ class BackendProfile(Enum):
     PERMISSIVE = "permissive"
     #: refuse what Linux 6.1's blkback refuses (see the module docstring)
     LINUX_BLKBACK = "linux-blkback-6.1"
+    #: QEMU's qdisk (``hw/block/dataplane/xen-block.c``; see the module docstring)
+    QEMU_QDISK = "qemu-qdisk"
 
 
 #: Every key the back end writes under its own node (features, limits, disk properties):
@@ -123,8 +141,22 @@ class BackendConfig:
     overrides: dict[str, str | None] = field(default_factory=dict)
     profile: BackendProfile = BackendProfile.PERMISSIVE
 
+    @classmethod
+    def qemu_qdisk(cls, **changes: object) -> BackendConfig:
+        """What QEMU's qdisk advertises (``xen_block_realize``): flush, no barrier, no
+        indirect segments, ``max-ring-page-order`` 4; ``changes`` override fields."""
+        fields: dict[str, object] = {
+            "barrier": False,
+            "flush": True,
+            "max_indirect_segments": None,
+            "max_ring_page_order": 4,
+            "profile": BackendProfile.QEMU_QDISK,
+        }
+        fields.update(changes)
+        return cls(**fields)  # type: ignore[arg-type]
+
     def initwait_keys(self) -> dict[str, str | None]:
-        """The keys written before ``InitWait``."""
+        """The keys written before ``InitWait`` (qdisk: the disk's properties too)."""
         keys: dict[str, str | None] = {
             "feature-barrier": "1" if self.barrier else "0",
             "feature-flush-cache": "1" if self.flush else "0",
@@ -136,6 +168,8 @@ class BackendConfig:
         if self.max_ring_pages is not None:
             keys["max-ring-pages"] = str(self.max_ring_pages)
         connect = self.connected_keys_plain()
+        if self.profile is BackendProfile.QEMU_QDISK:
+            keys.update(self.connected_keys())
         for key, value in self.overrides.items():
             if key not in connect:
                 keys[key] = value
@@ -264,7 +298,9 @@ class Backend:
         elif front_state == XenbusState.Closing:
             if self.state not in (XenbusState.Closing, XenbusState.Closed):
                 self.set_state(XenbusState.Closing)
-        elif front_state == XenbusState.Closed and self.state == XenbusState.Closing:
+        elif front_state == XenbusState.Closed and (
+            self.state == XenbusState.Closing or (self.qdisk and self.state != XenbusState.Closed)
+        ):
             self.ring = None
             self.set_state(XenbusState.Closed)
 
@@ -274,6 +310,14 @@ class Backend:
 
     def connect_ring(self) -> None:
         """Read the transport keys, map the ring, publish the properties, ``Connected``."""
+        if (
+            self.qdisk
+            and self.config.sector_size != SECTOR
+            and self._front_uint("feature-large-sector-size") != 1
+        ):
+            # xen_block_connect: error_setg, reported; the back end stays where it is
+            self.errors.append(f"logical_block_size != {SECTOR} not supported by frontend")
+            return
         order = self._front_uint("ring-page-order")
         pages = 1 << order if order is not None and order < 16 else None
         if pages is None:
@@ -382,6 +426,63 @@ class Backend:
         """Is the ``LINUX_BLKBACK`` profile on?"""
         return self.config.profile is BackendProfile.LINUX_BLKBACK
 
+    @property
+    def qdisk(self) -> bool:
+        """Is the ``QEMU_QDISK`` profile on?"""
+        return self.config.profile is BackendProfile.QEMU_QDISK
+
+    def _qdisk_refusal(self, request: BackendRequest) -> str:
+        """Why QEMU's qdisk answers ``request`` with ``BLKIF_RSP_ERROR`` before any I/O
+        (``xen_block_parse_request``, in its order), or ``""``."""
+        op = request.operation
+        if op not in (BLKIF_OP_READ, BLKIF_OP_WRITE, BLKIF_OP_FLUSH_DISKCACHE, BLKIF_OP_DISCARD):
+            return f"unknown operation ({op})"
+        if op == BLKIF_OP_DISCARD or (op == BLKIF_OP_FLUSH_DISKCACHE and not request.nr_segments):
+            return ""
+        if op != BLKIF_OP_READ and self.config.info & VDISK_READONLY:
+            return "write req for ro device"
+        if request.nr_segments > BLKIF_MAX_SEGMENTS_PER_REQUEST or request.malformed:
+            return "nr_segments too big"
+        unit = self.config.sector_size
+        size = 0
+        for _, first, last in request.segments:
+            if first > last:
+                return "first > last sector"
+            if last * unit >= PAGE_SIZE:
+                return "page crossing"
+            size += (last - first + 1) * unit
+        if request.sector_number * unit + size > self.config.sectors * SECTOR:
+            return "access beyond end of file"
+        return ""
+
+    def _perform_qdisk(self, request: BackendRequest) -> int:
+        """``_perform`` under the ``QEMU_QDISK`` profile (sectors in ``sector-size`` units)."""
+        reason = self._qdisk_refusal(request)
+        if reason:
+            self.refused.append(reason)
+            return BLKIF_RSP_ERROR
+        op = request.operation
+        if op == BLKIF_OP_DISCARD:
+            return BLKIF_RSP_OKAY  # not modelled: the RAM disk keeps its bytes
+        reading = op == BLKIF_OP_READ
+        unit = self.config.sector_size
+        position = request.sector_number * unit
+        for gref, first, last in request.segments:
+            mapped = self.platform.gnttab.map_grant(
+                self.platform.mem, gref, self.domid, write=reading
+            )
+            if mapped is None:
+                self.refused.append(f"failed to copy data (grant {gref})")
+                return BLKIF_RSP_ERROR
+            mem, base = mapped
+            start, nbytes = base + first * unit, (last - first + 1) * unit
+            if reading:
+                mem[start : start + nbytes] = self.disk[position : position + nbytes]
+            else:
+                self.disk[position : position + nbytes] = mem[start : start + nbytes]
+            position += nbytes
+        return BLKIF_RSP_OKAY
+
     def _logical_block_sectors(self) -> int:
         """``bdev_logical_block_size(bdev) >> 9``: the advertised ``sector-size`` in
         512-byte units (a real block device's is a power of two of at least 512; any
@@ -429,6 +530,8 @@ class Backend:
         """Do the I/O of ``request`` against the RAM disk; the blkif status."""
         if self.strict:
             return self._perform_strict(request)
+        if self.qdisk:
+            return self._perform_qdisk(request)
         if request.malformed:
             return BLKIF_RSP_ERROR
         op = request.io_op

@@ -35,6 +35,7 @@ EINVAL: Final = 22
 ENOTTY: Final = 25
 EFBIG: Final = 27
 ENOSPC: Final = 28
+EROFS: Final = 30
 ERANGE: Final = 34
 EWOULDBLOCK: Final = 35
 EINPROGRESS: Final = 36

@@ -751,7 +751,11 @@ def open_(dp: Disk) -> int:
 
 
 def close(dp: Disk) -> int:
-    """Port of ``xbd_close``: drop a user; the last one honours a pending Closing."""
+    """Port of ``xbd_close``: drop a user; the last one honours a pending Closing.
+
+    Fix ``backend-closed-ignored``: the last close also closes the device when the back
+    end is Closed (or its node gone), not only Closing.
+    """
     from .lifecycle import closing  # the seed's forward declaration of xbd_closing
 
     sc = dp.d_drv1
@@ -764,7 +768,13 @@ def close(dp: Disk) -> int:
         sc.xbd_flags &= ~XBDF_OPEN  # the last user is gone
     if sc.xbd_users == 0:
         dev = _dev(sc, "xbd_close")
-        if xenbus_get_otherend_state(dev) == XenbusState.Closing:
+        otherend = xenbus_get_otherend_state(dev)
+        if otherend == XenbusState.Closing or (
+            # fix backend-closed-ignored: a back end Closed (or gone) closes the device too
+            sc.platform.fixes.backend_closed_ignored
+            and otherend == XenbusState.Closed
+            and dev.state != XenbusState.Closed
+        ):
             closing(dev)
     return 0
 

@@ -21,6 +21,7 @@ from .constants import (
     BLKIF_MAX_SEGMENTS_PER_REQUEST,
     DISKFLAG_CANFLUSHCACHE,
     DISKFLAG_UNMAPPED_BIO,
+    DISKFLAG_WRITE_PROTECT,
     EBUSY,
     EINVAL,
     EIO,
@@ -28,6 +29,7 @@ from .constants import (
     ENXIO,
     GRANT_REF_INVALID,
     PAGE_SIZE,
+    VDISK_READONLY,
     XBD_INDIRECT_SEGS_TO_PAGES,
     XBD_MAX_INDIRECT_SEGMENTS,
     XBD_MAX_REQUESTS,
@@ -57,6 +59,7 @@ from .driver import (
     BUSY_QUEUE_CHANNEL,
     _dev,
     close,
+    cm_thaw,
     dump,
     free_command,
     int_,
@@ -75,10 +78,11 @@ from .queues import (
     xbd_initq_cm,
     xbd_initqs,
     xbd_queue_length,
+    xbd_remove_cm,
     xbd_requeue_bio,
 )
 from .ring import FRONT_RING_INIT, SHARED_RING_INIT, SharedRing
-from .softc import Command, Softc, fresh_ring_refs
+from .softc import Bio, Command, Softc, fresh_ring_refs
 from .xenbus import (
     XenbusDevice,
     xenbus_dev_error,
@@ -282,6 +286,9 @@ def instance_create(
 
     Fix ``media-size-in-sector-units``: ``d_mediasize = sectors * 512`` (blkif.h gives
     ``sectors`` in 512-byte units); the seed multiplies by ``sector_size``.
+
+    Fix ``read-only-disk-writable``: ``VDISK_READONLY`` in ``vdisk_info`` sets
+    ``DISKFLAG_WRITE_PROTECT``; the seed never reads ``vdisk_info``.
     """
     platform = sc.platform
     dev = _dev(sc, "xbd_instance_create")
@@ -314,6 +321,8 @@ def instance_create(
     if (sc.xbd_flags & (XBDF_FLUSH | XBDF_BARRIER)) != 0:
         disk.d_flags |= DISKFLAG_CANFLUSHCACHE
         platform.device_printf(dev, "synchronize cache commands enabled.")
+    if platform.fixes.read_only_disk_writable and vdisk_info & VDISK_READONLY:
+        disk.d_flags |= DISKFLAG_WRITE_PROTECT  # GEOM refuses write opens (EROFS)
     platform.disk_create(disk)
     return 0
 
@@ -838,8 +847,19 @@ def attach(dev: XenbusDevice) -> int:
 
 
 def detach(dev: XenbusDevice) -> int:
-    """Port of ``xbd_detach``: free everything."""
+    """Port of ``xbd_detach``: free everything.
+
+    Fix ``detach-leaves-disk``: before freeing, every bio the driver holds (queued, on
+    READY, in flight on BUSY) fails with ``ENXIO`` and the disk is destroyed, so GEOM calls
+    no ``d_open``, ``d_close`` or ``d_strategy`` of the softc newbus frees next; the seed
+    leaves the disk, and its ``d_drv1``, behind.
+    """
     sc = _softc(dev, "xbd_detach")
+    if sc.platform.fixes.detach_leaves_disk:
+        _fail_outstanding(sc, ENXIO)
+        if sc.xbd_disk is not None:
+            sc.platform.disk_destroy(sc.xbd_disk)
+            sc.xbd_disk = None
     free(sc)
     if sc.platform.fixes.resume_loses_ready_write:
         _fail_queued_bios(sc)  # the bios xbd_free put back have no device left to go to
@@ -915,9 +935,23 @@ def _suspend_finish(sc: Softc, sleep: SuspendSleep, retval: int) -> int:
 
 
 def resume(dev: XenbusDevice) -> int:
-    """Port of ``xbd_resume``: cancelled -> CONNECTED again; else rebuild from scratch."""
+    """Port of ``xbd_resume``: cancelled -> CONNECTED again; else rebuild from scratch.
+
+    Fix ``suspend-rollback-frees-ring``: a resume of a device that ``xenbusb_resume`` did
+    not set back to Initialising (``bus_generic_suspend`` rolling back a failed suspend
+    calls ``DEVICE_RESUME`` directly, with ``xen_suspend_cancelled`` as the last suspend
+    left it) is a cancelled suspend: the ring is kept.  The seed frees it and, its xenbus
+    state still Connected, ``xbd_initialize`` returns at once: the device stays
+    DISCONNECTED for good.
+    """
     sc = _softc(dev, "xbd_resume")
-    if sc.platform.xen_suspend_cancelled:
+    if sc.platform.xen_suspend_cancelled or (
+        sc.platform.fixes.suspend_rollback_frees_ring
+        and xenbus_get_state(dev) != XenbusState.Initialising
+    ):
+        # fix suspend-rollback-frees-ring: xenbusb_resume resets the device to
+        # Initialising before a real resume; bus_generic_suspend's rollback does not, and
+        # no hypervisor suspend happened: the ring is still connected
         sc.xbd_state = XbdState.CONNECTED
         if sc.platform.fixes.resume_cancelled_connects_unconnected:
             sc.xbd_state = sc.xbd_state_before_suspend  # as it was before the suspend
@@ -935,20 +969,73 @@ def resume(dev: XenbusDevice) -> int:
     return 0
 
 
-def _fail_queued_bios(sc: Softc) -> None:
-    """Fail every bio on the bio queue with ``EIO``: the fixes of
+def _fail_queued_bios(sc: Softc, error: int = EIO) -> None:
+    """Fail every bio on the bio queue with ``error`` (``EIO`` by default): the fixes of
     ``stranded-bios-on-disk-gone`` (a driver that is not connected when its back end goes
     away will never send them) and ``resume-loses-ready-write`` (at detach, the bios
     ``xbd_free`` put back have no device left)."""
     mtx_lock(sc.xbd_io_lock)
     while (bp := xbd_dequeue_bio(sc)) is not None:
-        sc.platform.biofinish(bp, EIO)
+        sc.platform.biofinish(bp, error)
     mtx_unlock(sc.xbd_io_lock)
 
 
+def _fail_outstanding(sc: Softc, error: int) -> None:
+    """Fail with ``error`` every bio the driver holds for a back end that will never
+    answer: the fixes of ``backend-closed-ignored`` (the back end is Closed or gone) and
+    ``detach-leaves-disk`` (the device is deleted).  Commands on BUSY have their grants
+    ended (the back end no longer maps them), commands on READY their unused references
+    released; each goes back to FREE; then the bio queue fails (:func:`_fail_queued_bios`).
+    """
+    shadow = sc.xbd_shadow or []
+    gnttab = sc.platform.gnttab
+    mtx_lock(sc.xbd_io_lock)
+    taken: list[tuple[Command, int]] = []
+    for cm in shadow:
+        queue = cm.cm_flags & XBDCF_Q_MASK
+        if cm.cm_bp is not None and queue in (XBD_Q_BUSY, XBD_Q_READY):
+            xbd_remove_cm(cm, queue)
+            taken.append((cm, queue))
+    mtx_unlock(sc.xbd_io_lock)
+    # the grant calls run without the I/O lock: their free callbacks take it
+    for cm, queue in taken:
+        if queue == XBD_Q_BUSY and cm.cm_sg_refs is not None:
+            gnttab.gnttab_end_foreign_access_references(cm.cm_nseg, cm.cm_sg_refs)
+        else:
+            gnttab.gnttab_free_grant_references(cm.cm_gref_head)
+    mtx_lock(sc.xbd_io_lock)
+    failed: list[Bio] = []
+    for cm, _ in taken:
+        if cm.cm_map is not None:
+            cm.cm_map.loaded = False
+        cm_thaw(sc, cm)
+        if cm.cm_bp is not None:
+            failed.append(cm.cm_bp)
+        free_command(cm)
+    if xbd_queue_length(sc, XBD_Q_BUSY) == 0:
+        thaw(sc, XBDF_WAIT_IDLE)
+    mtx_unlock(sc.xbd_io_lock)
+    for bp in failed:
+        sc.platform.biofinish(bp, error)
+    _fail_queued_bios(sc, error)
+
+
 def backend_changed(dev: XenbusDevice, backend_state: int) -> None:
-    """Port of ``xbd_backend_changed``: react to the back end's new XenbusState."""
+    """Port of ``xbd_backend_changed``: react to the back end's new XenbusState.
+
+    Fix ``backend-closed-ignored``: a back end found Closed (it went there without
+    Closing, or its node is gone: ``xenbus_read_driver_state`` reads Closed) while the
+    front end is not Closed is handled as Closing, after failing every bio it held
+    (:func:`_fail_outstanding`): it answers nothing more.  The seed ignores Closed.
+    """
     sc = _softc(dev, "xbd_backend_changed")
+    if (
+        backend_state == XenbusState.Closed
+        and sc.platform.fixes.backend_closed_ignored
+        and xenbus_get_state(dev) != XenbusState.Closed
+    ):
+        _fail_outstanding(sc, ENXIO)
+        backend_state = XenbusState.Closing
     if backend_state in (
         XenbusState.Unknown,
         XenbusState.Initialising,

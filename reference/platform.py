@@ -148,6 +148,11 @@ class Fixes:
     request_sectors_in_device_units: bool = False
     media_size_in_sector_units: bool = False
     dump_ebusy_strands_ready: bool = False
+    # found with the device's life beyond one attach (newbus, GEOM, the tool stack)
+    suspend_rollback_frees_ring: bool = False
+    backend_closed_ignored: bool = False
+    detach_leaves_disk: bool = False
+    read_only_disk_writable: bool = False
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
@@ -269,6 +274,9 @@ class Platform:
         self.yield_policy = YieldPolicy.RESPOND_ALL
         self.disk_resize_error = 0
         self.malloc_failures: dict[str, int] = {}
+        #: softcs newbus freed after a successful ``DEVICE_DETACH``
+        #: (:func:`~xbdspec.reference.newbus.xenbusb_delete_child`)
+        self.freed_softcs: list[Softc] = []
 
     # ------------------------------------------------------------------ kernel services
     def printf(self, message: str) -> None:
@@ -376,6 +384,20 @@ class Platform:
         dev.softc = Softc(self)
         self.dev = dev
         return dev
+
+    def toolstack_remove(self, *, front: bool = True, back: bool = True) -> None:
+        """The tool stack removes the device's nodes without waiting for Closed (``xl
+        block-detach --force``, or a back end torn down under the guest): the back end's
+        directory (its ``state`` watch fires; ``xenbus_read_driver_state`` then reads
+        Closed) and the front end's (xenbusb deletes the child when the test runs
+        :func:`~xbdspec.reference.newbus.xenbusb_verify_device`)."""
+        if back:
+            self.xenstore.unregister_watch(BACK_WATCH)  # the back end goes with its node
+            self.xenstore.remove(self.back_path)
+            self.backend.ring = None
+            self.backend.pending = []
+        if front:
+            self.xenstore.remove(self.front_path)
 
     def register_watches(self) -> None:
         """Xenbus watches the back end's ``state``; the back end watches the front's."""

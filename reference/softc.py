@@ -83,6 +83,8 @@ class Disk:
         address: a simulated kernel address of the structure, deterministic; the seed puts
             ``(blkif_vdev_t)(uintptr_t)sc->xbd_disk`` into each request's ``handle``.
         created, destroyed, gone: ``disk_create`` / ``disk_destroy`` / ``disk_gone`` seen.
+        acr, acw, ace: the access counts of the disk's GEOM provider (``pp->acr`` ..., which
+            ``g_disk_access`` sees; :func:`~xbdspec.reference.geom.g_disk_access`).
     """
 
     address: int
@@ -104,6 +106,9 @@ class Disk:
     created: bool = False
     destroyed: bool = False
     gone: bool = False
+    acr: int = 0
+    acw: int = 0
+    ace: int = 0
 
 
 @dataclass(slots=True, eq=False)

@@ -35,6 +35,8 @@ class XenbusDevice:
         unit / desc / quiet: what ``device_set_unit`` / ``device_set_desc`` /
             ``device_quiet`` recorded.
         errors: ``(errno, message)`` of every ``xenbus_dev_error``/``fatal``.
+        df_suspended: newbus's ``DF_SUSPENDED`` (``bus_generic_suspend_child`` sets it
+            when ``DEVICE_SUSPEND`` succeeds; ``bus_generic_resume_child`` clears it).
     """
 
     platform: Platform
@@ -48,6 +50,7 @@ class XenbusDevice:
     desc: str = ""
     quiet: bool = False
     errors: list[tuple[int, str]] = field(default_factory=list)
+    df_suspended: bool = False
 
 
 def xenbus_get_node(dev: XenbusDevice) -> str:

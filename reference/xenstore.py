@@ -74,6 +74,11 @@ class XenStore:
         """The value at ``path`` or ``None``."""
         return self.values.get(path)
 
+    def exists(self, path: str) -> bool:
+        """``xs_exists(XST_NIL, path, "")``: a key at ``path`` or below it."""
+        prefix = path + "/"
+        return path in self.values or any(key.startswith(prefix) for key in self.values)
+
     def write(self, path: str, value: str) -> int:
         """Write ``value``; returns an errno (0 on success) and queues watch events."""
         error = self.write_errors.pop(path, 0)
@@ -85,12 +90,16 @@ class XenStore:
         return 0
 
     def remove(self, path: str) -> None:
-        """Delete ``path`` (and everything under it); fires watches."""
+        """Delete ``path`` (and everything under it); fires the watches on it, above it
+        and, as xenstored does for a removed directory, below it."""
         doomed = [key for key in self.values if key == path or key.startswith(path + "/")]
         for key in doomed:
             del self.values[key]
         if doomed:
             self._fire(path)
+            for watch in list(self.watches.values()):
+                if watch.path.startswith(path + "/"):
+                    self._queue(watch)
 
     def _fire(self, path: str) -> None:
         for watch in self.watches.values():

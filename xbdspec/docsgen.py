@@ -980,9 +980,7 @@ def site_nav(docs_dir: Path, nav: Sequence[tuple[str, Any]] = NAV) -> list[Any]:
         elif target.endswith("/"):
             folder = docs_dir / target
             files = sorted(folder.glob("*.md")) if folder.is_dir() else []
-            files = [
-                f for f in files if f.name != "index.md" and f"{target}{f.name}" not in named
-            ]
+            files = [f for f in files if f.name != "index.md" and f"{target}{f.name}" not in named]
             entries = [{_title_of(f): f"{target}{f.name}"} for f in files]
             if entries:
                 out.append({title: entries})

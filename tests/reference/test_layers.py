@@ -27,6 +27,7 @@ PLATFORM = {
     "cint",
     "locks",
     "geom",
+    "newbus",
     "softc",
     "ring",
 }

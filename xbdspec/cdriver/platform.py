@@ -557,8 +557,15 @@ class CPlatform:
         self.lib.xbd_h_be_disconnect()
         self.backend_set_state(1)
 
+    def detach(self) -> int:
+        """``xbd_detach`` (``DEVICE_DETACH``, as ``device_delete_child`` calls it when
+        xenbusb finds the front-end node gone); its return value."""
+        self._call("xbd_detach", self.lib.xbd_h_detach())
+        return self.last_result
+
     def resume(self) -> int:
-        """``xbd_resume``."""
+        """``xbd_resume`` (``DEVICE_RESUME`` called directly, as ``bus_generic_suspend``'s
+        rollback calls it: the device's xenbus state is left as it is)."""
         self._call("xbd_resume", self.lib.xbd_h_resume())
         return self.last_result
 

@@ -7,4 +7,4 @@
 """
 
 # every scenario module registers its replays on import: a reader of SCENARIOS sees them all
-from . import io_path, negotiation  # noqa: F401
+from . import device_life, io_path, negotiation  # noqa: F401

@@ -1347,9 +1347,209 @@ FINDINGS: tuple[Finding, ...] = (
         seed_note=21,
         shows=("are not written after xbd_dump returned EBUSY"),
     ),
+    Finding(
+        name="suspend-rollback-frees-ring",
+        title="A suspend rolled back by the bus frees a connected ring and never reconnects",
+        severity=Severity.HANG,
+        seed_functions=("xbd_resume", "xbd_suspend", "xbd_initialize"),
+        summary=(
+            "When another device's suspend fails, `bus_generic_suspend` resumes the disks it "
+            "had suspended; with no hypervisor suspend, `xen_suspend_cancelled` is 0, so "
+            "`xbd_resume` frees the ring the back end still has mapped and `xbd_initialize` "
+            "returns at once (the xenbus state is still Connected): the disk stays "
+            "DISCONNECTED and every later bio waits for ever."
+        ),
+        explanation=(
+            "`xctrl_suspend` calls `DEVICE_SUSPEND(root_bus)`; xenbusb_front's suspend is "
+            "FreeBSD's `bus_generic_suspend` (`sys/kern/subr_bus.c`), which suspends the "
+            "children last first and, when one fails, calls `DEVICE_RESUME` on the ones it "
+            "had already suspended before returning the error; `xctrl_suspend` then gives "
+            "up without suspending the domain. `xbd_suspend` fails with `EBUSY` when its "
+            "requests do not drain within 30 s, so a slow disk is enough for its siblings "
+            "to be resumed this way.\n\n"
+            "`xbd_resume` (blkfront.c lines 1188-1194) tells a cancelled suspend from a real "
+            "one only by the global `xen_suspend_cancelled`, which the rollback never sets: "
+            "it is 0 unless the previous suspend was cancelled. So it runs "
+            "`xbd_free(sc); xbd_initialize(sc);`: `xbd_free` sets DISCONNECTED, ends the "
+            "ring's grants and frees the ring pages while the back end, never told, is "
+            "still Connected to them (its next responses land in freed memory), and "
+            "`xbd_initialize` returns at its first test (line 840, `xenbus_get_state(...) != "
+            "XenbusStateInitialising`): in a real resume `xenbusb_resume` sets the device's "
+            "`xd_state` back to Initialising before calling `DEVICE_RESUME`; the rollback "
+            "does not. Nothing reconnects the disk: `xbd_startio` does nothing while "
+            "DISCONNECTED, so its bios queue for ever."
+        ),
+        found_by=FoundBy.READING,
+        how_found=(
+            "Read while modelling newbus for several devices (`xbdspec.reference.newbus`: "
+            "`bus_generic_suspend` with its rollback, as FreeBSD 14 has it); the scenario "
+            "suspends two disks, the first of which times out."
+        ),
+        fix=(
+            "`Fixes.suspend_rollback_frees_ring`: `xbd_resume` treats a resume of a device "
+            "whose xenbus state is not Initialising (no `xenbusb_resume` ran, so no suspend "
+            "reached the hypervisor) as a cancelled suspend: the ring is kept and the state "
+            "restored."
+        ),
+        shows=("serves I/O after the rolled-back suspend"),
+    ),
+    Finding(
+        name="backend-closed-ignored",
+        title="A back end that goes to Closed without Closing, or whose node disappears, "
+        "is ignored",
+        severity=Severity.HANG,
+        seed_functions=("xbd_backend_changed", "xbd_close"),
+        summary=(
+            "`xbd_backend_changed` does nothing for `XenbusStateClosed` (what "
+            "`xenbus_read_driver_state` also returns when the back end's node is gone), and "
+            "`xbd_close` closes the device only if the back end is Closing: the disk stays, "
+            "requests in flight are never answered nor failed, new bios queue for ever."
+        ),
+        explanation=(
+            "xenbus.h lets a back end leave any state for Closed (the protocol model's "
+            "`backend_closed`), and a back end whose directory is removed reads as Closed "
+            "(`xenbus_read_driver_state`). The seed lists `case XenbusStateClosed:` with the "
+            "states it ignores (blkfront.c line 1207), so the front end stays Connected on a "
+            "ring nobody serves: the bios in flight never complete, the bios that follow "
+            "queue behind them, and the disk never goes away. The path that handles a "
+            "Closing back end with the disk open (`disk_gone`, then the last `xbd_close` "
+            "closes the device) is also lost if the back end moves on to Closed before the "
+            "last close: `xbd_close` compares the other end's state with "
+            "`XenbusStateClosing` only (line 509).\n\n"
+            "Linux's blkfront (`blkback_changed`) handles Closed as Closing unless it is "
+            "itself Closed; a Closed back end answers nothing more, so what the front end "
+            "holds for it can only fail."
+        ),
+        found_by=FoundBy.READING,
+        how_found=(
+            "Read while modelling the tool stack's removal of the back end's node "
+            "(`Platform.toolstack_remove`); the scenario removes it with the disk open and a "
+            "read in flight."
+        ),
+        fix=(
+            "`Fixes.backend_closed_ignored`: `xbd_backend_changed` handles Closed, when the "
+            "front end is not Closed itself, as Closing after failing every bio it holds "
+            "(in flight, on READY, queued) with `ENXIO`; the last `xbd_close` closes the "
+            "device when the back end is Closed as well as Closing."
+        ),
+        shows=("never answer completes with an error"),
+    ),
+    Finding(
+        name="detach-leaves-disk",
+        title="xbd_detach leaves the disk behind: a forced removal strands its I/O and "
+        "GEOM uses the freed softc",
+        severity=Severity.UNDEFINED,
+        seed_functions=("xbd_detach", "xbd_free"),
+        summary=(
+            "`xbd_detach` frees the ring and the commands but neither destroys the disk nor "
+            "completes the bios it holds: after a forced removal (xenbusb deletes the child "
+            "whose node is gone) the bios in flight and queued never complete, and the disk, "
+            "still in GEOM, hands the next `d_strategy`/`d_close` a `d_drv1` newbus has freed."
+        ),
+        explanation=(
+            "`xbd_detach` (blkfront.c lines 1152-1160) is `xbd_free(sc); "
+            "mtx_destroy(&sc->xbd_io_lock);`. The disk is destroyed only by `xbd_closing`, "
+            "on a back end's Closing. When the tool stack removes the device without that "
+            "handshake (`xl block-detach --force`, or a driver domain going away), "
+            "FreeBSD's `xenbusb_verify_device` finds the front-end node gone and "
+            "`xenbusb_delete_child` deletes the child: `DEVICE_DETACH` runs, then newbus "
+            "frees the softc. `xbd_free` forgets the commands on BUSY and READY and the bio "
+            "queue with them, so those bios never complete; the disk stays in GEOM with "
+            "`d_drv1` pointing at the freed softc, so the next bio (`xbd_strategy` locks "
+            "the destroyed mutex of freed memory) or the user's close (`xbd_close`) is a "
+            "use after free."
+        ),
+        found_by=FoundBy.READING,
+        how_found=(
+            "Read while modelling xenbusb's deletion of a child (`xbdspec.reference.newbus`); "
+            "the platform remembers the softcs newbus freed, and GEOM's entry points "
+            "(`xbdspec.reference.geom`) report a disk whose `d_drv1` is one of them."
+        ),
+        fix=(
+            "`Fixes.detach_leaves_disk`: `xbd_detach` fails every bio it holds with `ENXIO` "
+            "(their grants ended or released, the commands freed) and destroys the disk "
+            "before `xbd_free`, so GEOM answers later bios and accesses itself (`d_destroyed`)."
+        ),
+        shows=("the read in flight at detach completes with an error"),
+    ),
+    Finding(
+        name="read-only-disk-writable",
+        title="A read-only disk is published writable",
+        severity=Severity.WRONG,
+        seed_functions=("xbd_instance_create", "xbd_connect"),
+        summary=(
+            "`xbd_connect` reads the back end's `info` and passes it to "
+            "`xbd_instance_create`, which never looks at it: a `VDISK_READONLY` disk accepts "
+            "write opens, and every write then fails with EIO at the back end."
+        ),
+        explanation=(
+            "blkif.h's `info` is a bitmap of `VDISK_*` attributes of the device; "
+            "`VDISK_READONLY` says it cannot be written, and back ends refuse writes to it "
+            '(Linux\'s blkback: `dispatch_rw_block_io`, "write to a read-only disk"; '
+            "QEMU's qdisk: \"write req for ro device\"). `xbd_instance_create`'s "
+            "`vdisk_info` parameter (blkfront.c line 756) is unused, and `d_flags` gets only "
+            "`DISKFLAG_UNMAPPED_BIO` and `DISKFLAG_CANFLUSHCACHE` (line 783). GEOM refuses "
+            "a write open with `EROFS` only when `DISKFLAG_WRITE_PROTECT` is set "
+            "(`g_disk_access`), so a file system mounts the disk read-write and learns of "
+            "it one failed write at a time (UFS marks the file system dirty and may panic on "
+            "a failed metadata write). FreeBSD's virtio block driver sets "
+            "`DISKFLAG_WRITE_PROTECT` for its read-only feature. No request breaks the "
+            "protocol: the back end's refusal is what blkif.h provides; the defect is the "
+            "disk the guest is shown. `VDISK_CDROM` and `VDISK_REMOVABLE` are ignored too, "
+            "which is allowed (see the rejected candidate *info-cdrom-removable-ignored*)."
+        ),
+        found_by=FoundBy.READING,
+        how_found=(
+            "Read while auditing what the seed does with `info`; the scenario connects to a "
+            "strict (`LINUX_BLKBACK`) back end advertising `VDISK_READONLY` and opens the "
+            "disk for writing through GEOM's `g_disk_access`."
+        ),
+        fix=(
+            "`Fixes.read_only_disk_writable`: `xbd_instance_create` sets "
+            "`DISKFLAG_WRITE_PROTECT` when `vdisk_info` has `VDISK_READONLY`."
+        ),
+        shows=("fails with EROFS"),
+    ),
 )
 
 REJECTED: tuple[Rejected, ...] = (
+    Rejected(
+        name="info-cdrom-removable-ignored",
+        seed_functions=("xbd_instance_create", "xbd_probe"),
+        looks_wrong=(
+            "`xbd_instance_create` ignores `VDISK_CDROM` and `VDISK_REMOVABLE` in `info`: a "
+            "CD-ROM is published as a disk named after its virtual device."
+        ),
+        why_not=(
+            "blkif.h's `info` bits describe the device; nothing obliges a front end to "
+            "present them, and the protocol has no removable media (QEMU's qdisk: \"The "
+            "blkif protocol does not deal with removable media\"). GEOM's disk has no flag "
+            "for either; `xbd_probe` already declines PV CD-ROMs in HVM guests by "
+            "`device-type`. Only `VDISK_READONLY` changes what the guest can do with the "
+            "disk (*read-only-disk-writable*)."
+        ),
+    ),
+    Rejected(
+        name="resume-keeps-disk-geometry",
+        seed_functions=("xbd_connect", "xbd_resume"),
+        looks_wrong=(
+            "After a resume onto a back end whose `sectors` or `sector-size` differ, "
+            "`xbd_connect` builds no new disk (`sc->xbd_disk` exists) and, being "
+            "DISCONNECTED, does not take its resize branch either: `d_mediasize` and "
+            "`d_sectorsize` keep the old back end's values."
+        ),
+        why_not=(
+            "A resume reconnects the same virtual device to the same disk image on another "
+            "host; blkif.h defines a change of size only for a connected device (the back "
+            "end rewrites `sectors` and its state, which the seed's CONNECTED branch handles "
+            "with `disk_resize`). Linux's blkfront does the same on resume "
+            "(`blkfront_connect` in `BLKIF_STATE_SUSPENDED` goes to `blkif_recover` without "
+            "reading `sectors`). A back end with another geometry is another disk, which a "
+            "tool stack attaches as a new device; the test "
+            "`tests/reference/test_device_life.py` shows what the seed does, and that a "
+            "strict back end refuses what lies past a shrunk disk instead of serving it."
+        ),
+    ),
     Rejected(
         name="otherend-state-read-afresh",
         seed_functions=("xbd_close",),
