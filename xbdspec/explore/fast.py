@@ -125,9 +125,9 @@ class FastStepper:
         in declaration order, as :meth:`Stepper.successors` gives them."""
         return [(step[0], step[1]) for step in self.expand_checked(state)]
 
-    def next_states(self, state: Any) -> list[tuple[int, Any]]:
-        """As :meth:`successors`, without evaluating the step properties on each edge
-        (for a caller that checks none: the differential harness)."""
+    def enabled_ids(self, state: Any) -> list[int]:
+        """The positions of the instances enabled in ``state``, in declaration order
+        (each component's guards, memoised on what they read, for its control value)."""
         enabled: list[int] = []
         for position, by_value in self._groups:
             memo = by_value[state[position]]
@@ -137,6 +137,12 @@ class FastStepper:
             enabled += found
         if len(self._groups) > 1:
             enabled.sort()
+        return enabled
+
+    def next_states(self, state: Any) -> list[tuple[int, Any]]:
+        """As :meth:`successors`, without evaluating the step properties on each edge
+        (for a caller that checks none: the differential harness)."""
+        enabled = self.enabled_ids(state)
         out: list[tuple[int, Any]] = []
         effects, new, State = self._effects, self._new, self._State
         for iid in enabled:
@@ -172,15 +178,7 @@ class FastStepper:
         assigns none of them leaves a canonical state, and ``canonical`` is not
         called for it.  One loop does it all,
         which saves the function calls of doing it step by step."""
-        enabled: list[int] = []
-        for position, by_value in self._groups:
-            memo = by_value[state[position]]
-            found = memo._cache.get(memo._getters[0](state), _MISSING)
-            if found is _MISSING:
-                found = memo(state)
-            enabled += found
-        if len(self._groups) > 1:
-            enabled.sort()
+        enabled = self.enabled_ids(state)
         out: list[tuple[int, Any, frozenset[int], list[str], Any, Any]] = []
         effects = self._effects
         new, State = self._new, self._State
