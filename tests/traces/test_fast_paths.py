@@ -637,3 +637,31 @@ def test_long_keys_are_not_remembered() -> None:
     assert all(len(k) <= 512 for k in checker._paths)
     assert all(len(k) <= 512 for held in checker._writes.values() for k in held)
     assert {d.verdict for d in checker.finish().devices} == {"conforms"}
+
+
+def test_the_fast_line_pattern_splits_every_line_as_the_line_pattern_does() -> None:
+    """The chunked reading's pattern (ASCII digits, possessive repeats) takes every
+    line :data:`LINE` takes whose date has ASCII digits, with the same fields, and
+    no other; any other line is left to the per-line code."""
+    from xbdspec.traces.oxenstored import LINE
+    from xbdspec.traces.vbd import _CHUNK_LINE
+
+    rng = random.Random(17)
+    lines = [line for p in sorted(DATA.glob("*.log")) for line in p.read_text().splitlines()]
+    for _ in range(60):
+        lines += _random_log(rng)[0]
+    lines += [
+        "[2026112\u0663T03:00:00.000Z]  D5           write     device/vbd/768/state 1",
+        "[20261126 03:00:00.000]  D5.3  w event   a b",
+        "[20261126T03:00:00.000Z]  r(2):D5.3    write     device/vbd/768/state  3",
+        "[20261126T03:00:00.000Z]   D5 \tread x",
+    ]
+    lines.append("[20261126T03:00:00.000Z]  D5           write     device/vbd/768/x caf\u00e9")
+    for line in lines:
+        m = LINE.match(line)
+        ((conn, op, data),) = _CHUNK_LINE.findall(line + "\n")
+        if m is None or m.end() != len(line):
+            assert (conn, op, data) == ("", "", ""), line
+        elif (conn, op, data) != m.groups():
+            assert (conn, op, data) == ("", "", ""), line
+            assert any(c.isdigit() and not c.isascii() for c in line), line

@@ -4,7 +4,10 @@
   and writer: the explorer's counterexamples and the replay files use it too);
 * :mod:`xbdspec.traces.oxenstored`: oxenstored's access-log lines;
 * :mod:`xbdspec.traces.projection`: the model seen through a xenstore log;
-* :mod:`xbdspec.traces.vbd`: following every vbd of a log;
+* :mod:`xbdspec.traces.vbd`: following every vbd of a log (against the FreeBSD model;
+  :mod:`xbdspec.traces.vbd_protocol`: against the protocol model);
+* :mod:`xbdspec.traces.protocol`: commits and ring steps against the protocol model;
+  :mod:`xbdspec.traces.compiled`: the declaration's steps compiled for it;
 * :mod:`xbdspec.traces.check`: the checks, streaming; :mod:`xbdspec.traces.cli`:
   ``xbdspec check``.
 """

@@ -14,16 +14,17 @@ unverifiable (a line that matters was cut or refused).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
+from xbdspec import argtypes, output
 from xbdspec.errors import InputError
 
 from . import check as check_mod
 from .check import FORMATS, FRONTENDS, check_file, detect_format
 from .oxenstored import DEFAULT_NB_CHARS
 from .protocol import check_scenario
+from .report import CheckResult
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument(
         "--nb-chars",
-        type=int,
+        type=argtypes.int_range(0, None, "0: lines are never cut"),
         default=DEFAULT_NB_CHARS,
         metavar="N",
         help="the log's access-log-nb-chars (oxenstored cuts lines at N-1 characters with "
@@ -65,7 +66,17 @@ def run(args: argparse.Namespace) -> int:
         fmt = _first_format(args.trace) or "auto"
     if fmt == "commits":
         _, report = check_scenario(args.trace)
-        print(json.dumps(report.as_json(), indent=2) if args.json else report.render(args.trace))
+        if args.json:
+            data = {"source": args.trace, "format": "commits", **report.as_json()}
+            counts = {
+                "commits": report.commits,
+                "steps": len(report.steps),
+                "deviations": len(report.deviations),
+                "violations": int(bool(report.violation)),
+            }
+            output.emit("check", ok=report.exit_code == 0, counts=counts, fields=data)
+        else:
+            print(report.render(args.trace))
         sys.stdout.flush()
         return report.exit_code
     try:
@@ -73,15 +84,32 @@ def run(args: argparse.Namespace) -> int:
     except check_mod.PartialCheck as stopped:
         # what was reached before the malformed line, then the error (exit status 2)
         partial = stopped.result
-        print(json.dumps(partial.as_json(), indent=2) if args.json else partial.render())
+        if args.json:
+            from xbdspec.cli import EXIT_INPUT
+
+            data = partial.as_json()
+            data["error"] = output.error_field("input", str(stopped), EXIT_INPUT)
+            output.emit("check", ok=False, counts=_counts(partial), fields=data)
+        else:
+            print(partial.render())
         sys.stdout.flush()
         raise
     if args.json:
-        print(json.dumps(result.as_json(), indent=2))
+        output.emit(
+            "check", ok=result.exit_code == 0, counts=_counts(result), fields=result.as_json()
+        )
     else:
         print(result.render())
     sys.stdout.flush()
     return result.exit_code
+
+
+def _counts(result: CheckResult) -> dict[str, int]:
+    """The envelope's counts: events read, devices, and the devices of each verdict."""
+    counts = {"events": result.events, "devices": len(result.devices), "notes": len(result.notes)}
+    for device in result.devices:
+        counts[device.verdict] = counts.get(device.verdict, 0) + 1
+    return counts
 
 
 def _first_format(path: str) -> str:

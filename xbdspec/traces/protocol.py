@@ -26,16 +26,22 @@ keep blkif.h's rules (:data:`xbdspec.model.protocol.content.PROPERTY_RULES`).
 
 Checking is a walk in a table (:class:`StepTable`), built as the commits come: the set
 of states held, with the directories as the checker reads them, is a node; a commit
-seen before from the same node is a look-up of the node it leads to.  Ring steps are
-looked up the same way on the held set with the ring's indices moved back to where they
-start (the ring's macros read only their differences).  Only steps that are taken are
-recorded: a violation is always worked out, and worded, by the direct step.
+seen before from the same node is a look-up of the node it leads to.  Only steps that
+are taken are recorded: a violation is always worked out, and worded, by the direct
+step.  The ring steps of a protocol trace (a harness's) are taken by compiled steps
+(:mod:`xbdspec.traces.compiled`: each step of the declaration, with its parameters,
+made one Python function of the state the second time it is met), line after line
+(:meth:`ProtocolChecker.take_line`); :meth:`ProtocolChecker.take` looks them up, as
+commits, on the held set with the ring's indices moved back to where they start (the
+ring's macros read only their differences).  A refused step is always worded by the
+model's own step.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import types
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -49,6 +55,8 @@ from xbdspec.model.protocol.content import PROPERTY_RULES, DeviceProperties, bro
 from xbdspec.model.protocol.ring import table as ring_table
 from xbdspec.model.protocol.vocabulary import Operation
 from xbdspec.model.vocabulary import XenbusState
+
+from .compiled import CompiledStep, compile_step
 
 X = XenbusState
 
@@ -158,45 +166,116 @@ def iter_commits(
     :data:`CACHED_LINES` of them), and only its place in the file is new.  A line that
     differs from one read before only in the harness's event number it ends with
     (``, "event": N}``, which the check does not read) counts as read before."""
-    seen_header = False
-    known: dict[str, tuple[Any, ...]] = {}
+    for number, item in _read_lines(lines, source):
+        if isinstance(item, RingLine):
+            yield RingSteps(item.queue, item.steps, item.what, f"{source}:{number}", item.key)
+        elif isinstance(item, Commit):
+            yield Commit(item.by, item.writes, item.remove, f"{source}:{number}")
+        else:
+            yield item
+
+
+@dataclass(eq=False)
+class RingLine:
+    """A line of ring steps as it was read, shared by every line that says the same
+    (:func:`_read_lines`): what :class:`RingSteps` says but its place, and what the
+    checkers work out of it once (the steps' instances and labels, their compiled
+    steps: :meth:`ProtocolChecker.take_line`).
+
+    Attributes:
+        queue: the ring's queue.
+        steps: ``(transition name, parameters)`` of the ring's table, in order.
+        what: what the harness saw happen, in words.
+        key: the steps as the step table keys them (:func:`steps_key`).
+        named: ``what`` as a violation names it (with the queue when it is not 0).
+    """
+
+    queue: int
+    steps: tuple[tuple[str, dict[str, Any]], ...]
+    what: str
+    key: str
+    named: str = ""
+    #: the checker of the line's queue in the stream it was read from
+    #: (:func:`_check_stream`)
+    checker: Any = field(default=None, repr=False)
+    #: the step table the fields below were worked out for
+    table: Any = field(default=None, repr=False)
+    #: the steps' instances and labels (:meth:`StepTable.prepared`)
+    prepared: Any = field(default=None, repr=False)
+    #: the compiled steps and their deviations, once every step is compiled
+    compiled: Any = field(default=None, repr=False)
+
+
+def _read_lines(
+    lines: Iterable[str], source: str
+) -> Iterator[tuple[int, dict[str, Any] | Commit | RingLine]]:
+    """:func:`iter_commits` with each item's line number: the header object, then
+    each commit (a :class:`Commit` whose ``where`` is the first line that said it) or
+    line of ring steps (a :class:`RingLine`), the same object for every line that
+    says the same."""
+    reader = _Reader(source)
+    known = reader.known
     for number, line in enumerate(lines, 1):
-        found = known.get(_without_event(line))
-        if found is not None:
-            where = f"{source}:{number}"
-            if len(found) == 3:
-                yield Commit(found[0], found[1], found[2], where)
-            else:
-                yield RingSteps(found[0], found[1], found[2], where, found[3])
-            continue
-        where = f"{source}:{number}"
+        found: dict[str, Any] | Commit | RingLine | None = known.get(_without_event(line))
+        if found is None:
+            found = reader.parse(line, number)
+            if found is None:
+                continue
+        yield number, found
+    reader.finish()
+
+
+class _Reader:
+    """What :func:`_read_lines` and :func:`_check_stream` share: the lines met (a line
+    read before is not parsed again), and the parsing of a new line.
+
+    Attributes:
+        known: :func:`_without_event` of each line met (of at most
+            :data:`CACHED_LINE` characters, :data:`CACHED_LINES` of them) -> what it
+            says.
+    """
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.known: dict[str, Commit | RingLine] = {}
+        self.seen_header = False
+
+    def parse(self, line: str, number: int) -> dict[str, Any] | Commit | RingLine | None:
+        """What line ``number`` says (the first object is the header), None for a blank
+        line; an :class:`InputError` naming the line when it says nothing a file of
+        commits can."""
+        where = f"{self.source}:{number}"
         if len(line) > MAX_LINE:
             raise InputError(where, f"the line is longer than {MAX_LINE} characters")
         if not line.strip():
-            continue
+            return None
         try:
             obj = json.loads(line)
-        except (json.JSONDecodeError, RecursionError) as exc:
+        except (ValueError, RecursionError) as exc:  # ValueError: not JSON, or past 4300 digits
             reason = "nested too deeply" if isinstance(exc, RecursionError) else exc
             raise InputError(where, f"not a JSON object: {reason}") from None
         if not isinstance(obj, dict):
             raise InputError(where, "each line must be a JSON object")
-        if not seen_header:
-            seen_header = True
-            yield obj
-            continue
-        item = _ring_steps(obj, where) if "steps" in obj else _commit(obj, where)
+        if not self.seen_header:
+            self.seen_header = True
+            return obj
+        item: Commit | RingLine
+        if "steps" in obj:
+            ring = _ring_steps(obj, where)
+            named = f"queue {ring.queue}: {ring.what}" if ring.queue else ring.what
+            item = RingLine(ring.queue, ring.steps, ring.what, ring.key, named)
+        else:
+            item = _commit(obj, where)
         if len(line) <= CACHED_LINE:
-            if len(known) >= CACHED_LINES:
-                known.clear()
-            known[_without_event(line)] = (
-                (item.by, item.writes, item.remove)
-                if isinstance(item, Commit)
-                else (item.queue, item.steps, item.what, item.key)
-            )
-        yield item
-    if not seen_header:
-        raise InputError(source, "empty: a file of commits starts with a header object")
+            if len(self.known) >= CACHED_LINES:
+                self.known.clear()
+            self.known[_without_event(line)] = item
+        return item
+
+    def finish(self) -> None:
+        """The end of the file: an :class:`InputError` when it held no header."""
+        if not self.seen_header:
+            raise InputError(self.source, "empty: a file of commits starts with a header object")
 
 
 #: Lines remembered by :func:`iter_commits`: at most this long, and this many.
@@ -209,18 +288,14 @@ def _without_event(line: str) -> str:
     """``line`` without the harness's event number when it ends with one (``, "event":
     N}`` with N a JSON whole number, then only white space), else ``line`` itself."""
     at = line.rfind(_EVENT)
-    if at < 0:
-        return line
-    tail = line[at + len(_EVENT) :].rstrip()
-    digits = tail[:-1]
-    if (
-        tail[-1:] == "}"
-        and digits.isascii()
-        and digits.isdigit()
-        and (digits == "0" or digits[0] != "0")
-    ):
+    if at >= 0 and _EVENT_TAIL.match(line, at + len(_EVENT)) is not None:
         return line[:at] + "}"
     return line
+
+
+#: What follows ``, "event": `` at the end of a line with a harness's event number: a
+#: JSON whole number (no leading zero), ``}``, white space (``str.isspace``'s).
+_EVENT_TAIL = re.compile(r"(?:0|[1-9][0-9]*)\}\s*\Z")
 
 
 @dataclass(frozen=True)
@@ -707,9 +782,12 @@ class StepTable:
     worked out by the direct step (:meth:`ProtocolChecker.check_direct`), so its
     message is the direct step's own.
 
+    It also holds the compiled ring steps (:meth:`compiled`), shared the same way.
+
     Memory is bounded: past :data:`MAX_NODES` nodes or :data:`MAX_EDGES` transitions the
     table starts afresh (a new :attr:`generation`; checkers re-intern their
-    configuration on their next commit).
+    configuration on their next commit); past :data:`MAX_COMPILED` compiled steps, they
+    are compiled afresh.
     """
 
     #: The most configurations, and transitions, kept before the table starts afresh.
@@ -723,6 +801,11 @@ class StepTable:
     #: The most ring-step transitions, and prepared lines of ring steps, kept.
     MAX_RING_EDGES = 1 << 15
     MAX_PREPARED = 1 << 12
+    #: A ring step (an instance) is compiled (:mod:`xbdspec.traces.compiled`) the time
+    #: it is taken this many times, in any line (the first time: 1); at most
+    #: :data:`MAX_COMPILED` compiled steps are kept.
+    COMPILE_AFTER = 2
+    MAX_COMPILED = 1 << 12
 
     def __init__(self, sizes: ProtocolSizes) -> None:
         self.sizes = sizes
@@ -738,6 +821,12 @@ class StepTable:
         self._instances: dict[tuple[Any, ...], Instance] = {}
         self._labels: dict[tuple[Any, ...], str] = {}
         self._prepared: dict[str, tuple[list[tuple[Instance, str]], tuple[str, ...]]] = {}
+        #: instance (by id) -> (the instance, its compiled step or None, how many times
+        #: it was asked for before (-1: it cannot be compiled))
+        self._compiled: dict[int, tuple[Instance, CompiledStep | None, int]] = {}
+        self._sample = self.stepper.initial()
+        #: the compiled steps' code objects, by their text
+        self._codes: dict[str, types.CodeType] = {}
         self.restart()
 
     def restart(self) -> None:
@@ -834,10 +923,36 @@ class StepTable:
                 [(self.instance(name, params), name) for name, params in steps],
                 tuple(self.label(name, params) for name, params in steps),
             )
+            if len(key) > self.MAX_KEY_TEXT:
+                return found  # not kept: the table's memory is bounded
             if len(self._prepared) >= self.MAX_PREPARED:
                 self._prepared.clear()
             self._prepared[key] = found
         return found
+
+    def compiled(self, instance: Instance, name: str) -> CompiledStep | None:
+        """The compiled step of ``instance`` (:mod:`xbdspec.traces.compiled`), compiled
+        the :data:`COMPILE_AFTER`-th time it is asked for (each time counts); None
+        before, or when it cannot be compiled."""
+        key = id(instance)
+        held = self._compiled.get(key)
+        if held is not None:
+            if held[1] is not None or held[2] < 0:
+                return held[1]
+            taken = held[2] + 1
+        else:
+            if len(self._compiled) >= self.MAX_COMPILED:
+                self._compiled.clear()
+                self._codes.clear()
+            taken = 1
+        step = None
+        if taken >= self.COMPILE_AFTER:
+            step = compile_step(
+                instance.transition, self.controls[name], instance, self._sample, self._codes
+            )
+            taken = -1 if step is None else taken  # never again
+        self._compiled[key] = (instance, step, taken)
+        return step
 
     def label(self, name: str, params: Mapping[str, Any]) -> str:
         """``name(param=value, ...)``, the step as a report lists it, memoised."""
@@ -898,6 +1013,9 @@ class ProtocolChecker:
         #: the held states as a ring set of the table: (its number, the set, offset,
         #: the table's generation)
         self._ring: tuple[int, RingSet, int, int] | None = None
+        #: the one state held and its deviations, when the compiled ring steps last
+        #: took it (no set made, no state hashed: :meth:`_take_compiled`)
+        self._one: tuple[Any, frozenset[str]] | None = None
         self.report = Report()
         #: the table node of (states, dirs), valid while the states held, dirs.version
         #: and the table's generation are those it was computed for
@@ -911,14 +1029,18 @@ class ProtocolChecker:
         """The protocol states consistent with the commits so far, each with the
         deviations its path used (read-only: a held set may be shared)."""
         if self._states is None:
-            assert self._ring is not None
-            self._states = self.table.placed(self._ring[1], self._ring[2])
+            if self._one is not None:
+                self._states = {self._one[0]: self._one[1]}
+            else:
+                assert self._ring is not None
+                self._states = self.table.placed(self._ring[1], self._ring[2])
         return self._states
 
     @states.setter
     def states(self, value: dict[Any, frozenset[str]]) -> None:
         self._states = value
         self._ring = None
+        self._one = None
 
     def join(self, front: int | None, back: int | None) -> bool:
         """Start from every protocol state whose state nodes agree with what a log that
@@ -1076,8 +1198,105 @@ class ProtocolChecker:
         steps = list(steps)
         if not self.use_table or len(steps) > self.table.MAX_KEYS:
             return self._take_direct(steps, where, what)
+        return self._take_table(steps, where, what, key or steps_key(steps))
+
+    def take_line(self, line: RingLine, source: str, number: int) -> bool:
+        """:meth:`take` of a line of ring steps read by :func:`_read_lines` (line
+        ``number`` of ``source``).
+
+        Each step is taken by the model's own step the first
+        :data:`StepTable.COMPILE_AFTER` - 1 times it is met (in any line), and by its
+        compiled step (:mod:`xbdspec.traces.compiled`) from then on; once every step
+        of the line is compiled, the line is a tuple of compiled steps
+        (:meth:`_take_compiled`).  A step met once costs no compilation, a step met
+        often is taken compiled almost every time.  (The ring sets of :meth:`take`
+        are not used here: the states a harness's ring meets are many, and rarely met
+        again, where its lines, and their steps, are met again and again.)  What the
+        checkers work out of a line (its steps' instances and labels, their compiled
+        steps) is kept on the line.
+
+        The common case, a compiled line from the one state held, is done here; the
+        rest by :meth:`_take_line`."""
+        compiled = line.compiled
+        one = self._one
+        if compiled is not None and one is not None and line.table is self.table:
+            state, used = one
+            for step in compiled[0]:
+                state = step(state)
+                if state is None:
+                    break
+            else:
+                deviations = compiled[1]
+                self._one = (state, used | deviations if deviations else used)
+                self.report.steps.extend(line.prepared[1])
+                return True
+        return self._take_line(line, source, number)
+
+    def _take_line(self, line: RingLine, source: str, number: int) -> bool:
+        """:meth:`take_line` but for its common case: the line's steps that are
+        compiled by their compiled steps, the others by the model's own steps
+        (:meth:`_take_some`), until every one is compiled."""
+        if self.report.verdict == Verdict.VIOLATION:
+            return False
         table = self.table
-        key = key or steps_key(steps)
+        if line.table is not table:
+            line.table, line.prepared, line.compiled = table, None, None
+        compiled = line.compiled
+        if compiled is None and self.use_table and len(line.steps) <= table.MAX_KEYS:
+            if line.prepared is None:
+                line.prepared = table.prepared(line.key, list(line.steps))
+            instances = line.prepared[0]
+            steps = [table.compiled(instance, name) for instance, name in instances]
+            deviations = frozenset(
+                i.transition.deviation for i, _ in instances if i.transition.deviation
+            )
+            if all(step is not None for step in steps):
+                compiled = line.compiled = (tuple(steps), deviations)
+            elif self._take_some(instances, steps, deviations, line.prepared[1]):
+                return True
+        if compiled is not None and self._take_compiled(compiled, line.prepared[1]):
+            return True
+        where = f"{source}:{number}"
+        steps_ = list(line.steps)
+        if not self.use_table or len(steps_) > table.MAX_KEYS:
+            return self._take_direct(steps_, where, line.named)
+        return self._take_direct(steps_, where, line.named, line.key)
+
+    def _take_some(
+        self,
+        instances: list[tuple[Instance, str]],
+        steps: list[CompiledStep | None],
+        deviations: frozenset[str],
+        labels: tuple[str, ...],
+    ) -> bool:
+        """Ring steps from every state held, each by its compiled step when it has one
+        (``steps``), else by the model's own (:meth:`_take`, one step at a time: what
+        it does with a list, step after step); False, changing nothing, when no state
+        allows them."""
+        survivors: dict[Any, frozenset[str]] = {}
+        for state, used in self.states.items():
+            for (instance, name), step in zip(instances, steps, strict=True):
+                if step is not None:
+                    state = step(state)
+                else:
+                    taken = self._take(state, [(instance, name)], [])
+                    state = None if taken is None else taken[0]
+                if state is None:
+                    break
+            else:
+                survivors[state] = used | deviations if deviations else used
+        if not survivors:
+            return False
+        self.states = survivors
+        self.report.steps.extend(labels)
+        return True
+
+    def _take_table(
+        self, steps: list[tuple[str, dict[str, Any]]], where: str, what: str, key: str
+    ) -> bool:
+        """:meth:`take` through the step table's ring sets (or directly when the held
+        set or the steps' text is too big for the table)."""
+        table = self.table
         ring = self._ring
         held = len(ring[1]) if ring is not None else len(self.states)
         if len(key) > table.MAX_KEY_TEXT or held > table.MAX_KEYS:
@@ -1088,6 +1307,7 @@ class ProtocolChecker:
         if hit is not None:
             after, ring_set, moved, labels = hit
             self._states = None
+            self._one = None
             self._ring = (after, ring_set, (ring[2] + moved) & 0xFFFF_FFFF, ring[3])
             self.report.steps.extend(labels)
             return True
@@ -1104,6 +1324,45 @@ class ProtocolChecker:
                 labels = tuple(self.report.steps[taken:])
                 table.ring_edges[(ring[0], key)] = (after, ring_set, moved, labels)
         self._ring = (after, ring_set, offset, generation)
+        self._one = None
+        return True
+
+    def _take_compiled(
+        self,
+        compiled: tuple[tuple[CompiledStep, ...], frozenset[str]],
+        labels: tuple[str, ...],
+    ) -> bool:
+        """Ring steps by their compiled steps (:mod:`xbdspec.traces.compiled`), from
+        every state held, as :meth:`_survivors` takes them; False, changing nothing,
+        when no state allows them (the caller then takes them by the model's own
+        steps, which word why)."""
+        steps, deviations = compiled
+        one = self._one
+        if one is None and self._states is not None and len(self._states) == 1:
+            one = next(iter(self._states.items()))
+        if one is not None:
+            state, used = one
+            for step in steps:
+                state = step(state)
+                if state is None:
+                    return False
+            self._one = (state, used | deviations if deviations else used)
+            self._states = None
+            self._ring = None
+            self.report.steps.extend(labels)
+            return True
+        survivors: dict[Any, frozenset[str]] = {}
+        for state, used in self.states.items():
+            for step in steps:
+                state = step(state)
+                if state is None:
+                    break
+            else:
+                survivors[state] = used | deviations if deviations else used
+        if not survivors:
+            return False
+        self.states = survivors
+        self.report.steps.extend(labels)
         return True
 
     def _take_direct(
@@ -1118,6 +1377,7 @@ class ProtocolChecker:
             labels = tuple(self._label(n, p) for n, p in steps)
         survivors, reasons = self._survivors(steps, instances)
         if not survivors:
+            self._stop()
             self.report.verdict = Verdict.VIOLATION
             self.report.violation = f"{where}: {what}: " + "; ".join(dict.fromkeys(reasons))
             return False
@@ -1157,9 +1417,16 @@ class ProtocolChecker:
         shown = ", ".join(f"{k}={v}" for k, v in commit.writes.items())
         if commit.remove:
             shown += (", " if shown else "") + "remove " + ", ".join(commit.remove)
+        self._stop()
         self.report.verdict = Verdict.VIOLATION
         self.report.violation = f"{commit.where}: {commit.by} commits {{{shown}}}: {why}"
         return False
+
+    def _stop(self) -> None:
+        """A violation: the states held stay as they were (for the report), as a set
+        (:meth:`take_line`'s shortcut never takes a step after a violation)."""
+        _ = self.states
+        self._one = None
 
     def finish(self) -> Report:
         """The verdict: a violation stays one; otherwise the best path decides."""
@@ -1214,19 +1481,38 @@ def check_scenario(path: str, table: bool = True) -> tuple[dict[str, Any], Repor
 
 
 def _bounded(handle: Iterable[str]) -> Iterator[str]:
-    """Lines of ``handle``, each cut off (and refused) past :data:`MAX_LINE`."""
-    read = getattr(handle, "readline", None)
+    """Lines of ``handle``, each cut off (and refused) past :data:`MAX_LINE`.
+
+    A stream (an object with ``read``) is read :data:`CHUNK` characters at a time and
+    split at its newlines (a line is handed out without its newline; the last one as
+    it ends): what ``readline(MAX_LINE + 1)`` would give, the first line longer than
+    :data:`MAX_LINE` with its newline cut to its first ``MAX_LINE + 1`` characters
+    (which :func:`_read_lines` refuses, naming it), and nothing after it."""
+    read = getattr(handle, "read", None)
     if read is None:
         yield from handle
         return
+    rest = ""
     while True:
-        line = read(MAX_LINE + 1)
-        if not line:
+        chunk = read(CHUNK)
+        if not chunk:
+            if rest:
+                yield rest[: MAX_LINE + 1]  # refused when longer than MAX_LINE
             return
-        if len(line) > MAX_LINE:
-            yield line  # read_commits refuses it, naming the line
+        lines = (rest + chunk).split("\n")
+        rest = lines.pop()
+        for line in lines:
+            if len(line) >= MAX_LINE:  # with its newline, longer than MAX_LINE
+                yield (line + "\n")[: MAX_LINE + 1]
+                return
+            yield line
+        if len(rest) > MAX_LINE:
+            yield rest[: MAX_LINE + 1]
             return
-        yield line
+
+
+#: How many characters :func:`_bounded` reads at a time.
+CHUNK = 1 << 16
 
 
 #: Bounds on the sizes a trace's header may ask for (each is a model instance's size).
@@ -1264,9 +1550,19 @@ def _check_stream(
     handle: Iterable[str], source: str, table: bool = True
 ) -> tuple[dict[str, Any], Report]:
     """Check commits (and ring steps, one checker per queue: every queue sees every
-    commit, its own ring's steps only) as they are read."""
-    stream = iter_commits(_bounded(handle), source)
-    header = next(stream)
+    commit, its own ring's steps only) as they are read.
+
+    As :func:`_read_lines` reads them, with its look-up of a line met before done
+    here: a line of ring steps met before costs finding it, and its checker's
+    :meth:`ProtocolChecker.take_line`."""
+    reader = _Reader(source)
+    lines = enumerate(_bounded(handle), 1)
+    header: Any = None
+    for number, line in lines:
+        header = reader.parse(line, number)
+        if header is not None:
+            break
+    reader.finish()
     assert isinstance(header, dict)
     sizes = header_sizes(header, f"{source}:1")
     queues = (
@@ -1275,26 +1571,39 @@ def _check_stream(
         else [ProtocolChecker(sizes, table) for _ in range(sizes.max_queues)]
     )
     failed: ProtocolChecker | None = None
-    for item in stream:
-        if isinstance(item, Commit):
-            failed = next((c for c in queues if not c.check(item)), None)
-        elif isinstance(item, RingSteps):
-            if sizes is None:
-                raise InputError(
-                    item.where,
-                    "a line of ring steps needs the header's 'sizes' (the protocol model's "
-                    "request ids and ring slots)",
-                )
-            if item.queue >= len(queues):
-                raise InputError(
-                    item.where, f"queue {item.queue} is beyond the header's max_queues"
-                )
-            what = f"queue {item.queue}: {item.what}" if item.queue else item.what
-            checker = queues[item.queue]
-            if not checker.take(item.steps, item.where, what, item.key):
+    known = reader.known
+    skip, tail = len(_EVENT), _EVENT_TAIL.match
+    for number, line in lines:
+        at = line.rfind(_EVENT)
+        key = line[:at] + "}" if at >= 0 and tail(line, at + skip) is not None else line
+        item: dict[str, Any] | Commit | RingLine | None = known.get(key)
+        if item is None:
+            item = reader.parse(line, number)
+            if item is None:
+                continue
+        if type(item) is RingLine:
+            checker = item.checker  # the line's queue's, once the line was met
+            if checker is None:
+                if sizes is None:
+                    raise InputError(
+                        f"{source}:{number}",
+                        "a line of ring steps needs the header's 'sizes' (the protocol "
+                        "model's request ids and ring slots)",
+                    )
+                if item.queue >= len(queues):
+                    raise InputError(
+                        f"{source}:{number}",
+                        f"queue {item.queue} is beyond the header's max_queues",
+                    )
+                checker = item.checker = queues[item.queue]
+            if not checker.take_line(item, source, number):
                 failed = checker
-        if failed is not None:
-            break
+                break
+        elif isinstance(item, Commit):
+            commit = Commit(item.by, item.writes, item.remove, f"{source}:{number}")
+            failed = next((c for c in queues if not c.check(commit)), None)
+            if failed is not None:
+                break
     report = (failed or queues[0]).finish()
     if failed is not None and failed is not queues[0]:
         report.commits = queues[0].report.commits

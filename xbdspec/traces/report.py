@@ -124,6 +124,20 @@ class DeviceReport:
         }
 
 
+def _state_lines(label: str, state: Any) -> list[str]:
+    """A model state as the text report shows it: ``field=value, ...`` (no Python
+    ``repr``); several states consistent with a log, one line each."""
+    from xbdspec.output import plain
+
+    if isinstance(state, list) and len(state) > 1 and all(isinstance(s, dict) for s in state):
+        return [f"{label}: one of {len(state)} states:"] + [
+            f"{' ' * (len(label) - len(label.lstrip()) + 2)}{plain(s)}" for s in state
+        ]
+    if isinstance(state, list) and len(state) == 1:
+        state = state[0]
+    return [f"{label}: {plain(state)}"]
+
+
 @dataclass
 class CheckResult:
     """The whole check.
@@ -211,8 +225,8 @@ class CheckResult:
                         "      the model allowed: "
                         + ("; ".join(v.allowed) if v.allowed else "nothing")
                     )
-                lines.append(
-                    f"      {'protocol' if d.levels == 'protocol' else 'model'} state: {v.state}"
+                lines += _state_lines(
+                    f"      {'protocol' if d.levels == 'protocol' else 'model'} state", v.state
                 )
         for n in self.notes:
             lines.append(f"  line {n.line}: {n.kind}: {n.message}")

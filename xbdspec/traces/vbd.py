@@ -15,9 +15,11 @@ feature and device keys (``feature-*``, ``max-ring-page-order``, ``max-ring-page
 ``physical-sector-size``).  Everything else is ignored.
 
 Writes inside a transaction take effect at its ``commit`` (or ``coalesce``) line and
-vanish at a ``conflict``; a transaction whose connection ends is dropped.  ``rm`` of
-a device node (or of an ancestor, as when a domain is destroyed) ends the device's
-life; a later write starts a new one.
+vanish at a ``conflict``; a transaction whose connection ends is dropped.  What open
+transactions hold is capped (:data:`MAX_OPEN_TRANSACTIONS`, :data:`MAX_TRANSACTION_WRITES`,
+:data:`MAX_BUFFERED`): a transaction past a cap is dropped before its write is held, and
+the devices it writes are unverifiable.  ``rm`` of a device node (or of an ancestor, as
+when a domain is destroyed) ends the device's life; a later write starts a new one.
 
 Reading is linear in the log and its memory bounded: chunks of whole lines are split
 by one regular expression (:meth:`VbdChecker.feed_text`); connections, paths and the
@@ -72,10 +74,30 @@ _CHANGES = frozenset({"write", "rm"})
 _TRANSACTION_ENDS = frozenset({"commit", "coalesce", "conflict", "endconn"})
 #: Operations that can matter to a vbd (everything else is only checked for form).
 _INTERESTING = frozenset({"write", "rm", "commit", "coalesce", "conflict", "endconn", "error"})
-#: How many transactions a connection may leave open before the oldest is forgotten.
-MAX_OPEN_TRANSACTIONS = 64
-#: How many connections may hold open transactions before the longest idle is forgotten.
+#: The caps on what uncommitted transactions hold (the writes and removals of vbd keys
+#: they made, which take effect at their commit): at most this many transactions
+#: holding any, at most this many writes and removals in one transaction, at most this
+#: many over all of them.  A transaction that would go past a cap is *dropped*: what it
+#: held is forgotten and every device it wrote, or writes later, is unverifiable from
+#: that line on (its commit cannot be followed); at most :data:`MAX_DROPPED` dropped
+#: transactions are remembered while open, past that the log is refused (an
+#: :class:`~xbdspec.errors.InputError` naming the line).  Each is checked before the
+#: write is held.
+MAX_OPEN_TRANSACTIONS = 4096
+MAX_TRANSACTION_WRITES = 1024
+MAX_BUFFERED = 1 << 16
+MAX_DROPPED = 4096
+#: How many connections' last requests are remembered (for an ``error`` answer).
 MAX_CONNECTIONS = 4096
+#: Writes held in transactions are counted against :data:`MAX_BUFFERED` this many at a
+#: time (a transaction holding n counts as n rounded up to a multiple of it), so the
+#: fast reading checks the caps only when a transaction's count reaches a multiple
+#: (:data:`MAX_TRANSACTION_WRITES` and :data:`MAX_BUFFERED` are multiples of it).
+_BLOCK = 64
+assert MAX_TRANSACTION_WRITES % _BLOCK == 0 and MAX_BUFFERED % _BLOCK == 0
+#: What a dropped transaction holds in :attr:`VbdChecker.transactions` (its length, 0,
+#: is a multiple of :data:`_BLOCK`: the fast reading never appends to it).
+_DROPPED: tuple[()] = ()
 #: The largest ring order and queue count followed (blkif.h bounds neither; no back end
 #: offers more): larger values are refused before anything is allocated for them.
 MAX_RING_ORDER = 8
@@ -246,14 +268,26 @@ Target = tuple[DeviceKey, str, "str | None", "int | None", "str | None"]
 #: ``error`` answer is about it).
 Pending = tuple[int, str, str, "str | None", "Target | None", DeviceKey, int]
 
+#: The access-log lines as the fast reading matches them: :data:`LINE` with ASCII
+#: digits in the date (``\d`` also takes other scripts' digits, one look-up in Python's
+#: Unicode tables each) and possessive repeats (``++``, ``*+``: no backtracking point
+#: kept; none is ever needed, each run being followed by what it cannot match).  What
+#: it matches it splits as :data:`LINE` does; a line it does not take (only one with
+#: other digits) is matched by the ``.*`` alternative and left to the per-line code,
+#: which reads it with :data:`LINE` itself (``tests/traces/test_fast_paths.py``).
+_FAST_LINE = (
+    r"\[[0-9]{8}[T ][0-9][0-9]:[0-9][0-9]:[0-9][0-9]\.[0-9]{3}Z?\] ++(\S++) ++"
+    r"(\S++(?: event| start| end| notfired| introduced| watches)?) *+(.*+)"
+)
 #: One line of a chunk of whole lines: an access-log line (the fields of :data:`LINE`)
 #: or, when it is not one, any other line (a blank or a malformed line: empty fields).
 #: ``^`` in multi-line mode and ``.`` never crossing a newline: each match is one whole
 #: line, so ``findall`` splits a chunk into its lines, in order.
-_CHUNK_LINE = re.compile("(?m)^(?:" + LINE.pattern + "|.*)\n")
+_CHUNK_LINE = re.compile("(?m)^(?:" + _FAST_LINE + "|.*)\n")
 #: A connection as the fast path keeps it: its name, the base of its relative paths,
-#: the transaction id, and the writes seen from that base (:meth:`VbdChecker._write_of`).
-Conn = tuple[str, str, int, dict[str, tuple[str, "Target | None", str]]]
+#: the transaction id, the writes seen from that base (:meth:`VbdChecker._write_of`),
+#: and the key of its transaction in :attr:`VbdChecker.transactions`.
+Conn = tuple[str, str, int, dict[str, tuple[str, "Target | None", str]], tuple[str, int]]
 #: How many writes :meth:`VbdChecker._write_of` remembers, over every base.
 _WRITES = 1 << 14
 #: The longest connection field, path or data field the caches keep (longer ones are
@@ -301,11 +335,17 @@ class VbdChecker:
         self.source = source
         self.nb_chars = nb_chars
         self.devices: dict[DeviceKey, _Device] = {}
-        #: connection name -> tid -> buffered relevant writes (line, op, path, value, target)
-        self.transactions: dict[str, dict[int, list[Pending]]] = {}
+        #: (connection name, tid) -> the writes and removals of vbd keys the open
+        #: transaction holds (:data:`_DROPPED` when it went past a cap)
+        self.transactions: dict[tuple[str, int], list[Pending] | tuple[()]] = {}
+        #: the writes counted against :data:`MAX_BUFFERED` (in blocks of :data:`_BLOCK`),
+        #: and how many open transactions are dropped
+        self._reserved = 0
+        self._dropped = 0
         #: connection field (``D5.3``) -> its last request, when that request touched a
         #: vbd (bounded: the oldest is forgotten)
         self.last_request: dict[str, Pending] = {}
+        self._forgotten = 0
         self.result = CheckResult(source, "oxenstored")
         #: the connection fields seen: (name, base of relative paths, tid), or
         #: :data:`_NO_CONNECTION`
@@ -384,21 +424,22 @@ class VbdChecker:
                         elif last_request:  # an error no longer refers to a vbd
                             last_request.pop(conn, None)
                         continue
-                    if data.endswith(".."):
-                        self._feed_one(text, start, number)
-                        continue
                     c = connections.get(conn) or self._connection(conn)
                     if not c:  # no connection: the per-line code says why
                         self._feed_one(text, start, number)
                         continue
-                    path, target, value = c[3].get(data) or self._write_of(c, data, number)
+                    written = c[3].get(data)  # a write seen before: not a cut one
+                    if written is None:
+                        if data.endswith(".."):
+                            self._feed_one(text, start, number)
+                            continue
+                        written = self._write_of(c, data, number)
+                    path, target, value = written
                     if target is None:
                         # a request about no tracked key: an answer to it is not about
                         # a tracked write
                         last_request.pop(conn, None)
                         continue
-                    if len(last_request) >= MAX_CONNECTIONS and conn not in last_request:
-                        del last_request[next(iter(last_request))]
                     tid = c[2]
                     last_request[conn] = pending = (
                         number,
@@ -409,29 +450,28 @@ class VbdChecker:
                         target[0],
                         tid,
                     )
+                    if len(last_request) > MAX_CONNECTIONS:  # conn was not there
+                        self._forget_oldest_request()
                     if not tid:
                         self._write_now(number, pending)
                         continue
-                    open_txs = transactions.get(c[0])
-                    buffered = None if open_txs is None else open_txs.get(tid)
-                    if buffered is None:
+                    buffered = transactions.get(c[4])
+                    if buffered is not None and len(buffered) & _BLOCK - 1:
+                        buffered.append(pending)  # type: ignore[union-attr]
+                    else:  # a new transaction, a new block, a dropped one: the caps
                         self._buffer(c[0], tid, pending)
-                    else:
-                        buffered.append(pending)
                 elif op == "commit":
                     if not transactions:
                         continue  # no transaction holds a vbd write: nothing to commit
                     c = connections.get(conn) or self._connection(conn)
                     if not c or not c[2]:  # no connection, or outside a transaction
                         continue
-                    open_txs = transactions.get(c[0])
-                    if not open_txs:
-                        continue
-                    writes = open_txs.pop(c[2], None)
-                    if not open_txs:
-                        del transactions[c[0]]
+                    writes = transactions.pop(c[4], None)
                     if writes:
+                        self._release(writes)
                         self._apply_group(number, writes)
+                    elif writes is _DROPPED:  # its devices are unverifiable already
+                        self._dropped -= 1
                 elif op == "rm":
                     if data.endswith(".."):
                         self._feed_one(text, start, number)
@@ -455,7 +495,7 @@ class VbdChecker:
                     else:
                         under = target[0]
                     if len(last_request) >= MAX_CONNECTIONS and conn not in last_request:
-                        del last_request[next(iter(last_request))]
+                        self._forget_oldest_request()
                     tid = c[2]
                     last_request[conn] = pending = (number, "rm", path, None, None, under, tid)
                     if tid:
@@ -529,7 +569,8 @@ class VbdChecker:
                     self._connections.clear()
                     self._writes_held = 0
                 writes = self._writes[base] = {}
-            found = (name, base, int(m["tid"] or 0), writes)
+            tid = int(m["tid"] or 0)
+            found = (name, base, tid, writes, (name, tid))
         if len(conn) > _CACHED_KEY:
             return found
         if len(self._connections) >= _CACHE_LIMIT:
@@ -540,7 +581,7 @@ class VbdChecker:
     def _write_of(self, c: Conn, data: str, number: int) -> tuple[str, Target | None, str]:
         """``(path, target when the key matters, value)`` of a write's data field from
         the connection ``c`` (remembered for the connection's domain: a domain writes the
-        same keys over and over)."""
+        same keys over and over, often with the same values)."""
         raw_path, _, raw_value = data.partition(" ")
         full = raw_path if raw_path[:1] == "/" else c[1] + raw_path
         path, target = self._paths.get(full) or self._path_info(full)
@@ -579,18 +620,106 @@ class VbdChecker:
 
     def _buffer(self, name: str, tid: int, pending: Pending) -> None:
         """A write or removal inside transaction ``tid`` of connection ``name``: it
-        takes effect at the commit (bounded: the oldest open transaction is forgotten)."""
-        open_txs = self.transactions.get(name)
-        if open_txs is None:
-            if len(self.transactions) >= MAX_CONNECTIONS:
-                del self.transactions[next(iter(self.transactions))]  # the longest idle
-            open_txs = self.transactions[name] = {}
-        writes = open_txs.get(tid)
-        if writes is None:
-            if len(open_txs) >= MAX_OPEN_TRANSACTIONS:
-                del open_txs[min(open_txs)]
-            writes = open_txs[tid] = []
-        writes.append(pending)
+        takes effect at the commit.  The caps (:data:`MAX_OPEN_TRANSACTIONS`,
+        :data:`MAX_TRANSACTION_WRITES`, :data:`MAX_BUFFERED`) are checked before it is
+        held; past one, the transaction is dropped (:meth:`_drop`)."""
+        key = (name, tid)
+        held = self.transactions.get(key)
+        if held is _DROPPED:
+            self._unfollowed(pending, f"transaction {name}.{tid} went past the checker's caps")
+            return
+        if held is None:
+            if len(self.transactions) - self._dropped >= MAX_OPEN_TRANSACTIONS:
+                self._drop(
+                    key,
+                    pending,
+                    f"more than {MAX_OPEN_TRANSACTIONS} transactions writing vbd keys are open",
+                )
+                return
+            held = self.transactions[key] = []
+        assert isinstance(held, list)
+        if len(held) >= MAX_TRANSACTION_WRITES:
+            self._drop(
+                key,
+                pending,
+                f"transaction {name}.{tid} writes more than {MAX_TRANSACTION_WRITES} vbd keys",
+            )
+            return
+        if not len(held) % _BLOCK:
+            if self._reserved + _BLOCK > MAX_BUFFERED:
+                self._drop(
+                    key,
+                    pending,
+                    f"open transactions hold more than {MAX_BUFFERED} writes to vbd keys",
+                )
+                return
+            self._reserved += _BLOCK
+        held.append(pending)
+
+    def _release(self, writes: list[Pending]) -> None:
+        """A transaction's writes no longer held (its commit, its conflict, its end)."""
+        self._reserved -= -(-len(writes) // _BLOCK) * _BLOCK
+
+    def _drop(self, key: tuple[str, int], pending: Pending, why: str) -> None:
+        """Transaction ``key`` goes past a cap with ``pending``: what it held is
+        forgotten, and every device it wrote (or writes from now on) is unverifiable."""
+        held = self.transactions.get(key)
+        if held is not _DROPPED and self._dropped >= MAX_DROPPED:
+            raise InputError(
+                self._where(pending[0]),
+                f"{why}, and {MAX_DROPPED} transactions past the checker's caps are open "
+                "already: the log cannot be followed further",
+            )
+        reason = f"{why} (the checker's cap): what it commits is not followed"
+        if isinstance(held, list):
+            self._release(held)
+            for earlier in held:
+                self._unfollowed(earlier, reason, pending[0])
+        if held is not _DROPPED:
+            self._dropped += 1
+        self.transactions[key] = _DROPPED
+        self._unfollowed(pending, reason)
+
+    def _unfollowed(self, pending: Pending, reason: str, line: int | None = None) -> None:
+        """The device a write (or each device a removal) of a dropped transaction
+        touches is unverifiable, at ``line`` (default: the request's own)."""
+        at = pending[0] if line is None else line
+        if pending[1] == "rm":
+            keys = dict.fromkeys(key for key, _, _ in self._touched_by(pending[2]))
+            keys.setdefault(pending[5], None)
+        else:
+            keys = {pending[5]: None}
+        for key in keys:
+            self._unverifiable(key, at, reason)
+
+    def _forget_transaction(self, key: tuple[str, int]) -> list[Pending] | None:
+        """Transaction ``key`` ends (its commit, conflict or connection's end): what it
+        held, None when it held nothing (or was dropped)."""
+        held = self.transactions.pop(key, None)
+        if held is _DROPPED:
+            self._dropped -= 1
+            return None
+        if held:
+            assert isinstance(held, list)
+            self._release(held)
+            return held
+        return None
+
+    def _forget_oldest_request(self) -> None:
+        """Forget the oldest connection's last request (:data:`MAX_CONNECTIONS` are
+        remembered).  A dictionary whose first keys are deleted one by one keeps their
+        empty slots at its front until it grows, and finding its first key walks them:
+        after a quarter of :data:`MAX_CONNECTIONS` such deletions it is rebuilt in place
+        (the same keys, in the same order), so forgetting costs the same however long
+        the log."""
+        requests = self.last_request
+        del requests[next(iter(requests))]
+        self._forgotten += 1
+        if self._forgotten >= MAX_CONNECTIONS // 4:
+            self._forgotten = 0
+            kept = dict(requests)
+            requests.clear()
+            requests.update(kept)
 
     def _malformed(self, text: str, line: int) -> None:
         if not text.strip():
@@ -611,7 +740,8 @@ class VbdChecker:
         elif op == "endconn":
             conn = parse_connection(record.conn)
             if conn is not None:
-                self.transactions.pop(conn.name, None)
+                for key in [k for k in self.transactions if k[0] == conn.name]:
+                    self._forget_transaction(key)
                 self.last_request.pop(record.conn, None)
         elif op == "error":
             self._error(record)
@@ -681,7 +811,7 @@ class VbdChecker:
                 return
             value = unescape(raw_value, self._where(record.line))
         if record.conn not in self.last_request and len(self.last_request) >= MAX_CONNECTIONS:
-            del self.last_request[next(iter(self.last_request))]
+            self._forget_oldest_request()
         pending = (
             record.line,
             record.op,
@@ -787,12 +917,7 @@ class VbdChecker:
         conn = parse_connection(record.conn)
         if conn is None or not conn.tid:
             return
-        open_txs = self.transactions.get(conn.name)
-        if not open_txs:
-            return
-        writes = open_txs.pop(conn.tid, None)
-        if not open_txs:
-            del self.transactions[conn.name]
+        writes = self._forget_transaction((conn.name, conn.tid))
         if commit and writes:
             self._apply_group(record.line, writes)
 
@@ -803,9 +928,11 @@ class VbdChecker:
             return
         origin, key, tid = last[0], last[5], last[6]
         if tid:
-            writes = self.transactions.get(conn.name, {}).get(tid)
-            if writes and writes[-1][0] == origin:
+            writes = self.transactions.get((conn.name, tid))
+            if isinstance(writes, list) and writes and writes[-1][0] == origin:
                 writes.pop()  # the refused write never entered the transaction
+                if not len(writes) % _BLOCK:
+                    self._reserved -= _BLOCK  # its block is empty again
             return
         self._unverifiable(
             key,

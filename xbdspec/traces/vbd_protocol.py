@@ -192,19 +192,24 @@ class ProtocolVbdChecker(VbdChecker):
             key = target[0]
             device = self.devices.get(key)
             if device is not None:
+                backend = device.backend
                 written: dict[str, str] = {}
-                for _origin, _op, _path, value, t, _, _ in writes:
-                    if (
-                        t is None
-                        or t[0] != key
-                        or t[4] is None
-                        or value is None
-                        or (t[3] is not None and t[3] != device.backend)
-                    ):
+                items: list[tuple[str, str | None]] = []  # the signature, as it is made
+                value_keys = VALUE_KEYS
+                for pending in writes:
+                    t = pending[4]
+                    if t is None or t[0] != key:
                         break
-                    written[t[4]] = value
+                    name, value = t[4], pending[3]
+                    if name is None or value is None or (t[3] is not None and t[3] != backend):
+                        break
+                    written[name] = value
+                    items.append((name, value) if name in value_keys else (name, None))
                 else:
-                    self._commit(device, line, written, [])
+                    sig: Any = None  # a key written twice: signature() of the dictionary
+                    if len(items) == len(written):
+                        sig = items[0] if len(items) == 1 else (tuple(items), ())
+                    self._commit(device, line, written, [], sig)
                     return
         self._apply_general(line, writes)
 
