@@ -4,8 +4,12 @@
  * Written anew for xbdspec (see docs/cdriver.md).  One driver instance per process (the
  * harness calls xbd_h_reset between scenarios).  No threads, no clock: every event comes
  * from an xbd_h_* call or from a harness callback.  panic, KASSERT, mutex recursion,
- * detected undefined behaviour, SIGFPE and hangs longjmp back to the innermost xbd_h_*
- * entry point, which returns the fault kind (xbd_h_fault_message() has the text).
+ * detected undefined behaviour, SIGFPE, SIGSEGV, SIGBUS and hangs longjmp back to the
+ * innermost xbd_h_* entry point, which returns the fault kind (xbd_h_fault_message() has
+ * the text): a wild access of the driver is its reported fault, not the harness's death.
+ * The driver's blocks of a page or more that are not the world's pages end against an
+ * unmapped fence, so that an index past such an array (the shadow's, by a hostile
+ * response id) faults and is named, as AddressSanitizer names it in the sanitizer build.
  *
  * With world hooks set (xbd_h_set_world, see xbdspec/world/frontends/seed.py) the driver's
  * page memory, grants, notifications and completions go to the protocol-level world
@@ -18,6 +22,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <ucontext.h>
 
 #include "xbd_shim.h"
@@ -79,21 +84,173 @@ static void on_sigfpe(int sig)
 	siglongjmp(*fault_jmp, 1);
 }
 
+/*
+ * Built with AddressSanitizer, the shim leaves SIGSEGV and SIGBUS to ASan (its report, with
+ * the stack, is what the sanitized run is for) and allocates blocks of their exact size
+ * (ASan's redzones are the fence); otherwise faults are contained below.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define SHIM_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SHIM_SANITIZED 1
+#endif
+#endif
+#ifndef SHIM_SANITIZED
+#define SHIM_SANITIZED 0
+#endif
+
+/*
+ * Fenced blocks: a block of a page or more ends where an unmapped (PROT_NONE) reservation
+ * of FENCE_BYTES begins, so that an access up to FENCE_BYTES past its end faults; the
+ * fault handler names the block (and, for the shadow array, the index).  At most
+ * MAX_FENCED are live (the softc of a faulted run is leaked on purpose, see xbd_h_reset;
+ * beyond that a block is an ordinary one).
+ */
+#define FENCE_BYTES ((size_t)64 << 20)
+#define MAX_FENCED 4096
+struct fenced { char *base; size_t mapped; char *start; size_t size; };
+static struct fenced fenced[MAX_FENCED];
+static int nfenced;
+
+static void *fenced_alloc(size_t size)
+{
+	size_t rounded = (size + 15) & ~(size_t)15;
+	size_t pages = (rounded + PAGE_SIZE - 1) & ~(size_t)PAGE_MASK;
+	char *base;
+	if (SHIM_SANITIZED || nfenced >= MAX_FENCED)
+		return NULL;
+	base = mmap(NULL, pages + FENCE_BYTES, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		    -1, 0);
+	if (base == MAP_FAILED)
+		return NULL;
+	if (mprotect(base, pages, PROT_READ | PROT_WRITE) != 0) {
+		munmap(base, pages + FENCE_BYTES);
+		return NULL;
+	}
+	fenced[nfenced].base = base;
+	fenced[nfenced].mapped = pages + FENCE_BYTES;
+	fenced[nfenced].start = base + pages - rounded; /* 16-byte aligned, ending at the fence */
+	fenced[nfenced].size = size;
+	return fenced[nfenced++].start;
+}
+static int fenced_free(void *addr)
+{
+	int i;
+	for (i = 0; i < nfenced; i++) {
+		if (fenced[i].start == addr) {
+			munmap(fenced[i].base, fenced[i].mapped);
+			fenced[i] = fenced[--nfenced];
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* A call into the harness (Python, through ctypes): a fault while it runs is not the driver's. */
+static int in_harness;
+#define HARNESS(call) __extension__({ in_harness++; __typeof__(call) harness_r_ = (call); \
+			in_harness--; harness_r_; })
+#define HARNESS_VOID(call) do { in_harness++; call; in_harness--; } while (0)
+
+/* The handlers an entry point found installed before ours (what a fault that is not the
+ * driver's goes back to). */
+static struct sigaction original_segv, original_bus;
+static void on_memory_fault(int sig, siginfo_t *info, void *context);
+static struct xbd_softc *the_dev_softc(void); /* the driver's softc, or NULL */
+
+static void say_where(char *out, size_t len, const char *addr)
+{
+	struct xbd_softc *sc = the_dev_softc();
+	int i;
+	out[0] = '\0';
+	for (i = 0; i < nfenced; i++) {
+		const struct fenced *f = &fenced[i];
+		if (addr < f->start + f->size || addr >= f->base + f->mapped)
+			continue;
+		if (sc != NULL && (char *)sc->xbd_shadow == f->start) {
+			snprintf(out, len, ": sc->xbd_shadow[%lu], past the end of its %zu-entry array "
+				 "(an index out of its bounds)",
+				 (unsigned long)((size_t)(addr - f->start) / sizeof(*sc->xbd_shadow)),
+				 f->size / sizeof(*sc->xbd_shadow));
+		} else {
+			snprintf(out, len, ": %zu bytes past the end of a %zu-byte block of the driver's",
+				 (size_t)(addr - (f->start + f->size)), f->size);
+		}
+		return;
+	}
+}
+
+static void on_memory_fault(int sig, siginfo_t *info, void *context)
+{
+	const char *name = sig == SIGSEGV ? "SIGSEGV" : "SIGBUS";
+	char *addr = info != NULL ? (char *)info->si_addr : NULL;
+	char where[200];
+	(void)context;
+	if (fault_jmp == NULL || in_harness) {
+		/* not the driver's: the handler that was there before takes the fault again */
+		sigaction(SIGSEGV, &original_segv, NULL);
+		sigaction(SIGBUS, &original_bus, NULL);
+		return;
+	}
+	say_where(where, sizeof(where), addr);
+	fault_kind = FAULT_UNDEFINED;
+	if (info != NULL && info->si_code == SI_KERNEL)
+		snprintf(fault_message, sizeof(fault_message),
+			 "%s: an invalid memory access inside the driver, at an address the processor "
+			 "refuses (non-canonical: far past any object)", name);
+	else
+		snprintf(fault_message, sizeof(fault_message),
+			 "%s: an invalid memory access inside the driver, at address %p%s", name,
+			 (void *)addr, where);
+	siglongjmp(*fault_jmp, 1);
+}
+
+/* Install the entry's handlers; `old` receives what was there (restored by entry_end). */
+static void entry_handlers(struct sigaction old[3])
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_sigfpe;
+	sigaction(SIGFPE, &sa, &old[0]);
+	if (SHIM_SANITIZED)
+		return;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_memory_fault;
+	sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGSEGV, &sa, &old[1]);
+	sigaction(SIGBUS, &sa, &old[2]);
+	if (old[1].sa_sigaction != on_memory_fault)
+		original_segv = old[1];
+	if (old[2].sa_sigaction != on_memory_fault)
+		original_bus = old[2];
+}
+static void entry_end(const struct sigaction old[3])
+{
+	sigaction(SIGFPE, &old[0], NULL);
+	if (SHIM_SANITIZED)
+		return;
+	sigaction(SIGSEGV, &old[1], NULL);
+	sigaction(SIGBUS, &old[2], NULL);
+}
+
 /* Run `call` as an entry point; fault_kind says how it ended. */
 #define ENTRY_BODY(call)                                                     \
 	do {                                                                 \
 		sigjmp_buf here, *outer = fault_jmp;                         \
-		struct sigaction sa, old;                                    \
-		memset(&sa, 0, sizeof(sa));                                  \
-		sa.sa_handler = on_sigfpe;                                   \
-		sigaction(SIGFPE, &sa, &old);                                \
+		struct sigaction old[3];                                     \
+		int harness_outer = in_harness;                              \
+		entry_handlers(old);                                         \
+		in_harness = 0;                                              \
 		fault_kind = FAULT_NONE;                                     \
 		if (sigsetjmp(here, 1) == 0) {                               \
 			fault_jmp = &here;                                   \
 			call;                                                \
 		}                                                            \
 		fault_jmp = outer;                                           \
-		sigaction(SIGFPE, &old, NULL);                               \
+		in_harness = harness_outer;                                  \
+		entry_end(old);                                              \
 	} while (0)
 /* Run `call` as an entry point: faults come back as the return value. */
 #define ENTRY(call) do { ENTRY_BODY(call); return fault_kind; } while (0)
@@ -150,11 +307,11 @@ void xbd_h_set_world(const struct xbd_world_hooks *hooks)
 }
 static void *world_pages(size_t size)
 {
-	return world.pages_alloc != NULL ? world.pages_alloc(size) : NULL;
+	return world.pages_alloc != NULL ? HARNESS(world.pages_alloc(size)) : NULL;
 }
 static int world_release(void *addr)
 {
-	return addr != NULL && world.pages_free != NULL && world.pages_free(addr);
+	return addr != NULL && world.pages_free != NULL && HARNESS(world.pages_free(addr));
 }
 
 static void log_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -166,7 +323,7 @@ static void log_line(const char *fmt, ...)
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
 	if (cb_log != NULL)
-		cb_log(buf);
+		HARNESS_VOID(cb_log(buf));
 }
 
 /* ================================================================== kernel globals */
@@ -204,7 +361,7 @@ int shim_printf(const char *fmt, ...)
 	n = vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
 	if (cb_log != NULL)
-		cb_log(buf);
+		HARNESS_VOID(cb_log(buf));
 	return n;
 }
 
@@ -234,11 +391,20 @@ void *shim_malloc(size_t size, struct malloc_type *type, int flags)
 	(void)type;
 	if ((flags & M_NOWAIT) && countdown(&malloc_fail_countdown))
 		return NULL;
-	/* Page-sized allocations are page aligned, as FreeBSD's malloc makes them (and are the
-	 * world's pages when it lends them: the ring, the shadow). */
-	if (size >= PAGE_SIZE && world.pages_alloc != NULL)
-		p = world_pages((size + PAGE_SIZE - 1) & ~(size_t)PAGE_MASK);
-	else if (size >= PAGE_SIZE)
+	/* Whole pages are page aligned, as FreeBSD's malloc makes them, and the world's pages
+	 * when it lends them (the ring).  Any other block of a page or more (the shadow) ends
+	 * against a fence (sanitized: its exact size, ASan's redzone after it), so that an
+	 * index past its end faults instead of reading the next block or padding. */
+	p = NULL;
+	if (size >= PAGE_SIZE && (size & PAGE_MASK) == 0 && world.pages_alloc != NULL)
+		p = world_pages(size);
+	else if (size >= PAGE_SIZE && (size & PAGE_MASK) != 0 && (p = fenced_alloc(size)) != NULL)
+		; /* whole pages are not fenced: a page lent to the back end stays mapped there
+		   * after the driver frees it, as a grant mapping does in Xen */
+	else if (size >= PAGE_SIZE && SHIM_SANITIZED) {
+		if (posix_memalign(&p, PAGE_SIZE, size) != 0)
+			p = NULL;
+	} else if (size >= PAGE_SIZE)
 		p = aligned_alloc(PAGE_SIZE, (size + PAGE_SIZE - 1) & ~(size_t)PAGE_MASK);
 	else
 		p = malloc(size == 0 ? 1 : size);
@@ -249,7 +415,7 @@ void *shim_malloc(size_t size, struct malloc_type *type, int flags)
 void shim_free(void *addr, struct malloc_type *type)
 {
 	(void)type;
-	if (world_release(addr))
+	if (world_release(addr) || fenced_free(addr))
 		return;
 	free(addr);
 }
@@ -336,7 +502,7 @@ int msleep(void *chan, struct mtx *mtx, int pri, const char *wmesg, int timo)
 		sleeper_sleeping = 0;
 		result = sleeper_answer;
 	} else {
-		result = cb_msleep != NULL ? cb_msleep() : EWOULDBLOCK;
+		result = cb_msleep != NULL ? HARNESS(cb_msleep()) : EWOULDBLOCK;
 	}
 	mtx->depth = depth;
 	return result;
@@ -355,7 +521,7 @@ void HYPERVISOR_yield(void)
 		fault(FAULT_HANG, "HYPERVISOR_yield: yielded %d times and the busy queue never drained",
 		      yields);
 	if (cb_yield != NULL)
-		cb_yield();
+		HARNESS_VOID(cb_yield());
 }
 
 /* ------------------------------------------------------------------ newbus */
@@ -371,6 +537,7 @@ struct device {
 };
 static struct device the_dev;
 extern driver_t *shim_driver;
+static struct xbd_softc *the_dev_softc(void) { return the_dev.softc; }
 
 int bus_generic_shutdown(device_t dev) { (void)dev; return 0; }
 void *device_get_softc(device_t dev) { return dev->softc; }
@@ -508,7 +675,7 @@ void biodone(struct bio *bp)
 	if (ncompleted < MAX_BIOS * 2)
 		completed[ncompleted++] = bp->shim_id;
 	if (world.biodone != NULL)
-		world.biodone(bp->shim_id);
+		HARNESS_VOID(world.biodone(bp->shim_id));
 }
 void biofinish(struct bio *bp, void *stat, int error)
 {
@@ -775,7 +942,7 @@ void xen_intr_signal(xen_intr_handle_t handle)
 {
 	to_backend++;
 	if (world.notify != NULL)
-		world.notify(handle->port);
+		HARNESS_VOID(world.notify(handle->port));
 }
 unsigned xen_intr_port(xen_intr_handle_t handle) { return handle->port; }
 /* Run the front end's handler if the back end notified it; -1 if nothing pending. */
@@ -905,7 +1072,7 @@ void gnttab_grant_foreign_access_ref(grant_ref_t ref, domid_t domid, unsigned lo
 	gnt_domid[ref] = domid;
 	gnt_flags[ref] = GTF_permit_access | (readonly ? GTF_readonly : 0);
 	if (world.grant != NULL)
-		world.grant(ref, domid, (uintptr_t)frame << PAGE_SHIFT, readonly);
+		HARNESS_VOID(world.grant(ref, domid, (uintptr_t)frame << PAGE_SHIFT, readonly));
 }
 int gnttab_grant_foreign_access(domid_t domid, unsigned long frame, int readonly,
 				grant_ref_t *result)
@@ -928,7 +1095,7 @@ int gnttab_end_foreign_access_ref(grant_ref_t ref)
 	check_ref(ref, "gnttab_end_foreign_access_ref");
 	/* an entry that grants nothing ends at once, as FreeBSD's cmpxchg on 0 flags does */
 	if (world.end_grant != NULL && (gnt_flags[ref] & GTF_permit_access) &&
-	    !world.end_grant(ref)) {
+	    !HARNESS(world.end_grant(ref))) {
 		log_line("gnttab_end_foreign_access_ref: WARNING: g.e. still in use!");
 		return 0;
 	}
@@ -1090,7 +1257,7 @@ static char *xs_fetch(const char *dir, const char *node)
 {
 	char buf[4096];
 	char *path = xs_join(dir, node);
-	int n = cb_xs_read != NULL ? cb_xs_read(path, buf, (int)sizeof(buf)) : -1;
+	int n = cb_xs_read != NULL ? HARNESS(cb_xs_read(path, buf, (int)sizeof(buf))) : -1;
 	free(path);
 	if (n < 0)
 		return NULL;
@@ -1143,7 +1310,7 @@ int xs_printf(struct xs_transaction t, const char *dir, const char *node, const 
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
 	path = xs_join(dir, node);
-	error = cb_xs_write != NULL ? cb_xs_write(path, buf) : 0;
+	error = cb_xs_write != NULL ? HARNESS(cb_xs_write(path, buf)) : 0;
 	free(path);
 	return error;
 }

@@ -82,3 +82,39 @@ def test_random_campaign_is_clean_under_asan_and_ubsan(sanitized: tuple[BuildRes
     assert reports == []
     assert result["examples"] == 20 and isinstance(result["steps"], int) and result["steps"] > 200
     assert result["twin_differences"] == []
+
+
+#: What ASan says of each hostile response id's shadow access (scenario response-id-N):
+#: just past the 5120-byte array (32 commands of 160 bytes), a heap overflow; far past
+#: it, a fault on an address no block holds.  Either way in xbd_int, at the seed's line.
+ASAN_SAYS = {
+    32: "heap-buffer-overflow",
+    10_000: "SEGV on unknown address",
+    1 << 40: "SEGV on unknown address",
+}
+
+
+@pytest.mark.parametrize("rid", sorted(ASAN_SAYS))
+def test_an_out_of_bounds_shadow_access_is_named_by_asan(
+    sanitized: tuple[BuildResult, str], rid: int
+) -> None:
+    """Issue 19, item 4: the seed's unchecked response id (finding response-id-trusted)
+    is undefined behaviour, and the sanitized run names it (the shim allocates the
+    shadow array at its exact size, so that ASan's redzone follows it)."""
+    built, preload = sanitized
+    env = dict(os.environ, LD_PRELOAD=preload, ASAN_OPTIONS="detect_leaks=0")
+    env["XBD_BLKFRONT"] = str(built.source)
+    proc = subprocess.run(
+        [sys.executable, "-m", "xbdspec.cdriver", "scenario", f"response-id-{rid}", "--sanitize"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode != 0, proc.stdout  # ASan stops the process at its report
+    report = [line for line in proc.stderr.splitlines() if "ERROR: AddressSanitizer" in line]
+    assert len(report) == 1 and ASAN_SAYS[rid] in report[0], proc.stderr[-3000:]
+    assert "in xbd_int " in proc.stderr and "blkfront.c:" in proc.stderr
+    if rid == 32:  # the command's cm_flags, read past the array's last byte
+        assert "bytes to the right of 5120-byte region" in proc.stderr

@@ -100,6 +100,26 @@ def _scenario_campaign(p: CPlatform) -> dict[str, Any]:
     return {"examples": campaign.examples, "steps": campaign.steps, "twin_differences": twins}
 
 
+def _response_id(rid: int) -> Callable[[CPlatform], dict[str, Any]]:
+    """A hostile back end's response naming id ``rid`` after the handshake, then the
+    interrupt: the seed indexes its 32-entry shadow array with it unchecked (finding
+    response-id-trusted).  Past the array the access faults against the shim's fence (a
+    reported ``UndefinedBehaviour`` naming ``sc->xbd_shadow[rid]``) or, far past, at an
+    address the processor refuses; under ASan it is ASan's report."""
+
+    def scenario(p: CPlatform) -> dict[str, Any]:
+        p.boot()
+        p.raw_response(rid)
+        p.deliver_interrupt(force=True)
+        return {"completed": len(p.completed())}
+
+    return scenario
+
+
+#: The hostile response ids of the ``response-id-N`` scenarios: just past the shadow
+#: array, far past it (inside the fence), and 2**40 (no address at all).
+HOSTILE_RESPONSE_IDS = (32, 10_000, 1 << 40)
+
 #: name -> (the back end's configuration, what to run)
 SCENARIOS: dict[str, tuple[Callable[[], BackendConfig], Callable[[CPlatform], dict[str, Any]]]] = {
     "io": (BackendConfig, _scenario_io),
@@ -114,6 +134,7 @@ SCENARIOS: dict[str, tuple[Callable[[], BackendConfig], Callable[[CPlatform], di
         _scenario_boot,
     ),
     "huge-sector-size": (lambda: BackendConfig(sector_size=2 * 1048576), _scenario_boot),
+    **{f"response-id-{rid}": (BackendConfig, _response_id(rid)) for rid in HOSTILE_RESPONSE_IDS},
 }
 
 
