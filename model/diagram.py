@@ -24,8 +24,10 @@ tracked field cannot change a control field and is left out of the search; the
 states such a step may be taken in are then those its declaration allows, among the
 reachable ones.
 
-The pages are written into ``docs/diagrams/``; a test fails when the committed ones
-are stale.  ``xbdspec.docsgen`` draws the specification pages with the same functions.
+The pages are written into the checkout's ``docs/diagrams/`` (or ``--out DIR``; see
+:func:`default_out`); a test fails when the committed ones are stale, and ``--check``
+tells a missing page from a stale one.  ``xbdspec.docsgen`` draws the specification
+pages with the same functions.
 """
 
 from __future__ import annotations
@@ -532,32 +534,95 @@ def pages(spec: Spec | None = None) -> dict[str, str]:
     return {f"{name}.md": page_for(spec, name) for name in spec.components}
 
 
+def default_out() -> Path:
+    """Where the pages go without ``--out``: the checkout's ``docs/diagrams/`` (wherever
+    the command runs from), or ``diagrams/`` under the build directory when the package
+    is installed (:func:`xbdspec.resources.build_dir`); never the current directory."""
+    from xbdspec.resources import CHECKOUT, build_dir
+
+    return CHECKOUT / DEFAULT_OUT if CHECKOUT is not None else build_dir("diagrams")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``xbdspec diagram``."""
     parser.add_argument(
         "--out",
         type=Path,
-        default=DEFAULT_OUT,
-        help=f"folder to write the pages into (default: {DEFAULT_OUT})",
+        default=None,
+        metavar="DIR",
+        help="folder to write the pages into (default: docs/diagrams/ of the checkout; "
+        "installed, diagrams/ under the build directory)",
     )
     parser.add_argument(
         "--check",
         action="store_true",
-        help="write nothing; exit 1 if a page on disk differs from the model",
+        help="write nothing; exit 1 if a page is missing or differs from the model",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print what was written or checked as one JSON document (docs/output.md)",
     )
 
 
 def run(args: argparse.Namespace) -> int:
-    stale = []
-    for name, text in pages().items():
-        path = args.out / name
+    """Write the pages (or, with ``--check``, compare them); 1 when one is missing or
+    stale under ``--check``."""
+    from xbdspec import output
+    from xbdspec.errors import XbdspecError
+
+    out: Path = args.out if args.out is not None else default_out()
+    as_json = getattr(args, "json", False)
+    missing: list[str] = []
+    stale: list[str] = []
+    written: list[str] = []
+    every = pages()
+    for name, text in every.items():
+        path = out / name
         if args.check:
-            if not path.exists() or path.read_text() != text:
+            if not path.exists():
+                missing.append(str(path))
+            elif path.read_text(encoding="utf-8") != text:
                 stale.append(str(path))
             continue
-        args.out.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-        print(f"wrote {path}")
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise XbdspecError(f"--out {out}: cannot write {name}: {exc.strerror}") from None
+        written.append(str(path))
+        if not as_json:
+            print(f"wrote {path}")
+    status = 1 if missing or stale else 0
+    if as_json:
+        output.emit(
+            "diagram",
+            ok=status == 0,
+            counts={
+                "pages": len(every),
+                "written": len(written),
+                "missing": len(missing),
+                "stale": len(stale),
+            },
+            fields={
+                "out": str(out),
+                "check": bool(args.check),
+                "pages": sorted(every),
+                "written": written,
+                "missing": missing,
+                "stale": stale,
+            },
+        )
+    if missing and len(missing) == len(every):
+        print(
+            f"no diagrams in {out}: all {len(every)} pages are missing "
+            "(write them with `xbdspec diagram`, or name their folder with --out)",
+            file=sys.stderr,
+        )
+    elif missing:
+        print("missing diagrams (run `xbdspec diagram`): " + ", ".join(missing), file=sys.stderr)
     if stale:
         print("stale diagrams (run `xbdspec diagram`): " + ", ".join(stale), file=sys.stderr)
-        return 1
-    return 0
+    if args.check and not status and not as_json:
+        print(f"the {len(every)} diagram pages in {out} match the model")
+    return status

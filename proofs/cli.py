@@ -1,22 +1,27 @@
 """``xbdspec prove``: discharge every proof obligation and say what each gave.
 
-Prints a table (obligation, kind, bound, result, seconds) with progress while it
-runs; ``--json`` prints ``{"obligations": [...]}`` instead.  The exit status is 0
-when every result is the one the project expects (a refutation that documents a
-known finding of the seed is expected, and says so), 1 otherwise.
+Prints a table (obligation, kind, bound, result, seconds), with a progress bar while it
+runs when standard error is a terminal; ``--json`` prints the envelope
+(:mod:`xbdspec.output`) with ``obligations`` instead.  The exit status is 0 when every
+result is the one the project expects (a refutation that documents a known finding of
+the seed is expected, and says so), 1 otherwise, 130 when Ctrl-C stopped the run (what
+was proved by then is still printed).
 """
 
 from __future__ import annotations
 
 import argparse
 import fnmatch
-import json
 import multiprocessing
 import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any
+
+from xbdspec.argtypes import int_range
+from xbdspec.errors import XbdspecError
+from xbdspec.terminal import Progress
 
 from .registry import build_registry
 from .results import Obligation, Outcome, Result
@@ -59,7 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--list", action="store_true", help="list the obligations and exit")
     parser.add_argument(
         "--jobs",
-        type=int,
+        type=int_range(1, 256, "worker processes"),
         default=min(2, os.cpu_count() or 1),
         help="worker processes (default: 2)",
     )
@@ -85,49 +90,93 @@ def verdict_line(o: Obligation, r: Outcome) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Discharge the chosen obligations; print the table (or the ``--json`` envelope).
+
+    Ctrl-C stops the run: the obligations discharged by then are still printed, marked
+    interrupted, and the exit status is 130."""
+    from xbdspec import output
+    from xbdspec.cli import EXIT_INTERRUPTED
+
     obligations = _registry()
     chosen = selected(obligations, args.only)
     if not chosen:
-        print(f"xbdspec prove: no obligation matches {args.only}", file=sys.stderr)
-        return 2
+        raise XbdspecError(
+            f"no obligation matches {', '.join(args.only)}: `xbdspec prove --list` names them"
+        )
     if args.list:
+        if args.json:
+            listed = [
+                {"name": o.name, "kind": o.kind, "statement": o.statement}
+                for o in (obligations[i] for i in chosen)
+            ]
+            output.emit(
+                "prove",
+                ok=True,
+                counts={"obligations": len(chosen)},
+                fields={"obligations": listed},
+            )
+            return 0
         for i in chosen:
             o = obligations[i]
             print(f"{o.name}  [{o.kind}]  {o.statement}")
         return 0
     start = time.perf_counter()
     outcomes: dict[int, Outcome] = {}
-    progress = sys.stderr.isatty() or not args.json
-    if args.jobs > 1 and len(chosen) > 1:
-        context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=args.jobs, mp_context=context) as pool:
-            # the costliest first, so that no worker is left with a long one at the end
-            order = sorted(chosen, key=lambda i: -_COST.get(obligations[i].kind, 1.0))
-            futures = [pool.submit(_run_one, i) for i in order]
-            for future in as_completed(futures):
-                index, outcome = future.result()
-                outcomes[index] = outcome
-                if progress:
-                    _progress(len(outcomes), len(chosen), obligations[index], outcome)
-    else:
-        for index in chosen:
-            outcomes[index] = obligations[index].run()
-            if progress:
-                _progress(len(outcomes), len(chosen), obligations[index], outcomes[index])
+    interrupted = False
+    bar = Progress("prove", total=len(chosen), unit="obligations", json_output=args.json)
+    try:
+        if args.jobs > 1 and len(chosen) > 1:
+            context = multiprocessing.get_context("fork")
+            with ProcessPoolExecutor(max_workers=args.jobs, mp_context=context) as pool:
+                # the costliest first, so that no worker is left with a long one at the end
+                order = sorted(chosen, key=lambda i: -_COST.get(obligations[i].kind, 1.0))
+                futures = [pool.submit(_run_one, i) for i in order]
+                try:
+                    for future in as_completed(futures):
+                        index, outcome = future.result()
+                        outcomes[index] = outcome
+                        _progress(bar, obligations[index], outcome, outcomes)
+                except KeyboardInterrupt:
+                    for future in futures:
+                        future.cancel()
+                    raise
+        else:
+            for index in chosen:
+                outcomes[index] = obligations[index].run()
+                _progress(bar, obligations[index], outcomes[index], outcomes)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        bar.close()
     elapsed = time.perf_counter() - start
-    if progress:
-        print(file=sys.stderr)
-    unexpected = [i for i in chosen if outcomes[i].result is not obligations[i].expected]
+    done = [i for i in chosen if i in outcomes]
+    unexpected = [i for i in done if outcomes[i].result is not obligations[i].expected]
+    status = EXIT_INTERRUPTED if interrupted else (1 if unexpected else 0)
     if args.json:
-        print(json.dumps(_as_json(obligations, chosen, outcomes, elapsed), indent=2))
+        data = _as_json(obligations, done, outcomes, elapsed)
+        if interrupted:
+            data["interrupted"] = True
+            data["not_run"] = [obligations[i].name for i in chosen if i not in outcomes]
+        counts = {res.value: sum(1 for i in done if outcomes[i].result is res) for res in Result}
+        output.emit(
+            "prove",
+            ok=status == 0,
+            counts={"obligations": len(done), **counts, "unexpected": len(unexpected)},
+            fields=data,
+        )
     else:
-        _print_table(obligations, chosen, outcomes, elapsed, show=args.show)
-    return 1 if unexpected else 0
+        if done:
+            _print_table(obligations, done, outcomes, elapsed, show=args.show)
+        if interrupted:
+            print(f"INTERRUPTED: {len(chosen) - len(done)} of {len(chosen)} obligations not run")
+    if interrupted:
+        print("xbdspec prove: interrupted", file=sys.stderr)
+    return status
 
 
-def _progress(done: int, total: int, o: Obligation, r: Outcome) -> None:
-    mark = "." if r.result is o.expected else "!"
-    print(f"\r[{done}/{total}] {mark} {o.name[:60]:60s}", end="", file=sys.stderr, flush=True)
+def _progress(bar: Progress, o: Obligation, r: Outcome, outcomes: dict[int, Outcome]) -> None:
+    """The bar after one more obligation: how many are done, the last one's name."""
+    bar.update(len(outcomes), last=o.name[:48], result=r.result.value)
 
 
 def _as_json(

@@ -19,10 +19,11 @@ is never published and the queue stalls).
 from __future__ import annotations
 
 import argparse
-import json
 import random
 from dataclasses import dataclass, field
 from typing import Any
+
+from xbdspec import argtypes
 
 from .backend import BackendConfig
 from .busdma import MapMode
@@ -340,19 +341,38 @@ def run_simulation(ios: int, seed: int) -> SimulationReport:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``simulate`` subcommand's options."""
-    parser.add_argument("--ios", type=int, default=1000, help="bios to submit (default 1000)")
-    parser.add_argument("--seed", type=int, default=1, help="seed of every random choice")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--ios",
+        type=argtypes.int_range(1, 10_000_000, "bios to submit: none tests nothing"),
+        default=1000,
+        help="bios to submit (default 1000)",
+    )
+    parser.add_argument("--seed", type=argtypes.seed, default=1, help="seed of every random choice")
+    parser.add_argument(
+        "--json", action="store_true", help="print the report as one JSON document (docs/output.md)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the simulation; exit 1 if a bio was lost, completed twice or got wrong data."""
+    from xbdspec import output
+
     report = run_simulation(args.ios, args.seed)
     if args.json:
-        print(json.dumps(report.as_dict(), sort_keys=True))
+        data = dict(sorted(report.as_dict().items()))
+        counts = output.counts_of(
+            data,
+            "bios_submitted",
+            "bios_completed",
+            "bios_lost",
+            "double_completions",
+            "data_mismatches",
+            "bios_failed",
+        )
+        output.emit("simulate", ok=report.ok, counts=counts, fields=data)
     else:
         print(f"xbdspec simulate: seed {report.seed}, {report.bios_submitted} bios submitted")
-        print(f"  features: {report.features}")
+        print(f"  features: {output.plain(report.features)}")
         print(
             f"  completed {report.bios_completed}, lost {report.bios_lost}, "
             f"completed twice {report.double_completions}, wrong data "

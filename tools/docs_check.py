@@ -1,5 +1,5 @@
 """``make docs-check``: open the built site in headless Chromium; every Mermaid block
-must have become an SVG.
+must have become an SVG, and the pages a reader meets first are screenshot.
 
 For each page of the built site (``build/site``) holding Mermaid blocks
 (``div.xbd-mermaid``), the page is served from a local ``http.server`` on 127.0.0.1,
@@ -8,6 +8,10 @@ time budget, and ``--screenshot`` into ``build/docs-screens/``), and the rendere
 DOM is read back: each block must hold an ``<svg>`` that is not Mermaid's error
 picture.  A deliberately broken copy of one page is checked the same way and must
 fail, so the check cannot pass by seeing nothing.
+
+The showcase pages (:data:`SHOWCASE`: the landing page, a machine page, the invariant
+catalogue and a findings page) are screenshot too, whether or not they hold a diagram;
+each must exist and its rendered DOM must hold the page's title and its content.
 
 Exit status: 0 when every block rendered (and the broken probe was caught), 1 when
 not, 2 when Chromium or the site is missing.
@@ -18,6 +22,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import html as html_module
 import http.server
 import re
 import shutil
@@ -43,6 +48,13 @@ CHROMIUM_FLAGS = (
     "--hide-scrollbars",
 )
 BROKEN_PROBE = "_docs_check_broken_probe.html"
+#: Pages screenshot on every check, diagram or not: what a reader meets first.
+SHOWCASE = (
+    "index.html",
+    "spec/machines/frontend.html",
+    "spec/invariants.html",
+    "findings/failed-mapping-leaks.html",
+)
 
 
 @dataclass
@@ -243,6 +255,49 @@ def write_broken_probe(site: Path, page: Path) -> Path:
 # --------------------------------------------------------------------------- main
 
 
+def _shot_name(page: str) -> str:
+    return page.replace("/", "_").removesuffix(".html") + ".png"
+
+
+def _text(markup: str) -> str:
+    """The text of some HTML: tags dropped, entities decoded, spaces collapsed."""
+    return " ".join(html_module.unescape(re.sub(r"<[^>]+>", " ", markup)).split())
+
+
+def page_problems(page: str, html: str, dom: str) -> list[str]:
+    """What is wrong with a showcase page's rendering: its title (the built page's
+    ``<h1>``) and Material's content area must be in the DOM Chromium rendered."""
+    problems = []
+    title = re.search(r"<h1[^>]*>(.*?)</h1>", html, re.DOTALL)
+    if title is None:
+        problems.append("the built page has no <h1>")
+    else:
+        text = _text(title.group(1)).removesuffix("¶").strip()
+        if not text or text not in _text(dom):
+            problems.append(f"its title {text!r} is not in the rendered page")
+    if 'class="md-content"' not in dom:
+        problems.append("the rendered page has no content area (md-content)")
+    return problems
+
+
+def check_showcase(site: Path, screens: Path, budget_ms: int, binary: str) -> list[Outcome]:
+    """Screenshot every showcase page and check it rendered (a missing one fails)."""
+    outcomes = []
+    with serve(site) as base:
+        for page in SHOWCASE:
+            outcome = Outcome(page, 0, Rendered())
+            if not (site / page).exists():
+                outcome.problems.append("missing from the built site")
+                outcomes.append(outcome)
+                continue
+            url = base + page
+            dom = dump_dom(binary, url, budget_ms)
+            outcome.problems += page_problems(page, (site / page).read_text(), dom)
+            outcome.screenshot = screenshot(binary, url, screens / _shot_name(page), budget_ms)
+            outcomes.append(outcome)
+    return outcomes
+
+
 def check_site(
     site: Path, screens: Path, budget_ms: int, binary: str
 ) -> tuple[list[Outcome], Outcome]:
@@ -260,7 +315,7 @@ def check_site(
                 outcome = judge(
                     page.as_posix(), expected, rendered(dump_dom(binary, url, budget_ms))
                 )
-                shot = screens / (page.as_posix().replace("/", "_").removesuffix(".html") + ".png")
+                shot = screens / _shot_name(page.as_posix())
                 outcome.screenshot = screenshot(binary, url, shot, budget_ms)
                 outcomes.append(outcome)
             probe_rel = probe.relative_to(site).as_posix()
@@ -289,6 +344,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         outcomes, probe = check_site(args.site, args.screens, args.budget_ms, binary)
+        showcase = check_showcase(args.site, args.screens, args.budget_ms, binary)
     except (RuntimeError, subprocess.TimeoutExpired) as exc:
         print(f"docs-check: {exc}", file=sys.stderr)
         return 1
@@ -305,8 +361,15 @@ def main(argv: list[str] | None = None) -> int:
         failed += 1
     else:
         print(f"broken probe caught as expected ({'; '.join(probe.problems)})")
+    for o in showcase:
+        status = "ok" if o.ok else "FAIL: " + "; ".join(o.problems)
+        print(f"{o.page}: showcase; screenshot {o.screenshot}; {status}")
+        failed += not o.ok
     total = sum(o.expected for o in outcomes)
-    print(f"docs-check: {len(outcomes)} pages, {total} Mermaid blocks, {failed} failures")
+    print(
+        f"docs-check: {len(outcomes)} pages, {total} Mermaid blocks, "
+        f"{len(showcase)} showcase pages, {failed} failures"
+    )
     return 1 if failed else 0
 
 

@@ -8,6 +8,7 @@ modules and imports the one that is asked for, so ``xbdspec --help`` stays fast.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
@@ -22,7 +23,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "xbdspec.reference.simulate",
         "boot a disk on the simulated platform and run random I/O through the reference",
     ),
-    "diagram": ("xbdspec.model.diagram", "write the model's state diagrams into docs/"),
+    "diagram": (
+        "xbdspec.model.diagram",
+        "write the model's state diagrams (the checkout's docs/diagrams/, or --out DIR)",
+    ),
     "prove": ("xbdspec.proofs.cli", "discharge the proof obligations with z3"),
     "explore": ("xbdspec.explore.cli", "explore every interleaving of the model or the reference"),
     "difftest": ("xbdspec.conformance.cli", "test an implementation against the specification"),
@@ -35,6 +39,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "replay every documented finding of the seed, with and without its fix",
     ),
     "verify": ("xbdspec.verify", "run everything the project can check, with a summary"),
+    "itf": ("xbdspec.itf", "write a replay or counterexample as an ITF trace (Apalache, Quint)"),
 }
 
 
@@ -53,6 +58,9 @@ def _load(name: str) -> _Subcommand:
 #: refuted obligation that was not expected), 2 a usage or input error, 3 unverifiable
 #: (a trace line that matters was cut or refused), 4 a crash of xbdspec itself.
 EXIT_OK, EXIT_VERDICT, EXIT_INPUT, EXIT_UNVERIFIABLE, EXIT_CRASH = 0, 1, 2, 3, 4
+#: Stopped by Ctrl-C (128 + SIGINT, as a shell reports it), after printing and writing
+#: what had been found.
+EXIT_INTERRUPTED = 130
 
 
 def version() -> str:
@@ -68,7 +76,9 @@ def version() -> str:
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The argument parser; with ``only``, just that subcommand's module is imported."""
-    parser = argparse.ArgumentParser(prog="xbdspec", description=__doc__.splitlines()[0])
+    from xbdspec.argtypes import Parser  # usage errors show a hostile value as an excerpt
+
+    parser = Parser(prog="xbdspec", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"xbdspec {version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (_, help_text) in SUBCOMMANDS.items():
@@ -79,27 +89,44 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``xbdspec`` console script; returns the exit status."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    """Entry point of the ``xbdspec`` console script; returns the exit status.
+
+    With ``--json``, a command that stops before printing its own document (an input
+    error, Ctrl-C, a crash) still prints one: the envelope with its ``error``
+    (:mod:`xbdspec.output`)."""
+    from xbdspec import config, output  # config: the run configuration file
+
+    argv, config_file = config.split_option(sys.argv[1:] if argv is None else argv)
     wanted = argv[0] if argv and argv[0] in SUBCOMMANDS else None
     parser = build_parser(only=wanted if wanted else "")
+    config.apply(parser, wanted, config_file)  # the file's values as the parser's defaults
     args = parser.parse_args(argv)
+    output.reset()
+    as_json = bool(getattr(args, "json", False))
+
+    def fallback(kind: str, message: str, status: int) -> int:
+        if as_json and not output.emitted():
+            with contextlib.suppress(Exception):  # the message on stderr is the one said
+                output.emit_error(args.command, kind, message, status)
+        return status
+
     try:
         return _load(args.command).run(args)
     except XbdspecError as exc:
         print(f"xbdspec {args.command}: error: {str(exc)[:2000]}", file=sys.stderr)
-        return EXIT_INPUT
+        return fallback("input", str(exc), EXIT_INPUT)
     except KeyboardInterrupt:
         print(f"xbdspec {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return fallback("interrupted", "interrupted (Ctrl-C)", EXIT_INTERRUPTED)
     except BrokenPipeError:
         if _stdout_is_a_pipe():
             # the reader went away (`xbdspec explore | head`): not an error of ours
             sys.stderr.close()
             return EXIT_OK
         return _crash(args.command)
-    except Exception:  # the tool's own bug: said as such, never a verdict
-        return _crash(args.command)
+    except Exception as exc:  # the tool's own bug: said as such, never a verdict
+        status = _crash(args.command)
+        return fallback("crash", f"{type(exc).__name__}: {str(exc)[:300]}", status)
 
 
 def _stdout_is_a_pipe() -> bool:

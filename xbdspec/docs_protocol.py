@@ -312,8 +312,9 @@ def rule_section(
         ("parameters", ", ".join(_code(p.name) for p in t.params) or "none"),
         ("source", prose(t.seed)),
     ]
-    out.append(_table(("", ""), facts))
+    out.append(docsgen._facts(facts))
     if t.params:
+        out.append("Its parameters:\n")
         out.append("\n".join(f"- {_param_text(spec, p)}" for p in t.params) + "\n")
     texts = condition_texts(spec, t)
     if texts:
@@ -681,7 +682,7 @@ def obligations_page(spec: Spec, status: Mapping[str, Any]) -> str:
         for name in (f"initial_satisfies_{inv.name}", f"{inv.name}_is_falsifiable"):
             facts.append((_code(PREFIX + name), _result(obligations.get(PREFIX + name))))
         facts.append(("preserved by every rule", preservation()))
-        out.append(_table(("", ""), facts))
+        out.append(docsgen._facts(facts))
         out.append(docsgen._fence("python", docsgen._without_docstring(docsgen._source(inv.holds))))
     out.append("## Step properties\n")
     out.append(
@@ -697,7 +698,7 @@ def obligations_page(spec: Spec, status: Mapping[str, Any]) -> str:
             ("source", prose(sp.source)),
             ("checked on every rule's steps", preservation()),
         ]
-        out.append(_table(("", ""), facts))
+        out.append(docsgen._facts(facts))
         out.append(docsgen._fence("python", docsgen._without_docstring(docsgen._source(sp.holds))))
     if spec.progress:
         out.append("## Progress properties\n")

@@ -98,6 +98,28 @@ def _without_docstring(source: str) -> str:
     return "\n".join(kept).rstrip() + "\n"
 
 
+def _prose(text: str) -> str:
+    """A docstring as Markdown paragraphs: dedented (an indented continuation line would
+    be a code block), double-backticked names as inline code
+    (:func:`xbdspec.docs_protocol.docstring`, shared with the protocol pages)."""
+    from xbdspec.docs_protocol import docstring
+
+    return docstring(text)
+
+
+def _meaning(text: str) -> str:
+    """The first sentence of a docstring, as Markdown, for a table cell."""
+    from xbdspec.docs_protocol import first_sentence
+
+    return first_sentence(text)
+
+
+def _facts(pairs: Iterable[Sequence[object]]) -> str:
+    """Key-value facts as a list (``- **key**: value``): a table would need a header row
+    that says nothing."""
+    return "\n".join(f"- **{key}**: {value}" for key, value in pairs) + "\n"
+
+
 def _fence(language: str, text: str) -> str:
     return f"```{language}\n{text.rstrip()}\n```\n"
 
@@ -225,7 +247,7 @@ def component_page(spec: Spec, component: str) -> str:
             _code(t.event),
             _states(t.source, every),
             _state_name(t.dest) if t.dest is not None else "(stays)",
-            _first_sentence(t.doc),
+            _meaning(t.doc),
         )
         for t in mine
     ]
@@ -233,7 +255,7 @@ def component_page(spec: Spec, component: str) -> str:
     writes = written_values(spec)
     for t in mine:
         out.append(f"### `{t.name}` {{#{_anchor(t.name)}}}\n")
-        out.append(f"{t.doc}\n")
+        out.append(f"{_prose(t.doc)}\n")
         facts = [
             ("event", _code(t.event)),
             ("from", _states(t.source, every)),
@@ -245,7 +267,7 @@ def component_page(spec: Spec, component: str) -> str:
                 ", ".join(_code(f) for f in writes.get(t.name, {}) if f != comp.control) or "-",
             ),
         ]
-        out.append(_table(("", ""), facts))
+        out.append(_facts(facts))
         out.append("Guard (the source state is checked apart):\n")
         out.append(_fence("python", _source(t.guard)))
         out.append("Effect (new values computed from the state before the step):\n")
@@ -302,7 +324,7 @@ def state_page(spec: Spec) -> str:
     out.append(f"{_sizes_intro()}\n")
     docs = _attribute_docs(Sizes)
     rows = [
-        (_code(fl.name), _default_text(fl.default), docs.get(fl.name, ""))
+        (_code(fl.name), _default_text(fl.default), _prose(docs.get(fl.name, "")))
         for fl in dataclass_fields(Sizes)
     ]
     out.append(_table(("parameter", "default", "meaning"), rows))
@@ -473,6 +495,13 @@ def invariants_page(spec: Spec, status: Mapping[str, Any]) -> str:
             "(`*_refines_protocol`, on [the FreeBSD refinement](../protocol/refinement.md)); "
             "the figures and tables below are the FreeBSD model's own.\n"
         )
+    # the bound most obligations share is said once; the tables name only the others
+    bounds = [str(o.get("bound", "")) for o in obligations.values()]
+    usual = max(set(bounds), key=bounds.count) if bounds else ""
+    if usual:
+        out.append(
+            f"Unless a bound is named, an obligation below holds for the default sizes: {usual}.\n"
+        )
     out.append(_explore_summary(status))
     rows: list[Sequence[object]] = []
     for inv in spec.invariants:
@@ -482,18 +511,23 @@ def invariants_page(spec: Spec, status: Mapping[str, Any]) -> str:
                 f"[`{inv.name}`](#{_anchor(inv.name)})",
                 "auxiliary" if inv.auxiliary else "main",
                 _invariant_status(init, all_inductive, bool(inductive)),
-                _first_sentence(inv.doc),
+                _meaning(inv.doc),
             )
         )
     out.append("## Summary\n")
+    out.append(
+        "*Proved*: the invariant holds initially and every transition preserves the "
+        "conjunction of all of them, so it holds in every reachable state at the default "
+        "sizes.\n"
+    )
     out.append(_table(("invariant", "kind", "status", "meaning"), rows))
     out.append("## Invariants\n")
     for inv in spec.invariants:
         out.append(f"### `{inv.name}` {{#{_anchor(inv.name)}}}\n")
-        out.append(f"{inv.doc}\n")
+        out.append(f"{_prose(inv.doc)}\n")
         facts = [
             ("kind", "auxiliary (makes others inductive)" if inv.auxiliary else "main"),
-            ("source", inv.source),
+            ("source", _prose(inv.source)),
         ]
         for name in (
             f"initial_satisfies_{inv.name}",
@@ -502,26 +536,29 @@ def invariants_page(spec: Spec, status: Mapping[str, Any]) -> str:
         ):
             o = obligations.get(name)
             if o is not None:
-                facts.append((_code(name), f"{_result_text(o)}; {o['seconds']} s; {o['bound']}"))
+                bound = "default sizes" if o["bound"] == usual else o["bound"]
+                facts.append((_code(name), f"{_result_text(o)}; {o['seconds']} s; {bound}"))
         facts.append(
             (
                 "preserved by every transition",
                 "proved" if all_inductive else ("not proved" if inductive else "not run"),
             )
         )
-        out.append(_table(("", ""), facts))
+        out.append(_facts(facts))
         out.append(_fence("python", _without_docstring(_source(inv.holds))))
     out.append("## Step properties\n")
     for sp in spec.step_properties:
         out.append(f"### `{sp.name}` {{#{_anchor(sp.name)}}}\n")
-        out.append(f"{sp.doc}\n\nSource: {sp.source}\n")
+        out.append(f"{_prose(sp.doc)}\n\nSource: {_prose(sp.source)}\n")
         out.append(_fence("python", _without_docstring(_source(sp.holds))))
     out.append("## Progress properties\n")
     out.append("Checked by the explorer (`xbdspec explore`), not by the prover.\n")
     for pr in spec.progress:
         out.append(f"### `{pr.name}` {{#{_anchor(pr.name)}}}\n")
         fair = ", ".join(_code(e) for e in pr.fairness) or "none"
-        out.append(f"{pr.doc}\n\nSource: {pr.source}. Fairness assumed for: {fair}.\n")
+        out.append(
+            f"{_prose(pr.doc)}\n\nSource: {_prose(pr.source)}. Fairness assumed for: {fair}.\n"
+        )
         out.append(f"Explorer: {_progress_status(status, pr.name)}.\n")
         out.append("When:\n")
         out.append(_fence("python", _without_docstring(_source(pr.when))))
@@ -536,7 +573,13 @@ def invariants_page(spec: Spec, status: Mapping[str, Any]) -> str:
     tied |= {f"{i.name}_is_falsifiable" for i in spec.invariants}
     tied |= {f"handshake_{i.name}_k_induction" for i in spec.invariants}
     rows = [
-        (_code(o["name"]), o["kind"], _result_text(o), o["seconds"], o["bound"])
+        (
+            _code(o["name"]),
+            o["kind"],
+            _result_text(o),
+            o["seconds"],
+            "default sizes" if o["bound"] == usual else o["bound"],
+        )
         for o in obligations.values()
         if o["name"] not in tied and o["kind"] not in ("live-guard",)
     ]
@@ -555,7 +598,7 @@ def _invariant_status(init: Mapping[str, Any] | None, all_inductive: bool, ran: 
     if init is None or not ran:
         return "not run"
     if init["result"] == "proved" and all_inductive:
-        return "proved (all reachable states, default sizes)"
+        return "proved"
     return _result_text(init) + ("" if all_inductive else "; inductive step not proved")
 
 
@@ -607,12 +650,24 @@ def _explore_summary(status: Mapping[str, Any]) -> str:
         "(every reachable state of the model for the sizes shown, with symmetry "
         "reduction over the commands; refresh with `make docs-status`).\n"
     )
+    # the sizes every run shares go in a sentence, the table shows what tells runs apart
+    # (seven columns of figures and a long sizes text do not fit the page's column)
+    sizes: list[dict[str, Any]] = [
+        size if isinstance(size := r.get("sizes"), dict) else {} for r in runs
+    ]
+    shared = {k: v for k, v in sizes[0].items() if all(other.get(k) == v for other in sizes[1:])}
+    if shared:
+        out.append(f"Sizes of every run: {_sizes_text(shared)}.\n")
+
+    def figure(value: Any) -> str:
+        return f"{value:,}" if isinstance(value, int) else str(value)
+
     rows: list[Sequence[object]] = [
         (
-            _sizes_text(r.get("sizes")),
+            _sizes_text({k: v for k, v in size.items() if k not in shared}) or "as above",
             "yes" if r.get("complete") else "no",
-            r.get("states", ""),
-            r.get("transitions", ""),
+            figure(r.get("states", "")),
+            figure(r.get("transitions", "")),
             r.get("depth", ""),
             r.get("seconds", ""),
             ", ".join(
@@ -621,13 +676,10 @@ def _explore_summary(status: Mapping[str, Any]) -> str:
             )
             or "none",
         )
-        for r in runs
+        for r, size in zip(runs, sizes, strict=True)
     ]
     out.append(
-        _table(
-            ("sizes", "complete", "states", "transitions", "depth", "seconds", "violations"),
-            rows,
-        )
+        _table(("run", "complete", "states", "transitions", "depth", "s", "violations"), rows)
     )
     never = sorted({t for r in runs for t in r.get("never_taken", [])})
     if never:
@@ -745,11 +797,11 @@ def seed_map_page(spec: Spec) -> str:
     out = ["# Seed map\n", GENERATED + "\n"]
     out.append(
         "Every function of the seed driver (`blkfront.c`), the function of the reference "
-        "that ports it (its docstring says `Port of ``name```), and the model transitions "
-        "that stand for it: those whose `seed` names it, and those whose guard or effect "
-        "calls a helper of `model/actions.py` that models it (`xbd_freeze`, `xbd_thaw`...). "
-        "A seed function no transition names is outside the model's abstraction (see "
-        "[the model](model.md), *Left out, and why*); a name "
+        "that ports it (its docstring names it: *Port of* and the function), and the "
+        "model transitions that stand for it: those whose `seed` names it, and those "
+        "whose guard or effect calls a helper of `model/actions.py` that models it "
+        "(`xbd_freeze`, `xbd_thaw`...). A seed function no transition names is outside "
+        "the model's abstraction (see [the model](model.md), *Left out, and why*); a name "
         "with no port is a kernel service the model refers to.\n"
     )
     rows: list[Sequence[object]] = []
@@ -802,6 +854,16 @@ def cli_page() -> str:
         subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
         out = ["# Command line\n", GENERATED + "\n"]
         out.append("Generated from the argument parsers of `xbdspec.cli.build_parser()`.\n")
+        out.append(
+            "What every command shares, the `--json` envelope and its schema, progress, "
+            "where output is written, bounded and skipped stages, exit statuses and what "
+            "a stopped run keeps: [Output and exit statuses](output.md).\n"
+        )
+        out.append(
+            "Every command also takes `--config FILE`, a TOML file of option defaults "
+            "(else `xbdspec.toml`, else `[tool.xbdspec]` in `pyproject.toml`, in the "
+            "current directory): [Run configuration](configuration.md).\n"
+        )
         out.append(_fence("text", parser.format_help()))
         for name in SUBCOMMANDS:
             out.append(f"## `xbdspec {name}`\n")
@@ -950,7 +1012,15 @@ NAV: tuple[tuple[str, Any], ...] = (
         ),
     ),
     ("Reference port", (("The port", "reference.md"), ("Seed map", "seed-map.md"))),
-    ("Command line", "cli.md"),
+    (
+        "Command line",
+        (
+            ("Commands", "cli.md"),
+            ("Run configuration and ITF traces", "configuration.md"),
+            ("Output and exit statuses", "output.md"),
+            ("Hostile inputs", "hostile-inputs.md"),
+        ),
+    ),
     (
         "API",
         (

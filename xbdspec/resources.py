@@ -37,3 +37,9 @@ def build_dir(*parts: str) -> Path:
         return CHECKOUT.joinpath("build", *parts)
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return cache.joinpath("xbdspec", *parts)
+
+
+def doc(page: str) -> Path:
+    """A page of the documentation (``stdio-v2.md``, ``findings/index.md``), for messages
+    that cite one: the checkout's ``docs/`` or the copy installed as ``xbdspec/docs/``."""
+    return data_dir("docs") / page

@@ -1,13 +1,20 @@
 """``xbdspec verify`` (``make verify``): everything the project can check, with a summary.
 
-Each stage is a command of this project run in its own process, so one stage's
-failure cannot hide another's; the summary gives each stage's verdict, its key
-figures and its time, and the exit status is non-zero when any stage fails.
+Each stage is a command of this project run in its own process (its own process group),
+so one stage's failure cannot hide another's; the summary gives each stage's status,
+its key figures and its time: ``ok``; ``bounded`` when it passed within a bound it names
+(an exploration stopped at its state bound is not a plain ok); ``FAILED``; ``skipped``
+with the reason (the compiled seed absent, a stage asked to be left out).  The exit
+status is 1 when any stage fails, 130 on Ctrl-C (the stages done are summarised).  A
+progress bar (on a terminal) names the running stage and relays its own progress
+(:mod:`xbdspec.terminal`); ``--json`` gives the summary in the envelope of
+:mod:`xbdspec.output`.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -18,6 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from xbdspec.resources import CHECKOUT, build_dir, doc
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -112,14 +121,40 @@ def _last_line(out: str) -> str:
     return lines[-1] if lines else ""
 
 
+def seed_missing() -> str:
+    """Why the seed driver cannot be compiled here (empty: it can): it is read from
+    ``$XBD_BLKFRONT``, else from ``../shared/seed/blkfront.c`` beside the checkout."""
+    if os.environ.get("XBD_BLKFRONT"):
+        return ""
+    if CHECKOUT is None:
+        return (
+            "no seed driver: set XBD_BLKFRONT=/path/to/blkfront.c (the installed package "
+            "has no checkout beside which ../shared/seed/blkfront.c could be)"
+        )
+    seed = CHECKOUT.parent / "shared" / "seed" / "blkfront.c"
+    return "" if seed.exists() else f"no seed driver at {seed} and XBD_BLKFRONT is not set"
+
+
+def workdir() -> Path:
+    """Where the stages run: the checkout, or (installed) the build directory, never
+    the installed tree nor the user's current directory."""
+    if CHECKOUT is not None:
+        return CHECKOUT
+    where = build_dir("verify")
+    where.mkdir(parents=True, exist_ok=True)
+    return where
+
+
 def stages() -> list[Stage]:
     """The stages, in order; stages of parts not yet built are left out."""
     found: list[Stage] = [
         Stage("proofs", _xbdspec("prove", "--json"), _prove_summary),
         Stage(
             "diagrams up to date",
-            _xbdspec("diagram", "--check"),
-            lambda out: "the committed diagrams match the model",
+            # the docs' pages (the checkout's docs/diagrams, or the copy installed with
+            # the package): either way, the pages a reader gets must be the model's
+            _xbdspec("diagram", "--check", "--out", str(doc("diagrams"))),
+            lambda out: "the documented diagrams match the model",
         ),
         Stage(
             "reference simulation",
@@ -135,7 +170,7 @@ def stages() -> list[Stage]:
         found.append(
             Stage(
                 "exploration (reference-fixed)",
-                _xbdspec("explore", "--target", "reference-fixed", "--json", "--quiet"),
+                _xbdspec("explore", "--target", "reference-fixed", "--json"),
                 _explore_reference_summary,
             )
         )
@@ -177,14 +212,13 @@ def stages() -> list[Stage]:
                 _difftest_summary,
             )
         )
-        seed = ROOT.parent / "shared" / "seed" / "blkfront.c"
-        if not seed.exists() and not os.environ.get("XBD_BLKFRONT"):
+        if seed_missing():
             found.append(
                 Stage(
                     "differential campaign (compiled seed)",
                     [],
                     _last_line,
-                    f"skipped: no seed driver at {seed} and XBD_BLKFRONT is not set",
+                    f"skipped: {seed_missing()}",
                 )
             )
         else:
@@ -207,9 +241,18 @@ def stages() -> list[Stage]:
                 )
             )
     found += _protocol_stages()
-    if shutil.which("ruff", path=str(Path(sys.executable).parent)):
+    ruff = shutil.which("ruff", path=str(Path(sys.executable).parent))
+    checkout = (ROOT / "pyproject.toml").exists()
+    if not checkout:
+        why = "skipped: a check of the checkout's sources; the package runs installed"
+        found.append(Stage("ruff", [], _last_line, why))
+        found.append(Stage("mypy", [], _last_line, why))
+        return found
+    if ruff:
+        found.append(Stage("ruff", [ruff, "check", "."], _last_line))
+    else:
         found.append(
-            Stage("ruff", [str(Path(sys.executable).parent / "ruff"), "check", "."], _last_line)
+            Stage("ruff", [], _last_line, "skipped: ruff is not installed beside this Python")
         )
     found.append(Stage("mypy", [sys.executable, str(ROOT / "tools" / "typecheck.py")], _last_line))
     return found
@@ -234,7 +277,6 @@ def _protocol_stages() -> list[Stage]:
     """Every front end the protocol-level harness runs (``xbdspec difftest``, the
     protocol contract), each a seeded campaign; one that cannot run here says why."""
     stages: list[Stage] = []
-    seed = ROOT.parent / "shared" / "seed" / "blkfront.c"
     for impl, programs, why_not in (
         ("tutorial", 300, ""),
         ("reference", 300, ""),
@@ -242,9 +284,7 @@ def _protocol_stages() -> list[Stage]:
         (
             "seed",
             300,
-            ""
-            if seed.exists() or os.environ.get("XBD_BLKFRONT")
-            else f"no seed driver at {seed} and XBD_BLKFRONT is not set",
+            seed_missing(),
         ),
         ("c-frontend", 200, "" if shutil.which("cc") else "no C compiler (cc)"),
         ("linux", 300, _linux_missing()),
@@ -286,51 +326,250 @@ def _available(module: str) -> bool:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``xbdspec verify``."""
     parser.add_argument(
         "--skip",
         action="append",
         default=[],
         metavar="STAGE",
-        help="leave out a stage (by the start of its name)",
+        help="leave out a stage (by the start of its name; repeatable)",
     )
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="STAGE",
+        help="run only the stages whose name starts with STAGE (repeatable)",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print the summary as one JSON document (docs/output.md)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
+
+
+@dataclass
+class StageResult:
+    """What one stage gave.
+
+    Attributes:
+        name: the stage's name.
+        status: ``ok``, ``bounded`` (passed, within a bound it names: an exploration
+            stopped at its state bound), ``failed`` or ``skipped``.
+        figures: the stage's key figures in one line (its command's JSON, summarised).
+        reason: why it was skipped, or what bounded it.
+        seconds: its wall time.
+        exit_status: its command's exit status (``None`` when it did not run).
+    """
+
+    name: str
+    status: str
+    figures: str = ""
+    reason: str = ""
+    seconds: float = 0.0
+    exit_status: int | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """The stage as ``verify --json`` lists it."""
+        return {
+            "name": self.name,
+            "status": self.status,
+            "reason": self.reason,
+            "figures": self.figures,
+            "seconds": round(self.seconds, 2),
+            "exit_status": self.exit_status,
+        }
+
+
+def bound_of(data: Any) -> str:
+    """What bounded a stage that passed, read from its JSON document (empty: nothing):
+    an exploration whose ``complete`` is false stopped at its state bound."""
+    if not isinstance(data, dict) or data.get("complete") is not False:
+        return ""
+    limit = data.get("max_states")
+    states = data.get("states")
+    if isinstance(limit, int) and limit:
+        return (
+            f"stopped at its bound of {limit:,} states (--max-states): states beyond it "
+            "were not explored"
+        )
+    return f"incomplete: stopped after {states} states" if states else "incomplete"
 
 
 def run(args: argparse.Namespace) -> int:
-    results: list[tuple[str, bool, str, float]] = []
-    skipped: list[tuple[str, str]] = []
-    for stage in stages():
-        if any(stage.name.startswith(s) for s in args.skip):
-            skipped.append((stage.name, "skipped: --skip"))
-            continue
-        if stage.skipped:
-            print(f"== {stage.name}: {stage.skipped}", flush=True)
-            skipped.append((stage.name, stage.skipped))
-            continue
-        shown = stage.argv[1:] if stage.argv[0] == sys.executable else stage.argv
-        print(f"== {stage.name}: {' '.join(shown)}", flush=True)
-        start = time.perf_counter()
-        proc = subprocess.run(stage.argv, cwd=ROOT, capture_output=True, text=True, check=False)
-        seconds = time.perf_counter() - start
-        ok = proc.returncode == 0
-        try:
-            figures = stage.summarise(proc.stdout)
-        except (ValueError, KeyError, TypeError):
-            figures = _last_line(proc.stdout)
-        if not ok:
-            print(proc.stdout[-4000:])
-            print(proc.stderr[-4000:], file=sys.stderr)
-        results.append((stage.name, ok, figures, seconds))
-        print(f"   {'ok' if ok else 'FAILED'} ({seconds:.1f} s): {figures}", flush=True)
-    width = max(len(r[0]) for r in results)
-    print("\nSummary")
-    for name, ok, figures, seconds in results:
-        print(f"  {name:{width}}  {'ok    ' if ok else 'FAILED'}  {seconds:7.1f} s  {figures}")
-    for name, reason in skipped:
-        print(f"  {name:{width}}  skipped           {reason}")
-    failed = [r[0] for r in results if not r[1]]
-    print(
-        f"\n{len(results) - len(failed)} of {len(results)} stages passed"
-        + (f"; failed: {', '.join(failed)}" if failed else "")
-        + (f"; {len(skipped)} left out (said above)" if skipped else "")
+    """Run every stage (each in its own process), then the summary; 1 if one failed,
+    130 on Ctrl-C (the stages done by then are summarised, the running one is stopped)."""
+    from xbdspec import output
+    from xbdspec.cli import EXIT_INTERRUPTED
+    from xbdspec.terminal import Progress
+
+    skip = list(getattr(args, "skip", []) or [])
+    only = list(getattr(args, "only", []) or [])
+    as_json = bool(getattr(args, "json", False))
+    say = (lambda text: print(text, file=sys.stderr, flush=True)) if as_json else print
+    chosen = stages()
+    results: list[StageResult] = []
+    interrupted = False
+    bar = Progress(
+        "verify",
+        total=sum(
+            1
+            for st in chosen
+            if not st.skipped
+            and (not only or any(st.name.startswith(o) for o in only))
+            and not any(st.name.startswith(k) for k in skip)
+        ),
+        unit="stages",
+        enabled=not getattr(args, "quiet", False),
+        json_output=as_json,
+        ticking=True,
     )
-    return 1 if failed else 0
+    try:
+        for stage in chosen:
+            if only and not any(stage.name.startswith(o) for o in only):
+                continue
+            if any(stage.name.startswith(s) for s in skip):
+                results.append(StageResult(stage.name, "skipped", reason="skipped: --skip"))
+                continue
+            if stage.skipped:
+                say(f"== {stage.name}: {stage.skipped}")
+                results.append(StageResult(stage.name, "skipped", reason=stage.skipped))
+                continue
+            shown = stage.argv[1:] if stage.argv[0] == sys.executable else stage.argv
+            say(f"== {stage.name}: {' '.join(shown)}")
+            bar.update(what=stage.name)
+            result, out, err = _run_stage(stage, bar)
+            results.append(result)
+            done = sum(1 for r in results if r.exit_status is not None)
+            bar.update(done, what="verify")
+            if result.status == "failed":
+                say(out[-4000:])
+                print(err[-4000:], file=sys.stderr)
+            line = f"   {result.status} ({result.seconds:.1f} s): {result.figures}"
+            if result.status == "bounded":
+                line += f"\n   BOUNDED: {result.reason}"
+            if as_json:
+                bar.write(line)
+            else:
+                bar.out(line)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        bar.close()
+    failed = [r.name for r in results if r.status == "failed"]
+    left_out = [r for r in results if r.status == "skipped"]
+    bounded = [r for r in results if r.status == "bounded"]
+    status = EXIT_INTERRUPTED if interrupted else (1 if failed else 0)
+    if as_json:
+        counts = {
+            "stages": len(results),
+            "passed": sum(1 for r in results if r.status in ("ok", "bounded")),
+            "bounded": len(bounded),
+            "failed": len(failed),
+            "skipped": len(left_out),
+        }
+        fields: dict[str, Any] = {"stages": [r.as_json() for r in results], "failed": failed}
+        if interrupted:
+            fields["interrupted"] = True
+        output.emit("verify", ok=status == 0, counts=counts, fields=fields)
+        return status
+    _print_summary(results, interrupted)
+    return status
+
+
+def _print_summary(results: list[StageResult], interrupted: bool) -> None:
+    """The table of stages: each one's status, time and figures; what was left out and
+    why; what bounded a stage that passed."""
+    if not results:
+        print("\nno stage was run (--only and --skip left none)")
+        return
+    width = max(len(r.name) for r in results)
+    print("\nSummary")
+    for r in results:
+        if r.status == "skipped":
+            continue
+        label = {"ok": "ok", "bounded": "bounded", "failed": "FAILED"}.get(r.status, r.status)
+        print(f"  {r.name:{width}}  {label:7}  {r.seconds:7.1f} s  {r.figures}")
+        if r.status == "bounded":
+            print(f"  {'':{width}}  {'':7}  {'':9}  bounded: {r.reason}")
+    for r in results:
+        if r.status == "skipped":
+            print(f"  {r.name:{width}}  skipped  {'':9}  {r.reason}")
+    ran = [r for r in results if r.status != "skipped"]
+    failed = [r.name for r in ran if r.status == "failed"]
+    bounded = [r for r in ran if r.status == "bounded"]
+    skipped = len(results) - len(ran)
+    print(
+        f"\n{len(ran) - len(failed)} of {len(ran)} stages passed"
+        + (f" ({len(bounded)} within a bound, said above)" if bounded else "")
+        + (f"; failed: {', '.join(failed)}" if failed else "")
+        + (f"; {skipped} left out (said above)" if skipped else "")
+        + (
+            "; INTERRUPTED by Ctrl-C: the stages after the last above were not run"
+            if interrupted
+            else ""
+        )
+    )
+
+
+def _run_stage(stage: Stage, bar: Any) -> tuple[StageResult, str, str]:
+    """Run one stage's command in its own process group, relaying its progress to
+    ``bar``; the result, its standard output and its standard error.  Ctrl-C stops the
+    whole group and goes on to the caller."""
+    import signal
+    import threading
+
+    from xbdspec.terminal import parse_relay, relayed_text
+
+    env = {**os.environ, "XBDSPEC_PROGRESS": "relay"}
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        stage.argv,
+        cwd=workdir(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
+    errors: list[str] = []
+
+    def read_errors() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            relayed = parse_relay(line)
+            if relayed is None:
+                errors.append(line)
+            else:
+                bar.update(what=stage.name, progress=relayed_text(relayed))
+
+    reader = threading.Thread(target=read_errors, daemon=True)
+    reader.start()
+    try:
+        assert proc.stdout is not None
+        out = proc.stdout.read()
+        proc.wait()
+    except KeyboardInterrupt:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        raise
+    finally:
+        reader.join(timeout=5)
+    seconds = time.perf_counter() - start
+    err = "".join(errors)
+    try:
+        figures = stage.summarise(out)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        figures = _last_line(out)
+    if proc.returncode != 0:
+        status, reason = "failed", ""
+    else:
+        try:
+            reason = bound_of(_json(out))
+        except ValueError:
+            reason = ""
+        status = "bounded" if reason else "ok"
+    result = StageResult(stage.name, status, figures, reason, seconds, proc.returncode)
+    return result, out, err

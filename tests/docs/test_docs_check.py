@@ -61,3 +61,22 @@ def test_the_broken_probe_breaks_the_first_block(docs_check: ModuleType, tmp_pat
     probe = docs_check.write_broken_probe(tmp_path, Path("a/p.html"))
     assert "[not ]] mermaid" in probe.read_text()
     assert docs_check.mermaid_pages(tmp_path) == {Path("a/p.html"): 1}
+
+
+def test_a_showcase_page_must_render_its_title_and_content(docs_check: ModuleType) -> None:
+    html = '<html><body><h1 id="x">Invariant &amp; catalogue<a href="#x">&para;</a></h1></html>'
+    good = '<html><div class="md-content"><h1>Invariant &amp; catalogue<a>¶</a></h1></div></html>'
+    assert docs_check.page_problems("p.html", html, good) == []
+    blank = docs_check.page_problems("p.html", html, "<html><body></body></html>")
+    assert "its title 'Invariant & catalogue' is not in the rendered page" in blank
+    assert "the rendered page has no content area (md-content)" in blank
+    assert docs_check.page_problems("p.html", "<html></html>", good) == [
+        "the built page has no <h1>"
+    ]
+
+
+def test_the_showcase_names_the_pages_a_reader_meets_first(docs_check: ModuleType) -> None:
+    shown = set(docs_check.SHOWCASE)
+    assert "index.html" in shown and "spec/invariants.html" in shown
+    assert any(p.startswith("spec/machines/") for p in shown)
+    assert any(p.startswith("findings/") and p != "findings/index.html" for p in shown)

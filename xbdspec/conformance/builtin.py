@@ -120,6 +120,10 @@ def build_c_frontend(*defines: str, out_dir: Path | None = None) -> Path:
     return exe
 
 
+#: What an implementation of the adapter contract must have (docs/conformance.md).
+CONTRACT_METHODS = ("capabilities", "reset", "apply", "observe", "close")
+
+
 def resolve(
     impl: str | None = None, cmd: str | None = None
 ) -> tuple[Callable[[], Implementation], Sizes]:
@@ -148,7 +152,19 @@ def resolve(
             raise ImplementationError(
                 f"{impl!r} is not callable: give a function returning an Implementation"
             )
-        sample = factory()
+        try:
+            sample = factory()
+        except Exception as exc:  # not a factory of implementations (os:getcwd...)
+            raise ImplementationError(
+                f"{impl!r}() raised {type(exc).__name__}: {str(exc)[:200]}: give a function "
+                "of no arguments returning an Implementation"
+            ) from None
+        missing = [m for m in CONTRACT_METHODS if not callable(getattr(sample, m, None))]
+        if missing:
+            raise ImplementationError(
+                f"{impl!r}() returned {type(sample).__name__!r}, not an Implementation: it has "
+                f"no {', '.join(missing)} (the adapter contract: {', '.join(CONTRACT_METHODS)})"
+            )
         preferred = getattr(sample, "preferred_sizes", None)
         sizes = preferred() if callable(preferred) else Sizes()
         sample.close()

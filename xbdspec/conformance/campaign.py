@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from xbdspec.errors import XbdspecError
 from xbdspec.model.state import Sizes
 
 from . import replay
@@ -87,6 +88,11 @@ class Campaign:
     #: new-divergence keys not to count as new for ``first`` and ``first_new`` (what the
     #: unmutated implementation already shows: mutation testing's baseline)
     expected: frozenset[str] = frozenset()
+    #: Ctrl-C stopped the campaign: its figures and divergences are those found by then
+    interrupted: bool = False
+    #: what stopped the campaign early (the implementation crashed or could not be
+    #: driven); the divergences found before it are kept
+    error: str = ""
 
     @property
     def sweep(self) -> list[Configuration]:
@@ -95,9 +101,22 @@ class Campaign:
             return list(self.configurations)
         return [Configuration("default", self.sizes)]
 
-    def run(self, *, examples: int | None = None, minutes: float | None = None) -> None:
+    def run(
+        self,
+        *,
+        examples: int | None = None,
+        minutes: float | None = None,
+        progress: Callable[[Campaign], None] | None = None,
+    ) -> None:
         """Run ``examples`` programs, or as many as fit in ``minutes`` (or until the
-        first new divergence, with :attr:`first`)."""
+        first new divergence, with :attr:`first`); ``progress`` sees the campaign after
+        every program.
+
+        Nothing found is lost when the run stops early: Ctrl-C sets :attr:`interrupted`
+        (a divergence being shrunk is kept unshrunk) and an error of the implementation
+        (``XbdspecError``: it crashed, hung, answered nonsense) sets :attr:`error`; the
+        divergences found before are kept and written, the figures are filled in, and
+        the exception goes on to the caller (``xbdspec difftest`` then reports them)."""
         start = time.perf_counter()
         impl = self.factory()
         caps = impl.capabilities()
@@ -136,6 +155,15 @@ class Campaign:
                     new = self._record(result.divergence, result.steps, config, start)
                     if new and self.first:
                         break
+                if progress is not None:
+                    self.seconds = time.perf_counter() - start
+                    progress(self)
+        except KeyboardInterrupt:
+            self.interrupted = True
+            raise
+        except XbdspecError as exc:
+            self.error = f"{type(exc).__name__}: {exc}"
+            raise
         finally:
             if meter is not None:
                 self.branch_coverage = meter.stop()
@@ -170,7 +198,11 @@ class Campaign:
             _configure(impl, config)
             return LockStep(impl, config.sizes)
 
-        small, shrunk = shrink(make_lock, steps, lambda d: self._key(d) == key)
+        interrupted = False
+        try:
+            small, shrunk = shrink(make_lock, steps, lambda d: self._key(d) == key)
+        except KeyboardInterrupt:  # kept unshrunk: the whole program shows it
+            small, shrunk, interrupted = steps, None, True
         best = shrunk or divergence
         best.configuration = config.name
         self._key(best)  # classify the shrunk one too (sets its finding)
@@ -180,6 +212,8 @@ class Campaign:
             path = self.replay_dir / f"{key}.jsonl"
             replay.write(path, config.sizes, best.steps, config)
         self.divergences[key] = (best, small, path, 1)
+        if interrupted:
+            raise KeyboardInterrupt
         return first
 
     def _key(self, divergence: Divergence) -> str:
@@ -211,6 +245,7 @@ class Campaign:
             "seconds": round(self.seconds, 3),
             "steps_per_second": round(self.steps / self.seconds, 1) if self.seconds else 0.0,
             "first_new_divergence": self.first_new,
+            "interrupted": self.interrupted,
             "stopped_at_first": bool(self.first and self.first_new is not None),
             "divergences": [
                 {**d.as_json(), "occurrences": count, "replay": str(path) if path else None}

@@ -40,8 +40,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from xbdspec import argtypes
 from xbdspec.errors import XbdspecError
 from xbdspec.model.state import Sizes
+from xbdspec.terminal import Progress
 
 from .builtin import BUILTIN, resolve
 from .campaign import Campaign
@@ -76,11 +78,6 @@ def _positive_minutes(text: str) -> float:
     return value
 
 
-def _timeout(text: str) -> float:
-    value = _positive_minutes(text)  # the same rule: finite, above 0
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The subcommand's options."""
     parser.add_argument(
@@ -108,14 +105,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--timeout",
-        type=_timeout,
+        type=argtypes.seconds,
         default=10.0,
         help="protocol, --cmd: seconds to wait for each message of the child (10)",
     )
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--examples", type=_positive_int, help="random programs to run (default 200)")
     size.add_argument("--minutes", type=_positive_minutes, help="run for this long instead")
-    parser.add_argument("--seed", type=int, help="the campaign's seed (default: random, printed)")
+    parser.add_argument(
+        "--seed", type=argtypes.seed, help="the campaign's seed (default: random, printed)"
+    )
     parser.add_argument(
         "--length",
         type=_positive_int,
@@ -128,10 +127,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "known seed defects",
     )
     parser.add_argument(
+        "--out",
         "--replay-dir",
-        type=Path,
-        default=Path("build/divergences"),
-        help="where shrunk failing programs are written (build/divergences/)",
+        dest="replay_dir",
+        type=argtypes.output_dir,
+        default=None,
+        metavar="DIR",
+        help="where the shrunk failing programs (replay files) are written (default: "
+        "divergences/ under the build directory: build/ of the checkout, else "
+        "$XBDSPEC_BUILD_DIR or ~/.cache/xbdspec; never the current directory)",
     )
     parser.add_argument("--replay", type=Path, help="run one replay file instead of a campaign")
     parser.add_argument("--strict", action="store_true", help="freebsd: known findings fail too")
@@ -162,6 +166,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 FREEBSD_ONLY = ("sizes", "profile", "strict", "first", "no_sweep", "reference_coverage")
 
 
+def replay_dir_of(args: argparse.Namespace) -> Path:
+    """Where the campaign writes its replay files: ``--out DIR``, else ``divergences/``
+    under the build directory (:func:`xbdspec.resources.build_dir`)."""
+    from xbdspec.resources import build_dir
+
+    given: Path | None = getattr(args, "replay_dir", None)
+    return given if given is not None else build_dir("divergences")
+
+
+def announce_seed(args: argparse.Namespace, seed: int, more: str = "") -> None:
+    """Say the campaign's seed before it runs: on standard output in the text report,
+    on standard error under ``--json`` when the seed was drawn (the document carries
+    it too), so a run killed outright can still be replayed."""
+    line = f"xbdspec difftest: seed {seed} (replay the campaign with --seed {seed}){more}"
+    if not args.json:
+        print(line, flush=True)
+    elif args.seed is None:
+        print(line, file=sys.stderr, flush=True)
+
+
+def campaign_bar(args: argparse.Namespace, examples: int | None) -> Progress:
+    """The campaign's progress bar (programs run; a ``--minutes`` campaign counts up)."""
+    total = examples if args.minutes is None and examples is not None else None
+    return Progress("difftest", total=total, unit="programs", json_output=args.json)
+
+
 def contract_of(args: argparse.Namespace) -> str:
     """The contract the arguments ask for: a replay file's own, else ``--contract``
     (protocol by default)."""
@@ -184,7 +214,7 @@ def _is_v1_replay(path: Path) -> bool:
     try:
         with path.open(encoding="utf-8", errors="replace") as handle:
             head = json.loads(handle.readline(1 << 20))
-    except (OSError, json.JSONDecodeError, RecursionError):
+    except (OSError, ValueError, RecursionError):  # ValueError: JSON, or past 4300 digits
         return False
     return isinstance(head, dict) and head.get("xbdspec") == "replay"
 
@@ -251,42 +281,112 @@ def run_freebsd(args: argparse.Namespace) -> int:
         PROFILES[args.profile],
         seed,
         args.length,
-        args.replay_dir,
+        replay_dir_of(args),
         configurations=sweep,
         first=getattr(args, "first", False),
         branches=getattr(args, "reference_coverage", False),
     )
-    if not args.json:
-        print(f"xbdspec difftest: seed {seed} (replay the campaign with --seed {seed})", flush=True)
+    announce_seed(args, seed)
     examples = args.examples if args.examples is not None or args.minutes is not None else 200
-    campaign.run(examples=examples, minutes=args.minutes)
+    bar = campaign_bar(args, examples)
+
+    said: set[str] = set()
+
+    def show(running: Campaign) -> None:
+        for key, (_, _, path, _) in running.divergences.items():
+            if key not in said:  # each new kind of divergence, as it is found
+                said.add(key)
+                bar.write(f"xbdspec difftest: divergence {key}: replay {path}")
+        bar.update(
+            running.examples,
+            steps=running.steps,
+            divergences=len(running.divergences),
+            **time_left(args.minutes, running.seconds),
+        )
+
+    stopped: BaseException | None = None
+    try:
+        campaign.run(examples=examples, minutes=args.minutes, progress=show)
+    except (KeyboardInterrupt, XbdspecError) as exc:
+        stopped = exc  # reported below, with everything found before it
+    finally:
+        bar.close()
     report = campaign.summary()
-    if not campaign.divergences and (not campaign.steps or not campaign.compared):
-        why = (
-            "it ran no event"
-            if not campaign.steps
-            else "the implementation reported no field the model could compare"
-        )
-        print(
-            f"xbdspec difftest: error: the campaign compared nothing ({why}): it cannot "
-            "pass; report the observation fields (see docs/conformance.md)",
-            file=sys.stderr,
-        )
-        return 2
-    if args.json:
-        print(json.dumps(report, indent=2, sort_keys=True))
-    else:
-        _print_text(campaign, report)
+    return _report_freebsd(args, campaign, report, stopped)
+
+
+def time_left(minutes: float | None, seconds: float) -> dict[str, str]:
+    """The figure ``left`` of a ``--minutes`` campaign's bar (``m:ss``)."""
+    if minutes is None:
+        return {}
+    left = max(0, int(minutes * 60 - seconds))
+    return {"left": f"{left // 60}:{left % 60:02d}"}
+
+
+def _report_freebsd(
+    args: argparse.Namespace,
+    campaign: Campaign,
+    report: dict[str, Any],
+    stopped: BaseException | None,
+) -> int:
+    """Print (or emit) the campaign's report, also when Ctrl-C or an error stopped it;
+    the exit status."""
+    from xbdspec import output
+    from xbdspec.cli import EXIT_INPUT, EXIT_INTERRUPTED, EXIT_VERDICT
+
     failing = (
         campaign.new_divergences
         if not args.strict
         else [d for d, *_ in campaign.divergences.values()]
     )
     missed = args.strict and not campaign.first and not report["targets"]["ok"]
-    return 1 if failing or missed else 0
+    verdict = EXIT_VERDICT if failing or missed else 0
+    error, kind = "", "input"
+    if isinstance(stopped, KeyboardInterrupt):
+        status = EXIT_INTERRUPTED
+    elif stopped is not None:
+        error = f"the campaign stopped after {campaign.examples} programs: {stopped}"
+        kind, status = "child", verdict or EXIT_INPUT
+    elif not campaign.divergences and (not campaign.steps or not campaign.compared):
+        why = (
+            "it ran no event"
+            if not campaign.steps
+            else "the implementation reported no field the model could compare"
+        )
+        error = (
+            f"the campaign compared nothing ({why}): it cannot pass; report the "
+            "observation fields (see docs/conformance.md)"
+        )
+        status = EXIT_INPUT
+    else:
+        status = verdict
+    if error:
+        report["error"] = output.error_field(kind, error, status)
+    if args.json:
+        counts = {
+            "examples": campaign.examples,
+            "steps": campaign.steps,
+            "divergences": len(campaign.divergences),
+            "new_divergences": len(campaign.new_divergences),
+        }
+        output.emit("difftest", ok=status == 0, counts=counts, fields=report)
+    elif campaign.examples or campaign.divergences:
+        _print_text(campaign, report)
+        if campaign.interrupted:
+            print(
+                f"\nINTERRUPTED by Ctrl-C after {campaign.examples} programs: the divergences "
+                f"above are those found by then; replay the campaign with --seed {campaign.seed}"
+            )
+    if error:
+        print(f"xbdspec difftest: error: {error}", file=sys.stderr)
+    elif campaign.interrupted:
+        print("xbdspec difftest: interrupted", file=sys.stderr)
+    return status
 
 
 def _print_text(campaign: Campaign, report: dict[str, Any]) -> None:
+    from xbdspec import output
+
     print(
         f"{report['implementation']}: {report['examples']} programs, {report['steps']} events "
         f"in {report['seconds']} s ({report['steps_per_second']} events/s), "
@@ -294,7 +394,7 @@ def _print_text(campaign: Campaign, report: dict[str, Any]) -> None:
     )
     varied = report["sweep"]["dimensions_varied"]
     if varied:
-        print("swept: " + "; ".join(f"{k} {v}" for k, v in varied.items()))
+        print("swept: " + "; ".join(f"{k} {output.plain(v)}" for k, v in varied.items()))
     for divergence, _, path, count in campaign.divergences.values():
         print()
         print(divergence.report())
@@ -342,29 +442,30 @@ def _replay(args: argparse.Namespace, factory: Callable[[], Implementation]) -> 
         configure(configuration.setup)
     lock = LockStep(impl, configuration.sizes)
     try:
-        divergence = run_program(lock.impl, lock, steps)
+        divergence = run_program(lock.impl, lock, steps, source=str(args.replay))
     finally:
         lock.impl.close()
+    from xbdspec import output
+
     if divergence is None:
         result = {"replay": str(args.replay), "steps": len(steps), "divergence": None}
-        print(
-            json.dumps(result)
-            if args.json
-            else f"{args.replay}: {len(steps)} events, no divergence"
-        )
+        if args.json:
+            counts = {"steps": len(steps), "divergences": 0}
+            output.emit("difftest", ok=True, counts=counts, fields=result)
+        else:
+            print(f"{args.replay}: {len(steps)} events, no divergence")
         return 0
     divergence.configuration = configuration.name
     finding = classify(divergence, lock.caps.name)
+    status = 0 if finding is not None and not args.strict else 1
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "replay": str(args.replay),
-                    "steps": len(steps),
-                    "divergence": divergence.as_json(),
-                }
-            )
-        )
+        result = {
+            "replay": str(args.replay),
+            "steps": len(steps),
+            "divergence": divergence.as_json(),
+        }
+        counts = {"steps": len(steps), "divergences": 1}
+        output.emit("difftest", ok=status == 0, counts=counts, fields=result)
     else:
         print(divergence.report())
-    return 0 if finding is not None and not args.strict else 1
+    return status

@@ -110,7 +110,9 @@ class Divergence:
                 f"({len(self.candidates)} model states reachable)"
             )
             for name, (want, got) in sorted(self.differences.items()):
-                lines.append(f"    {name:16} {want!s:>12}  <->  {got!s}")
+                lines.append(
+                    f"    {name:16} {named_value(name, want):>12}  <->  {named_value(name, got)}"
+                )
         if self.invariants:
             lines.append(
                 "  model invariants broken by the implementation's abstract state: "
@@ -136,6 +138,36 @@ class Divergence:
             "differences": {k: [plain(a), plain(b)] for k, (a, b) in self.differences.items()},
             "invariants": self.invariants,
         }
+
+
+def named_value(field_name: str, value: Any) -> str:
+    """A field's value as a table shows it: an enum field's values by their names
+    (``[FREE, BUSY]``, not ``[0, 2]``), a value outside the domain as its number,
+    anything else as it prints."""
+    domain = _field_domains().get(field_name)
+    enum_type = domain.enum_type if domain is not None else None
+
+    def one(item: Any) -> str:
+        if isinstance(item, list | tuple):
+            return "[" + ", ".join(one(v) for v in item) + "]"
+        if enum_type is not None and isinstance(item, int) and not isinstance(item, bool):
+            try:
+                return str(enum_type(item).name)
+            except ValueError:
+                return str(item)
+        return str(item)
+
+    return one(value)
+
+
+_DOMAINS: dict[str, Any] = {}
+
+
+def _field_domains() -> dict[str, Any]:
+    """The FreeBSD model's field domains by name (the same at every size)."""
+    if not _DOMAINS:
+        _DOMAINS.update({f.name: f.domain for f in build_spec(Sizes()).fields})
+    return _DOMAINS
 
 
 @dataclass

@@ -12,6 +12,7 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from xbdspec.errors import InputError
 from xbdspec.model.vocabulary import BioKind, BioStage, Dma, DriverState, Place, XenbusState
 
 from .contract import EnvChoices, Implementation, Step
@@ -183,22 +184,41 @@ def random_step(rng: random.Random, lock: LockStep, profile: Profile) -> Step | 
     return None
 
 
+class ReplayNotFollowed(InputError):
+    """A replay reaches an event the model does not enable after the events before it:
+    it cannot be followed to its end, so it shows nothing (a line deleted or changed, a
+    replay of other sizes), and is an error, never a pass."""
+
+
 def run_program(
-    impl: Implementation, lock: LockStep, steps: Sequence[Step], *, skip_disabled: bool = False
+    impl: Implementation,
+    lock: LockStep,
+    steps: Sequence[Step],
+    *,
+    skip_disabled: bool = False,
+    source: str | None = None,
 ) -> Divergence | None:
     """Replay ``steps`` from the start; the first divergence, or ``None``.
 
     A step the model does not enable ends the replay without a divergence, or, with
     ``skip_disabled`` (shrinking), is left out; the divergence's program then lists
-    only the events applied.
+    only the events applied.  Given the ``source`` of a replay file, such a step is a
+    :class:`ReplayNotFollowed` error naming it instead.
     """
     divergence = lock.start()
     if divergence:
         return divergence
-    for step in steps:
+    for number, step in enumerate(steps, start=1):
         if step.params not in lock.enabled(step.event):
             if skip_disabled:
                 continue
+            if source is not None:
+                raise ReplayNotFollowed(
+                    f"{source}: event {number} of {len(steps)}",
+                    f"{step.label()} is not enabled in the model after the events before it: "
+                    "the replay cannot be followed to its end (a line deleted or changed, or "
+                    "the replay of other sizes), so it shows nothing",
+                )
             return None
         divergence = lock.step(step.event, step.params, step.env)
         if divergence:

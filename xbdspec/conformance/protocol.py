@@ -25,6 +25,7 @@ import fastjsonschema
 from xbdspec.errors import InputError
 from xbdspec.model.declaration import Spec
 from xbdspec.model.state import Sizes
+from xbdspec.untrusted import JSONRefused, load_json
 
 from .contract import Capabilities, EnvChoices, Observation
 
@@ -61,14 +62,13 @@ def parse_line(line: bytes, source: str) -> dict[str, Any]:
     if len(line) > MAX_LINE:
         raise InputError(source, f"response longer than {MAX_LINE} bytes")
     try:
-        obj = json.loads(line.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise InputError(source, "response is not UTF-8") from None
-    except json.JSONDecodeError as exc:
+        obj = load_json(line, source)
+    except JSONRefused as exc:
+        if exc.reason == "not UTF-8 text":
+            raise InputError(source, "response is not UTF-8") from None
         shown = line[:80].decode("utf-8", "replace")
-        raise InputError(
-            source, f"response is not JSON ({exc.msg} at column {exc.colno}): {shown!r}"
-        ) from None
+        why = exc.detail if exc.reason == "not JSON" else exc.reason
+        raise InputError(source, f"response is not JSON ({why}): {shown!r}") from None
     if not isinstance(obj, dict):
         raise InputError(source, f"response must be a JSON object, got {type(obj).__name__}")
     return obj

@@ -23,12 +23,17 @@ from xbdspec.errors import InputError
 from xbdspec.model.spec import build_spec
 from xbdspec.model.state import Sizes
 from xbdspec.model.vocabulary import Dma
+from xbdspec.untrusted import check_sizes, excerpt, load_json
 
 from .contract import EnvChoices, Step
 from .sweep import DEFAULT_SETUP, BackendSetup, Configuration
 
 FORMAT = "replay"
 VERSION = 1
+#: The largest replay file read (bytes), and the most events it may hold: a program
+#: the harness shrank is tens of events; these bound what a hostile file can ask for.
+MAX_BYTES = 16 << 20
+MAX_STEPS = 100_000
 
 
 def _param_json(value: Any) -> Any:
@@ -90,7 +95,8 @@ def loads_configuration(text: str, source: str = "<replay>") -> tuple[Configurat
         )
     if header.get("version") != VERSION:
         raise InputError(
-            f"{source}:1", f"version {header.get('version')!r} is not supported (only {VERSION})"
+            f"{source}:1",
+            f"version {excerpt(header.get('version'))} is not supported (only {VERSION})",
         )
     raw_sizes = header.get("sizes", {})
     known = {f.name for f in dataclasses.fields(Sizes)}
@@ -101,6 +107,7 @@ def loads_configuration(text: str, source: str = "<replay>") -> tuple[Configurat
     ):
         raise InputError(f"{source}:1", f"sizes must map some of {sorted(known)} to integers")
     sizes = Sizes(**raw_sizes)
+    check_sizes(dataclasses.asdict(sizes), f"{source}:1 sizes")
     raw_setup = header.get("setup", {})
     if not isinstance(raw_setup, dict):
         raise InputError(f"{source}:1", "setup must be an object")
@@ -109,6 +116,8 @@ def loads_configuration(text: str, source: str = "<replay>") -> tuple[Configurat
     if not isinstance(name, str):
         raise InputError(f"{source}:1", "configuration must be a name")
     params_of = {t.event: t.params for t in build_spec(sizes).transitions}
+    if len(lines) - 1 > MAX_STEPS:
+        raise InputError(source, f"{len(lines) - 1:,} events: a replay holds at most {MAX_STEPS:,}")
     steps = []
     for number, text_line in enumerate(lines[1:], start=2):
         where = f"{source}:{number}"
@@ -118,16 +127,15 @@ def loads_configuration(text: str, source: str = "<replay>") -> tuple[Configurat
         event = obj["event"]
         if event not in params_of:
             raise InputError(
-                where, f"unknown event {event!r}; the model's events: {sorted(params_of)}"
+                where, f"unknown event {excerpt(event)}; the model's events: {sorted(params_of)}"
             )
         given = obj.get("params", {})
         if not isinstance(given, dict):
             raise InputError(where, "params must be an object")
         declared = {p.name: p for p in params_of[event]}
         if set(given) != set(declared):
-            raise InputError(
-                where, f"{event} takes parameters {sorted(declared)}, got {sorted(given)}"
-            )
+            got = excerpt(sorted(given)[:20])
+            raise InputError(where, f"{event} takes parameters {sorted(declared)}, got {got}")
         params: dict[str, Any] = {}
         for param, value in given.items():
             params[param] = _decode_param(
@@ -144,7 +152,7 @@ def loads_configuration(text: str, source: str = "<replay>") -> tuple[Configurat
             dma = tuple(Dma[m] for m in env.get("dma", []))
         except (KeyError, TypeError):
             raise InputError(
-                where, f"env.dma names {env.get('dma')!r}; use IMMEDIATE, DEFERRED or FAILED"
+                where, f"env.dma names {excerpt(env.get('dma'))}; use IMMEDIATE, DEFERRED or FAILED"
             ) from None
         steps.append(Step(event, params, EnvChoices(dma)))
     return Configuration(name, sizes, setup), steps
@@ -159,17 +167,21 @@ def read(path: Path) -> tuple[Sizes, list[Step]]:
 def read_configuration(path: Path) -> tuple[Configuration, list[Step]]:
     """Read and validate a replay file, with its configuration."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_BYTES + 1)
     except OSError as exc:
         raise InputError(str(path), f"cannot read the replay file: {exc.strerror}") from None
+    if len(data) > MAX_BYTES:
+        raise InputError(str(path), f"longer than {MAX_BYTES >> 20} MiB: no replay is that long")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(str(path), f"not UTF-8 text (byte {exc.start}: {exc.reason})") from None
     return loads_configuration(text, str(path))
 
 
 def _json(text: str, where: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(where, f"not JSON: {exc.msg} at column {exc.colno}") from None
+    return load_json(text, where)
 
 
 def _decode_param(domain: tuple[Any, ...], value: Any, where: str) -> Any:
@@ -180,4 +192,4 @@ def _decode_param(domain: tuple[Any, ...], value: Any, where: str) -> Any:
         elif type(candidate) is type(value) and candidate == value:
             return candidate
     shown = [c.name if isinstance(c, enum.Enum) else c for c in domain]
-    raise InputError(where, f"{value!r} is not one of {shown}")
+    raise InputError(where, f"{excerpt(value)} is not one of {shown}")

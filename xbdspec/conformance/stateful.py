@@ -74,6 +74,9 @@ def conformance_machine(
     """
     counts = tally if tally is not None else Tally()
     shared: list[Implementation] = []
+    # one model side for every example: building it (the compiled stepper, the instance
+    # tables) costs more than a short example, and its memo tables carry across examples
+    model = ModelSide(sizes)
 
     def obtain() -> Implementation:
         if not reuse:
@@ -96,7 +99,7 @@ def conformance_machine(
         def __init__(self) -> None:
             super().__init__()
             self.impl = obtain()
-            self.lock = LockStep(self.impl, sizes)
+            self.lock = LockStep(self.impl, sizes, model)
             self.stopped = False
             counts.examples += 1
             self._check(self.lock.start())
@@ -150,11 +153,7 @@ def conformance_machine(
             while shared:
                 shared.pop().close()
 
-    events = [
-        e
-        for e in ModelSide(sizes).environment_events
-        if profile.events is None or e in profile.events
-    ]
+    events = [e for e in model.environment_events if profile.events is None or e in profile.events]
     ConformanceMachine._events = events
     for event in events:
         _add_rule(ConformanceMachine, event)

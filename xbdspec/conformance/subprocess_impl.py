@@ -41,7 +41,12 @@ class SubprocessImplementation:
     """
 
     def __init__(self, command: str | Sequence[str], *, timeout: float = DEFAULT_TIMEOUT) -> None:
-        self.argv = shlex.split(command) if isinstance(command, str) else list(command)
+        try:
+            self.argv = shlex.split(command) if isinstance(command, str) else list(command)
+        except ValueError as exc:  # an unclosed quote
+            raise ImplementationError(
+                f"cannot split the command {command[:200]!r} as a shell would: {exc}"
+            ) from None
         if not self.argv:
             raise ImplementationError("an empty command was given for the implementation")
         self.timeout = timeout

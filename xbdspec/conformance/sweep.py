@@ -37,6 +37,20 @@ PAGE_SECTORS = 8
 DIRECT_SEGMENTS = 11
 
 
+#: The largest bio a setup may ask for, in 512-byte sectors (1 MiB: the seed's maxphys).
+MAX_BIO_SECTORS = 2048
+#: Bounds on a setup read from a file (a replay's header): what the back end can publish
+#: (xenstore's unsigned values; orders up to 64 reach the seed's shift findings), one
+#: page for the data's offset, and a bounded list of bio lengths.
+SETUP_LIMITS = {
+    "ring_page_order": 64,
+    "indirect_segments": 0xFFFF_FFFF,
+    "sector_size": 0xFFFF_FFFF,
+    "bio_offset": 4095,
+    "bio_sectors": 1024,
+}
+
+
 @dataclass(frozen=True)
 class BackendSetup:
     """What the back end offers beyond the model's features, and the bios' sizes.
@@ -108,17 +122,25 @@ class BackendSetup:
             sectors = values["bio_sectors"]
             if (
                 not isinstance(sectors, list)
-                or not sectors
-                or not all(type(s) is int and s > 0 for s in sectors)
+                or not 0 < len(sectors) <= SETUP_LIMITS["bio_sectors"]
+                or not all(type(s) is int and 0 < s <= MAX_BIO_SECTORS for s in sectors)
             ):
-                raise InputError(where, "bio_sectors must be a list of positive integers")
+                raise InputError(
+                    where,
+                    f"bio_sectors must be a list of 1 to {SETUP_LIMITS['bio_sectors']} whole "
+                    f"numbers from 1 to {MAX_BIO_SECTORS} (a bio of at most 1 MiB)",
+                )
             values["bio_sectors"] = tuple(sectors)
         for name in ("ring_page_order", "indirect_segments"):
-            if values.get(name) is not None and (type(values[name]) is not int or values[name] < 0):
-                raise InputError(where, f"{name} must be a whole number or null")
+            limit = SETUP_LIMITS[name]
+            if values.get(name) is not None and (
+                type(values[name]) is not int or not 0 <= values[name] <= limit
+            ):
+                raise InputError(where, f"{name} must be a whole number from 0 to {limit}, or null")
         for name in ("sector_size", "bio_offset"):
-            if name in values and (type(values[name]) is not int or values[name] < 0):
-                raise InputError(where, f"{name} must be a whole number")
+            limit = SETUP_LIMITS[name]
+            if name in values and (type(values[name]) is not int or not 0 <= values[name] <= limit):
+                raise InputError(where, f"{name} must be a whole number from 0 to {limit}")
         return cls(**values)
 
 

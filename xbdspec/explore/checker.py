@@ -83,6 +83,7 @@ class Report:
             "sizes": dataclasses.asdict(self.sizes),
             "symmetry": self.symmetry,
             "complete": ex.complete,
+            "interrupted": ex.interrupted,
             "states": ex.states,
             "transitions": ex.transitions,
             "depth": ex.depth,
@@ -125,13 +126,21 @@ def check_model(
     max_states: int | None = None,
     replay_dir: Path | None = None,
     progress: Progress | None = None,
+    progress_every: float = 2.0,
 ) -> Report:
     """Explore the model (``build_spec(sizes)`` unless ``spec`` is given) and check
-    every invariant, step property, deadlock and progress property."""
+    every invariant, step property, deadlock and progress property (``progress`` is
+    called with the search's counters every ``progress_every`` seconds)."""
     spec = spec or build_spec(sizes or Sizes())
     target = ModelTarget(spec, symmetry=symmetry, exact=exact)
     recorder = ProgressRecorder(spec, target.stepper.field_index)
-    exploration = explore(target, max_states=max_states, per_state=recorder, progress=progress)
+    exploration = explore(
+        target,
+        max_states=max_states,
+        per_state=recorder,
+        progress=progress,
+        progress_every=progress_every,
+    )
     findings = list(exploration.findings)
     if exploration.complete:
         findings += check_progress(exploration.graph, recorder)

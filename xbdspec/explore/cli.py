@@ -10,8 +10,14 @@ interpretation (:mod:`xbdspec.explore.spin`), without symmetry reduction;
 ``--shard I/N --seed S`` makes it one shard of a swarm and ``--merge`` merges the
 shards' results (:mod:`xbdspec.explore.swarm`).
 
+``--json`` prints the envelope of :mod:`xbdspec.output` (``--out FILE`` writes the same
+document, or a shard's result with ``--shard``); a bar shows the search's progress when
+standard error is a terminal (:mod:`xbdspec.terminal`).  A search cut by its state bound
+says BOUNDED (``complete`` false).
+
 Exit status: 0 when every property holds within the bounds, 1 when a violation
-was found, 2 on a usage error.
+was found, 2 on a usage error, 130 when Ctrl-C stopped it (the figures, the violations
+found by then and their replays are still printed and written).
 """
 
 from __future__ import annotations
@@ -23,13 +29,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from xbdspec import argtypes, output
+from xbdspec.cli import EXIT_INTERRUPTED
 from xbdspec.errors import XbdspecError
 from xbdspec.model.spec import build_spec
+from xbdspec.terminal import Progress
+from xbdspec.untrusted import check_sizes
 
 from .checker import Report, check_model
 from .counterexample import format_counterexample
 from .defaults import DEFAULT_RUNS, runs_from
-from .search import print_progress
+from .selection import select
 
 _SIZE_OPTIONS = (
     ("commands", "commands in the shadow array (interchangeable)"),
@@ -64,7 +74,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
             f"--{name.replace('_', '-')}",
             dest=name,
-            type=int,
+            type=argtypes.size(name),
             default=None,
             help=f"{help_text} (default {_default(name)})",
         )
@@ -75,13 +85,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--max-states",
-        type=int,
+        type=argtypes.int_range(1, None, "a search of no state checks nothing"),
         default=None,
         help="stop after this many states (no deadlock or progress verdict then)",
     )
     parser.add_argument(
+        "--invariant",
+        dest="invariants",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="check only this invariant (repeatable; default: every invariant; TLC's "
+        "INVARIANT; the Python engine on the model)",
+    )
+    parser.add_argument(
+        "--property",
+        dest="properties",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="check only this step or progress property (repeatable; default: every one; "
+        "TLC's PROPERTY; the Python engine on the model)",
+    )
+    parser.add_argument(
         "--replay-dir",
-        type=Path,
+        type=argtypes.output_dir,
         default=None,
         help="write one replay file (JSON lines) per counterexample here",
     )
@@ -104,21 +132,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     spin.add_argument(
         "--spin-hash-bits",
-        type=int,
+        type=argtypes.int_range(10, 40, "pan's -w: 2**W slots or bits"),
         default=None,
         metavar="W",
         help="pan -w: 2**W hash slots, or 2**W bits with --spin-bitstate (default 24, 32)",
     )
     spin.add_argument(
         "--spin-cores",
-        type=int,
+        type=argtypes.int_range(1, 256, "pan's -DNCORE"),
         default=1,
         metavar="N",
         help="multi-core safety run (-DNCORE=N); it stops at its first violation",
     )
     spin.add_argument(
         "--spin-max-depth",
-        type=int,
+        type=argtypes.int_range(1, None, "pan's -m"),
         default=1_000_000,
         metavar="M",
         help="pan -m: the depth bound of pan's depth-first search (default 1000000)",
@@ -130,14 +158,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     spin.add_argument(
         "--spin-timeout",
-        type=float,
+        type=argtypes.seconds,
         default=1800.0,
         metavar="SECONDS",
         help="for the whole check of one configuration (default 1800)",
     )
     spin.add_argument(
         "--spin-memory",
-        type=int,
+        type=argtypes.int_range(64, 1 << 22, "pan's -DMEMLIM in MB"),
         default=4096,
         metavar="MB",
         help="pan's memory bound (-DMEMLIM, default 4096)",
@@ -172,14 +200,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     swarm.add_argument(
         "--seed",
-        type=int,
+        type=argtypes.seed,
         default=1,
         metavar="S",
         help="the swarm's seed (default 1): the shards of one swarm share it",
     )
     swarm.add_argument(
         "--out",
-        type=Path,
+        type=argtypes.output_file,
         default=None,
         metavar="FILE",
         help="also write the JSON result (a shard result with --shard) to FILE",
@@ -196,7 +224,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     spin.add_argument(
         "--spin-keep",
-        type=Path,
+        type=argtypes.output_dir,
         default=None,
         metavar="DIR",
         help="keep the Promela models, pan.c and the trails in DIR",
@@ -207,6 +235,19 @@ def run(args: argparse.Namespace) -> int:
     """Explore, print the summary and the counterexamples; 1 if anything is violated."""
     if args.max_states is not None and args.max_states < 1:
         raise XbdspecError("--max-states must be at least 1")
+    chosen = getattr(args, "invariants", None) or getattr(args, "properties", None)
+    if chosen and (args.engine != "python" or args.target != "model"):
+        raise XbdspecError(
+            "--invariant and --property choose what the Python engine checks on the model; "
+            "drop them for --engine spin or --target reference"
+        )
+    if chosen:  # the summary's "every invariant" then means every one named here
+        named = [
+            f"{kind} {', '.join(names)}"
+            for kind, names in (("invariants", args.invariants), ("properties", args.properties))
+            if names
+        ]
+        print(f"xbdspec explore: checking only the {'; the '.join(named)}", file=sys.stderr)
     if getattr(args, "merge", None):
         return run_merge(args)
     if getattr(args, "shard", None) is not None and args.engine != "spin":
@@ -217,33 +258,82 @@ def run(args: argparse.Namespace) -> int:
         return run_reference(args)
     runs = runs_from({name: getattr(args, name) for name, _ in _SIZE_OPTIONS})
     reports = []
-    for number, sizes in enumerate(runs, 1):
-        replay_dir = args.replay_dir
-        if replay_dir is not None and len(runs) > 1:
-            replay_dir = replay_dir / f"run{number}"
-        report = check_model(
-            sizes,
-            symmetry=not args.no_symmetry,
-            max_states=args.max_states,
-            replay_dir=replay_dir,
-            progress=None if args.quiet else print_progress,
-        )
-        reports.append(report)
-        if not args.json:
-            print(summary(report), flush=True)
+    with Progress("explore", unit="states", enabled=not args.quiet, json_output=args.json) as bar:
+        for number, sizes in enumerate(runs, 1):
+            replay_dir = args.replay_dir
+            if replay_dir is not None and len(runs) > 1:
+                replay_dir = replay_dir / f"run{number}"
+            what = f"explore (run {number} of {len(runs)})" if len(runs) > 1 else "explore"
+
+            def show(counters: dict[str, Any], what: str = what) -> None:
+                bar.update(
+                    counters["states"],
+                    what=what,
+                    depth=counters["depth"],
+                    queue=counters["queue"],
+                    per_second=counters["states_per_second"],
+                )
+
+            report = check_model(
+                spec=select(build_spec(sizes), args.invariants, args.properties),
+                symmetry=not args.no_symmetry,
+                max_states=args.max_states,
+                replay_dir=replay_dir,
+                progress=show if bar.mode != "off" else None,
+                progress_every=0.5,
+            )
+            reports.append(report)
+            bar.update(report.exploration.states, what=what, depth=report.exploration.depth)
+            if not args.json:
+                bar.out(summary(report))
+            if report.exploration.interrupted:
+                break
     for prop, names in reports[0].unknown_fairness.items():
         print(
             f"xbdspec explore: warning: progress property {prop} names fairness events that are "
             f"no event of the model: {', '.join(names)}",
             file=sys.stderr,
         )
-    if args.json or args.out is not None:
-        text = json.dumps(combined_json(reports), indent=2)
-        if args.out is not None:
-            args.out.write_text(text + "\n", encoding="utf-8")
-        if args.json:
-            print(text)
-    return 1 if any(r.violations for r in reports) else 0
+    interrupted = any(r.exploration.interrupted for r in reports)
+    status = EXIT_INTERRUPTED if interrupted else (1 if any(r.violations for r in reports) else 0)
+    if interrupted:
+        left = len(runs) - len(reports)
+        print(
+            "xbdspec explore: interrupted: the figures and violations above are those found "
+            "by then" + (f"; {left} configuration(s) not explored" if left else ""),
+            file=sys.stderr,
+        )
+    data = combined_json(reports)
+    if interrupted:
+        data["interrupted"] = True
+    _emit(args, data, status)
+    return status
+
+
+def _counts(data: dict[str, Any]) -> dict[str, int]:
+    """The envelope's counts of an exploration's summary object."""
+    counts = output.counts_of(data, "states", "transitions", "depth", "violations")
+    new = [v for v in data.get("violations", []) if v.get("known") is False]
+    if any("known" in v for v in data.get("violations", [])):
+        counts["new_violations"] = len(new)
+    return counts
+
+
+def _emit(args: argparse.Namespace, data: dict[str, Any], status: int) -> None:
+    """``--json``: the envelope on standard output; ``--out FILE``: the same document in
+    FILE."""
+    doc = output.envelope("explore", ok=status == 0, counts=_counts(data), fields=data)
+    if args.out is not None:
+        _write_out(args.out, output.dumps(doc))
+    if args.json:
+        output.emit("explore", ok=status == 0, counts=_counts(data), fields=data)
+
+
+def _write_out(path: Path, text: str) -> None:
+    try:
+        path.write_text(text + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise XbdspecError(f"--out {path}: cannot write the result: {exc.strerror}") from None
 
 
 def run_spin(args: argparse.Namespace) -> int:
@@ -281,41 +371,52 @@ def run_spin(args: argparse.Namespace) -> int:
         options = shard.options(options)
     runs = runs_from({name: getattr(args, name) for name, _ in _SIZE_OPTIONS})
     reports = []
-    for number, sizes in enumerate(runs, 1):
-        several = len(runs) > 1
-        replay_dir = args.replay_dir
-        if replay_dir is not None and several:
-            replay_dir = replay_dir / f"run{number}"
-        run_options = options
-        if spin_dir is not None and several:
-            run_options = dataclasses.replace(options, work_dir=spin_dir / f"run{number}")
+    with Progress(
+        "explore --engine spin",
+        total=len(runs),
+        unit="configurations",
+        enabled=not args.quiet,
+        json_output=args.json,
+        ticking=True,
+    ) as bar:
+        for number, sizes in enumerate(runs, 1):
+            several = len(runs) > 1
+            replay_dir = args.replay_dir
+            if replay_dir is not None and several:
+                replay_dir = replay_dir / f"run{number}"
+            run_options = options
+            if spin_dir is not None and several:
+                run_options = dataclasses.replace(options, work_dir=spin_dir / f"run{number}")
+            part = "" if shard is None else f", shard {shard.index}/{shard.count}"
 
-        def status(line: str, sizes: Any = sizes) -> None:
-            if not args.quiet:
-                part = "" if shard is None else f", shard {shard.index}/{shard.count}"
-                print(
-                    f"explore --engine spin ({sizes.commands} commands, {sizes.grants} "
-                    f"grants{part}): {line}",
-                    file=sys.stderr,
-                    flush=True,
+            def status(line: str, sizes: Any = sizes, part: str = part) -> None:
+                bar.update(
+                    what=f"spin ({sizes.commands} commands, {sizes.grants} grants{part})",
+                    step=line[:60],
                 )
 
-        report = check_spin(sizes, options=run_options, replay_dir=replay_dir, status=status)
-        reports.append(report)
-        if not args.json:
-            print(spin_summary(report), flush=True)
+            report = check_spin(sizes, options=run_options, replay_dir=replay_dir, status=status)
+            reports.append(report)
+            bar.update(number)
+            if not args.json:
+                bar.out(spin_summary(report))
+    status_code = 1 if any(r.violations for r in reports) else 0
     if shard is not None:
         result = shard_result(reports, shard)
-    elif len(reports) == 1:
-        result = reports[0].as_json()
-    else:
-        result = combined_spin_json(reports)
-    text = json.dumps(result, indent=2)
-    if args.out is not None:
-        args.out.write_text(text + "\n", encoding="utf-8")
-    if args.json:
-        print(text)
-    return 1 if any(r.violations for r in reports) else 0
+        if args.out is not None:  # the shard result file --merge reads
+            _write_out(args.out, json.dumps(result, indent=2))
+        if args.json:
+            counts = {
+                "states": sum(r.states for r in reports),
+                "violations": sum(len(r.violations) for r in reports),
+            }
+            output.emit(
+                "explore", ok=status_code == 0, counts=counts, fields={"shard_result": result}
+            )
+        return status_code
+    result = reports[0].as_json() if len(reports) == 1 else combined_spin_json(reports)
+    _emit(args, result, status_code)
+    return status_code
 
 
 def run_merge(args: argparse.Namespace) -> int:
@@ -324,11 +425,21 @@ def run_merge(args: argparse.Namespace) -> int:
     from .swarm import load_shard, merge_shards, merge_summary
 
     report = merge_shards([(str(path), load_shard(path)) for path in args.merge])
-    text = json.dumps(report.as_json(), indent=2)
+    status = 1 if report.violated else 0
+    data = report.as_json()
+    counts = {
+        "shards": len(data["shards_present"]),
+        "missing_shards": len(data["shards_missing"]),
+        "violations": len(data["violations"]),
+    }
+    doc = output.envelope("explore", ok=status == 0, counts=counts, fields=data)
     if args.out is not None:
-        args.out.write_text(text + "\n", encoding="utf-8")
-    print(text if args.json else merge_summary(report))
-    return 1 if report.violated else 0
+        _write_out(args.out, output.dumps(doc))
+    if args.json:
+        output.emit("explore", ok=status == 0, counts=counts, fields=data)
+    else:
+        print(merge_summary(report))
+    return status
 
 
 def combined_spin_json(reports: list[Any]) -> dict[str, Any]:
@@ -360,7 +471,8 @@ def spin_summary(report: Any) -> str:
     s = report.safety
     rate = s.states_per_second
     lines = [
-        f"checked the model with SPIN ({report.version or 'spin'}) for {report.spec.sizes}",
+        f"checked the model with SPIN ({report.version or 'spin'}) for "
+        f"{output.plain(report.spec.sizes)}",
         f"  {report.states:,} states (no symmetry reduction), {s.transitions:,} transitions, "
         f"depth-first depth {s.depth}, search {s.seconds:.1f} s"
         + (f" ({rate:,.0f} states/s)" if rate else "")
@@ -452,44 +564,54 @@ def run_reference(args: argparse.Namespace) -> int:
         name: getattr(args, name) for name, _ in _SIZE_OPTIONS if getattr(args, name) is not None
     }
     sizes = dataclasses.replace(DEFAULT_REFERENCE_SIZES, **given)
+    check_sizes(dataclasses.asdict(sizes), "the size options", option=True)
+
+    bar = Progress(
+        f"explore {args.target}", unit="states", enabled=not args.quiet, json_output=args.json
+    )
 
     def show(report: Any, queue: int) -> None:
-        if not args.quiet:
-            print(
-                f"\rexplore reference: {report.states:,} states, depth {report.depth}, "
-                f"queue {queue:,}",
-                end="",
-                file=sys.stderr,
-                flush=True,
-            )
+        bar.update(report.states, depth=report.depth, queue=queue)
 
-    report = explore_reference(
-        sizes,
-        max_states=args.max_states or REFERENCE_MAX_STATES,
-        replay_dir=args.replay_dir,
-        fixes=Fixes.all() if args.target == "reference-fixed" else None,
-        progress=show,
-    )
-    if not args.quiet:
-        print(file=sys.stderr)
-    if args.out is not None:
-        args.out.write_text(json.dumps(report.as_json(), indent=2) + "\n", encoding="utf-8")
-    if args.json:
-        print(json.dumps(report.as_json(), indent=2))
-    else:
-        bound = "complete" if report.complete else f"stopped at {report.states:,} states"
+    try:
+        report = explore_reference(
+            sizes,
+            max_states=args.max_states or REFERENCE_MAX_STATES,
+            replay_dir=args.replay_dir,
+            fixes=Fixes.all() if args.target == "reference-fixed" else None,
+            progress=show,
+        )
+    finally:
+        bar.close()
+    status = EXIT_INTERRUPTED if report.interrupted else (1 if report.new else 0)
+    data = report.as_json()
+    if not args.json:
+        if report.complete:
+            bound = "complete"
+        elif report.interrupted:
+            bound = "INTERRUPTED by Ctrl-C: the figures and divergences are those found by then"
+        else:
+            bound = (
+                f"BOUNDED: stopped at its bound of {report.max_states:,} states "
+                "(--max-states); states beyond it were not explored"
+            )
         print(
             f"{report.implementation}: {report.states:,} states, {report.transitions:,} steps, "
-            f"depth "
-            f"{report.depth}, {report.seconds:.1f} s ({bound})"
+            f"depth {report.depth}, {report.seconds:.1f} s ({bound})"
         )
+        print(f"  sizes: {output.plain(report.sizes)}")
         for v in report.violations.values():
-            status = "known finding" if v.known else "NEW"
+            status_text = "known finding" if v.known else "NEW"
             print(
-                f"  {status}: {v.property} after {len(v.steps)} events: "
+                f"  {status_text}: {v.property} after {len(v.steps)} events: "
                 + " ; ".join(s.label() for s in v.steps)
             )
-    return 1 if report.new else 0
+            if v.replay is not None:
+                print(f"    replay: {v.replay}")
+    if report.interrupted:
+        print("xbdspec explore: interrupted", file=sys.stderr)
+    _emit(args, data, status)
+    return status
 
 
 def combined_json(reports: list[Report]) -> dict[str, Any]:
@@ -526,7 +648,7 @@ def summary(report: Report) -> str:
     spec = build_spec(report.sizes)
     rate = ex.states / ex.cpu_seconds if ex.cpu_seconds else 0.0
     lines = [
-        f"explored the model for {report.sizes}",
+        f"explored the model for {output.plain(report.sizes)}",
         f"  {ex.states:,} states{' (up to command permutations)' if report.symmetry else ''}, "
         f"{ex.transitions:,} transitions, depth {ex.depth}, {ex.seconds:.1f} s "
         f"({rate:,.0f} states/s of processor time), {report.bytes_per_state:.0f} bytes/state",
@@ -534,9 +656,14 @@ def summary(report: Report) -> str:
     ]
     if report.never_taken:
         lines.append(f"  transitions never taken: {', '.join(report.never_taken)}")
-    if not ex.complete:
+    if ex.interrupted:
         lines.append(
-            "  INCOMPLETE: --max-states cut the search; deadlocks and progress were not checked"
+            "  INTERRUPTED by Ctrl-C: the figures and violations are those found by then; "
+            "deadlocks and progress were not checked"
+        )
+    elif not ex.complete:
+        lines.append(
+            "  BOUNDED: --max-states cut the search; deadlocks and progress were not checked"
         )
     if not report.violations:
         lines.append(

@@ -25,6 +25,7 @@ from typing import Any
 
 from xbdspec.errors import XbdspecError
 from xbdspec.model.state import Sizes
+from xbdspec.untrusted import check_sizes
 
 #: the sizes every default run shares, and the first default run
 DEFAULT_SIZES = Sizes(
@@ -50,7 +51,10 @@ def sizes_from(options: dict[str, Any]) -> Sizes:
             raise XbdspecError(f"--{name.replace('_', '-')} must not be negative (got {value})")
     if given.get("commands", 1) < 1 or given.get("ring_slots", 1) < 1:
         raise XbdspecError("--commands and --ring-slots must be at least 1")
-    return dataclasses.replace(DEFAULT_SIZES, **given)
+    sizes = dataclasses.replace(DEFAULT_SIZES, **given)
+    # the bounds the options' types check, and a request's grants within the pool
+    check_sizes(dataclasses.asdict(sizes), "the size options", option=True)
+    return sizes
 
 
 def runs_from(options: dict[str, Any]) -> tuple[Sizes, ...]:

@@ -249,7 +249,9 @@ class ReferenceReport:
         states, transitions, depth: the search's figures (a load answer whose step was
             counted without being run, ``answers_reused`` of them, is a transition).
         seconds, cpu_seconds: wall-clock and processor time of the search.
-        complete: no state was left out for ``max_states``.
+        complete: no state was left out for ``max_states`` (and no Ctrl-C stopped it).
+        max_states: the state bound the search ran under.
+        interrupted: Ctrl-C stopped the search; the figures are those reached by then.
         violations: the first program reaching each kind of departure.
     """
 
@@ -263,6 +265,8 @@ class ReferenceReport:
     implementation: str = "reference"
     answers_reused: int = 0
     cpu_seconds: float = 0.0
+    max_states: int = 0
+    interrupted: bool = False
 
     def as_json(self) -> dict[str, Any]:
         """The object ``xbdspec explore --target reference --json`` prints."""
@@ -270,6 +274,8 @@ class ReferenceReport:
             "target": self.implementation,
             "sizes": dataclasses.asdict(self.sizes),
             "complete": self.complete,
+            "max_states": self.max_states,
+            "interrupted": self.interrupted,
             "states": self.states,
             "transitions": self.transitions,
             "depth": self.depth,
@@ -389,7 +395,7 @@ def explore_reference(
     answer's (:func:`_same_as_default`).  Both change the speed only: the tests and
     the benchmark compare the figures with both off."""
     sizes = sizes or DEFAULT_REFERENCE_SIZES
-    report = ReferenceReport(sizes)
+    report = ReferenceReport(sizes, max_states=max_states)
     start = time.perf_counter()
     cpu = time.process_time()
     impl = (
@@ -412,52 +418,60 @@ def explore_reference(
     root = _Node(snapshots.snapshot(), list(lock.candidates), [])
     seen: set[Hashable] = {(frozenset(lock.candidates), _key(impl.observe().fields))}
     frontier: deque[tuple[_Node, int]] = deque([(root, 0)])
-    while frontier:
-        node, depth = frontier.popleft()
-        report.depth = max(report.depth, depth)
-        lock.candidates = list(node.candidates)
-        options = list(_steps_from(lock))
-        # the first answer's run of the event last tried: (event, params, no load made)
-        default: tuple[str, dict[str, Any], bool] | None = None
-        for event, params, env in options:
-            report.transitions += 1
-            if (
-                reuse_answers
-                and env.dma
-                and _same_as_default(lock, node, default, event, params, env)
-            ):
-                report.answers_reused += 1
-                continue
-            snapshots.restore(node.snapshot)
+    try:
+        while frontier:
+            node, depth = frontier.popleft()
+            report.depth = max(report.depth, depth)
             lock.candidates = list(node.candidates)
-            lock.steps = list(node.steps)
-            loads = impl.platform.busdma.loads if impl.platform is not None else -1
-            try:
-                divergence = lock.step(event, params, env)
-            except ImplementationError as exc:
-                default = None
-                _record_error(report, str(exc), list(lock.steps), replay_dir)
-                continue
-            if not env.dma:
-                unloaded = impl.platform is not None and impl.platform.busdma.loads == loads
-                default = (event, params, unloaded)
-            if divergence is not None:
-                _record(report, divergence, list(lock.steps), replay_dir)
-                continue
-            # the observation the step just made (apply's), not a second abstraction
-            key = (frozenset(lock.candidates), _key(watched.last.fields))
-            if key in seen:
-                continue
-            if len(seen) >= max_states:
-                report.complete = False
-                continue
-            seen.add(key)
-            frontier.append(
-                (_Node(snapshots.snapshot(), list(lock.candidates), list(lock.steps)), depth + 1)
-            )
-        report.states = len(seen)
-        if progress is not None:
-            progress(report, len(frontier))
+            options = list(_steps_from(lock))
+            # the first answer's run of the event last tried: (event, params, no load made)
+            default: tuple[str, dict[str, Any], bool] | None = None
+            for event, params, env in options:
+                report.transitions += 1
+                if (
+                    reuse_answers
+                    and env.dma
+                    and _same_as_default(lock, node, default, event, params, env)
+                ):
+                    report.answers_reused += 1
+                    continue
+                snapshots.restore(node.snapshot)
+                lock.candidates = list(node.candidates)
+                lock.steps = list(node.steps)
+                loads = impl.platform.busdma.loads if impl.platform is not None else -1
+                try:
+                    divergence = lock.step(event, params, env)
+                except ImplementationError as exc:
+                    default = None
+                    _record_error(report, str(exc), list(lock.steps), replay_dir)
+                    continue
+                if not env.dma:
+                    unloaded = impl.platform is not None and impl.platform.busdma.loads == loads
+                    default = (event, params, unloaded)
+                if divergence is not None:
+                    _record(report, divergence, list(lock.steps), replay_dir)
+                    continue
+                # the observation the step just made (apply's), not a second abstraction
+                key = (frozenset(lock.candidates), _key(watched.last.fields))
+                if key in seen:
+                    continue
+                if len(seen) >= max_states:
+                    report.complete = False
+                    continue
+                seen.add(key)
+                frontier.append(
+                    (
+                        _Node(snapshots.snapshot(), list(lock.candidates), list(lock.steps)),
+                        depth + 1,
+                    )
+                )
+            report.states = len(seen)
+            if progress is not None:
+                progress(report, len(frontier))
+    except KeyboardInterrupt:
+        # Ctrl-C: what was found so far is the report (its replays are written)
+        report.interrupted = True
+        report.complete = False
     report.states = len(seen)
     report.seconds = time.perf_counter() - start
     report.cpu_seconds = time.process_time() - cpu

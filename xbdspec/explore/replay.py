@@ -40,6 +40,7 @@ from xbdspec.model.concrete import StepError, Stepper
 from xbdspec.model.declaration import Spec
 from xbdspec.model.spec import build_spec
 from xbdspec.model.state import Sizes
+from xbdspec.untrusted import JSONRefused, check_sizes, excerpt, load_json
 
 from .counterexample import Counterexample
 from .target import model_work_pending
@@ -47,6 +48,9 @@ from .target import model_work_pending
 FORMAT = "replay"
 VERSION = 1
 KINDS = ("invariant", "step", "deadlock", "progress")
+#: The largest replay file read (bytes), and the most events it may hold.
+MAX_BYTES = 16 << 20
+MAX_EVENTS = 100_000
 
 
 @dataclass(frozen=True)
@@ -110,7 +114,8 @@ def _optional_index(header: dict[str, Any], key: str, where: str) -> int | None:
         return None
     if type(value) is not int or value < 0:
         raise InputError(
-            where, f"header field {key!r} must be a non-negative integer or null, not {value!r}"
+            where,
+            f"header field {key!r} must be a non-negative integer or null, not {excerpt(value)}",
         )
     return value
 
@@ -141,14 +146,20 @@ def loads_replay(text: str, source: str = "<replay>") -> Replay:
             raise InputError(where, f"header field {key!r} is not a {kind.__name__}")
     if header.get("kind") is not None and header["kind"] not in KINDS:
         raise InputError(
-            where, f"header field 'kind' is {header['kind']!r}; expected one of {KINDS}"
+            where, f"header field 'kind' is {excerpt(header['kind'])}; expected one of {KINDS}"
         )
     known = {f.name for f in dataclasses.fields(Sizes)}
     sizes_given = header["sizes"]
     unknown = sorted(set(sizes_given) - known)
     if unknown or not all(type(v) is int for v in sizes_given.values()):
         raise InputError(
-            where, f"header 'sizes' must map {sorted(known)} to integers (unknown: {unknown})"
+            where,
+            f"header 'sizes' must map {sorted(known)} to integers (unknown: {excerpt(unknown)})",
+        )
+    check_sizes(dataclasses.asdict(Sizes(**sizes_given)), f"{where} sizes")
+    if len(lines) - 1 > MAX_EVENTS:
+        raise InputError(
+            source, f"{len(lines) - 1:,} events: a replay holds at most {MAX_EVENTS:,}"
         )
     events = []
     for number, line in enumerate(lines[1:], start=2):
@@ -158,7 +169,7 @@ def loads_replay(text: str, source: str = "<replay>") -> Replay:
             raise InputError(
                 here,
                 "an event line has the keys 'event', 'params' and optionally 'env', "
-                f"not {sorted(item)}",
+                f"not {excerpt(sorted(item)[:20])}",
             )
         if not isinstance(item.get("env", {}), dict):
             raise InputError(here, "'env' must be an object")
@@ -168,7 +179,7 @@ def loads_replay(text: str, source: str = "<replay>") -> Replay:
             if not isinstance(value, (bool, int, str)):
                 raise InputError(
                     here,
-                    f"parameter {name!r} has value {value!r}; "
+                    f"parameter {excerpt(name)} has value {excerpt(value)}; "
                     "expected a boolean, an integer or an enum name",
                 )
         events.append(ReplayEvent(item["event"], item["params"], number))
@@ -186,9 +197,11 @@ def loads_replay(text: str, source: str = "<replay>") -> Replay:
 
 def _object(line: str, where: str) -> dict[str, Any]:
     try:
-        value = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise InputError(where, f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+        value = load_json(line, where)
+    except JSONRefused as exc:
+        if exc.reason != "not JSON":
+            raise
+        raise InputError(where, f"not valid JSON ({exc.detail})") from None
     if not isinstance(value, dict):
         raise InputError(where, f"expected a JSON object, found {type(value).__name__}")
     return value
@@ -198,9 +211,16 @@ def load_replay(path: str | Path) -> Replay:
     """Load and validate the replay file at ``path``."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(str(path), f"cannot read the replay file: {exc}") from None
+        with path.open("rb") as handle:
+            data = handle.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise InputError(str(path), f"cannot read the replay file: {exc.strerror}") from None
+    if len(data) > MAX_BYTES:
+        raise InputError(str(path), f"longer than {MAX_BYTES >> 20} MiB: no replay is that long")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(str(path), f"not UTF-8 text (byte {exc.start}: {exc.reason})") from None
     return loads_replay(text, str(path))
 
 
@@ -229,7 +249,8 @@ def decode_params(spec: Spec, event: ReplayEvent, source: str) -> dict[str, Any]
     transitions = spec.events().get(event.event)
     if not transitions:
         raise InputError(
-            where, f"the model has no event {event.event!r} (events: {sorted(spec.events())})"
+            where,
+            f"the model has no event {excerpt(event.event)} (events: {sorted(spec.events())})",
         )
     declared = {p.name: p for p in transitions[0].params}
     if set(declared) != set(event.params):
@@ -257,7 +278,8 @@ def decode_params(spec: Spec, event: ReplayEvent, source: str) -> dict[str, Any]
         else:
             shown = [c.name if isinstance(c, enum.Enum) else c for c in domain]
             raise InputError(
-                where, f"parameter {name}={given!r} of {event.event} is not one of {shown}"
+                where,
+                f"parameter {name[:40]}={excerpt(given)} of {event.event} is not one of {shown}",
             )
         values[name] = candidate
     return values

@@ -94,9 +94,10 @@ class Exploration:
     Attributes:
         graph: the state graph.
         findings: one shortest witness per violated property, in discovery order.
-        complete: every reachable state was expanded (no ``max_states`` cut).
+        complete: every reachable state was expanded (no ``max_states`` cut, no Ctrl-C).
         transitions: edges explored.
         seconds: wall-clock time of the search; cpu_seconds: its processor time.
+        interrupted: Ctrl-C stopped the search (the findings are those made by then).
     """
 
     graph: Graph
@@ -105,6 +106,7 @@ class Exploration:
     transitions: int
     seconds: float
     cpu_seconds: float
+    interrupted: bool = False
 
     @property
     def states(self) -> int:
@@ -180,64 +182,71 @@ def explore(
     keys, keys_append = graph.keys, graph.keys.append
     parent_append, label_append = graph.parent.append, graph.label.append
     depth_append = graph.depth.append
-    while queue:
-        number, state = queue.popleft()
-        steps = expand(state)
-        graph.expanded += 1
-        observed = state if identity else observe(state)
-        if per_state is not None:
-            per_state(observed, [step[0] for step in steps])
-        if not steps and target.work_pending(observed):
-            report(DEADLOCK, "deadlock", number)
-        depth = graph.depth[number] + 1
-        parent_broken = number in broken_states
-        for iid, after, hint, bad_step, representative, key in steps:
-            transitions += 1
-            observed_after = after if identity else observe(after)
-            if bad_step:
-                for name in bad_step:
-                    report(name, "step", number, iid)
-            known = visited_get(key)
-            if known is None:
-                if max_states is not None and len(graph.keys) >= max_states:
-                    complete = False
-                    continue
-                known = len(keys)
-                visited[key] = known
-                keys_append(key)
-                parent_append(number)
-                label_append(iid)
-                depth_append(depth)
-                broken = (
-                    invariants(observed_after)
-                    if parent_broken
-                    else invariants_after(observed_after, hint)
-                )
-                if broken:
-                    broken_states.add(known)
-                    for name in broken:
-                        report(name, "invariant", known)
-                queue.append((known, representative))
+    interrupted = False
+    try:
+        while queue:
+            number, state = queue.popleft()
+            steps = expand(state)
+            graph.expanded += 1
+            observed = state if identity else observe(state)
+            if per_state is not None:
+                per_state(observed, [step[0] for step in steps])
+            if not steps and target.work_pending(observed):
+                report(DEADLOCK, "deadlock", number)
+            depth = graph.depth[number] + 1
+            parent_broken = number in broken_states
+            for iid, after, hint, bad_step, representative, key in steps:
+                transitions += 1
+                observed_after = after if identity else observe(after)
+                if bad_step:
+                    for name in bad_step:
+                        report(name, "step", number, iid)
+                known = visited_get(key)
+                if known is None:
+                    if max_states is not None and len(graph.keys) >= max_states:
+                        complete = False
+                        continue
+                    known = len(keys)
+                    visited[key] = known
+                    keys_append(key)
+                    parent_append(number)
+                    label_append(iid)
+                    depth_append(depth)
+                    broken = (
+                        invariants(observed_after)
+                        if parent_broken
+                        else invariants_after(observed_after, hint)
+                    )
+                    if broken:
+                        broken_states.add(known)
+                        for name in broken:
+                            report(name, "invariant", known)
+                    queue.append((known, representative))
+                if keep_graph:
+                    targets_append(known)
+                    labels_append(iid)
             if keep_graph:
-                targets_append(known)
-                labels_append(iid)
-        if keep_graph:
-            graph.offsets.append(len(graph.targets))
-        if not complete:
-            break  # the states still queued are known but not expanded
-        if progress is not None and time.monotonic() >= next_report:
-            next_report = time.monotonic() + progress_every
-            elapsed = time.monotonic() - started
-            progress(
-                {
-                    "states": len(graph.keys),
-                    "transitions": transitions,
-                    "depth": depth - 1,
-                    "queue": len(queue),
-                    "seconds": elapsed,
-                    "states_per_second": len(graph.keys) / elapsed if elapsed else 0.0,
-                }
-            )
+                graph.offsets.append(len(graph.targets))
+            if not complete:
+                break  # the states still queued are known but not expanded
+            if progress is not None and time.monotonic() >= next_report:
+                next_report = time.monotonic() + progress_every
+                elapsed = time.monotonic() - started
+                progress(
+                    {
+                        "states": len(graph.keys),
+                        "transitions": transitions,
+                        "depth": depth - 1,
+                        "queue": len(queue),
+                        "seconds": elapsed,
+                        "states_per_second": len(graph.keys) / elapsed if elapsed else 0.0,
+                    }
+                )
+    except KeyboardInterrupt:
+        # Ctrl-C: the states found so far and their findings are the result; the state
+        # being expanded is left unexpanded (its edges are not all in the graph)
+        interrupted = True
+        complete = False
     return Exploration(
         graph=graph,
         findings=findings,
@@ -245,6 +254,7 @@ def explore(
         transitions=transitions,
         seconds=time.monotonic() - started,
         cpu_seconds=time.process_time() - cpu_started,
+        interrupted=interrupted,
     )
 
 

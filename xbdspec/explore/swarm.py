@@ -56,6 +56,7 @@ from xbdspec.errors import InputError, XbdspecError
 from xbdspec.model.declaration import Spec
 from xbdspec.model.spec import build_spec
 from xbdspec.model.state import Sizes
+from xbdspec.untrusted import check_sizes, load_json
 
 from .replay import ReplayError, dumps, loads_replay, replay_on_model
 from .spin import SpinOptions, SpinReport
@@ -63,6 +64,8 @@ from .spin import SpinOptions, SpinReport
 #: the ``xbdspec`` key of a shard result, and its version
 FORMAT = "spin-shard"
 VERSION = 1
+#: The largest shard result read (bytes): a shard's figures and a few replays.
+MAX_SHARD_BYTES = 64 << 20
 #: pan's hash functions (``-h0`` .. ``-h499``)
 HASH_FUNCTIONS = 500
 
@@ -166,11 +169,15 @@ def load_shard(path: str | Path) -> dict[str, Any]:
     """A shard result read back, its structure checked (``InputError`` naming the file)."""
     where = str(path)
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(where, f"cannot read the shard result: {exc}") from None
-    except json.JSONDecodeError as exc:
-        raise InputError(where, f"not JSON: {exc}") from None
+        with Path(path).open("rb") as handle:
+            raw = handle.read(MAX_SHARD_BYTES + 1)
+    except OSError as exc:
+        raise InputError(where, f"cannot read the shard result: {exc.strerror}") from None
+    if len(raw) > MAX_SHARD_BYTES:
+        raise InputError(where, f"longer than {MAX_SHARD_BYTES >> 20} MiB: not a shard result")
+    data = load_json(raw, where)
+    if isinstance(data, dict) and data.get("tool") == "xbdspec" and "shard_result" in data:
+        data = data["shard_result"]  # `--shard ... --json > FILE`: the envelope around it
     return check_shard(data, where)
 
 
@@ -462,6 +469,7 @@ def _merge_run(parts: list[tuple[str, int, dict[str, Any]]], spec: Spec | None) 
     figures = sorted((_figures(source, index, run) for source, index, run in parts), key=_index)
     model = spec
     if model is None:
+        check_sizes(sizes, f"{parts[0][0]} sizes")
         try:
             model = build_spec(Sizes(**sizes))
         except (TypeError, ValueError) as exc:

@@ -18,7 +18,6 @@ status 0 exactly when every documented finding reproduces and every fix removes 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -243,7 +242,12 @@ def audit(names: Iterable[str] | None = None) -> AuditReport:
 
 def _lookup(name: str) -> Finding:
     if name not in BY_NAME:
-        raise XbdspecError(f"no finding is named {name!r}; see docs/findings/index.md")
+        from xbdspec.resources import doc
+
+        known = ", ".join(sorted(BY_NAME))
+        raise XbdspecError(
+            f"no finding is named {name!r}; the findings are {known} ({doc('findings/index.md')})"
+        )
     return BY_NAME[name]
 
 
@@ -277,10 +281,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Audit; 0 when exactly the documented findings reproduce and every fix removes its."""
+    from xbdspec import output
+
     if args.show:
         text = show(args.show)
-        print(text)
-        return 0 if text.endswith("as documented") else 1
+        code = 0 if text.endswith("as documented") else 1
+        if args.json:
+            output.emit(
+                "findings",
+                ok=code == 0,
+                counts={"findings": 1},
+                fields={"show": args.show, "text": text.splitlines()},
+            )
+        else:
+            print(text)
+        return code
     from . import linux as linux_findings
 
     names = args.names or None
@@ -294,7 +309,13 @@ def run(args: argparse.Namespace) -> int:
         data["linux"] = linux
         ok = report.ok and (linux is None or linux["ok"])
         data["ok"] = ok
-        print(json.dumps(data, indent=2))
+        counts = output.counts_of(
+            data, "findings", "reproduced", "fixed", "rejected_candidates", "problems"
+        )
+        if linux is not None:
+            counts["linux_findings"] = len(linux["findings"])
+            counts["linux_reproduced"] = sum(1 for f in linux["findings"] if f["ok"])
+        output.emit("findings", ok=ok, counts=counts, fields=data)
         return 0 if ok else 1
     width = max(
         [len(v.finding) for v in report.verdicts]

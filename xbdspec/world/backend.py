@@ -154,7 +154,8 @@ class RamDiskBackend:
             self.on_event(name, params)
 
     def state(self) -> int:
-        return int(self.store.get(f"{self.back}/state", "0") or 0)
+        # xenbus_read_driver_state: XenbusStateUnknown (0) when it is not a number
+        return _decimal(self.store.get(f"{self.back}/state")) or 0
 
     # ---- the handshake
     def probe(self) -> None:
@@ -173,7 +174,12 @@ class RamDiskBackend:
 
     def frontend_changed(self) -> None:
         """blkback's frontend_changed: follow the front end's state."""
-        fe = int(self.store.get(f"{self.front}/state", "0") or 0)
+        raw = self.store.get(f"{self.front}/state")
+        fe = _decimal(raw)
+        if fe is None:
+            if raw is not None:
+                self.problems.append(f"the front end's state = {raw[:40]!r} is not a number")
+            fe = 0
         be = self.state()
         if fe in (3, 4) and be in (2, 3):
             self._connect()
@@ -196,10 +202,10 @@ class RamDiskBackend:
         value = self.store.get(f"{self.front}/{key}")
         if value is None:
             return None
-        if not value.isascii() or not value.isdigit():
-            self.problems.append(f"the front end's {key} = {value!r} is not a number")
-            return None
-        return int(value)
+        number = _decimal(value)
+        if number is None:
+            self.problems.append(f"the front end's {key} = {value[:40]!r} is not a number")
+        return number
 
     def _transport(self) -> tuple[int, int] | None:
         """``connect_ring``: the ring order and the queue count published."""
@@ -237,7 +243,7 @@ class RamDiskBackend:
             keys = ["ring-ref"] if order == 0 else [f"ring-ref{i}" for i in range(1 << order)]
             values = [self.store.get(prefix + k) for k in keys]
             port = self.store.get(prefix + "event-channel")
-            if any(v is None or not v.isdigit() for v in values) or port is None:
+            if any(_decimal(v) is None for v in values) or port is None:
                 self.problems.append(
                     f"the front end is Initialised without {prefix}{keys[0]}.. and event-channel"
                 )
@@ -254,7 +260,8 @@ class RamDiskBackend:
                     self.grants.unmap(ref)
                 self.problems.append(f"queue {q}'s ring page: {exc}")
                 break
-            port_number = int(port) if port.isdigit() else -1
+            port_number = _decimal(port)
+            port_number = -1 if port_number is None else port_number
             rings.append(BackRing(q, SharedRing(pages, order), tuple(refs), port_number))
         if len(rings) != queues:
             for r in rings:
@@ -460,3 +467,12 @@ class RamDiskBackend:
             self._emit("backend_final_check", queue=r.queue)
             count += len(order)
         return count
+
+
+def _decimal(value: str | None) -> int | None:
+    """``value`` as xenstore's unsigned decimal (ASCII digits, at most 20 of them), or
+    None: a node the other end wrote is untrusted ('²' is a digit to ``str.isdigit``
+    and no number to ``int``)."""
+    if value is None or not value.isascii() or not value.isdigit() or len(value) > 20:
+        return None
+    return int(value)

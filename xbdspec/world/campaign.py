@@ -154,6 +154,11 @@ class CampaignReport:
     compared: Counter[str] = field(default_factory=Counter)
     findings: list[Finding] = field(default_factory=list)
     seconds: float = 0.0
+    #: Ctrl-C stopped the campaign (what it had found by then is the report)
+    interrupted: bool = False
+    #: what stopped the campaign early (a front end that could not be made, say); the
+    #: findings before it are kept
+    error: str = ""
 
     def render(self) -> str:
         lines = [
@@ -179,6 +184,8 @@ def campaign(
     minutes: float | None = None,
     on_finding: Callable[[Finding], None] | None = None,
     vary: Callable[[random.Random], BackendConfig] | None = None,
+    progress: Callable[[CampaignReport], None] | None = None,
+    partial: bool = False,
 ) -> CampaignReport:
     """Run ``programs`` random programs from ``seed``.
 
@@ -188,7 +195,12 @@ def campaign(
     signature (its rule, numbers aside: :func:`signature`), counted in its ``seen``;
     the first ``shrink_findings`` signatures are shrunk to a replay (``on_finding`` sees
     each as it is found).  With ``minutes``, the campaign also stops when that time is
-    up."""
+    up.  ``progress`` sees the report after every program.
+
+    With ``partial`` nothing found is lost when the campaign stops early: on Ctrl-C it
+    returns what it has (``interrupted``; a finding being shrunk keeps its unshrunk
+    program), and an error outside a program (``XbdspecError``) ends it with ``error``
+    set; without, both go on to the caller as before."""
     shape = shape or Shape()
     config = config or BackendConfig(sectors=shape.sectors)
     report = CampaignReport()
@@ -196,54 +208,71 @@ def campaign(
     master = random.Random(seed)
     by_signature: dict[str, Finding] = {}
     deadline = None if minutes is None else start + minutes * 60
-    for number in range(programs):
-        if deadline is not None and time.monotonic() >= deadline:
-            break
-        rng = random.Random(master.getrandbits(64))
-        maker: MakeFrontend = make_frontend(rng) if per_program else make_frontend  # type: ignore[arg-type,assignment]
-        program_config = vary(rng) if vary is not None else config
-        program = generate(rng, shape)
-        report.programs += 1
-        report.events += len(program)
-        try:
-            world = run_program(maker, program, program_config)
-        except Violation as v:
-            known = by_signature.get(signature(v.rule))
-            if known is not None:
-                known.seen += 1
+    try:
+        for number in range(programs):
+            if progress is not None and number:
+                report.seconds = time.monotonic() - start
+                progress(report)
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            rng = random.Random(master.getrandbits(64))
+            maker: MakeFrontend = make_frontend(rng) if per_program else make_frontend  # type: ignore[arg-type,assignment]
+            program_config = vary(rng) if vary is not None else config
+            program = generate(rng, shape)
+            report.programs += 1
+            report.events += len(program)
+            try:
+                world = run_program(maker, program, program_config)
+            except Violation as v:
+                known = by_signature.get(signature(v.rule))
+                if known is not None:
+                    known.seen += 1
+                    continue
+                replay = program
+                alone = True
+                stop = False
+                if len(report.findings) < shrink_findings:
+                    try:
+                        replay = shrink(maker, program, program_config)
+                    except XbdspecError:
+                        # the program does not show it again on a fresh front end: the
+                        # failure depends on what ran before (a child's history)
+                        alone = False
+                    except KeyboardInterrupt:
+                        stop = True  # kept unshrunk: the whole program shows it
+                options = dict(getattr(maker, "options", {}))
+                finding = Finding(
+                    number, v.event, v.rule, replay, options, config=program_config, alone=alone
+                )
+                by_signature[signature(v.rule)] = finding
+                report.findings.append(finding)
+                if on_finding is not None:
+                    on_finding(finding)
+                if stop:
+                    raise KeyboardInterrupt from None
                 continue
-            replay = program
-            alone = True
-            if len(report.findings) < shrink_findings:
-                try:
-                    replay = shrink(maker, program, program_config)
-                except XbdspecError:
-                    # the program does not show it again on a fresh front end: the
-                    # failure depends on what ran before (a child's history)
-                    alone = False
-            options = dict(getattr(maker, "options", {}))
-            finding = Finding(
-                number, v.event, v.rule, replay, options, config=program_config, alone=alone
+            except XbdspecError as exc:  # the harness refused the program
+                options = dict(getattr(maker, "options", {}))
+                report.findings.append(
+                    Finding(number, -1, f"error: {exc}", program, options, config=program_config)
+                )
+                continue
+            report.compared.update(world.compared)
+            report.ios += sum(
+                1 for b in world.bios.values() if b.op != "flush" and world.completed.get(b.id) == 1
             )
-            by_signature[signature(v.rule)] = finding
-            report.findings.append(finding)
-            if on_finding is not None:
-                on_finding(finding)
-            continue
-        except XbdspecError as exc:  # the harness refused the program
-            options = dict(getattr(maker, "options", {}))
-            report.findings.append(
-                Finding(number, -1, f"error: {exc}", program, options, config=program_config)
-            )
-            continue
-        report.compared.update(world.compared)
-        report.ios += sum(
-            1 for b in world.bios.values() if b.op != "flush" and world.completed.get(b.id) == 1
-        )
-        # the handshake once (every queue's checker sees it), the ring's steps per queue
-        for view in world.queues:
-            names = (s.split("(", 1)[0] for s in view.checker.report.steps)
-            report.coverage.update(n for n in names if view.queue == 0 or n in RING_STEPS)
+            # the handshake once (every queue's checker sees it), the ring's steps per queue
+            for view in world.queues:
+                names = (s.split("(", 1)[0] for s in view.checker.report.steps)
+                report.coverage.update(n for n in names if view.queue == 0 or n in RING_STEPS)
+    except KeyboardInterrupt:
+        report.interrupted = True
+        if not partial:
+            raise
+    except XbdspecError as exc:  # outside a program: making the front end, say
+        report.error = str(exc)
+        if not partial:
+            raise
     report.seconds = time.monotonic() - start
     return report
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import secrets
 import sys
 from collections import Counter
@@ -141,24 +140,28 @@ def render(result: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run a campaign, or a replay, under the protocol contract."""
+    """Run a campaign, or a replay, under the protocol contract.
+
+    What was found is never lost: on Ctrl-C, or an error after the campaign started,
+    the report of what ran (its violations, their replay files, the seed) is printed
+    (and with ``--json`` is the envelope) before the exit status 130 or the error's."""
+    from xbdspec import output
+    from xbdspec.cli import EXIT_INPUT, EXIT_INTERRUPTED, EXIT_VERDICT
+    from xbdspec.conformance.cli import announce_seed, campaign_bar, replay_dir_of, time_left
+
     if args.replay is not None:
         return _replay(args)
     seed = args.seed if args.seed is not None else secrets.randbelow(2**32)
     target = target_of(args, args.length)
+    directory: Path = replay_dir_of(args)
+    examples = (
+        args.examples
+        if args.examples is not None
+        else (1 << 62 if args.minutes is not None else 200)
+    )
+    announce_seed(args, seed, f"; {target.name} under the protocol contract")
+    bar = campaign_bar(args, examples)
     try:
-        if not args.json:
-            print(
-                f"xbdspec difftest: seed {seed} (replay the campaign with --seed {seed}); "
-                f"{target.name} under the protocol contract",
-                flush=True,
-            )
-        examples = (
-            args.examples
-            if args.examples is not None
-            else (1 << 62 if args.minutes is not None else 200)
-        )
-        directory: Path = args.replay_dir
 
         def keep(finding: Finding) -> None:
             path = directory / f"{replay_file.slug(finding.rule, finding.program)}.jsonl"
@@ -176,6 +179,15 @@ def run(args: argparse.Namespace) -> int:
                 world,
             )
             finding.path = str(path)  # type: ignore[attr-defined]
+            bar.write(f"xbdspec difftest: violation {finding.rule}: replay {path}")
+
+        def show(report: CampaignReport) -> None:
+            bar.update(
+                report.programs,
+                events=report.events,
+                violations=len(report.findings),
+                **time_left(args.minutes, report.seconds),
+            )
 
         report = campaign(
             target.maker,
@@ -187,21 +199,54 @@ def run(args: argparse.Namespace) -> int:
             minutes=args.minutes,
             on_finding=keep,
             vary=target.vary,
+            progress=show,
+            partial=True,
         )
     finally:
+        bar.close()
         target.close()
     result = summary(target, seed, report)
-    if not report.findings and not all(report.compared.get(k) for k in ESSENTIAL):
-        missing = [k for k in ESSENTIAL if not report.compared.get(k)]
-        print(
-            f"xbdspec difftest: error: the campaign compared no {' and no '.join(missing)} "
-            f"in {report.programs} programs: it tested no I/O and cannot pass",
-            file=sys.stderr,
-        )
-        return 2
-    print(json.dumps(result, indent=2, sort_keys=True) if args.json else render(result))
     new = [v for v in result["violations"] if not v["known"]]
-    return 1 if new or (args.strict and result["violations"]) else 0
+    counts = {
+        "programs": report.programs,
+        "events": report.events,
+        "ios": report.ios,
+        "violations": len(result["violations"]),
+        "new_violations": len(new),
+    }
+    verdict = EXIT_VERDICT if new or (args.strict and result["violations"]) else 0
+    error = ""
+    if report.interrupted:
+        status = EXIT_INTERRUPTED
+        result["interrupted"] = True
+    elif report.error:
+        error = f"the campaign stopped after {report.programs} programs: {report.error}"
+        status = verdict or EXIT_INPUT
+    elif not report.findings and not all(report.compared.get(k) for k in ESSENTIAL):
+        missing = [k for k in ESSENTIAL if not report.compared.get(k)]
+        error = (
+            f"the campaign compared no {' and no '.join(missing)} "
+            f"in {report.programs} programs: it tested no I/O and cannot pass"
+        )
+        status = EXIT_INPUT
+    else:
+        status = verdict
+    if error:
+        result["error"] = output.error_field("child" if report.error else "input", error, status)
+    if args.json:
+        output.emit("difftest", ok=status == 0, counts=counts, fields=result)
+    else:
+        print(render(result))
+        if report.interrupted:
+            print(
+                f"\nINTERRUPTED by Ctrl-C after {report.programs} programs: the violations "
+                f"above are those found by then; replay the campaign with --seed {seed}"
+            )
+    if error:
+        print(f"xbdspec difftest: error: {error}", file=sys.stderr)
+    elif report.interrupted:
+        print("xbdspec difftest: interrupted", file=sys.stderr)
+    return status
 
 
 def _world_of(target: Target, finding: Finding) -> World | None:
@@ -228,8 +273,15 @@ def _replay(args: argparse.Namespace) -> int:
     try:
         world: list[World] = []
         violation: Violation | None = None
+        maker = target.maker
+        if target.per_program and target.remake is not None:
+            # a target that draws a front end per program: the one the replay recorded
+            try:
+                maker = target.remake(recorded.options)
+            except (ValueError, TypeError) as exc:  # the options are the file's: input
+                raise XbdspecError(f"{args.replay}: the replay's options: {exc}") from None
         try:
-            run_program(target.maker, recorded.program, recorded.config, keep=world)  # type: ignore[arg-type]
+            run_program(maker, recorded.program, recorded.config, keep=world)  # type: ignore[arg-type]
         except Violation as v:
             violation = v
     finally:
@@ -241,15 +293,19 @@ def _replay(args: argparse.Namespace) -> int:
         "violation": None
         if violation is None
         else {"event": violation.event, "rule": violation.rule},
-        "compared": dict(Counter(world[0].compared)) if world else {},
+        "compared": dict(sorted(Counter(world[0].compared).items())) if world else {},
     }
+    status = 0 if violation is None else 1
     if args.json:
-        print(json.dumps(result, indent=2, sort_keys=True))
+        from xbdspec import output
+
+        counts = {"events": len(recorded.program), "violations": int(violation is not None)}
+        output.emit("difftest", ok=status == 0, counts=counts, fields=result)
     elif violation is None:
         print(f"{args.replay}: {len(recorded.program)} events, no violation")
     else:
         print(f"{args.replay}: violation at event {violation.event}: {violation.rule}")
-    return 0 if violation is None else 1
+    return status
 
 
 def _registry_names() -> set[str]:

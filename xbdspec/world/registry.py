@@ -18,12 +18,13 @@ import importlib
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from xbdspec.errors import XbdspecError
 
 from .backend import BackendConfig
 from .campaign import MakeFrontend, Shape, linux_dimensions, load_tutorial
+from .harness import Frontend, FrontendEnv, World
 
 #: The entry points the protocol needs of any front end: it follows the handshake
 #: (``otherend_changed``), takes notifications (``interrupt``) and takes I/O (``submit``).
@@ -400,7 +401,25 @@ def load(name: str, options: Mapping[str, str] | None = None, events: int = 24) 
             f"{name} has no {', '.join(missing)}: a front end needs {', '.join(REQUIRED_CALLS)}"
         )
     shape = Shape(events=events, resume=0.2 if callable(getattr(make, "resume", None)) else 0.0)
-    return Target(name, make, BackendConfig(sectors=shape.sectors), shape, options=options)
+
+    def make_checked(env: FrontendEnv) -> Frontend:
+        """``make(env)``, refused unless it makes a front end (``--impl os:getcwd`` is
+        a usage error, not a crash of the harness nor a verdict)."""
+        try:
+            frontend = make(env)
+        except XbdspecError:
+            raise
+        except Exception as exc:  # the attribute is not a front end's maker
+            raise UnknownFrontend(
+                f"{name}(env) raised {type(exc).__name__}: {str(exc)[:200]}: a front end is "
+                "a class (or function) called with the world's FrontendEnv"
+            ) from None
+        check_calls(frontend, name)
+        return cast(Frontend, frontend)
+
+    config = BackendConfig(sectors=shape.sectors)
+    World(make_checked, config)  # one front end made now: a maker that makes none is refused
+    return Target(name, make_checked, config, shape, options=options)
 
 
 def check_calls(frontend: object, name: str) -> None:

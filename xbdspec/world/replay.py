@@ -27,15 +27,18 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from xbdspec.errors import InputError
+from xbdspec.errors import InputError, XbdspecError
+from xbdspec.untrusted import excerpt, load_json
 
 from .backend import BackendConfig
-from .harness import EVENTS, World, trace_lines
+from .harness import EVENTS, World, check_params, trace_lines
 
 KIND = "world-program"
 VERSION = 2
 MAX_LINE = 1 << 20
 MAX_EVENTS = 100_000
+#: The most text a replay may hold in all (a shrunk program is a few KiB).
+MAX_BYTES = 16 << 20
 #: Bounds on a replay's back-end settings (memory a hostile file could ask for).
 CONFIG_LIMITS = {
     "sectors": 1 << 16,
@@ -109,8 +112,8 @@ def is_world_program(path: Path) -> bool:
     except OSError:
         return False
     try:
-        head = json.loads(first)
-    except json.JSONDecodeError:
+        head = load_json(first, str(path))
+    except InputError:
         return False
     return isinstance(head, dict) and head.get("kind") == KIND
 
@@ -132,6 +135,7 @@ def _read(handle: Any, source: str) -> Replay:
     header: dict[str, Any] | None = None
     program: Program = []
     number = 0
+    total = 0
     while True:
         line = handle.readline(MAX_LINE + 1)
         if not line:
@@ -140,12 +144,12 @@ def _read(handle: Any, source: str) -> Replay:
         where = f"{source}:{number}"
         if len(line) > MAX_LINE:
             raise InputError(where, f"the line is longer than {MAX_LINE} characters")
+        total += len(line)
+        if total > MAX_BYTES:
+            raise InputError(where, f"more than {MAX_BYTES >> 20} MiB: no replay is that long")
         if not line.strip():
             continue
-        try:
-            obj = json.loads(line)
-        except (json.JSONDecodeError, RecursionError):
-            raise InputError(where, "not a JSON object") from None
+        obj = load_json(line, where)
         if not isinstance(obj, dict):
             raise InputError(where, "each line must be a JSON object")
         if header is None:
@@ -155,9 +159,13 @@ def _read(handle: Any, source: str) -> Replay:
             raise InputError(where, f"more than {MAX_EVENTS} events")
         name, params = obj.get("event"), obj.get("params", {})
         if name not in EVENTS:
-            raise InputError(where, f"{str(name)[:40]!r} is no harness event: {', '.join(EVENTS)}")
+            raise InputError(where, f"{excerpt(name, 40)} is no harness event: {', '.join(EVENTS)}")
         if not isinstance(params, dict) or set(obj) - {"event", "params"}:
             raise InputError(where, 'an event line is {"event": NAME, "params": {...}}')
+        try:
+            check_params(name, params)  # here, so that the error names the line
+        except XbdspecError as exc:
+            raise InputError(where, str(exc)) from None
         program.append((name, params))
     if header is None:
         raise InputError(source, "empty: a replay starts with its header")
@@ -181,6 +189,17 @@ def _header(obj: Mapping[str, Any], where: str) -> dict[str, Any]:
     options = obj.get("options", {})
     if not isinstance(options, dict) or len(options) > 64:
         raise InputError(where, "'options' must be an object of at most 64 options")
+    for key, value in options.items():
+        if not isinstance(value, (str, int, float, bool)) or len(str(value)) > 4096:
+            raise InputError(
+                where, f"option {excerpt(key, 40)} must be a string, a number or a boolean"
+            )
+    for key in ("implementation", "rule"):
+        if not isinstance(obj.get(key, ""), str):
+            raise InputError(where, f"{key!r} must be a string, not {excerpt(obj[key])}")
+    event = obj.get("event", -1)
+    if type(event) is not int or event < -1:
+        raise InputError(where, f"'event' must be a whole number (-1: none), not {excerpt(event)}")
     raw = obj.get("config", {})
     if not isinstance(raw, dict):
         raise InputError(where, "'config' must be an object")

@@ -46,6 +46,8 @@ from typing import IO, TYPE_CHECKING, Any, Literal, NoReturn
 import fastjsonschema
 
 from xbdspec.errors import XbdspecError
+from xbdspec.resources import doc as _doc
+from xbdspec.untrusted import JSONRefused, load_json
 
 from .backend import BackendConfig
 from .grants import PAGE_SIZE, GrantError
@@ -334,6 +336,17 @@ class _Child:
         self._finalizer()
 
 
+def _split(command: str) -> list[str]:
+    """``command`` split as a shell splits it; a command it cannot split (an unclosed
+    quote) is refused, naming it."""
+    try:
+        return shlex.split(command)
+    except ValueError as exc:
+        raise ImplementationRefused(
+            f"cannot split the command {command[:200]!r} as a shell would: {exc}"
+        ) from None
+
+
 def _describe(code: int) -> str:
     if code >= 0:
         return f"exit status {code}"
@@ -384,7 +397,7 @@ class StdioImplementation:
         cwd: str | Path | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> None:
-        self.argv = shlex.split(command) if isinstance(command, str) else [str(a) for a in command]
+        self.argv = _split(command) if isinstance(command, str) else [str(a) for a in command]
         if not self.argv:
             raise ImplementationRefused("an empty command was given for the front end")
         if not (math.isfinite(timeout) and timeout > 0):
@@ -532,7 +545,7 @@ class StdioImplementation:
         if hello["protocol"] != PROTOCOL:
             self._refuse(
                 f"it speaks protocol {hello['protocol']}; this harness speaks protocol "
-                f"{PROTOCOL} (docs/stdio-v2.md)"
+                f"{PROTOCOL} ({_doc('stdio-v2.md')})"
             )
         calls, ops = tuple(hello["calls"]), tuple(hello["ops"])
         for call in REQUIRED_CALLS:
@@ -568,9 +581,10 @@ class StdioImplementation:
     def _parse(self, line: bytes) -> dict[str, Any]:
         """One line of the child, decoded and checked against the schema."""
         try:
-            message = json.loads(line)
-        except (ValueError, UnicodeDecodeError):
-            raise MalformedMessage("not JSON", _excerpt(line)) from None
+            message = load_json(line, "the child's line")
+        except JSONRefused as exc:
+            reason = "not JSON" if exc.reason == "not JSON" else f"not JSON: {exc.reason}"
+            raise MalformedMessage(reason, _excerpt(line)) from None
         if isinstance(message, dict) and message.get("type") in ("reset", "call", "result", "bye"):
             raise MalformedMessage(f"a {message['type']} message, which only the harness sends")
         try:

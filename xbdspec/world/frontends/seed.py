@@ -20,11 +20,12 @@ callbacks:
   Closed when missing or unreadable) and calls ``xbd_backend_changed`` with it.  The
   first call also adds the device (``xenbusb_add_device``: ``xbd_probe``, ``xbd_attach``),
   the moment FreeBSD's bus finds the tool stack's nodes.
-* page memory: every page-sized allocation of the driver (``malloc`` of a page or more,
-  ``contigmalloc``: the ring, the shadow, the indirect pages) and every bio's buffer is a
-  page-aligned slice of a ``bytearray`` of this adapter's (the seed computes frames with
-  ``vtophys(va) >> PAGE_SHIFT``, so the pages must be aligned, which
-  ``FrontendEnv.alloc_page``'s are not).  A granted page is handed to the world as a
+* page memory: every allocation of whole pages by the driver (``malloc`` of a multiple
+  of the page size, ``contigmalloc``: the ring, the indirect pages) and every bio's
+  buffer is a page-aligned slice of a ``bytearray`` of this adapter's (the seed computes
+  frames with ``vtophys(va) >> PAGE_SHIFT``, so the pages must be aligned, which
+  ``FrontendEnv.alloc_page``'s are not; the shadow array, not whole pages, is the shim's
+  own, fenced: an index past it faults and is named).  A granted page is handed to the world as a
   ``memoryview`` of that memory: the back end reads the requests and the data as the
   seed wrote them, and writes a read's data where the seed reads it.  Memory the seed
   frees stays alive as long as the world still holds a grant of it.
@@ -56,7 +57,8 @@ reference's front end, :mod:`xbdspec.world.frontends.reference`):
 
 The guest's shutdown runs the seed's ``device_shutdown``, ``bus_generic_shutdown``, which
 leaves the device alone.  A ``panic``, ``KASSERT`` failure, mutex recursion (with
-``invariants``), detected undefined behaviour or hang in the driver comes back as
+``invariants``), detected undefined behaviour (a division by zero, a segmentation fault
+or bus error inside the driver) or hang in the driver comes back as
 :class:`~xbdspec.cdriver.CDriverFault`.
 
 One driver runs at a time per process: the shim's globals are one driver instance, so a
