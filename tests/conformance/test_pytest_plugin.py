@@ -79,6 +79,8 @@ import hypothesis.stateful
 def test_sizes(xbdspec_sizes, request):
     seen = {"commands": xbdspec_sizes.commands, "grants": xbdspec_sizes.grants}
     (request.config.rootpath / "sizes.json").write_text(json.dumps(seen))
+    # the outer test compares the values; here, the fixture gives sizes at all
+    assert seen["commands"] > 0 and seen["grants"] > 0
 
 def test_runs(xbdspec_check, monkeypatch):
     seen = []
