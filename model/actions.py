@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from .draft import Draft
-from .expr import all_of, any_of, count_true, ite, negate, u32_add, u32_sub
+from .expr import all_of, any_of, count_true, ite, negate, per_state, u32_add, u32_sub
 from .state import Sizes
 from .vocabulary import BioResult, BioStage, BlkifOp, BlkifStatus, Place, RingStage
 
@@ -24,6 +24,7 @@ def commands_at(s: Any, place: Place) -> list[Any]:
     return [p == place for p in s.cmd_place]
 
 
+@per_state
 def some_command_at(s: Any, place: Place) -> Any:
     """Some command is on ``place`` (``xbd_queue_length(sc, q) != 0``)."""
     return any_of(*commands_at(s, place))
@@ -39,6 +40,7 @@ def ring_full(s: Any, k: Sizes) -> Any:
     return u32_sub(s.req_prod_pvt, s.rsp_cons) == k.ring_slots
 
 
+@per_state
 def is_head_bio(s: Any, b: int) -> Any:
     """Bio ``b`` is at the head of the bio queue (``xbd_dequeue_bio``)."""
     return all_of(

@@ -22,7 +22,9 @@ which wrap and compare as unsigned, as ``ring.h`` requires.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import functools
+import inspect
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from xbdspec.errors import XbdspecError
@@ -203,3 +205,59 @@ def u32_of(n: Value) -> Value:
 def updated(items: tuple[Value, ...], index: int, value: Value) -> tuple[Value, ...]:
     """``items`` with element ``index`` replaced (arrays are tuples; indices are plain)."""
     return (*items[:index], value, *items[index + 1 :])
+
+
+def per_state(predicate: Callable[..., Value]) -> Callable[..., Value]:
+    """Evaluate ``predicate(state, *constants)`` once per state and constants.
+
+    The guards of one control value are run one after the other on the same state by
+    every concrete interpretation (the explorer's and the differential harness's
+    successor functions, the ``transitions`` machines), and a predicate several
+    instances share (``may_send_bio``: every ``(bio, cmd, dma)`` of two transitions)
+    would be computed again for each.  This keeps the results for the state last asked
+    about: a plain state is an immutable ``namedtuple`` (so is the recording copy of
+    :mod:`xbdspec.explore.memo`, whose first run records every read), and the state is
+    held, so its identity cannot be reused while the results are kept.  A pure
+    predicate of an unchanged state gives the same value, which is the whole argument.
+    A state that is not a tuple (a solver's state an encoder may build field by field)
+    is passed through unmemoised.
+
+    When the predicate's second parameter is ``k`` (the sizes, one object per
+    specification) it is compared by identity, not hashed, with the state.
+    """
+    sized = list(inspect.signature(predicate).parameters)[1:2] == ["k"]
+    last: list[Any] = [None, None]
+    results: dict[tuple[Any, ...], Value] = {}
+
+    if sized:
+
+        @functools.wraps(predicate)
+        def memoised(state: Any, k: Any, *constants: Any) -> Value:
+            if not isinstance(state, tuple):
+                return predicate(state, k, *constants)
+            if state is not last[0] or k is not last[1]:
+                last[0], last[1] = state, k
+                results.clear()
+            found = results.get(constants, _UNSET)
+            if found is _UNSET:
+                found = results[constants] = predicate(state, k, *constants)
+            return found
+
+        return memoised
+
+    @functools.wraps(predicate)
+    def memoised_unsized(state: Any, *constants: Any) -> Value:
+        if not isinstance(state, tuple):
+            return predicate(state, *constants)
+        if state is not last[0]:
+            last[0] = state
+            results.clear()
+        found = results.get(constants, _UNSET)
+        if found is _UNSET:
+            found = results[constants] = predicate(state, *constants)
+        return found
+
+    return memoised_unsized
+
+
+_UNSET = object()

@@ -20,7 +20,7 @@ from typing import Any
 from . import actions as a
 from .declaration import Param, TransitionTable
 from .draft import Draft
-from .expr import all_of, any_of, ite, negate, u32_add, u32_lt, u32_sub
+from .expr import all_of, any_of, ite, negate, per_state, u32_add, u32_lt, u32_sub
 from .vocabulary import (
     BioKind,
     BioResult,
@@ -51,9 +51,11 @@ IDLE, STARTIO = IoPc.IDLE, IoPc.STARTIO
 # --------------------------------------------------------------------------- predicates
 
 
+@per_state
 def may_dispatch(s: Any, k: Any) -> Any:
     """The loop of ``xbd_startio`` may take another command: connected, the ring not
-    full, the queue not frozen."""
+    full, the queue not frozen (computed once per state: most of the loop's guards
+    ask)."""
     return all_of(s.drv_state == DriverState.CONNECTED, negate(a.ring_full(s, k)), s.frozen == 0)
 
 
@@ -84,6 +86,7 @@ def operation_for(s: Any, b: int) -> Any:
     )
 
 
+@per_state
 def next_bio(s: Any, b: int) -> Any:
     """The loop would take bio ``b`` next: nothing on READY, ``b`` heads the bio queue."""
     return all_of(negate(a.some_command_at(s, Place.READY)), a.is_head_bio(s, b))
@@ -97,12 +100,20 @@ def has_resources(s: Any, k: Any, c: int) -> Any:
 def may_send_bio(s: Any, p: Any) -> Any:
     """The loop can send the head bio ``p.bio`` with command ``p.cmd`` now (an ordered
     write without barrier support only when nothing is in flight)."""
+    return _may_send(s, p.k, p.bio, p.cmd)
+
+
+@per_state
+def _may_send(s: Any, k: Any, b: int, c: int) -> Any:
+    """:func:`may_send_bio` for bio ``b`` and command ``c``, once per state: the
+    ``(bio, cmd)`` pair's instances of StartioSendBio and StartioSendBioFails (one for
+    each ``dma``) all ask it."""
     return all_of(
-        may_dispatch(s, p.k),
-        next_bio(s, p.bio),
-        negate(rejected(s, p.bio)),
-        has_resources(s, p.k, p.cmd),
-        negate(all_of(single_stepped(s, p.bio), a.some_command_at(s, Place.BUSY))),
+        may_dispatch(s, k),
+        next_bio(s, b),
+        negate(rejected(s, b)),
+        has_resources(s, k, c),
+        negate(all_of(single_stepped(s, b), a.some_command_at(s, Place.BUSY))),
     )
 
 
