@@ -198,3 +198,51 @@ def test_what_the_walk_cannot_restore_falls_back_to_the_deep_copy() -> None:
     assert impl.observe().fields != before
     snapshots.restore(snapshot)
     assert impl.observe().fields == before
+
+
+# --------------------------------------------------------------------------- the lock step
+
+
+def test_the_lock_step_counts_each_compared_field_once_an_observation() -> None:
+    from xbdspec.explore.reference import DEFAULT_REFERENCE_SIZES, _steps_from
+
+    impl = ReferenceImplementation()
+    lock = LockStep(impl, DEFAULT_REFERENCE_SIZES)
+    assert lock.start() is None
+    observations = 1
+    for _ in range(5):
+        event, params, env = next(iter(_steps_from(lock)))
+        assert lock.step(event, params, env) is None
+        observations += 1
+    shown = [k for k, v in impl.observe().fields.items() if v is not None]
+    compared = lock.compared
+    assert set(compared) == {k for k in shown if k in lock.model.field_position}
+    assert set(compared.values()) == {observations}
+
+
+def test_answers_that_cannot_matter_give_the_same_closure() -> None:
+    """Where ``answers_matter`` says no answer was read on the way, every answer's
+    closure is the first answer's (the shortcut of ``_same_as_default``): over the
+    model's quiescent states breadth-first, every environment event from each."""
+    from xbdspec.conformance.harness import ModelSide
+    from xbdspec.explore.reference import ANSWERS, DEFAULT_REFERENCE_SIZES
+
+    model = ModelSide(DEFAULT_REFERENCE_SIZES)
+    first = model.stepper.initial()
+    seen, queue = {first}, deque([first])
+    checked = mattered = 0
+    while queue and len(seen) < 400:
+        state = queue.popleft()
+        for event in model.environment_events:
+            for params in model.parameters(state, event):
+                finals = model.closure(state, event, params, ANSWERS[0])
+                if model.answers_matter(state, event, params, ANSWERS[0]):
+                    mattered += 1
+                else:
+                    assert all(model.closure(state, event, params, a) == finals for a in ANSWERS)
+                    checked += 1
+                for after, _ in finals:
+                    if after not in seen:
+                        seen.add(after)
+                        queue.append(after)
+    assert checked and mattered

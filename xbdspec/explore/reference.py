@@ -3,21 +3,24 @@ bounds, run on the driver code itself (``xbdspec explore --target reference``).
 
 The search drives the reference and the model in lock-step through
 :class:`xbdspec.conformance.harness.LockStep`: a state is a snapshot of the reference
-(:class:`StructuralSnapshots`: its attributes pickled, the back end's RAM disk by the
-pages written to it) with the model states consistent with everything it showed so
-far.  From each state it tries every environment event the
-model enables there, with every parameter choice, and for the events that start bus_dma
-loads every answer (at once, deferred, failed).  A step where the reference departs
-from the model is a *divergence*: the search records it with the shortest program
-leading to it (breadth-first), classifies it against the documented findings of the
-seed (``xbdspec.conformance.findings``), writes it as a replay file, and does not
-expand past it.
+(:class:`StructuralSnapshots`: every object of the simulated machine with its state,
+:mod:`xbdspec.explore.snapshots`; the back end's RAM disk by the pages written to it)
+with the model states consistent with everything it showed so far.  From each state it
+tries every environment event the model enables there, with every parameter choice, and
+for the events that start bus_dma loads every answer (at once, deferred, failed).  A
+step where the reference departs from the model is a *divergence*: the search records
+it with the shortest program leading to it (breadth-first), classifies it against the
+documented findings of the seed (``xbdspec.conformance.findings``), writes it as a
+replay file, and does not expand past it.
 
-Speed (docs/explorer.md, "The reference target"): a snapshot and a restore cost about
-a quarter of a millisecond instead of the deep copy's five; a load answer's step is
-counted without being run when the first answer's run made no load and the model's
-internal steps do not depend on the answer either (:func:`_same_as_default`); the
-state key reuses the observation the step made.
+Speed (docs/explorer.md, "The reference target"): a restore writes the objects' states
+back into the same objects (some 50 microseconds, the deep copy's was five
+milliseconds) and a snapshot after a restore walks only what changed; a load answer's
+step is counted without being run when the first answer's run made no load and the
+model's internal steps do not depend on the answer either (:func:`_same_as_default`);
+the state key is the candidates the step's observation left (:func:`_state_key`); the
+oldest generation of the garbage collector is spared during the search
+(:func:`_old_objects_spared`).
 
 Two states are the same when the reference shows the same abstract state (the
 refinement mapping of ``docs/conformance.md``) and the same model states are

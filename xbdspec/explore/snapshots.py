@@ -23,9 +23,14 @@ a :class:`PageTrackedBuffer`  the pages written        :meth:`PageTrackedBuffer.
 Immutable values (numbers, strings, ``bytes``, ``None``, classes, enum members,
 functions without a closure, builtin functions) are kept by reference; tuples,
 frozensets, bound methods and frozen dataclasses are not restored themselves, but the
-objects they hold are walked.  Anything else (a closure, a generator, a lock, an object
-of a C type this module does not know) makes :func:`take` raise :class:`Unsupported`,
-and the caller falls back to a deep copy.
+objects they hold are walked.  Anything else (a closure, a generator, an object of a C
+type this module does not know or of a class keeping state in C, such as a lock) makes
+:func:`take` raise :class:`Unsupported`, and the caller falls back to a deep copy.
+
+A restore writes back only the objects whose attributes are not the very objects they
+held (compared by identity: an attribute rebound to an equal list is a change, so the
+sharing of the snapshot comes back); a snapshot taken on top of the one last restored
+(:func:`take`'s ``base``) walks only from the objects whose state changed.
 
 Why this is exact: after :meth:`Snapshot.restore`, the root has the state it had when
 the snapshot was taken, so it refers to the same objects as then; each of those has its
@@ -34,7 +39,8 @@ graph the snapshot walked.  Objects made since are simply no longer referred to.
 object the walk met is kept alive by the snapshot, so no identity is ever reused.
 What the walk cannot see (module globals, class attributes, state behind a C type) is
 not restored; ``tests/explore/test_reference_target.py`` compares restores with deep
-copies along an exploration.
+copies along a run that goes back to earlier snapshots, ``tests/explore/test_snapshots.py``
+checks values and sharing on a graph of every kind of object.
 """
 
 from __future__ import annotations
