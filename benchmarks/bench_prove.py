@@ -19,6 +19,9 @@ import sys
 import time
 from typing import Any
 
+#: ``xbdspec prove`` on two cores (issue 17)
+GOAL_WALL_SECONDS = 5.0
+
 
 def _timed(args: list[str]) -> tuple[float, float, subprocess.CompletedProcess[str]]:
     """Wall and processor seconds (the child and its workers) of ``xbdspec <args>``."""
@@ -56,5 +59,8 @@ def run() -> dict[str, Any]:
         "slowest_seconds": slowest["seconds"],
         "over_5_seconds": sum(1 for o in items if o["seconds"] > 5),
         "unexpected": len(data["unexpected"]),
-        "goal_wall_seconds_2_cores": 5.0,
+        "goal_wall_seconds_2_cores": GOAL_WALL_SECONDS,
+        "meets_goal": wall <= GOAL_WALL_SECONDS,
+        "meets_goal_idle_estimate": serial_cpu + max(0.0, cpu - serial_cpu) / 2
+        <= GOAL_WALL_SECONDS,
     }

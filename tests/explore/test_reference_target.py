@@ -84,32 +84,42 @@ def test_structural_snapshots_explore_exactly_as_deep_copies() -> None:
 
 
 def test_a_restore_gives_back_the_disk_and_every_attribute_exactly() -> None:
-    """Along a run of writes, every structural snapshot restores the back end's RAM
-    disk byte for byte and the rest of the implementation as its deep copy has it."""
+    """Along a run of writes that goes back to earlier snapshots now and then (so that
+    later snapshots are taken on top of a restored one, walking only what changed),
+    every structural snapshot restores the back end's RAM disk byte for byte and the
+    rest of the implementation as its deep copy has it."""
     from xbdspec.explore.reference import (
         DEFAULT_REFERENCE_SIZES,
-        PageTrackedBuffer,
         StructuralSnapshots,
         _steps_from,
     )
+    from xbdspec.explore.snapshots import PageTrackedBuffer
 
     impl = ReferenceImplementation()
     lock = LockStep(impl, DEFAULT_REFERENCE_SIZES)
     assert lock.start() is None
     snapshots = StructuralSnapshots(impl)
-    taken = []
-    for _ in range(12):
-        taken.append((snapshots.snapshot(), bytes(_disk(impl)), impl.snapshot()))
+    taken: list[tuple[object, bytes, object, list[Any]]] = []
+    for i in range(24):
+        taken.append((snapshots.snapshot(), bytes(_disk(impl)), impl.snapshot(), lock.candidates))
+        if i % 3 == 2:  # back to an earlier state, as the search does before each step
+            snapshot, _, _, candidates = taken[i // 2]
+            snapshots.restore(snapshot)
+            lock.candidates = list(candidates)
         options = list(_steps_from(lock))
         if not options:
             break
-        event, params, env = options[len(taken) % len(options)]
-        lock.step(event, params, env)
+        event, params, env = options[i % len(options)]
+        if lock.step(event, params, env) is not None:
+            snapshots.restore(taken[-1][0])
+            lock.candidates = list(taken[-1][3])
+            continue
         # and some writes of the back end's kind, to pages far apart
         disk = _disk(impl)
-        disk[len(taken) * 8192 : len(taken) * 8192 + 512] = bytes([len(taken)]) * 512
+        disk[i * 8192 : i * 8192 + 512] = bytes([i]) * 512
     assert isinstance(_disk(impl), PageTrackedBuffer)
-    for snapshot, disk_bytes, deep in reversed(taken):
+    assert any(s.generation > 0 for s, _, _, _ in taken if hasattr(s, "generation"))
+    for snapshot, disk_bytes, deep, _ in reversed(taken):
         snapshots.restore(snapshot)
         assert bytes(_disk(impl)) == disk_bytes
         restored = dict(impl.__dict__)
@@ -154,7 +164,7 @@ def _same(a: Any, b: Any, seen: set[tuple[int, int]]) -> bool:
 
 
 def test_the_page_tracked_buffer_tracks_item_and_slice_writes() -> None:
-    from xbdspec.explore.reference import PageTrackedBuffer
+    from xbdspec.explore.snapshots import PageTrackedBuffer
 
     buffer = PageTrackedBuffer(5 * 4096)
     buffer[4095:4097] = b"ab"
@@ -168,7 +178,7 @@ def test_the_page_tracked_buffer_tracks_item_and_slice_writes() -> None:
     assert buffer[4095:4097] == b"ab" and buffer[3 * 4096] == 7 and buffer[-1] == 1
 
 
-def test_what_the_pickle_cannot_hold_falls_back_to_the_deep_copy() -> None:
+def test_what_the_walk_cannot_restore_falls_back_to_the_deep_copy() -> None:
     from xbdspec.explore.reference import DEFAULT_REFERENCE_SIZES, StructuralSnapshots
 
     impl = ReferenceImplementation()
@@ -176,10 +186,63 @@ def test_what_the_pickle_cannot_hold_falls_back_to_the_deep_copy() -> None:
     assert lock.start() is None
     snapshots = StructuralSnapshots(impl)
     before = impl.observe().fields
-    impl.callback = lambda: None  # type: ignore[attr-defined]  # a local function: no pickle
+    count = [0]
+
+    def callback() -> None:  # a closure: its cell is state the walk cannot restore
+        count[0] += 1
+
+    impl.callback = callback  # type: ignore[attr-defined]
     snapshot = snapshots.snapshot()
     assert snapshots.fallbacks == 1
     lock.step("backend_publish", {"barrier": False, "flush": False})
     assert impl.observe().fields != before
     snapshots.restore(snapshot)
     assert impl.observe().fields == before
+
+
+# --------------------------------------------------------------------------- the lock step
+
+
+def test_the_lock_step_counts_each_compared_field_once_an_observation() -> None:
+    from xbdspec.explore.reference import DEFAULT_REFERENCE_SIZES, _steps_from
+
+    impl = ReferenceImplementation()
+    lock = LockStep(impl, DEFAULT_REFERENCE_SIZES)
+    assert lock.start() is None
+    observations = 1
+    for _ in range(5):
+        event, params, env = next(iter(_steps_from(lock)))
+        assert lock.step(event, params, env) is None
+        observations += 1
+    shown = [k for k, v in impl.observe().fields.items() if v is not None]
+    compared = lock.compared
+    assert set(compared) == {k for k in shown if k in lock.model.field_position}
+    assert set(compared.values()) == {observations}
+
+
+def test_answers_that_cannot_matter_give_the_same_closure() -> None:
+    """Where ``answers_matter`` says no answer was read on the way, every answer's
+    closure is the first answer's (the shortcut of ``_same_as_default``): over the
+    model's quiescent states breadth-first, every environment event from each."""
+    from xbdspec.conformance.harness import ModelSide
+    from xbdspec.explore.reference import ANSWERS, DEFAULT_REFERENCE_SIZES
+
+    model = ModelSide(DEFAULT_REFERENCE_SIZES)
+    first = model.stepper.initial()
+    seen, queue = {first}, deque([first])
+    checked = mattered = 0
+    while queue and len(seen) < 400:
+        state = queue.popleft()
+        for event in model.environment_events:
+            for params in model.parameters(state, event):
+                finals = model.closure(state, event, params, ANSWERS[0])
+                if model.answers_matter(state, event, params, ANSWERS[0]):
+                    mattered += 1
+                else:
+                    assert all(model.closure(state, event, params, a) == finals for a in ANSWERS)
+                    checked += 1
+                for after, _ in finals:
+                    if after not in seen:
+                        seen.add(after)
+                        queue.append(after)
+    assert checked and mattered

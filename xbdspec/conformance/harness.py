@@ -12,8 +12,9 @@ the implementation's own abstract state when its observation is complete.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from xbdspec.explore.fast import FastStepper
@@ -21,7 +22,7 @@ from xbdspec.model.concrete import Stepper
 from xbdspec.model.declaration import Instance, Spec
 from xbdspec.model.spec import build_spec
 from xbdspec.model.state import Sizes
-from xbdspec.model.vocabulary import FrontPc, IoPc
+from xbdspec.model.vocabulary import Dma, FrontPc, IoPc
 
 from .contract import (
     INTERNAL_EVENTS,
@@ -31,7 +32,7 @@ from .contract import (
     Observation,
     Step,
 )
-from .values import encode_state, field_differences, plain
+from .values import encode_state, plain
 
 #: Internal steps explored after one environment event before the harness gives up.
 CLOSURE_LIMIT = 5_000
@@ -227,6 +228,18 @@ class ModelSide:
         self._parameters: dict[Any, dict[str, list[dict[str, Any]]]] = {}
         self._violated: dict[Any, list[str]] = {}
         self._closures: dict[tuple[Any, ...], list[tuple[Any, tuple[str, ...]]]] = {}
+        # the keys of the closures on whose way an internal step took a DMA answer
+        self._answer_used: set[tuple[Any, ...]] = set()
+        self._names = tuple(i.transition.name for i in self.fast.instances)
+        # an event's parameters (as given) -> their plain values in name order
+        self._param_keys: dict[tuple[tuple[str, Any], ...], tuple[tuple[str, Any], ...]] = {}
+        # (event, plain parameters) -> the positions of the instances answering it
+        self._answering: dict[tuple[str, tuple[tuple[str, Any], ...]], frozenset[int]] = {}
+        for i, params in enumerate(self._plain_params_of):
+            key = (self._events_of[i], tuple(sorted(params.items())))
+            self._answering[key] = self._answering.get(key, frozenset()) | {i}
+        # the observation plans of _match, by the observation's field names in order
+        self._plans: dict[tuple[str, ...], _ObservationPlan] = {}
 
     def successors(self, state: Any) -> list[tuple[int, Any]]:
         """Every step from ``state`` (instance position, state after), memoised: the
@@ -285,33 +298,69 @@ class ModelSide:
             self._violated[state] = found
         return found
 
+    def observation_plan(self, observed: tuple[str, ...]) -> _ObservationPlan:
+        """How to compare an observation showing the fields ``observed`` (in its order)
+        with model states (memoised: an implementation shows the same fields each time)."""
+        plan = self._plans.get(observed)
+        if plan is None:
+            plan = self._plans[observed] = _ObservationPlan(observed, self.field_position)
+        return plan
+
+    def param_key(self, params: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
+        """``params`` as a hashable key: ``(name, plain value)`` pairs in name order
+        (memoised on the pairs as given, when they are hashable)."""
+        given = tuple(params.items())
+        try:
+            found = self._param_keys.get(given)
+        except TypeError:  # an unhashable value: no memo
+            return tuple(sorted((k, plain(v)) for k, v in given))
+        if found is None:
+            if len(self._param_keys) > MEMO_LIMIT:
+                self._param_keys.clear()
+            found = tuple(sorted((k, plain(v)) for k, v in given))
+            self._param_keys[given] = found
+        return found
+
     def closure(
         self, state: Any, event: str, params: Mapping[str, Any], env: EnvChoices
     ) -> list[tuple[Any, tuple[str, ...]]]:
         """Every quiescent state ``event(**params)`` can lead to, with the transitions taken
         (memoised: programs share prefixes)."""
-        key = (state, event, tuple(sorted((k, plain(v)) for k, v in params.items())), env)
+        key = (state, event, self.param_key(params), env)
         found = self._closures.get(key)
         if found is None:
             if len(self._closures) > MEMO_LIMIT:
                 self._closures.clear()
-            found = self._closure(state, event, params, env)
+                self._answer_used.clear()
+            found = self._closure(state, event, key[2], env)
             self._closures[key] = found
         return found
 
-    def _closure(
+    def answers_matter(
         self, state: Any, event: str, params: Mapping[str, Any], env: EnvChoices
+    ) -> bool:
+        """Whether the DMA answers could change :meth:`closure` of ``event(**params)``
+        from ``state``: some internal step that takes an answer was enabled on the way
+        with ``env``.  When none was, every other ``env`` follows the same steps to the
+        same states (only the steps that take no answer were followed)."""
+        key = (state, event, self.param_key(params), env)
+        if key not in self._closures:
+            self.closure(state, event, params, env)
+        return key in self._answer_used
+
+    def _closure(
+        self, state: Any, event: str, params: tuple[tuple[str, Any], ...], env: EnvChoices
     ) -> list[tuple[Any, tuple[str, ...]]]:
-        want = {k: plain(v) for k, v in params.items()}
+        answering = self._answering.get((event, params), frozenset())
+        names, internal, successors = self._names, self._internal_kind, self.successors
         starts: list[tuple[Any, tuple[str, ...], int]] = [
-            (after, (self.fast.instances[i].transition.name,), 0)
-            for i, after in self.successors(state)
-            if self._events_of[i] == event and self._plain_params_of[i] == want
+            (after, (names[i],), 0) for i, after in successors(state) if i in answering
         ]
         finals: list[tuple[Any, tuple[str, ...]]] = []
         seen: set[tuple[Any, int]] = set()
         frontier = list(starts)
         explored = 0
+        answers, used = env.dma, False
         while frontier:
             s, path, sends = frontier.pop()
             if (s, sends) in seen:
@@ -326,16 +375,19 @@ class ModelSide:
             if s.io_pc == IoPc.IDLE and s.fe_pc == FrontPc.IDLE:
                 finals.append((s, path))
                 continue
-            answer = env.dma_at(sends)
-            for i, after in self.successors(s):
-                kind = self._internal_kind[i]
+            answer = answers[sends] if sends < len(answers) else Dma.IMMEDIATE  # env.dma_at
+            for i, after in successors(s):
+                kind = internal[i]
                 if kind is None:
                     continue
-                name = self.fast.instances[i].transition.name
                 if kind == "plain":
-                    frontier.append((after, (*path, name), sends))
-                elif kind == answer:
-                    frontier.append((after, (*path, name), sends + 1))
+                    frontier.append((after, (*path, names[i]), sends))
+                else:
+                    used = True
+                    if kind == answer:
+                        frontier.append((after, (*path, names[i]), sends + 1))
+        if used:
+            self._answer_used.add((state, event, params, env))
         return finals
 
 
@@ -358,8 +410,20 @@ class LockStep:
         self.candidates: list[Any] = []
         self.steps: list[Step] = []
         self.coverage = Coverage()
-        #: how often each model field was compared with what the implementation showed
-        self.compared: Counter[str] = Counter()
+        # (the model fields an observation showed, the positions among them it left
+        # unset) -> how many observations: what :attr:`compared` counts
+        self._compared: Counter[tuple[tuple[str, ...], tuple[int, ...]]] = Counter()
+
+    @property
+    def compared(self) -> Counter[str]:
+        """How often each model field was compared with what the implementation showed
+        (a new ``Counter``)."""
+        out: Counter[str] = Counter()
+        for (names, unset), count in self._compared.items():
+            for i, name in enumerate(names):
+                if i not in unset:
+                    out[name] += count
+        return out
 
     # ---- start
     def start(self) -> Divergence | None:
@@ -443,29 +507,17 @@ class LockStep:
     def _match(
         self, finals: list[tuple[Any, tuple[str, ...]]], observation: Observation
     ) -> Divergence | None:
-        observed = dict(observation.fields)
-        position = self.model.field_position
-        self.compared.update(k for k, v in observed.items() if k in position and v is not None)
-        wanted = [(position[k], _as_model_value(v)) for k, v in observed.items() if k in position]
-        matches = [(s, p) for s, p in finals if all(s[i] == v for i, v in wanted)]
+        observed = observation.fields
+        plan = self.model.observation_plan(tuple(observed))
+        values = plan.values(observed)
+        unset = tuple(i for i, v in enumerate(values) if v is None) if None in values else ()
+        self._compared[plan.names, unset] += 1
+        # the candidates equal to the observation on every field it shows (one tuple
+        # comparison each, as ``all(s[i] == v ...)`` field by field)
+        get = plan.get
+        matches = [(s, p) for s, p in finals if get(s) == values]
         if observation.fault is not None or not matches:
-            best: tuple[int, dict[str, tuple[Any, Any]], tuple[str, ...]] | None = None
-            for state, path in matches or finals:
-                diff = field_differences(encode_state(state), observed)
-                if best is None or (len(diff), path) < (best[0], best[2]):
-                    best = (len(diff), diff, path)
-            path = best[2] if best else ()
-            return Divergence(
-                kind="fault" if observation.fault is not None else "mismatch",
-                steps=list(self.steps),
-                observed=observed,
-                candidates=[encode_state(s) for s, _ in finals],
-                differences=best[1] if (best and not matches) else {},
-                invariants=self._implementation_invariants(observation, matches or finals),
-                fault=observation.fault,
-                transition=path[0] if path else None,
-                path=path,
-            )
+            return self._divergence(finals, matches, observation)
         unique: list[Any] = []
         for state, _ in matches:
             if state not in unique:
@@ -485,8 +537,54 @@ class LockStep:
         # is that state, whose invariants were just checked.
         return None
 
+    def _divergence(
+        self,
+        finals: list[tuple[Any, tuple[str, ...]]],
+        matches: list[tuple[Any, tuple[str, ...]]],
+        observation: Observation,
+    ) -> Divergence:
+        """The divergence of ``observation`` from the model states ``finals`` (of which
+        ``matches`` equal it on every field it shows: a fault then)."""
+        observed = dict(observation.fields)
+        # each distinct state is encoded once, and the observation made plain once
+        # (what values.field_differences does for each state)
+        encoded: dict[int, dict[str, Any]] = {}
+
+        def encode(state: Any) -> dict[str, Any]:
+            found = encoded.get(id(state))
+            if found is None:
+                found = encoded[id(state)] = encode_state(state)
+            return found
+
+        shown = {name: plain(value) for name, value in observed.items()}
+        best: tuple[int, dict[str, tuple[Any, Any]], tuple[str, ...]] | None = None
+        for state, path in matches or finals:
+            expected = encode(state)
+            diff = {
+                name: (expected.get(name), observed[name])
+                for name, value in shown.items()
+                if name in expected and expected[name] != value
+            }
+            if best is None or (len(diff), path) < (best[0], best[2]):
+                best = (len(diff), diff, path)
+        path = best[2] if best else ()
+        return Divergence(
+            kind="fault" if observation.fault is not None else "mismatch",
+            steps=list(self.steps),
+            observed=observed,
+            candidates=[encode(s) for s, _ in finals],
+            differences=best[1] if (best and not matches) else {},
+            invariants=self._implementation_invariants(observation, matches or finals, encode),
+            fault=observation.fault,
+            transition=path[0] if path else None,
+            path=path,
+        )
+
     def _implementation_invariants(
-        self, observation: Observation, around: Iterable[tuple[Any, tuple[str, ...]]]
+        self,
+        observation: Observation,
+        around: Iterable[tuple[Any, tuple[str, ...]]],
+        encode: Callable[[Any], dict[str, Any]] = encode_state,
     ) -> list[str]:
         """Model invariants broken by the implementation's abstract state (complete
         observations only; fields not compared are taken from a model state)."""
@@ -495,14 +593,42 @@ class LockStep:
         template = next(iter(around), None)
         if template is None:
             return []
-        values = encode_state(template[0])
+        values = dict(encode(template[0]))
         values.update({k: v for k, v in observation.fields.items() if v is not None})
         return self.model.violated(_decode(self.model.spec, values))
 
 
-def _as_model_value(value: Any) -> Any:
-    """An observed value in the model's representation (lists become tuples)."""
-    return tuple(value) if isinstance(value, list) else value
+class _ObservationPlan:
+    """How :meth:`LockStep._match` compares observations that show these fields.
+
+    Attributes:
+        names: the observed fields that are model fields, in the observation's order.
+        get: a model state's values of ``names``, as a tuple.
+        shown: every observed field's name (model fields or not).
+        extra: the observed fields that are not model fields (never compared).
+    """
+
+    __slots__ = ("extra", "get", "names", "shown")
+
+    def __init__(self, observed: tuple[str, ...], position: Mapping[str, int]) -> None:
+        self.names = tuple(name for name in observed if name in position)
+        self.shown = frozenset(observed)
+        self.extra = tuple(name for name in observed if name not in position)
+        indices = [position[name] for name in self.names]
+        if len(indices) > 1:
+            self.get: Any = itemgetter(*indices)
+        elif indices:
+            (only,) = indices
+            self.get = lambda state: (state[only],)
+        else:
+            self.get = lambda state: ()
+
+    def values(self, observed: Mapping[str, Any]) -> tuple[Any, ...]:
+        """The observation's values of :attr:`names`, in the model's representation
+        (lists become tuples)."""
+        return tuple(
+            [tuple(v) if isinstance(v, list) else v for v in map(observed.__getitem__, self.names)]
+        )
 
 
 def _decode(spec: Spec, values: Mapping[str, Any]) -> Any:

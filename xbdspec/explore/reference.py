@@ -3,21 +3,24 @@ bounds, run on the driver code itself (``xbdspec explore --target reference``).
 
 The search drives the reference and the model in lock-step through
 :class:`xbdspec.conformance.harness.LockStep`: a state is a snapshot of the reference
-(:class:`StructuralSnapshots`: its attributes pickled, the back end's RAM disk by the
-pages written to it) with the model states consistent with everything it showed so
-far.  From each state it tries every environment event the
-model enables there, with every parameter choice, and for the events that start bus_dma
-loads every answer (at once, deferred, failed).  A step where the reference departs
-from the model is a *divergence*: the search records it with the shortest program
-leading to it (breadth-first), classifies it against the documented findings of the
-seed (``xbdspec.conformance.findings``), writes it as a replay file, and does not
-expand past it.
+(:class:`StructuralSnapshots`: every object of the simulated machine with its state,
+:mod:`xbdspec.explore.snapshots`; the back end's RAM disk by the pages written to it)
+with the model states consistent with everything it showed so far.  From each state it
+tries every environment event the model enables there, with every parameter choice, and
+for the events that start bus_dma loads every answer (at once, deferred, failed).  A
+step where the reference departs from the model is a *divergence*: the search records
+it with the shortest program leading to it (breadth-first), classifies it against the
+documented findings of the seed (``xbdspec.conformance.findings``), writes it as a
+replay file, and does not expand past it.
 
-Speed (docs/explorer.md, "The reference target"): a snapshot and a restore cost about
-a quarter of a millisecond instead of the deep copy's five; a load answer's step is
-counted without being run when the first answer's run made no load and the model's
-internal steps do not depend on the answer either (:func:`_same_as_default`); the
-state key reuses the observation the step made.
+Speed (docs/explorer.md, "The reference target"): a restore writes the objects' states
+back into the same objects (some 50 microseconds, the deep copy's was five
+milliseconds) and a snapshot after a restore walks only what changed; a load answer's
+step is counted without being run when the first answer's run made no load and the
+model's internal steps do not depend on the answer either (:func:`_same_as_default`);
+the state key is the candidates the step's observation left (:func:`_state_key`); the
+oldest generation of the garbage collector is spared during the search
+(:func:`_old_objects_spared`).
 
 Two states are the same when the reference shows the same abstract state (the
 refinement mapping of ``docs/conformance.md``) and the same model states are
@@ -29,10 +32,11 @@ reference's choice of command is part of what it shows.
 from __future__ import annotations
 
 import dataclasses
-import pickle
+import gc
 import time
 from collections import deque
 from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +49,8 @@ from xbdspec.conformance.replay import dumps
 from xbdspec.model.state import Sizes
 from xbdspec.model.vocabulary import Dma
 from xbdspec.reference.platform import Fixes
+
+from .snapshots import PAGE_SHIFT, PageTrackedBuffer, Snapshot, Unsupported, take
 
 #: events that may run xbd_startio (and so start bus_dma loads): each is tried with
 #: every answer of the first load
@@ -69,61 +75,6 @@ REFERENCE_MAX_STATES = 1_500
 #: a buffer at least this large (the back end's RAM disk: 8 MiB) is snapshotted by the
 #: pages written to it, not copied whole
 LARGE_BUFFER = 1 << 16
-#: the pages :class:`PageTrackedBuffer` tracks
-PAGE_SHIFT = 12
-
-
-class PageTrackedBuffer(bytearray):
-    """A ``bytearray`` that remembers which pages were ever written through item or
-    slice assignment (``buf[a:b] = data``, how the back end writes its RAM disk).
-
-    The buffer starts zeroed (as the back end's RAM disk does), so its content is
-    the pages in :attr:`written` alone: a snapshot keeps those, a restore writes
-    them back and zeroes the pages written since.  Writes that bypass ``__setitem__``
-    (a ``memoryview`` of the buffer, ``+=``) would not be tracked: the back end makes
-    none, and a test compares restored buffers with deep copies along an exploration.
-    """
-
-    __slots__ = ("written",)
-
-    def __init__(self, size: int) -> None:
-        super().__init__(size)
-        self.written: set[int] = set()
-
-    def __setitem__(self, index: Any, value: Any) -> None:
-        size = len(self)
-        if isinstance(index, slice):
-            start, stop, step = index.indices(size)
-            if step != 1 or (not isinstance(value, int) and len(value) != stop - start):
-                # a resize or an extended slice: everything from start may move
-                stop = max(stop, size)
-            if stop > start:
-                self.written.update(range(start >> PAGE_SHIFT, ((stop - 1) >> PAGE_SHIFT) + 1))
-        else:
-            self.written.add((index % size) >> PAGE_SHIFT)
-        super().__setitem__(index, value)
-
-    def pages(self) -> dict[int, bytes]:
-        """The content of every page ever written (the others are zero)."""
-        view = memoryview(self)
-        return {
-            page: bytes(view[page << PAGE_SHIFT : (page + 1) << PAGE_SHIFT])
-            for page in self.written
-        }
-
-    def load(self, pages: dict[int, bytes]) -> None:
-        """Make the content what :meth:`pages` gave."""
-        view = memoryview(self)
-        size = len(self)
-        for page in self.written - pages.keys():
-            start = page << PAGE_SHIFT
-            view[start : min(size, start + (1 << PAGE_SHIFT))] = bytes(
-                min(size, start + (1 << PAGE_SHIFT)) - start
-            )
-        for page, data in pages.items():
-            start = page << PAGE_SHIFT
-            view[start : start + len(data)] = data
-        self.written = set(pages)
 
 
 class StructuralSnapshots:
@@ -131,31 +82,27 @@ class StructuralSnapshots:
 
     ``ReferenceImplementation.snapshot`` deep-copies the whole run, the back end's
     8 MiB RAM disk included: about 5 ms a snapshot and as much a restore, which made
-    the search some 15-25 states a second.  Here a snapshot is two parts:
-
-    * the implementation's attributes pickled by the C pickler (the whole object
-      graph with its sharing, without ``copy.deepcopy``'s Python call per object),
-      with the back end's disk detached for the time of the dump;
-    * the disk's written pages: the disk is replaced, once, by a
-      :class:`PageTrackedBuffer` of the same content, which the back end keeps
-      writing into (it only ever assigns slices of it).
-
-    A restore unpickles the attributes, writes the snapshot's pages back into the one
-    live disk (zeroing the pages written since) and attaches it to the unpickled back
-    end.  What the pickle cannot hold (a lambda registered as a callback, say) falls
-    back to the implementation's own deep copy for that snapshot.
+    the search some 15-25 states a second.  Here a snapshot is a
+    :class:`xbdspec.explore.snapshots.Snapshot` of the implementation's attributes:
+    every mutable object of the simulated machine (some 200 at depth 8) with a
+    shallow copy of its state, and the back end's disk by its written pages (the disk
+    is replaced, once, by a :class:`PageTrackedBuffer` of the same content, which the
+    back end keeps writing into: it only ever assigns slices of it).  A restore writes
+    each state back into the same objects: nothing is rebuilt, so nothing is left to
+    the garbage collector either.  What the walk cannot restore by its state (a
+    closure registered as a callback, say) falls back to the implementation's own
+    deep copy for that snapshot.
     """
 
     def __init__(self, impl: ReferenceImplementation) -> None:
         self.impl = impl
         self.fallbacks = 0
+        self._restored: Snapshot | None = None
 
-    def _disk(self) -> tuple[Any, PageTrackedBuffer | None]:
-        """The back end and its disk, made a :class:`PageTrackedBuffer` the first time."""
+    def _disk(self) -> None:
+        """Make the back end's disk a :class:`PageTrackedBuffer` (the first time)."""
         backend: Any = getattr(getattr(self.impl, "platform", None), "backend", None)
         disk = getattr(backend, "disk", None)
-        if type(disk) is PageTrackedBuffer:
-            return backend, disk
         if type(disk) is bytearray and len(disk) >= LARGE_BUFFER:
             tracked = PageTrackedBuffer(len(disk))
             page, zero = 1 << PAGE_SHIFT, bytes(1 << PAGE_SHIFT)
@@ -165,38 +112,26 @@ class StructuralSnapshots:
                 if chunk != zero[: len(chunk)]:
                     tracked[start : start + len(chunk)] = chunk
             backend.disk = tracked
-            return backend, tracked
-        return backend, None
 
     def snapshot(self) -> object:
-        """The implementation's state now."""
-        backend, disk = self._disk()
-        if disk is None:
-            backend = None
+        """The implementation's state now (walking only what changed since the
+        snapshot last restored, when there is one: :func:`take`'s ``base``)."""
+        self._disk()
         try:
-            if backend is not None:
-                backend.disk = bytearray()  # detached: the pages go beside the pickle
-            data = pickle.dumps(self.impl.__dict__, protocol=pickle.HIGHEST_PROTOCOL)
-        except (pickle.PicklingError, TypeError, AttributeError):
+            return take(self.impl.__dict__, self._restored)
+        except Unsupported:
             self.fallbacks += 1
-            return ("deepcopy", self.impl.snapshot())
-        finally:
-            if backend is not None:
-                backend.disk = disk
-        return (data, disk.pages() if disk is not None else None, disk)
+            self._restored = None
+            return self.impl.snapshot()
 
     def restore(self, snapshot: object) -> None:
         """Return to ``snapshot`` (it stays usable)."""
-        assert isinstance(snapshot, tuple)
-        if isinstance(snapshot[0], str):  # ("deepcopy", the implementation's own)
-            self.impl.restore(snapshot[1])
-            return
-        data, pages, disk = snapshot
-        attributes = pickle.loads(data)
-        if disk is not None:
-            disk.load(pages)
-            attributes["platform"].backend.disk = disk
-        self.impl.__dict__.update(attributes)
+        if isinstance(snapshot, Snapshot):
+            snapshot.restore()
+            self._restored = snapshot
+        else:
+            self.impl.restore(snapshot)
+            self._restored = None
 
 
 class DeepCopySnapshots:
@@ -329,18 +264,18 @@ class _Remembering:
         return getattr(self._impl, name)
 
 
-def _key(fields: Any) -> Hashable:
-    """An observation's fields as a hashable key: ``(name, value)`` pairs in name order,
-    lists as tuples (what :func:`_frozen` gives, without its recursion for the flat
-    values an abstract state has)."""
-    out = []
-    for name, value in sorted(fields.items()):
-        if type(value) is list:
-            value = tuple(value) if all(type(v) in (int, bool) for v in value) else _frozen(value)
-        elif isinstance(value, dict | tuple):
-            value = _frozen(value)
-        out.append((name, value))
-    return tuple(out)
+def _state_key(lock: LockStep, fields: Any) -> Hashable:
+    """The search's key of the state the reference shows with ``fields``, once the
+    lock step matched them: the candidates, the names of the fields shown, and the
+    values of those that are not model fields.
+
+    This is the same relation as comparing the candidates and every field's value:
+    the candidates are the model states equal to the observation on every model
+    field it shows (:meth:`LockStep._match`), so two observations with the same
+    candidates and the same names agree on those fields already."""
+    plan = lock.model.observation_plan(tuple(fields))
+    extra = tuple(sorted((name, _frozen(fields[name])) for name in plan.extra))
+    return (frozenset(lock.candidates), plan.shown, extra)
 
 
 def _same_as_default(
@@ -355,14 +290,16 @@ def _same_as_default(
     would repeat the run with the first answer, which was just made: the reference made
     no bus_dma load in that run (an answer is read only by a load, so its run with any
     answer is the same), and for every candidate the model's closure with ``env`` is
-    the one with the first answer.  Then both sides are where the first answer took
+    the one with the first answer (it is, without computing it, when no internal step
+    that takes an answer was enabled on the first answer's way:
+    :meth:`ModelSide.answers_matter`).  Then both sides are where the first answer took
     them, and the step is counted without being run again."""
     if default is None or default[0] != event or default[1] != params or not default[2]:
         return False
-    first = ANSWERS[0]
+    first, model = ANSWERS[0], lock.model
     return all(
-        lock.model.closure(state, event, params, env)
-        == lock.model.closure(state, event, params, first)
+        not model.answers_matter(state, event, params, first)
+        or model.closure(state, event, params, env) == model.closure(state, event, params, first)
         for state in node.candidates
     )
 
@@ -372,6 +309,32 @@ def _steps_from(lock: LockStep) -> Iterator[tuple[str, dict[str, Any], EnvChoice
         for params in lock.enabled(event):
             for env in ANSWERS if event in LOAD_EVENTS else ANSWERS[:1]:
                 yield event, params, env
+
+
+#: during the search the oldest generation is collected only after this many
+#: collections of the middle one (Python's default is 10): see :func:`_old_objects_spared`
+OLD_GENERATION_THRESHOLD = 1_000
+
+
+@contextmanager
+def _old_objects_spared() -> Iterator[None]:
+    """Collect the oldest generation of objects rarely for the time of the search.
+
+    The search's snapshots, its visited states and the model side's memo tables are
+    hundreds of thousands of long-lived objects, which each full collection visits
+    (six of them took some 0.6 s of a 4 s search at the default bound) and none of
+    which is garbage.  The young generations are still collected as usual, so the
+    cycles a step leaves behind are freed as soon as before; a full collection still
+    comes after ``OLD_GENERATION_THRESHOLD`` collections of the middle generation (some
+    seven million allocations), so memory stays bounded.  The thresholds are put back
+    afterwards; a caller that disabled the collector (threshold 0) is left alone."""
+    thresholds = gc.get_threshold()
+    if thresholds[0]:
+        gc.set_threshold(thresholds[0], thresholds[1], max(thresholds[2], OLD_GENERATION_THRESHOLD))
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
 
 
 def explore_reference(
@@ -416,58 +379,59 @@ def explore_reference(
         StructuralSnapshots(impl) if structural else DeepCopySnapshots(impl)
     )
     root = _Node(snapshots.snapshot(), list(lock.candidates), [])
-    seen: set[Hashable] = {(frozenset(lock.candidates), _key(impl.observe().fields))}
+    seen: set[Hashable] = {_state_key(lock, impl.observe().fields)}
     frontier: deque[tuple[_Node, int]] = deque([(root, 0)])
     try:
-        while frontier:
-            node, depth = frontier.popleft()
-            report.depth = max(report.depth, depth)
-            lock.candidates = list(node.candidates)
-            options = list(_steps_from(lock))
-            # the first answer's run of the event last tried: (event, params, no load made)
-            default: tuple[str, dict[str, Any], bool] | None = None
-            for event, params, env in options:
-                report.transitions += 1
-                if (
-                    reuse_answers
-                    and env.dma
-                    and _same_as_default(lock, node, default, event, params, env)
-                ):
-                    report.answers_reused += 1
-                    continue
-                snapshots.restore(node.snapshot)
+        with _old_objects_spared():
+            while frontier:
+                node, depth = frontier.popleft()
+                report.depth = max(report.depth, depth)
                 lock.candidates = list(node.candidates)
-                lock.steps = list(node.steps)
-                loads = impl.platform.busdma.loads if impl.platform is not None else -1
-                try:
-                    divergence = lock.step(event, params, env)
-                except ImplementationError as exc:
-                    default = None
-                    _record_error(report, str(exc), list(lock.steps), replay_dir)
-                    continue
-                if not env.dma:
-                    unloaded = impl.platform is not None and impl.platform.busdma.loads == loads
-                    default = (event, params, unloaded)
-                if divergence is not None:
-                    _record(report, divergence, list(lock.steps), replay_dir)
-                    continue
-                # the observation the step just made (apply's), not a second abstraction
-                key = (frozenset(lock.candidates), _key(watched.last.fields))
-                if key in seen:
-                    continue
-                if len(seen) >= max_states:
-                    report.complete = False
-                    continue
-                seen.add(key)
-                frontier.append(
-                    (
-                        _Node(snapshots.snapshot(), list(lock.candidates), list(lock.steps)),
-                        depth + 1,
+                options = list(_steps_from(lock))
+                # the first answer's run of the event last tried: (event, params, no load made)
+                default: tuple[str, dict[str, Any], bool] | None = None
+                for event, params, env in options:
+                    report.transitions += 1
+                    if (
+                        reuse_answers
+                        and env.dma
+                        and _same_as_default(lock, node, default, event, params, env)
+                    ):
+                        report.answers_reused += 1
+                        continue
+                    snapshots.restore(node.snapshot)
+                    lock.candidates = list(node.candidates)
+                    lock.steps = list(node.steps)
+                    loads = impl.platform.busdma.loads if impl.platform is not None else -1
+                    try:
+                        divergence = lock.step(event, params, env)
+                    except ImplementationError as exc:
+                        default = None
+                        _record_error(report, str(exc), list(lock.steps), replay_dir)
+                        continue
+                    if not env.dma:
+                        unloaded = impl.platform is not None and impl.platform.busdma.loads == loads
+                        default = (event, params, unloaded)
+                    if divergence is not None:
+                        _record(report, divergence, list(lock.steps), replay_dir)
+                        continue
+                    # the observation the step just made (apply's), not a second abstraction
+                    key = _state_key(lock, watched.last.fields)
+                    if key in seen:
+                        continue
+                    if len(seen) >= max_states:
+                        report.complete = False
+                        continue
+                    seen.add(key)
+                    frontier.append(
+                        (
+                            _Node(snapshots.snapshot(), list(lock.candidates), list(lock.steps)),
+                            depth + 1,
+                        )
                     )
-                )
-            report.states = len(seen)
-            if progress is not None:
-                progress(report, len(frontier))
+                report.states = len(seen)
+                if progress is not None:
+                    progress(report, len(frontier))
     except KeyboardInterrupt:
         # Ctrl-C: what was found so far is the report (its replays are written)
         report.interrupted = True
