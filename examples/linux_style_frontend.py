@@ -82,8 +82,10 @@ class LinuxStyleFrontend:
             self.flush = self.env.read(f"{self.env.back}/feature-flush-cache") == "1"
             self._state(4)
             self._kick()
-        elif be == 5 and self.state != 6:
-            self._state(6)  # blkfront_closing -> xenbus_frontend_closed
+        elif be in (5, 6) and self.state != 6:
+            # Closing, or Closed unless it is Closed itself: blkfront_closing ->
+            # xenbus_frontend_closed
+            self._state(6)
 
     def _talk_to_blkback(self) -> None:
         page = self.env.alloc_page()
@@ -181,7 +183,8 @@ class LinuxStyleFrontend:
             self.ring.set_index("rsp_event", self.rsp_cons + 1)
             if self.ring.indexes()[2] == self.rsp_cons:
                 break
-        self._kick()
+        if self.state == 4:  # closed: the disk is dead, nothing more is sent
+            self._kick()
 
     def _complete(self, shadow: _Shadow, ok: bool) -> None:
         if self.broken != "never-ends-grants":

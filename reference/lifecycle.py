@@ -986,6 +986,9 @@ def _fail_outstanding(sc: Softc, error: int) -> None:
     ``detach-leaves-disk`` (the device is deleted).  Commands on BUSY have their grants
     ended (the back end no longer maps them), commands on READY their unused references
     released; each goes back to FREE; then the bio queue fails (:func:`_fail_queued_bios`).
+    The driver is left DISCONNECTED, so that ``xbd_int`` ignores what is left on the
+    ring it gave up (a response published before the back end left names a command
+    already freed) and ``xbd_startio`` sends nothing more.
     """
     shadow = sc.xbd_shadow or []
     gnttab = sc.platform.gnttab
@@ -1014,6 +1017,7 @@ def _fail_outstanding(sc: Softc, error: int) -> None:
         free_command(cm)
     if xbd_queue_length(sc, XBD_Q_BUSY) == 0:
         thaw(sc, XBDF_WAIT_IDLE)
+    sc.xbd_state = XbdState.DISCONNECTED
     mtx_unlock(sc.xbd_io_lock)
     for bp in failed:
         sc.platform.biofinish(bp, error)
@@ -1026,7 +1030,8 @@ def backend_changed(dev: XenbusDevice, backend_state: int) -> None:
     Fix ``backend-closed-ignored``: a back end found Closed (it went there without
     Closing, or its node is gone: ``xenbus_read_driver_state`` reads Closed) while the
     front end is not Closed is handled as Closing, after failing every bio it held
-    (:func:`_fail_outstanding`): it answers nothing more.  The seed ignores Closed.
+    (:func:`_fail_outstanding`, which leaves the driver DISCONNECTED): it answers
+    nothing more.  The seed ignores Closed.
     """
     sc = _softc(dev, "xbd_backend_changed")
     if (

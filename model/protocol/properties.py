@@ -25,7 +25,7 @@ from ..expr import (
 )
 from ..vocabulary import XenbusState
 from . import quotes as q
-from .ring import offered, outstanding, ring_size
+from .ring import RING_PEER_STATES, offered, outstanding, ring_size
 from .vocabulary import ON_RING, Operation, ReqStage
 
 X = XenbusState
@@ -233,7 +233,8 @@ def transport_params_stable(s: Any, t: Any, k: Any) -> Any:
 
 def io_needs_connection(s: Any, t: Any, k: Any) -> Any:
     """A request is written only while the front end is Connected (or closing after
-    it), on a published transport, to a back end connected to the ring."""
+    it, or its directory removed), on a published transport, to a back end on the ring:
+    Connected, Closing after it, or with its directory removed (never Closed)."""
     written = any_of(
         *(
             all_of(s.req_stage[i] != ReqStage.PRIVATE, t.req_stage[i] == ReqStage.PRIVATE)
@@ -243,8 +244,8 @@ def io_needs_connection(s: Any, t: Any, k: Any) -> Any:
     return implies(
         written,
         all_of(
-            one_of(s.fe_state, (X.Connected, X.Closing)),
-            one_of(s.be_state, (X.Connected, X.Closing)),
+            one_of(s.fe_state, (X.Connected, X.Closing, X.Unknown)),
+            one_of(s.be_state, RING_PEER_STATES),
             s.fe_transport,
         ),
     )

@@ -88,6 +88,13 @@ TOLERATE_PATHS = Quote(
 
 # --------------------------------------------------------------------------- blkif.h, keys
 
+INFO_BITS = Quote(
+    BLKIF,
+    "Backend Device Properties: info",
+    "A collection of bit flags describing attributes of the backing device. The VDISK_* "
+    "macros define the meaning of each bit location.",
+)
+
 DEFAULTS = Quote(
     BLKIF,
     "Feature and Parameter Negotiation",

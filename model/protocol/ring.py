@@ -30,6 +30,7 @@ from ..expr import (
 )
 from ..vocabulary import XenbusState
 from . import quotes as q
+from .handshake import carry_in_flight
 from .state import ProtocolSizes
 from .vocabulary import ON_RING, Operation, ReqStage
 
@@ -37,6 +38,16 @@ table = TransitionTable()
 step = table.step
 X = XenbusState
 ALL_STATES = tuple(X)
+
+#: The back end's states in which a front end may put requests on the ring: Connected
+#: (blkif.h: "o Connect to the request ring and event channel." before
+#: XenbusStateConnected), Closing after it (the device "is being closed", the ring is
+#: still served), and Unknown (its directory removed: the headers say nothing of it).
+#: Not Closed: the back end has left the ring.
+RING_PEER_STATES = (X.Connected, X.Closing, X.Unknown)
+#: The back end's states in which it has left the ring for good: Closed, or its
+#: directory removed.
+RING_GONE_STATES = (X.Closed, X.Unknown)
 
 
 def ring_size(s: Any, k: ProtocolSizes) -> Any:
@@ -118,7 +129,7 @@ def push_responses(d: Draft, notify: Any) -> None:
 @step(
     event="frontend_write_request",
     component="frontend",
-    source=[X.Connected, X.Closing],
+    source=[X.Connected, X.Closing, X.Unknown],
     params=[ID, OP, PUSH, NOTIFY],
     seed="ring.h RING_FULL, RING_PUSH_REQUESTS_AND_CHECK_NOTIFY; blkif.h features",
     quote=q.RING_FULL,
@@ -126,7 +137,14 @@ def push_responses(d: Draft, notify: Any) -> None:
 class FrontendWriteRequest:
     """The front end grants the request's pages and writes a request with an id not
     in flight at ``req_prod_pvt``, if the ring is not full and the back end offered the
-    operation; with ``push`` it publishes every request written so far."""
+    operation; with ``push`` it publishes every request written so far.
+
+    The back end must be on the ring (:data:`RING_PEER_STATES`): blkif.h's back end
+    connects to the ring on its way to Connected, and a Closed back end has left it.
+    A removed directory (its ``state`` reads Unknown) does not stop a request, the back
+    end's nor the front end's own: the headers say nothing of a removed node (Linux's
+    blkfront ignores the back end's Unknown and goes on, and sends what it had queued
+    until its bus removes the device), so a request then is unanswered, not refused."""
 
     @staticmethod
     def conditions(s: Any, p: Any) -> list[tuple[str, Any]]:
@@ -135,8 +153,9 @@ class FrontendWriteRequest:
         return [
             ("the transport is published", s.fe_transport),
             (
-                "the back end is connected to the ring (Connected, or Closing after it)",
-                one_of(s.be_state, (X.Connected, X.Closing)),
+                "the back end is connected to the ring (Connected, or Closing after it; "
+                "not Closed)",
+                one_of(s.be_state, RING_PEER_STATES),
             ),
             (
                 "the id is not in flight (ids are unique among outstanding requests)",
@@ -294,6 +313,40 @@ class FrontendFailCarried:
         d.set_at("req_stage", p.id, ReqStage.IDLE)
         d.set_at("req_op", p.id, Operation.READ)
         return d.changes
+
+
+@step(
+    event="frontend_abandon_ring",
+    component="frontend",
+    source=ALL_STATES,
+    seed="xenbus.h Closed; blkif.h STATE DIAGRAMS; Linux blkif_free, FreeBSD's fix of "
+    "backend-closed-ignored",
+    quote=q.BACKEND_CONNECTED,
+)
+class FrontendAbandonRing:
+    """The back end is Closed or its directory is gone: it has left the ring and will
+    answer nothing on it, so the front end gives the ring up.  Every request on it is
+    owed again (``CARRIED``: failed to its user with ``frontend_fail_carried``, or
+    issued again on a new connection) and its grants may be ended; the indices start
+    afresh, as on a reconnect.
+
+    blkif.h's back end connects to the ring on its way to Connected and nothing in
+    blkif.h, ring.h or xenbus.h answers a request once it has left; Linux's
+    ``blkif_free`` (at ``blkfront_remove``) ends the grants of the requests still on
+    the ring, and FreeBSD's fix of ``backend-closed-ignored`` fails their bios."""
+
+    @staticmethod
+    def conditions(s: Any, p: Any) -> list[tuple[str, Any]]:
+        return [
+            (
+                "the back end has left the ring (Closed, or its directory removed)",
+                one_of(s.be_state, RING_GONE_STATES),
+            )
+        ]
+
+    @staticmethod
+    def effect(s: Any, p: Any) -> dict[str, Any]:
+        return carry_in_flight(s, p.k)
 
 
 # --------------------------------------------------------------------------- the back end

@@ -77,11 +77,17 @@ def test_the_correct_build_passes_a_seeded_campaign(child: StdioImplementation) 
     assert len(child.started) == 1  # one child served every world
     # the report counts completions, failed ones too: every bio of these programs lies
     # on the disk, so each must complete ok (and a read with the disk's data: checked)
+    # (unless the back end went away in the program: then nothing is owed after it)
     rng = random.Random(7)
+    checked = 0
     for _ in range(10):
         world = run_program(child.maker(), generate(rng, SHAPE), CONFIG)
+        if world.backend_left:
+            continue
+        checked += 1
         assert set(world.completed) == set(world.bios)
         assert all(world.completed.values()), world.completed
+    assert checked >= 5
 
 
 WRITE_88 = "".join(f"{i % 251:02x}" for i in range(88 * 512))

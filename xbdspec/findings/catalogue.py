@@ -67,6 +67,10 @@ class Finding:
             that harness does not reach it.
         protocol_trigger: the back-end settings (``xbdspec.world.backend.BackendConfig``
             fields) a program must have for the rule to be this finding.
+        protocol_level: whether the departure breaks the protocol (blkif.h, ring.h,
+            xenbus.h: the header sentence) or is FreeBSD-internal (the refinement level
+            only), and what the protocol-level harness shows of it (Markdown; empty:
+            not stated).
     """
 
     name: str
@@ -85,6 +89,7 @@ class Finding:
     shows: str = ""
     protocol_rule: str = ""
     protocol_trigger: tuple[tuple[str, object], ...] = ()
+    protocol_level: str = ""
 
     @property
     def fix_field(self) -> str:
@@ -1091,24 +1096,36 @@ FINDINGS: tuple[Finding, ...] = (
     ),
     Finding(
         name="close-clears-open-flag",
-        title="One close clears XBDF_OPEN while other users still hold the disk open",
+        title="A close clears XBDF_OPEN while xbd_users counts another open (latent: GEOM "
+        "opens the disk once)",
         severity=Severity.COSMETIC,
         seed_functions=("xbd_close", "xbd_open"),
         summary=(
-            "`xbd_close` clears `XBDF_OPEN` on every close, although `xbd_users` still counts the "
-            "remaining opens."
+            "`xbd_close` clears `XBDF_OPEN` on every call, although `xbd_users` may still count "
+            "other opens; through GEOM, which calls `d_open` once and `d_close` once, the two "
+            "never disagree, so only a second caller of `d_open` would see it."
         ),
         explanation=(
             "`xbd_open` sets `XBDF_OPEN` and increments `xbd_users`; `xbd_close` clears "
             "`XBDF_OPEN` first and only then decrements `xbd_users`, acting on the last close. "
-            "With two opens and one close the flag says closed while `xbd_users` is 1. No code in "
-            "the seed reads `XBDF_OPEN` (the Closing decisions use `xbd_users`), so the harm is a "
-            "flag that misreports the device to whoever inspects it."
+            "The code reads as if `d_open` ran once per user, and with two calls of `d_open` "
+            "and one of `d_close` the flag says closed while `xbd_users` is 1.\n\n"
+            "GEOM does not call it so. `g_disk_access` (`sys/geom/geom_disk.c`) counts the "
+            "provider's accesses itself and calls `d_open` only when they go from none to "
+            "some, `d_close` only when they go back to none; no other FreeBSD code calls a "
+            "disk's `d_open` or `d_close`. Through GEOM `xbd_users` is therefore 0 or 1, and "
+            "each `xbd_close` is the last: the flag and the count always agree, however many "
+            "users hold the disk. The defect is latent: it would show only to a second caller "
+            "of the disk's methods. No code in the seed reads `XBDF_OPEN` either (the Closing "
+            "decisions use `xbd_users`). The replay shows both: through GEOM two opens and one "
+            "close leave the device open, then two direct `d_open` calls and one `d_close` "
+            "leave `xbd_users` at 1 and `XBDF_OPEN` clear."
         ),
         found_by=FoundBy.READING,
         how_found=(
-            "Read in the code, then replayed on the reference: two opens and one close leave "
-            "`xbd_users` at 1 and `XBDF_OPEN` clear."
+            "Read in the code, then replayed on the reference, calling `xbd_open` twice directly; "
+            "checked against GEOM's `g_disk_access` (`reference/geom.py`), which opens the disk "
+            "once for all its users."
         ),
         fix=(
             "`Fixes.close_clears_open_flag`: `xbd_close` clears `XBDF_OPEN` only when `xbd_users` "
@@ -1392,6 +1409,16 @@ FINDINGS: tuple[Finding, ...] = (
             "restored."
         ),
         shows=("serves I/O after the rolled-back suspend"),
+        protocol_level=(
+            "**FreeBSD-internal (refinement level).** blkif.h, ring.h and xenbus.h say "
+            "nothing of a guest's suspend or of its bus rolling one back. On the wire the "
+            "resumed disk only stops sending requests: its state stays Connected and its back "
+            "end keeps the ring, which no header sentence forbids; the ring page freed under "
+            "the back end's mapping is a fault of the guest's memory and grant table, not of "
+            "the three headers. The protocol-level harness runs one device per world with no "
+            "bus above it, so it does not reach this; the reference scenario and the compiled "
+            "seed (`tests/cdriver/test_cdriver_device_life.py`) show it."
+        ),
     ),
     Finding(
         name="backend-closed-ignored",
@@ -1433,6 +1460,33 @@ FINDINGS: tuple[Finding, ...] = (
             "device when the back end is Closed as well as Closing."
         ),
         shows=("never answer completes with an error"),
+        protocol_rule=(
+            "frontend_write_request requires: the back end is connected to the ring "
+            "(Connected, or Closing after it; not Closed)"
+        ),
+        protocol_level=(
+            "**A protocol violation**, for a back end that writes Closed. The seed stays "
+            "Connected and turns the next bio into a request on a ring the back end has left: "
+            "the protocol model's `frontend_write_request` requires the back end on the ring, "
+            "Connected or Closing after it. blkif.h's back end joins the ring on its way to "
+            'Connected ("o Connect to the request ring and event channel. o Publish backend '
+            'device properties. | | V XenbusStateConnected", STATE DIAGRAMS) and a state is '
+            '"the current communication status of initialisation across the bus" (xenbus.h, '
+            "`enum xenbus_state`): a Closed back end is off the ring. xenbus.h gives Closed no "
+            "comment of its own and the headers ask for no particular answer to it, so a "
+            "front end that ignores a back end's Closed conforms while it writes no request "
+            "(Mini-OS and OpenBSD have no handler; Linux, the C front end and the tutorial "
+            "answer with Closed). The protocol-level harness shows the seed's departure on the "
+            "reference and on the compiled seed (`xbdspec difftest --impl reference`, "
+            "`--impl seed`: campaigns with the environment event `backend_close`) as "
+            "`frontend_write_request requires: the back end is connected to the ring "
+            "(Connected, or Closing after it; not Closed)`; with the fix the front end gives "
+            "the ring up (`frontend_abandon_ring`), fails what it held and closes.\n\n"
+            "The other half, a back end whose node disappears, is FreeBSD-internal: the "
+            "headers say nothing of a removed directory (Linux's blkfront ignores the "
+            "Unknown it reads), so a request then is unanswered, not refused, and the hang "
+            "is the driver's (`tests/world/test_device_life_world.py`)."
+        ),
     ),
     Finding(
         name="detach-leaves-disk",
@@ -1471,6 +1525,23 @@ FINDINGS: tuple[Finding, ...] = (
             "before `xbd_free`, so GEOM answers later bios and accesses itself (`d_destroyed`)."
         ),
         shows=("the read in flight at detach completes with an error"),
+        protocol_rule=(
+            "the front end failed: UndefinedBehaviour: g_disk_start (d_strategy): use after "
+            "free: ada0's d_drv1 is the softc newbus freed after xbd_detach"
+        ),
+        protocol_level=(
+            "**FreeBSD-internal (refinement level).** Once the tool stack has removed the "
+            "front end's directory the headers give the front end nothing to do (the "
+            "protocol model's `toolstack_remove_front` leaves it no step; blkif.h and "
+            "xenbus.h do not mention removal), and what becomes of the bios and the disk is "
+            "the guest's. The protocol-level harness reaches it with the environment event "
+            "`toolstack_remove` on the reference, whose `removed` entry point is "
+            "`xenbusb_verify_device`: no protocol rule breaks, and the next bio makes the "
+            "reference fail (`the front end failed: UndefinedBehaviour: g_disk_start "
+            "(d_strategy): use after free: ...`), an implementation failure that campaigns "
+            "claim as this finding by that signature. The compiled seed's harness front end "
+            "has no removal entry point, so campaigns do not reach it there."
+        ),
     ),
     Finding(
         name="read-only-disk-writable",
@@ -1509,6 +1580,17 @@ FINDINGS: tuple[Finding, ...] = (
             "`DISKFLAG_WRITE_PROTECT` when `vdisk_info` has `VDISK_READONLY`."
         ),
         shows=("fails with EROFS"),
+        protocol_level=(
+            "**FreeBSD-internal (refinement level).** blkif.h's `info` is \"A collection of "
+            "bit flags describing attributes of the backing device. The VDISK_* macros "
+            'define the meaning of each bit location." and `VDISK_READONLY` is only a bit: '
+            "no sentence obliges a front end to refuse writes, and a write to a read-only "
+            "disk is a request the back end answers with `BLKIF_RSP_ERROR`, which the "
+            "protocol provides. Against a read-only world back end of either profile "
+            "(blkback, qdisk) the reference's write is answered with an error, its bio fails "
+            "and the protocol-level harness finds nothing "
+            "(`tests/world/test_device_life_world.py`)."
+        ),
     ),
 )
 

@@ -21,6 +21,7 @@ from xbdspec.reference.constants import (
     XenbusState,
 )
 from xbdspec.reference.driver import close, dump, open_
+from xbdspec.reference.geom import g_disk_access
 from xbdspec.reference.grants import GTF_readonly
 from xbdspec.reference.lifecycle import attach, probe, resume, suspend
 
@@ -86,7 +87,10 @@ def io_lock_recursion(run: Run) -> None:
 
 @scenario("close-clears-open-flag")
 def close_clears_open_flag(run: Run) -> None:
-    """Two users open the disk and one closes: the device is still open."""
+    """Through GEOM two users open the disk and one closes: GEOM calls ``d_open`` on the
+    first access only and ``d_close`` on the last only (``g_disk_access``), so the flag
+    and ``xbd_users`` agree.  Then ``d_open`` is called twice directly, as no caller in
+    FreeBSD does, and ``d_close`` once: the device is still open."""
     platform = run.platform()
     run.step("the disk connects")
     platform.boot()
@@ -95,10 +99,19 @@ def close_clears_open_flag(run: Run) -> None:
     if disk is None:
         run.expect(False, "the disk exists after connecting")
         return
-    run.step("user A opens the disk; user B opens the disk")
+    run.step("through GEOM: user A opens the disk, user B opens it, A closes it")
+    g_disk_access(disk, 1, 0, 0)
+    g_disk_access(disk, 1, 0, 0)
+    g_disk_access(disk, -1, 0, 0)
+    run.expect(
+        sc.xbd_users == 1 and (sc.xbd_flags & XBDF_OPEN) != 0,
+        "through GEOM d_open ran once and no d_close yet: xbd_users 1, XBDF_OPEN set",
+    )
+    run.step("B closes it (GEOM's last access: d_close)")
+    g_disk_access(disk, -1, 0, 0)
+    run.step("a caller other than GEOM calls d_open twice, then d_close once")
     open_(disk)
     open_(disk)
-    run.step("user A closes it")
     close(disk)
     run.expect(sc.xbd_users == 1, "one user remains")
     run.expect(

@@ -80,6 +80,9 @@ def finding_page(finding: Finding) -> str:
                 + ", ".join(f"`{n}`" for n in with_fix)
                 + " ([proofs](../proofs.md)).\n"
             )
+    if finding.protocol_level:
+        out.append("## At the protocol level\n")
+        out.append(finding.protocol_level.strip() + "\n")
     out.append("## Minimal counterexample\n")
     seed = verdict.outcomes.get("seed")
     if seed is None:

@@ -256,6 +256,8 @@ class LinuxBlkfront:
         self._pages: dict[int, tuple[bytearray | memoryview, Any]] = {}
         self._bios: dict[int, tuple[Bio, list[int]]] = {}
         self._probed = False
+        #: the device was removed (:meth:`removed`): no entry point reaches the driver
+        self._removed = False
         built = build()
         if built.sanitize and not sanitizer_runtime_loaded():
             raise XbdspecError(
@@ -479,11 +481,15 @@ class LinuxBlkfront:
     def otherend_changed(self) -> None:
         """xenbus's ``xenbus_otherend_changed``: probe first (as xenbus does once the
         device's nodes exist), then ``blkback_changed`` with the back end's state."""
+        if self._removed:
+            return
         self._probe()
         self._call(self._lib.shim_otherend_changed, what="blkback_changed")
 
     def interrupt(self) -> None:
         """The event channel fires: ``blkif_interrupt`` as the bound irq."""
+        if self._removed:
+            return
         self._call(self._lib.shim_interrupt, what="blkif_interrupt")
 
     def submit(self, bio: Bio) -> None:
@@ -533,8 +539,11 @@ class LinuxBlkfront:
         device to open, and if the connect fails, as when ``blkfront_setup_indirect`` runs
         out of memory, there never is), then a flush only to a device with a volatile
         cache (else blk-flush completes it at once), a discard only to one with discard
-        limits, reads and writes always."""
-        if not self.disk_added:
+        limits, reads and writes always -- and none once ``blkfront_closing`` has
+        killed the disk (``blk_mark_disk_dead``, ``set_capacity(gd, 0)``: the block
+        layer's ``__bio_queue_enter`` fails every bio of a dead disk; the shim's capacity
+        of 0 is that mark, as a connected disk's ``sectors`` is never 0 here)."""
+        if self._removed or not self.disk_added or not self._lib.shim_disk_capacity():
             return False
         flags = int(self._lib.shim_queue_flags())
         if op == "flush":
@@ -555,6 +564,17 @@ class LinuxBlkfront:
         """The guest removes the device: ``blkfront_remove``."""
         self._probe()
         self._call(self._lib.shim_remove, what="blkfront_remove")
+
+    def removed(self) -> None:
+        """The tool stack removed the device's directory: xenbus finds the node gone
+        (``xenbus_dev_changed``) and unregisters the device, which is
+        ``blkfront_remove``; the device is gone, nothing calls the driver for it again
+        (its watch and irq went with it; the library's unloading removes it no more)."""
+        if self._removed:
+            return
+        self.shutdown()
+        self._removed = True
+        self._probed = False
 
     def selftest_fault(self, kind: str) -> None:
         """For the harness's own tests: a fault inside an entry point, where the driver's

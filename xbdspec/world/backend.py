@@ -1,9 +1,39 @@
-"""The back end the harness plays: a RAM disk served as blkback serves it.
+"""The back end the harness plays: a RAM disk served as blkback or QEMU's qdisk serves it.
 
 It reads the front end's requests from the shared ring as the front end wrote them,
 through the grants the front end gave (a page the request must write has to be granted
 writable), checks each against blkif.h's content rules, does the I/O on the RAM disk,
 and answers with any status the protocol allows, in any order the harness picks.
+
+:attr:`BackendConfig.profile` says whose behaviour it has where real back ends differ
+(both are what blkif.h allows; a front end must cope with either):
+
+``blkback`` (:data:`BLKBACK`), Linux 6.1's ``drivers/block/xen-blkback`` (Debian's
+``linux-source-6.1``): features and the device's properties written in one transaction
+just before Connected (``connect``); a read or write with no segment answered
+``BLKIF_RSP_ERROR`` ("bad number of segments", ``dispatch_rw_block_io``); a flush or
+barrier the device refuses answered ``BLKIF_RSP_EOPNOTSUPP`` and the feature key
+rewritten to 0 (``end_block_io_op``: ``xen_blkbk_flush_diskcache(XBT_NIL, be, 0)``,
+``xen_blkbk_barrier(XBT_NIL, be, 0)``); an indirect request answered with its
+``indirect_op`` (``make_response(ring, id, pending_req->operation, ...)``).
+
+``qdisk`` (:data:`QDISK`), QEMU's ``hw/block/xen-block.c`` and
+``hw/block/dataplane/xen-block.c``, as ``reference/backend.py``'s ``QEMU_QDISK`` profile
+reads them: ``feature-flush-cache`` 1, no ``feature-barrier``, no
+``feature-max-indirect-segments``, no ``feature-persistent``, and ``sectors``, ``info``
+and ``sector-size`` written with the features before InitWait (``xen_block_realize``);
+only READ, WRITE, FLUSH_DISKCACHE and DISCARD known, any other operation (a
+WRITE_BARRIER, an INDIRECT request) an "unknown operation" answered
+``BLKIF_RSP_ERROR`` (``xen_block_parse_request``); a read or write with no segment
+served (a transfer of nothing); a failed flush answered ``BLKIF_RSP_ERROR`` (qdisk has
+no EOPNOTSUPP) with no key rewritten; the response's ``operation`` copied from the
+request.  Both follow the front end's state alike (reconnect on Initialising after
+Closed, Closing, Closed from any state: blkback's ``frontend_changed``, QEMU's
+``xen_block_frontend_changed`` and ``xen_device_frontend_changed``).
+
+Besides, either back end may leave the ring at any time (:meth:`RamDiskBackend.close`:
+Closed directly, which xenbus.h's states allow) or lose its directory (the tool stack
+or a driver domain going away); the harness's environment events do that.
 """
 
 from __future__ import annotations
@@ -35,13 +65,34 @@ from .ring import (
 from .xenstore import Xenstore
 
 SECTOR = 512
+#: ``VDISK_READONLY`` (blkif.h): the disk cannot be written
+VDISK_READONLY = 0x4
+#: Linux 6.1's blkback (see the module docstring).
+BLKBACK = "blkback"
+#: QEMU's qdisk (see the module docstring).
+QDISK = "qdisk"
+PROFILES = (BLKBACK, QDISK)
 
 
 @dataclass
 class BackendConfig:
-    """What the back end offers and how it answers."""
+    """What the back end offers and how it answers.
 
+    ``profile`` is :data:`BLKBACK` or :data:`QDISK`; under ``qdisk`` the features are
+    what QEMU advertises whatever the other fields say (``feature-flush-cache`` 1; no
+    ``feature-barrier``, indirect segments or ``feature-persistent``), and responses
+    copy the request's ``operation``; a flush the device refuses (``eopnotsupp_flush``)
+    is a failed one there (``error_flush``: qdisk has no EOPNOTSUPP).  The ring order,
+    queues, discard and the other answers forced stay as given."""
+
+    #: whose behaviour the back end has where real back ends differ (:data:`PROFILES`)
+    profile: str = BLKBACK
     sectors: int = 64
+    #: the ``info`` key (``VDISK_*`` bits); with ``VDISK_READONLY`` both profiles refuse
+    #: what would write the disk with BLKIF_RSP_ERROR (blkback's ``xen_vbd_translate``:
+    #: any operation but a read, an empty flush and a discard included; qdisk's "write
+    #: req for ro device": not a discard nor an empty flush, which it answers before)
+    info: int = 0
     max_ring_page_order: int = 0
     max_queues: int = 1
     feature_flush: bool = True
@@ -63,6 +114,29 @@ class BackendConfig:
     #: answer every empty BLKIF_OP_FLUSH_DISKCACHE with BLKIF_RSP_ERROR: the device failed
     #: to write its cache back (blkback: the flush bio ended with an I/O error)
     error_flush: bool = False
+
+    def __post_init__(self) -> None:
+        if self.profile not in PROFILES:
+            raise ValueError(
+                f"no back-end profile {self.profile!r}; profiles: {', '.join(PROFILES)}"
+            )
+        if self.profile == QDISK:
+            # xen_block_realize writes feature-flush-cache 1 and none of the others;
+            # qdisk echoes the operation
+            self.feature_flush = True
+            self.feature_barrier = False
+            self.feature_persistent = False
+            self.max_indirect_segments = 0
+            self.echo_indirect_op = True
+            if self.eopnotsupp_flush:
+                # qdisk has no EOPNOTSUPP: a flush the device refuses is a failed one
+                self.eopnotsupp_flush = False
+                self.error_flush = True
+
+    @property
+    def qdisk(self) -> bool:
+        """Whether the back end behaves as QEMU's qdisk."""
+        return self.profile == QDISK
 
     def offers(self) -> Offers:
         return Offers(
@@ -135,6 +209,8 @@ class RamDiskBackend:
     answered: list[tuple[int, int]] = field(default_factory=list)
     #: ids a hostile duplicate answered again (a front end may have reused them since)
     repeated: tuple[int, ...] = ()
+    #: its directory was removed: it does nothing more
+    removed: bool = False
 
     def __post_init__(self) -> None:
         if not self.disk:
@@ -170,10 +246,33 @@ class RamDiskBackend:
         if c.max_queues > 1:
             self.store.write("backend", f"{self.back}/multi-queue-max-queues", str(c.max_queues))
         self.store.write("backend", f"{self.back}/max-ring-page-order", str(c.max_ring_page_order))
+        if c.qdisk:
+            # xen_block_realize: the features and the device's properties, before
+            # InitWait (xen_device_backend_printf, one write each)
+            for key, value in self._features_and_properties():
+                self.store.write("backend", f"{self.back}/{key}", str(value))
         self.store.write("backend", f"{self.back}/state", "2")
 
+    def _features_and_properties(self) -> list[tuple[str, int]]:
+        """The keys ``connect`` (blkback) or ``xen_block_realize`` (qdisk) writes."""
+        c = self.config
+        keys: list[tuple[str, int]] = [("feature-flush-cache", int(c.feature_flush))]
+        if not c.qdisk:
+            keys.append(("feature-barrier", int(c.feature_barrier)))
+        keys.append(("feature-discard", int(c.feature_discard)))
+        if c.feature_discard:
+            # the device's discard granularity and alignment
+            keys += [("discard-granularity", SECTOR), ("discard-alignment", 0)]
+        if not c.qdisk:
+            keys.append(("feature-persistent", int(c.feature_persistent)))
+        keys += [("sectors", c.sectors), ("info", c.info), ("sector-size", SECTOR)]
+        return keys
+
     def frontend_changed(self) -> None:
-        """blkback's frontend_changed: follow the front end's state."""
+        """blkback's frontend_changed (qdisk's xen_block_frontend_changed alike):
+        follow the front end's state."""
+        if self.removed:
+            return
         raw = self.store.get(f"{self.front}/state")
         fe = _decimal(raw)
         if fe is None:
@@ -197,6 +296,13 @@ class RamDiskBackend:
             for ref in r.refs:
                 self.grants.unmap(ref)
         self.rings = []
+
+    def close(self) -> None:
+        """The back end leaves the ring and goes to Closed directly, from wherever it
+        is (xenbus.h's states allow it; a back end torn down on an error it cannot
+        report, or whose device went away): what it took is never answered."""
+        self.disconnect()
+        self.store.write("backend", f"{self.back}/state", "6")
 
     def _number(self, key: str) -> int | None:
         value = self.store.get(f"{self.front}/{key}")
@@ -270,25 +376,12 @@ class RamDiskBackend:
             return
         self.disconnect()
         self.rings = rings
-        c = self.config
-        tid = self.store.transaction_start()
-        for key, value in (
-            ("feature-flush-cache", int(c.feature_flush)),
-            ("feature-barrier", int(c.feature_barrier)),
-            ("feature-discard", int(c.feature_discard)),
-            *(
-                # xen_blkbk_discard: the granularity and alignment of the device
-                (("discard-granularity", SECTOR), ("discard-alignment", 0))
-                if c.feature_discard
-                else ()
-            ),
-            ("feature-persistent", int(c.feature_persistent)),
-            ("sectors", c.sectors),
-            ("info", 0),
-            ("sector-size", SECTOR),
-        ):
-            self.store.write("backend", f"{self.back}/{key}", str(value), tid)
-        self.store.transaction_end("backend", tid)
+        if not self.config.qdisk:
+            # blkback's connect: features and properties in one transaction
+            tid = self.store.transaction_start()
+            for key, value in self._features_and_properties():
+                self.store.write("backend", f"{self.back}/{key}", str(value), tid)
+            self.store.transaction_end("backend", tid)
         self.store.write("backend", f"{self.back}/state", "4")
 
     def queue_of_port(self, port: int) -> int | None:
@@ -357,13 +450,32 @@ class RamDiskBackend:
             return RSP_ERROR
         op = req.indirect_op if req.operation == OP_INDIRECT else req.operation
         c = self.config
+        if c.qdisk and req.operation not in (OP_READ, OP_WRITE, OP_FLUSH_DISKCACHE, OP_DISCARD):
+            return RSP_ERROR  # xen_block_parse_request: "unknown operation"
+        if not c.qdisk and op in (OP_READ, OP_WRITE) and not segments:
+            return RSP_ERROR  # dispatch_rw_block_io: "bad number of segments in request"
+        if c.info & VDISK_READONLY and op != OP_READ:
+            if not c.qdisk:
+                return RSP_ERROR  # xen_vbd_translate(.., REQ_OP_WRITE): "access denied"
+            if c.qdisk and op != OP_DISCARD and (op != OP_FLUSH_DISKCACHE or segments):
+                return RSP_ERROR  # xen_block_parse_request: "write req for ro device"
         refused = {
             OP_FLUSH_DISKCACHE: c.eopnotsupp_flush or not c.feature_flush,
             OP_WRITE_BARRIER: c.eopnotsupp_barrier or not c.feature_barrier,
             OP_DISCARD: c.eopnotsupp_discard or not c.feature_discard,
         }
         if refused.get(op, False):
-            return RSP_EOPNOTSUPP  # not performed: a flush's or barrier's data not written
+            # not performed: a flush's or barrier's data not written
+            if c.qdisk:
+                return RSP_ERROR  # qdisk: the flush failed; it has no EOPNOTSUPP
+            feature = {
+                OP_FLUSH_DISKCACHE: "feature-flush-cache",
+                OP_WRITE_BARRIER: "feature-barrier",
+            }
+            if op in feature and self.store.get(f"{self.back}/{feature[op]}") == "1":
+                # end_block_io_op: xen_blkbk_flush_diskcache / xen_blkbk_barrier(.., 0)
+                self.store.write("backend", f"{self.back}/{feature[op]}", "0")
+            return RSP_EOPNOTSUPP
         if op == OP_FLUSH_DISKCACHE and c.error_flush and not segments:
             return RSP_ERROR
         if op == OP_DISCARD:

@@ -29,7 +29,7 @@ from xbdspec.errors import XbdspecError
 from xbdspec.traces.protocol import RING_STEPS
 
 from .backend import SECTOR, BackendConfig
-from .harness import HOSTILE, Frontend, FrontendEnv, Violation, run_program, shrink
+from .harness import GONE, HOSTILE, Frontend, FrontendEnv, Violation, run_program, shrink
 
 Program = list[tuple[str, Mapping[str, Any]]]
 MakeFrontend = Callable[[FrontendEnv], Frontend]
@@ -59,6 +59,10 @@ class Shape:
     #: the chance that a program has the back end misbehave once (a hostile response:
     #: :data:`~xbdspec.world.harness.HOSTILE`), after which only safety is checked
     hostile: float = 0.0
+    #: the chance that a program has the back end's end go away once, at a random
+    #: point after any resume, I/O going on after it (:data:`~xbdspec.world.harness.GONE`:
+    #: Closed directly, its directory removed, or the tool stack's forced removal)
+    gone: float = 0.1
 
 
 START: Program = [("attach", {}), ("backend_probe", {}), ("settle", {})]
@@ -99,10 +103,18 @@ def generate(rng: random.Random, shape: Shape) -> Program:
     if shape.hostile and rng.random() < shape.hostile:
         kind = rng.choice(HOSTILE)
         program.insert(rng.randint(len(START), len(program)), ("backend_hostile", {"kind": kind}))
+    resumed = len(START)
     if shape.resume and rng.random() < shape.resume:
-        program.insert(rng.randint(len(START), len(program)), ("resume", {}))
+        resumed = rng.randint(len(START), len(program))
+        program.insert(resumed, ("resume", {}))
+        resumed += 1
+    gone = bool(shape.gone) and rng.random() < shape.gone
+    if gone:
+        # after the resume (a restore recreates what the tool stack removed), I/O after it
+        program.insert(rng.randint(resumed, len(program)), (rng.choice(GONE), {}))
     program.append(("settle", {"rounds": 64}))
-    if rng.random() < shape.detach:
+    if not gone and rng.random() < shape.detach:
+        # (a detach writes the back end's Closing: not to one that is gone)
         program += [("detach", {}), ("settle", {})]
     return program
 

@@ -28,6 +28,7 @@ from typing import Any, Protocol
 
 from xbdspec.model.protocol import ProtocolSizes
 from xbdspec.model.protocol.vocabulary import Operation, ReqStage
+from xbdspec.model.vocabulary import XenbusState
 
 from xbdspec.errors import XbdspecError
 from xbdspec.traces.protocol import Commit, ProtocolChecker
@@ -127,6 +128,10 @@ class Frontend(Protocol):
 
     # Optional: ``resume()``, the guest was saved and restored (or migrated): the
     # harness's ``resume`` event calls it after the tool stack recreated the device.
+    # Optional: ``removed()``, the device's own directory is gone (the tool stack's
+    # forced removal): the guest's bus deletes the device (FreeBSD's
+    # ``xenbusb_verify_device``, Linux's ``xenbus_dev_changed``); the block layer keeps
+    # giving bios to a front end that has it.
 
 
 class FrontendEnv:
@@ -150,6 +155,11 @@ class FrontendEnv:
 
     def remove(self, path: str, tid: int = 0) -> None:
         self._world.store.rm("frontend", path, tid)
+
+    def exists(self, path: str) -> bool:
+        """``xs_exists``: a node at ``path`` or below it (FreeBSD's
+        ``xenbusb_verify_device`` asks it of the device's own directory)."""
+        return self._world.store.get(path) is not None or bool(self._world.store.paths_under(path))
 
     def transaction_start(self) -> int:
         return self._world.store.transaction_start()
@@ -306,6 +316,16 @@ class World:
         self.connected_once = False
         #: bios outstanding when the tool stack detached the device
         self.detached_with: set[int] = set()
+        #: the back end left the ring (Closed directly, or its directory removed): what
+        #: the front end holds is owed nothing more (:meth:`_event_backend_close`)
+        self.backend_left = False
+        #: the rings the back end had mapped when it left: the front end's pages, which
+        #: it may go on writing (each queue's)
+        self.left_rings: dict[int, SharedRing] = {}
+        #: their event channels: port -> queue
+        self.left_ports: dict[int, int] = {}
+        #: the tool stack removed the front end's directory (:meth:`_event_toolstack_remove`)
+        self.front_removed = False
         #: bios outstanding while the world was quiet and connected: the front end had
         #: every chance to send them and take their responses
         self.owed: set[int] = set()
@@ -411,6 +431,8 @@ class World:
             return
         queue = self.backend.queue_of_port(port)
         if queue is None:
+            queue = self.left_ports.get(port)  # a ring the back end left: still its port
+        if queue is None:
             self.notified_other.append(port)  # a port no connected ring has: harmless
         else:
             self.queues[queue].notified = True
@@ -432,6 +454,11 @@ class World:
             )
             return
         carrying = self._carrying(bio_id)
+        if not ok and carrying:
+            # a bio failed whose request is on a ring the back end left: given up
+            for view, _ in carrying:
+                self._abandon(view)
+            carrying = self._carrying(bio_id)
         if not carrying and self._reattribute(bio_id):
             carrying = self._carrying(bio_id)
         if not carrying:
@@ -448,7 +475,7 @@ class World:
                     del view.carried[m]
                     self._step(
                         [("frontend_fail_carried", {"id": m})],
-                        f"the front end fails bio {bio_id}, carried across the resume",
+                        f"the front end fails bio {bio_id}, owed from a ring that went away",
                         view.queue,
                     )
                 self.completed[bio_id] = 0
@@ -618,6 +645,12 @@ class World:
         ended = list(self.ended)
         self.ended.clear()
         rings = {r.queue: r.ring for r in self.backend.rings}
+        if rings:
+            self.left_rings.clear()
+            self.left_ports.clear()
+        # a ring the back end left is still the front end's: what it writes there is
+        # read (and judged) as before
+        rings = {**self.left_rings, **rings}
         for view in self.queues:
             ring = rings.get(view.queue)
             # inside one call the front end may take responses and push new requests;
@@ -793,6 +826,28 @@ class World:
                 return bio.id
         return None
 
+    def _abandon(self, view: QueueView, taken: Iterable[int] = ()) -> None:
+        """The front end gives up a ring the back end left (Closed, or its directory
+        gone: the model's ``frontend_abandon_ring``): every request on it is owed,
+        failed or issued again later (but those whose responses it ``taken`` in the same
+        call: they are off the ring).  Nothing happens while the back end is on it."""
+        keep = set(taken)
+        if view.hostile or not set(view.in_flight) - keep:
+            return
+        state = next(iter(view.checker.states))
+        if state.be_state not in (XenbusState.Closed, XenbusState.Unknown):
+            return
+        self._step(
+            [("frontend_abandon_ring", {})],
+            "the front end gives up the ring its back end left",
+            view.queue,
+        )
+        for rid in [r for r in view.in_flight if r not in keep]:
+            entry = view.in_flight.pop(rid)
+            view.carried[entry.model_id] = entry
+        view.taken = [r for r in view.taken if r in keep]
+        view.backend_notified = False  # the ring starts afresh: nothing pending
+
     def _took(self, view: QueueView, ring: SharedRing | None, ended: list[int]) -> None:
         taken = list(dict.fromkeys(view.taken))
         view.taken.clear()
@@ -834,6 +889,10 @@ class World:
 
     def _ended_grants(self, view: QueueView, taken: list[int], ended: list[int]) -> None:
         for ref in ended:
+            owner = next((rid for rid, e in view.in_flight.items() if ref in e.grefs), None)
+            if owner is not None and owner not in taken:
+                # a grant ended of a request on a ring the back end left: given up
+                self._abandon(view, taken)
             gone = next((m for m, e in view.carried.items() if ref in e.grefs), None)
             if gone is not None:
                 entry = view.carried[gone]
@@ -948,6 +1007,11 @@ class World:
         if callable(accepts) and not accepts(op):
             self.compared["bios the block layer kept"] += 1
             return  # the device says it cannot take it: the block layer never sends it
+        if self.front_removed and not callable(getattr(self.frontend, "removed", None)):
+            # the guest's bus deleted the device (the harness cannot tell this front end):
+            # its disk is gone, the block layer sends it nothing
+            self.compared["bios the block layer kept"] += 1
+            return
         self.bios[id] = bio
         self.submitted_at[id] = self._tick()
         self._front(lambda: self.frontend.submit(bio))
@@ -965,6 +1029,8 @@ class World:
 
     def _event_serve(self, reverse: bool = False) -> None:
         for view in self.queues:
+            if self.backend_left and not self.backend.rings:
+                break  # a back end that left the ring takes no notification
             if view.backend_notified:
                 view.backend_notified = False
                 self._step(
@@ -986,6 +1052,66 @@ class World:
         self.store.write("toolstack", f"{BACK}/online", "0", tid)
         self.store.write("toolstack", f"{BACK}/state", "5", tid)
         self.store.transaction_end("toolstack", tid)
+
+    def _leave(self) -> None:
+        """The back end leaves the ring: its rings stay readable (the front end's own
+        pages), what is outstanding is owed nothing more."""
+        if self.backend.rings:
+            self.left_rings = {r.queue: r.ring for r in self.backend.rings}
+            self.left_ports = {r.port: r.queue for r in self.backend.rings}
+        self.backend_left = True
+        self.backend.disconnect()
+
+    def _tell_front(self) -> None:
+        """The front end's watch on the back end fires now, within the event: a
+        request written between the back end's change and the watch is a race no
+        front end can avoid (the protocol model, which has no watches, would refuse
+        it after a Closed), so the harness does not make it."""
+        self.front_watch_pending = False
+        self._front(self.frontend.otherend_changed)
+
+    def _event_backend_close(self) -> None:
+        """The back end goes to Closed directly, from wherever it is (xenbus.h's
+        states allow it; blkif.h's back end connects to the ring on its way to
+        Connected and has left it once Closed): it unmaps the ring and answers
+        nothing more.  The front end is told at once."""
+        if self.backend.removed or self.backend.state() in (0, 6):
+            return
+        self._leave()
+        self.backend.close()
+        self._tell_front()
+
+    def _event_backend_gone(self) -> None:
+        """The back end's directory disappears (a driver domain destroyed, the tool
+        stack cleaning up): the back end has unmapped the ring; the tool stack removes
+        the directory in one transaction; the front end's watch fires (its state node
+        reads as absent: Unknown to Linux, Closed to FreeBSD)."""
+        if self.backend.removed or not self.store.paths_under(BACK):
+            return
+        self._leave()
+        self.backend.removed = True
+        self.store.rm("toolstack", BACK)
+        self._tell_front()
+
+    def _event_toolstack_remove(self) -> None:
+        """The tool stack removes the device by force (``xl block-detach --force``, or
+        a time-out of the detach): the back end lets go, both directories go in one
+        transaction, without Closing.  The guest's bus deletes the device: the front
+        end's ``removed`` entry point, when it has one (else the block layer sends it
+        nothing more)."""
+        if self.backend.removed or not self.store.paths_under(FRONT):
+            return
+        self._leave()
+        self.backend.removed = True
+        tid = self.store.transaction_start()
+        self.store.rm("toolstack", BACK, tid)
+        self.store.rm("toolstack", FRONT, tid)
+        self.store.transaction_end("toolstack", tid)
+        self.front_removed = True
+        self.front_watch_pending = self.back_watch_pending = False
+        removed = getattr(self.frontend, "removed", None)
+        if callable(removed):
+            self._front(removed)
 
     def _event_resume(self) -> None:
         """The guest is saved and restored, or migrated: the old back end and its rings
@@ -1010,6 +1136,8 @@ class World:
             view.notified = view.backend_notified = False
         self.front_pending = False
         self.connected_once = False
+        self.left_rings = {}
+        self.left_ports = {}
         kept = {
             f"{BACK}/frontend",
             f"{BACK}/online",
@@ -1102,8 +1230,9 @@ class World:
         self._event_settle(rounds=64)
         if self._violation is not None:
             raise Violation(self._event, self._label, self._violation)
-        # after a hostile back end the front end may give the device up: nothing is owed
-        gave_up = any(view.hostile for view in self.queues)
+        # after a hostile back end the front end may give the device up, and a back end
+        # that left the ring answers nothing: nothing is owed
+        gave_up = any(view.hostile for view in self.queues) or self.backend_left
         missing = [
             b
             for b in self.bios
@@ -1247,8 +1376,14 @@ EVENTS = (
     "detach",
     "resume",
     "backend_hostile",
+    "backend_close",
+    "backend_gone",
+    "toolstack_remove",
     "settle",
 )
+#: The events of the back end's end going away (:meth:`World._event_backend_close`,
+#: ``_event_backend_gone``, ``_event_toolstack_remove``).
+GONE = ("backend_close", "backend_gone", "toolstack_remove")
 #: What a hostile back end may do (:meth:`World._event_backend_hostile`).
 HOSTILE = ("unknown-id", "duplicate", "wrong-op", "overrun")
 

@@ -22,7 +22,7 @@ from typing import Any, cast
 
 from xbdspec.errors import XbdspecError
 
-from .backend import BackendConfig
+from .backend import PROFILES, BackendConfig
 from .campaign import MakeFrontend, Shape, linux_dimensions, load_tutorial
 from .harness import Frontend, FrontendEnv, World
 
@@ -83,10 +83,16 @@ def describe(**choices: tuple[Any, ...]) -> tuple[str, ...]:
     return tuple(f"{k}: {', '.join(str(v) for v in vs)}" for k, vs in sorted(choices.items()))
 
 
-#: What Linux's driver is swept over besides its module parameters: the back end's
-#: cache features (flush, barrier: FUA writes go as WRITE_BARRIER with data when it
-#: offers barrier alone), discard, persistent grants and queue count.
+#: The back ends every campaign runs against (:data:`~xbdspec.world.backend.PROFILES`):
+#: Linux's blkback and QEMU's qdisk, drawn per program.
+PROFILE_SWEEP: dict[str, tuple[Any, ...]] = {"profile": PROFILES}
+
+#: What Linux's driver is swept over besides its module parameters: the back end
+#: (blkback or qdisk), its cache features (flush, barrier: FUA writes go as
+#: WRITE_BARRIER with data when it offers barrier alone), discard, persistent grants and
+#: queue count (qdisk offers no barrier and no persistent grants, whatever is drawn).
 LINUX_SWEEP: dict[str, tuple[Any, ...]] = {
+    **PROFILE_SWEEP,
     "feature_flush": (True, False),
     "feature_barrier": (False, True),
     "feature_discard": (False, True),
@@ -94,9 +100,11 @@ LINUX_SWEEP: dict[str, tuple[Any, ...]] = {
     "max_queues": (1, 4),
 }
 
-#: What a FreeBSD-shaped or small front end is swept over: ring pages, indirect
-#: segments, the cache features (flush, barrier, both, neither), and the disk.
+#: What a FreeBSD-shaped or small front end is swept over: the back end (blkback or
+#: qdisk), ring pages, indirect segments, the cache features (flush, barrier, both,
+#: neither; qdisk offers flush only and no indirect segments, whatever is drawn).
 SMALL_SWEEP: dict[str, tuple[Any, ...]] = {
+    **PROFILE_SWEEP,
     "max_ring_page_order": (0, 2),
     "max_indirect_segments": (0, 32),
     "feature_flush": (True, False),
@@ -130,7 +138,7 @@ def _tutorial(options: Mapping[str, str], events: int) -> Target:
 
     shape = Shape(events=events, resume=0.2, hostile=0.1)
     base = BackendConfig(sectors=shape.sectors)
-    dims = {"feature_flush": (True, False), "max_ring_page_order": (0, 2)}
+    dims = {**PROFILE_SWEEP, "feature_flush": (True, False), "max_ring_page_order": (0, 2)}
     return Target(
         "tutorial" + (f" (broken: {broken})" if broken else ""),
         make,

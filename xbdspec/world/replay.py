@@ -30,7 +30,7 @@ from typing import Any
 from xbdspec.errors import InputError, XbdspecError
 from xbdspec.untrusted import excerpt, load_json
 
-from .backend import BackendConfig
+from .backend import PROFILES, BackendConfig
 from .harness import EVENTS, World, check_params, trace_lines
 
 KIND = "world-program"
@@ -213,6 +213,9 @@ def _header(obj: Mapping[str, Any], where: str) -> dict[str, Any]:
         if isinstance(default, bool):
             if not isinstance(value, bool):
                 raise InputError(where, f"{key} must be true or false")
+        elif isinstance(default, str):
+            if value not in PROFILES:
+                raise InputError(where, f"{key} must be one of {', '.join(PROFILES)}")
         elif (
             not isinstance(value, int)
             or isinstance(value, bool)

@@ -93,6 +93,7 @@ from xbdspec.reference.geom import g_disk_start
 from xbdspec.reference.grants import GrantTable, GTF_permit_access
 from xbdspec.reference.lifecycle import attach, backend_changed, probe
 from xbdspec.reference.memory import KernelBuffer, PhysMem
+from xbdspec.reference.newbus import xenbusb_verify_device
 from xbdspec.reference.platform import Fixes, Platform, Tunables
 from xbdspec.reference.softc import Bio as KernelBio
 from xbdspec.reference.softc import Disk, Softc
@@ -160,6 +161,10 @@ class WorldXenStore(XenStore):
     def remove(self, path: str) -> None:
         """``xs_rm``."""
         _require(self.env).remove(self.resolve(path))
+
+    def exists(self, path: str) -> bool:
+        """``xs_exists``: a node at ``path`` or below it, in the world's store."""
+        return _require(self.env).exists(self.resolve(path))
 
 
 @dataclass(slots=True, eq=False)
@@ -375,10 +380,24 @@ class ReferenceFrontend:
     def otherend_changed(self) -> None:
         """``xenbusb_otherend_watch_cb``: read the back end's state and call
         ``xbd_backend_changed`` with it (adding the device first, once)."""
+        if self.dev is None and self.platform.freed_softcs:
+            return  # the device was deleted: its watch went with it
         dev = self._add_device()
         if dev is None:
             return
         backend_changed(dev, xenbus_read_driver_state(dev, dev.otherend_path))
+        self._block_layer()
+
+    def removed(self) -> None:
+        """The tool stack removed the device's directory: ``xenbusb_verify_device``
+        finds the node gone and ``xenbusb_delete_child`` deletes the child
+        (``DEVICE_DETACH``: ``xbd_detach``; newbus frees the softc).  GEOM keeps the
+        disk unless the driver destroyed it (``detach-leaves-disk``)."""
+        dev = self.dev
+        if dev is None:
+            return
+        if xenbusb_verify_device(dev):
+            self.dev = None
         self._block_layer()
 
     def interrupt(self) -> None:
@@ -392,8 +411,10 @@ class ReferenceFrontend:
 
     # ---- the block layer
     def _live_disk(self) -> Disk | None:
-        sc = self.softc
-        disk = sc.xbd_disk if sc is not None else None
+        """GEOM's provider: the last disk the driver created (``disk_create``), while
+        it is neither destroyed nor gone -- whether or not the softc behind it still
+        exists (GEOM knows only the disk and its ``d_drv1``)."""
+        disk = self.platform.disks[-1] if self.platform.disks else None
         if disk is None or not disk.created or disk.destroyed or disk.gone:
             return None
         return disk
