@@ -233,7 +233,7 @@ _BIG_BIOS = (PAGE_SECTORS, 12 * PAGE_SECTORS, (_INDIRECT - 1) * PAGE_SECTORS, 1)
 LIFE_CYCLE_WEIGHTS: tuple[tuple[str, float], ...] = (
     ("suspend", 3.0),
     ("suspend_drained", 3.0),
-    ("suspend_timeout", 1.5),
+    ("suspend_timeout", 4.0),
     ("resume", 3.0),
     ("unplug", 1.5),
     ("backend_offline", 3.0),
@@ -255,8 +255,10 @@ REQUEST_PATH_WEIGHTS: tuple[tuple[str, float], ...] = (
 #: The reference's default sweep.  Every configuration keeps the model's abstraction
 #: (see :mod:`.reference_adapter`); between them they reach a command shortage, a grant
 #: shortage with its callback, a full ring, the ring indices' wrap and the seed's start
-#: at 0, two suspend cycles, two users, multi-page rings, indirect requests, 4 KiB
-#: sectors and bios from one sector to 32 pages.
+#: at 0, two suspend cycles, two users, multi-page rings (an order of 2, an order past
+#: the front end's 32-page limit, the legacy ``max-ring-pages`` with a count that is not
+#: a power of two), indirect requests, 4 KiB sectors and bios from one sector to 32
+#: pages.
 REFERENCE_SWEEP: tuple[Configuration, ...] = (
     Configuration("command-shortage", _sizes(11)),
     Configuration("grant-shortage", _sizes(11, grants=11)),
@@ -290,9 +292,21 @@ REFERENCE_SWEEP: tuple[Configuration, ...] = (
         _sizes(11, suspends=2),
         BackendSetup(sector_size=4096, bio_sectors=(PAGE_SECTORS,)),
     ),
-    Configuration("two-users", _sizes(11, max_users=2, ring_slots=2, grants=11)),
-    # the life cycle often: suspends, unplugs, closes, responses while suspended
-    Configuration("life-cycle", _sizes(11, suspends=2), weights=LIFE_CYCLE_WEIGHTS),
+    # the legacy max-ring-pages key with a count that is not a power of two (the seed
+    # rounds it down to a two-page ring)
+    Configuration(
+        "two-users",
+        _sizes(11, max_users=2, ring_slots=2, grants=11),
+        BackendSetup(max_ring_pages=3),
+    ),
+    # the life cycle often: suspends, unplugs, closes, responses while suspended; an
+    # order past the front end's 32-page limit
+    Configuration(
+        "life-cycle",
+        _sizes(11, suspends=2),
+        BackendSetup(ring_page_order=6),
+        weights=LIFE_CYCLE_WEIGHTS,
+    ),
     # the request path often, with deferred and failed mappings: single-stepped writes
     # waiting on READY, their mapping failing when they are finally sent
     Configuration(
