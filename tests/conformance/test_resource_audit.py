@@ -7,9 +7,11 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from xbdspec.model.vocabulary import BioKind, SuspendPc
 
 from xbdspec.conformance import mutation
 from xbdspec.conformance.contract import Step
+from xbdspec.conformance.findings import classify
 from xbdspec.conformance.harness import Divergence, LockStep
 from xbdspec.conformance.program import run_program
 from xbdspec.conformance.reference_adapter import (
@@ -122,3 +124,21 @@ def test_a_mutant_that_fixes_a_known_finding_is_killed_by_the_findings_audit() -
     assert not mutation.findings_kill(None).killed
     verdict = mutation.findings_kill(_mutant("lifecycle.free#1 And -> Or"))
     assert verdict.killed and verdict.how.startswith("findings: resume-loses-ready-write")
+
+
+def test_a_suspend_that_sleeps_on_after_its_time_out_has_not_returned() -> None:
+    """``msleep``'s ``EWOULDBLOCK`` ends ``xbd_suspend``; a mutant that tests ``first``
+    instead of ``not first`` sleeps again, and the tool stack is still waiting in
+    ``DEVICE_SUSPEND`` (DRAINING), which the suspend-ignores-deferred-mappings finding's
+    signature (``drv_state`` alone) does not claim."""
+    program = [
+        *CONNECTED,
+        Step("strategy", {"bio": 0, "kind": BioKind.WRITE}),
+        Step("suspend", {}),
+        Step("suspend_timeout", {}),
+    ]
+    assert _run(program) is None
+    divergence = _run(program, "lifecycle._suspend_wait#1 not x -> x")
+    assert divergence is not None and divergence.last.event == "suspend_timeout"
+    assert divergence.differences["susp_pc"] == (int(SuspendPc.RUNNING), int(SuspendPc.DRAINING))
+    assert classify(divergence) is None  # new: no finding claims it

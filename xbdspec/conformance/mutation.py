@@ -976,4 +976,6 @@ EQUIVALENT: dict[str, str] = {
     "lifecycle.closing#0 drop call xenbus_set_state(dev, XenbusState.Closin": _WHY["closing_write"],
     "lifecycle.suspend#1 True -> False": _WHY["first_call"],
     "lifecycle.suspend#2 False -> True": _WHY["first_call"],
+    "driver.close#10 Eq -> NotEq": _WHY["fixoff"],
+    "driver.close#11 NotEq -> Eq": _WHY["fixoff"],
 }

@@ -489,10 +489,16 @@ class ReferenceImplementation:
         self.susp_pc = SuspendPc.SUSPENDED
 
     def _on_suspend_timeout(self) -> None:
+        """``msleep`` returns ``EWOULDBLOCK``: ``xbd_suspend`` gives up and returns, and
+        the tool stack's suspend is over (``susp_pc`` RUNNING).  A suspend that sleeps
+        again has not returned: the tool stack still waits in ``DEVICE_SUSPEND``
+        (DRAINING), as after a wakeup that finds commands still busy."""
         assert self._p.dev is not None
         if self.sleep is not None:
             result = lifecycle.suspend_continue(self._p.dev, self.sleep, timed_out=True)
             self.sleep = result if isinstance(result, SuspendSleep) else None
+            if self.sleep is not None:
+                return
         self.susp_pc = SuspendPc.RUNNING
 
     def _on_resume(self, cancelled: bool) -> None:
