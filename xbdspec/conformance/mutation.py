@@ -17,7 +17,10 @@ Two criteria:
   default campaign** (``xbdspec difftest --contract freebsd --impl reference``: the
   sweep, the full profile, :data:`DEFAULT_EXAMPLES` programs) reports a *new* divergence,
   exactly as a user would see it (exit status 1), or the harness crashes or hangs; the
-  campaign stops at the first new divergence and the time to it is recorded;
+  campaign stops at the first new divergence and the time to it is recorded; a
+  survivor is then tried by the protocol contract's default campaign
+  (:func:`protocol_kill`) and the findings audit's seed replays (:func:`findings_kill`:
+  a mutant that behaves as a known finding's fix), as ``make verify`` runs all three;
 * :func:`killed` (older, finer): the harness's verdict on some program of four short
   campaigns changes.
 
