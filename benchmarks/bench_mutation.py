@@ -5,7 +5,9 @@ Each mutant of ``xbdspec.reference``'s driver and life cycle
 (``xbdspec difftest --contract freebsd --impl reference --seed 1``: the sweep, the full
 profile, 200 programs, stopping at the first new divergence) is run on it.  A mutant is
 killed when the campaign reports a new divergence (exit status 1 for a user), or the
-harness crashes or hangs.  Fix-only mutants (in a branch only an opt-in fix takes) and
+harness crashes or hangs; a survivor of it is then tried by the protocol contract's
+default campaign and by the findings audit's replays (``mutation.campaign_kill``), as
+``make verify`` runs all three.  Fix-only mutants (in a branch only an opt-in fix takes) and
 the survivors judged equivalent (``mutation.EQUIVALENT``, with reasons) are counted apart;
 the kill rate is over the rest.  The median time and events to the first new divergence
 are over the killed mutants (a crash or a hang has no such time).
@@ -67,6 +69,10 @@ def measure(
             statistics.median(v.events for v in timed if v.events is not None) if timed else None
         ),
         "killed_by_crash_or_hang": len(killed) - len(timed),
+        # which default check saw it: the FreeBSD refinement's campaign, the protocol
+        # contract's, or the findings audit's replays (a mutant that fixes a finding)
+        "killed_by_protocol_campaign": sum(v.how.startswith("protocol") for _, v in killed),
+        "killed_by_findings_audit": sum(v.how.startswith("findings") for _, v in killed),
         "survivors": survivors,
         "equivalent_reasons": {m.key: mutation.EQUIVALENT[m.key] for m in equivalent},
         "baseline_new_divergence": baseline.how if baseline.killed else None,

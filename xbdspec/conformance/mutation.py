@@ -17,7 +17,10 @@ Two criteria:
   default campaign** (``xbdspec difftest --contract freebsd --impl reference``: the
   sweep, the full profile, :data:`DEFAULT_EXAMPLES` programs) reports a *new* divergence,
   exactly as a user would see it (exit status 1), or the harness crashes or hangs; the
-  campaign stops at the first new divergence and the time to it is recorded;
+  campaign stops at the first new divergence and the time to it is recorded; a
+  survivor is then tried by the protocol contract's default campaign
+  (:func:`protocol_kill`) and the findings audit's seed replays (:func:`findings_kill`:
+  a mutant that behaves as a known finding's fix), as ``make verify`` runs all three;
 * :func:`killed` (older, finer): the harness's verdict on some program of four short
   campaigns changes.
 
@@ -528,6 +531,52 @@ def protocol_kill(
     return CampaignVerdict(False, "survived")
 
 
+def _findings_outcomes() -> dict[str, tuple[bool, str | None, bool]]:
+    """Each catalogued finding's replay on the seed's behaviour, as ``xbdspec findings``
+    (the audit ``make verify`` runs) judges it: (clean, the finding the classifier names,
+    the documented violation shown)."""
+    from xbdspec.findings.catalogue import FINDINGS
+    from xbdspec.findings.replay import kind_of, replay
+    from xbdspec.reference.platform import Fixes
+
+    out: dict[str, tuple[bool, str | None, bool]] = {}
+    for finding in FINDINGS:
+        if kind_of(finding.name) is None:
+            continue
+        outcome = replay(finding.name, Fixes())
+        shows = bool(finding.shows) and finding.shows in (outcome.violation or "")
+        out[finding.name] = (outcome.clean, outcome.classified_as, shows)
+    return out
+
+
+_findings_baseline: dict[str, tuple[bool, str | None, bool]] = {}
+
+
+def findings_kill(mutant: Mutant | None) -> CampaignVerdict:
+    """Replay every documented finding on the seed with ``mutant`` installed (the
+    findings audit of ``make verify``, its seed column): killed when a finding's replay
+    no longer reproduces as documented (it runs clean, is classified as another
+    finding, or no longer shows its violation), or the replay crashes.  It sees a
+    mutant that behaves as a fix of a known finding, which no campaign can: a campaign
+    reports only divergences the seed does not already show."""
+    if not _findings_baseline:
+        _findings_baseline.update(_findings_outcomes())
+    start = time.perf_counter()
+    try:
+        with _Installed(mutant):
+            got = _findings_outcomes()
+    except _Timeout:
+        raise
+    except Exception as exc:  # any crash of the replay kills the mutant
+        return CampaignVerdict(True, f"findings crash: {type(exc).__name__}: {str(exc)[:80]}")
+    for name, want in _findings_baseline.items():
+        if got.get(name) != want:
+            return CampaignVerdict(
+                True, f"findings: {name} {want} -> {got.get(name)}", time.perf_counter() - start
+            )
+    return CampaignVerdict(False, "survived")
+
+
 def campaign_kill(
     mutant: Mutant | None,
     examples: int = DEFAULT_EXAMPLES,
@@ -537,17 +586,20 @@ def campaign_kill(
     """Run the default campaigns on the reference with ``mutant`` installed (``None``:
     unmutated, never killed): the FreeBSD refinement's (sweep, full profile, stopping
     at the first new divergence the unmutated seed does not show), then, if the mutant
-    survived it, the protocol contract's (:func:`protocol_kill`), as ``make verify``
-    runs both."""
+    survived it, the protocol contract's (:func:`protocol_kill`), then the findings
+    audit's replays (:func:`findings_kill`), as ``make verify`` runs all three."""
     verdict = _freebsd_kill(mutant, examples, seed, seconds)
     if verdict.killed or mutant is None:
         return verdict
     previous = signal.signal(signal.SIGALRM, _alarm)
     signal.alarm(seconds)
     try:
-        return protocol_kill(mutant, seed=seed)
+        verdict = protocol_kill(mutant, seed=seed)
+        if verdict.killed:
+            return verdict
+        return findings_kill(mutant)
     except _Timeout:
-        return CampaignVerdict(True, "protocol: timeout (the mutant loops)")
+        return CampaignVerdict(True, "protocol or findings: timeout (the mutant loops)")
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
@@ -690,6 +742,57 @@ _WHY: dict[str, str] = {
     "alloc": (
         "the error path of an allocation, a grant or a xenstore write that no event of "
         "the contract fails (an allocation-failure scenario's business)"
+    ),
+    "fixcall": (
+        "_fail_queued_bios is called only from branches an opt-in fix takes (xbd_detach "
+        "with resume-loses-ready-write, _fail_outstanding, xbd_backend_changed with "
+        "stranded-bios-on-disk-gone): the seed never runs it"
+    ),
+    "frozen_restart": (
+        "on the seed a failed deferred mapping leaves the queue frozen (its cm_thaw is "
+        "the failed-mapping-leaks fix's), so the xbd_startio the mutant adds breaks at "
+        "its first test and queues nothing"
+    ),
+    "spurious_wakeup": (
+        "an extra wakeup of xbd_suspend's sleeper: it re-tests the busy queue and sleeps "
+        "again while anything is busy, and the completion that empties the busy queue "
+        "wakes it anyway (xbd_int while SUSPENDED)"
+    ),
+    "resid": (
+        "bio_resid: the contract observes a bio's error and its completions, not the residual count"
+    ),
+    "shadow_len": (
+        "xbd_free's loop runs over xbd_max_requests, which equals len(xbd_shadow) "
+        "whenever the shadow exists: xbd_connect builds that many commands, and "
+        "xbd_initialize, the only writer of xbd_max_requests, runs only from "
+        "Initialising, after xbd_free dropped the shadow"
+    ),
+    "dropped_shadow": (
+        "the commands' sg_refs are cleared just before the shadow array itself is "
+        "dropped (sc.xbd_shadow = None): nothing reaches them afterwards"
+    ),
+    "overwritten": (
+        "xbd_ring_pages is set to 1 and overwritten by 1 << max_ring_page_order before "
+        "anything reads it"
+    ),
+    "bound": (
+        "the port when no interrupt handle is bound: xbd_alloc_ring returns an error "
+        "(and xbd_initialize with it) unless the port was bound"
+    ),
+    "input_fits": (
+        "`fixes.<fix> and <test>` made `or`: with the fix off it is <test>, false for "
+        "every value the contract's back ends publish (sector sizes 512 and 4096, at "
+        "most 1 MiB and powers of two; 16,384 sectors, which fit in off_t; at least one "
+        "command built)"
+    ),
+    "closing_write": (
+        "xbd_closing writes Closing and then Closed in one handler; the back end's watch "
+        "runs after it and reads the node's value then: Closed either way (a watch event "
+        "names the path, not the value)"
+    ),
+    "first_call": (
+        "first and timed_out are read only together (`not first and timed_out`), which "
+        "is false for xbd_suspend's call whichever of the two is mutated"
     ),
     "clamp": (
         "the clamp of a ring of no pages: the ring's pages come from an order (1 << "
@@ -854,4 +957,28 @@ EQUIVALENT: dict[str, str] = {
     "lifecycle.backend_changed#6 drop call initialize(sc)": _WHY["reinit"],
     "lifecycle.backend_changed#11 drop call sc.platform.device_printf(dev, 'detachin": _WHY["log"],
     "lifecycle.backend_changed#13 NotEq -> Eq": _WHY["fixoff"],
+    "lifecycle.backend_changed#0 Eq -> NotEq": _WHY["fixoff"],
+    "lifecycle._fail_queued_bios#0 drop call mtx_lock(sc.xbd_io_lock)": _WHY["fixcall"],
+    "lifecycle._fail_queued_bios#1 IsNot -> Is": _WHY["fixcall"],
+    "lifecycle._fail_queued_bios#2 drop call sc.platform.biofinish(bp, error)": _WHY["fixcall"],
+    "lifecycle._fail_queued_bios#3 drop call mtx_unlock(sc.xbd_io_lock)": _WHY["fixcall"],
+    "driver.queue_cb#12 And -> Or": _WHY["frozen_restart"],
+    "driver.queue_cb#10 And -> Or": _WHY["spurious_wakeup"],
+    "driver.bio_complete#7 0 -> 1": _WHY["resid"],
+    "lifecycle.free#5 GtE -> Gt": _WHY["shadow_len"],
+    "lifecycle.free#6 IsNot -> Is": _WHY["dropped_shadow"],
+    "lifecycle.free#12 IsNot -> Is": _WHY["sync"],
+    "lifecycle.free#16 drop call xbd_initq_cm(sc, XBD_Q_COMPLETE)": _WHY["dump"],
+    "lifecycle.initialize#2 1 -> 2": _WHY["overwritten"],
+    "lifecycle.initialize#30 0 -> 1": _WHY["bound"],
+    "lifecycle.connect#8 And -> Or": _WHY["input_fits"],
+    "lifecycle.connect#21 And -> Or": _WHY["input_fits"],
+    "lifecycle.connect#26 And -> Or": _WHY["input_fits"],
+    "lifecycle.connect#29 And -> Or": _WHY["input_fits"],
+    "lifecycle.connect#97 And -> Or": _WHY["input_fits"],
+    "lifecycle.closing#0 drop call xenbus_set_state(dev, XenbusState.Closin": _WHY["closing_write"],
+    "lifecycle.suspend#1 True -> False": _WHY["first_call"],
+    "lifecycle.suspend#2 False -> True": _WHY["first_call"],
+    "driver.close#10 Eq -> NotEq": _WHY["fixoff"],
+    "driver.close#11 NotEq -> Eq": _WHY["fixoff"],
 }

@@ -75,6 +75,7 @@ from xbdspec.reference.constants import (
     EFBIG,
     EIO,
     EOPNOTSUPP,
+    GRANT_REF_INVALID,
     NR_RESERVED_ENTRIES,
     PAGE_SHIFT,
     XBD_Q_BUSY,
@@ -93,6 +94,7 @@ from xbdspec.reference.constants import (
     XbdState,
     XenbusState,
 )
+from xbdspec.reference.evtchn import EventChannels, IntrHandle
 from xbdspec.reference.faults import DriverFault
 from xbdspec.reference.grants import GrantTable, GTF_permit_access, GTF_readonly
 from xbdspec.reference.lifecycle import SuspendSleep
@@ -102,7 +104,14 @@ from xbdspec.reference.softc import Bio, Command, Softc
 from xbdspec.reference.xenbus import xenbus_read_driver_state
 
 from .contract import Capabilities, EnvChoices, ImplementationError, Observation, UnsupportedEvent
-from .sweep import DEFAULT_SETUP, REFERENCE_SWEEP, SECTOR, BackendSetup, Configuration
+from .sweep import (
+    DEFAULT_SETUP,
+    REFERENCE_SWEEP,
+    SECTOR,
+    BackendSetup,
+    Configuration,
+    negotiated_ring_pages,
+)
 
 #: Model events the seed never performs on its own: the "front end Initialised before
 #: the back end's InitWait" shortcut (the seed takes it only inside ``xbd_resume``,
@@ -206,6 +215,32 @@ class DeferredCallbackGrantTable(GrantTable):
         return False
 
 
+@dataclasses.dataclass(slots=True, eq=False)
+class CountingEventChannels(EventChannels):
+    """The event channels with the bindings counted (the resource audit's third count).
+
+    ``xen_intr_alloc_and_bind_local_port`` allocates a port each time; the simulated
+    table keeps only the latest, so a port bound again without ``xen_intr_unbind`` would
+    vanish unseen.  ``bound`` counts the ports bound and not yet unbound.
+
+    Attributes:
+        bound: ports the driver bound and has not unbound.
+    """
+
+    bound: int = 0
+
+    def bind(self, handler: Any, arg: Any) -> tuple[int, IntrHandle | None]:
+        error, handle = EventChannels.bind(self, handler, arg)
+        if error == 0:
+            self.bound += 1
+        return error, handle
+
+    def unbind(self) -> None:
+        if self.port is not None:
+            self.bound -= 1
+        EventChannels.unbind(self)
+
+
 class ReferenceImplementation:
     """The reference driver (``xbdspec.reference``) as an :class:`Implementation`.
 
@@ -230,6 +265,9 @@ class ReferenceImplementation:
         self.fault: str | None = None
         self.ring_seen: object | None = None
         self.setup: BackendSetup = DEFAULT_SETUP
+        self.bio_frames: set[int] = set()
+        self.ring_offer: tuple[int | None, int | None] = (None, None)
+        self.epoch_seen = 0
 
     # ------------------------------------------------------------------ the contract
     def capabilities(self) -> Capabilities:
@@ -252,6 +290,7 @@ class ReferenceImplementation:
             flush=False,
             max_indirect_segments=setup.indirect_segments,
             max_ring_page_order=setup.ring_page_order,
+            max_ring_pages=setup.max_ring_pages,
             sector_size=setup.sector_size,
         )
 
@@ -294,6 +333,7 @@ class ReferenceImplementation:
         table = DeferredCallbackGrantTable(NR_RESERVED_ENTRIES + sizes.grants + reserve)
         table.ring_reserve = [table.free.pop() for _ in range(reserve)]
         platform.gnttab = table
+        platform.evtchn = CountingEventChannels()
         platform.busdma.fail_map_create_after = sizes.commands
         self.platform = platform
         self.bios = [None] * sizes.bios
@@ -305,6 +345,9 @@ class ReferenceImplementation:
         self.unplugs_left = sizes.unplugs
         self.fault = None
         self.ring_seen = None
+        self.bio_frames = set()
+        self.ring_offer = (None, None)
+        self.epoch_seen = 0
         dev = platform.plug()
         if lifecycle.probe(dev) != 0 or lifecycle.attach(dev) != 0:
             raise ImplementationError("the reference did not attach: " + "; ".join(platform.log))
@@ -327,6 +370,7 @@ class ReferenceImplementation:
         busdma.next_modes = deque(_MAP_MODE[m] for m in env.dma)
         try:
             handler(**params)
+            check_resources(self)
         except DriverFault as fault:
             self.fault = f"{type(fault).__name__}: {fault}"
         finally:
@@ -445,10 +489,16 @@ class ReferenceImplementation:
         self.susp_pc = SuspendPc.SUSPENDED
 
     def _on_suspend_timeout(self) -> None:
+        """``msleep`` returns ``EWOULDBLOCK``: ``xbd_suspend`` gives up and returns, and
+        the tool stack's suspend is over (``susp_pc`` RUNNING).  A suspend that sleeps
+        again has not returned: the tool stack still waits in ``DEVICE_SUSPEND``
+        (DRAINING), as after a wakeup that finds commands still busy."""
         assert self._p.dev is not None
         if self.sleep is not None:
             result = lifecycle.suspend_continue(self._p.dev, self.sleep, timed_out=True)
             self.sleep = result if isinstance(result, SuspendSleep) else None
+            if self.sleep is not None:
+                return
         self.susp_pc = SuspendPc.RUNNING
 
     def _on_resume(self, cancelled: bool) -> None:
@@ -548,6 +598,7 @@ class ReferenceImplementation:
             # reference single-steps it instead, which the model (one segment) cannot say
             length = min(length, 10 * _PAGE)
         buffer = self._p.mem.alloc(length, setup.bio_offset if data else 0)
+        self.bio_frames.update(range(buffer.pfn, buffer.pfn + (len(buffer.mem) >> PAGE_SHIFT)))
         # bios never overlap: 256 blkif sectors apart, in the disk's own sectors
         block = bio * 256 * SECTOR // setup.sector_size
         bp = Bio(command, block, length, flags, buffer, bio_disk=sc.xbd_disk, bio_id=bio)
@@ -667,6 +718,102 @@ def check_request(p: Platform, request: BackendRequest) -> None:
         raise bad(f"segments cover {total} bytes of a {bp.bio_bcount}-byte bio")
 
 
+class ResourceLeak(DriverFault):
+    """The driver holds other resources than its abstract state says (``where``: the
+    seed function that releases them, ``xbd_free``; see :func:`check_resources`)."""
+
+
+def transport_held(fields: Mapping[str, Any]) -> bool:
+    """Whether the model's state says the driver holds a transport (a ring, its grants
+    and an event channel): once it has published one (``fe_published``: ``ring-ref``
+    and ``event-channel`` written, by ``xbd_initialize``) it holds it, through a
+    suspend and through closing; a resume that is not cancelled frees it
+    (``xbd_free``) and at once builds and publishes the next one."""
+    return bool(fields["fe_published"])
+
+
+def _read_uint(p: Platform, key: str) -> int | None:
+    """The back end's ``key`` as an unsigned number (``None``: absent or not a number)."""
+    value = p.xenstore.read(f"{p.back_path}/{key}")
+    return int(value) if value is not None and value.isdigit() else None
+
+
+def check_resources(impl: ReferenceImplementation) -> None:
+    """The resource audit (raises :class:`ResourceLeak`): what the driver holds of the
+    platform's grant table, memory and event channels is what its current connection
+    needs, as the abstract state says (:func:`transport_held`), and nothing of an
+    earlier one.  The counts are the FreeBSD driver's own pools, which the model's
+    fields abstract (``grants_free`` counts the request pool only):
+
+    * grant references granted from the ring reserve (ring and indirection pages):
+      exactly the live ring's ``xbd_ring_ref[0 .. xbd_ring_pages - 1]`` (one a page)
+      while a transport is held, plus each live command's ``cm_indirectionrefs``;
+      none otherwise.  A reference whose access was ended but not returned to the pool
+      (the seed's ``ring-grant-references-leak``) is no longer granted;
+    * pages of guest memory (the data buffers of the bios aside): the ring's pages and
+      the live commands' indirection pages;
+    * event channel ports bound: one while a transport is held, none otherwise.
+
+    The seed's ``xbd_free`` (resume) releases all of it before ``xbd_initialize``
+    takes the next."""
+    p = impl._p
+    sc = p.softc()
+    held = transport_held({"fe_published": _fe_published(p)})
+    table = p.gnttab
+    want_refs: set[int] = set()
+    want_frames: set[int] = set()
+    sring = sc.xbd_ring.sring
+    if held:
+        if sring is None:
+            raise ResourceLeak("xbd_alloc_ring", "a transport is held but no ring is allocated")
+        pages = sc.xbd_ring_pages
+        # the offer the last xbd_initialize read: the back end's keys when the transport
+        # was published (the event that wrote event-channel)
+        epoch = sum(1 for path, _ in p.xenstore.writes if path == f"{p.front_path}/event-channel")
+        if epoch != impl.epoch_seen:
+            impl.epoch_seen = epoch
+            impl.ring_offer = (
+                _read_uint(p, "max-ring-page-order"),
+                _read_uint(p, "max-ring-pages"),
+            )
+        offered = negotiated_ring_pages(*impl.ring_offer)
+        if offered is not None and pages != offered:
+            raise ResourceLeak(
+                "xbd_initialize", f"a ring of {pages} pages for an offer of {offered}"
+            )
+        ring_refs = [r for r in sc.xbd_ring_ref[:pages] if r != GRANT_REF_INVALID]
+        if len(set(ring_refs)) != pages:
+            raise ResourceLeak(
+                "xbd_alloc_ring", f"{len(set(ring_refs))} ring grant references for {pages} pages"
+            )
+        want_refs.update(ring_refs)
+        page = sring.page
+        want_frames.update(range(page.pfn, page.pfn + (len(page.mem) >> PAGE_SHIFT)))
+    for cm in sc.xbd_shadow or []:
+        ind = cm.cm_indirectionpages
+        if ind is not None:
+            want_refs.update(cm.cm_indirectionrefs[: sc.xbd_max_request_indirectpages])
+            want_frames.update(range(ind.pfn, ind.pfn + (len(ind.mem) >> PAGE_SHIFT)))
+    if isinstance(table, DeferredCallbackGrantTable):
+        granted = {r for r in table.ring_refs if table.flags[r] & GTF_permit_access}
+        if granted != want_refs:
+            raise ResourceLeak(
+                "xbd_free",
+                f"ring and indirection grants held {sorted(granted)}, "
+                f"the connection's {sorted(want_refs)}",
+            )
+    frames = set(p.mem.frames) - impl.bio_frames
+    if frames != want_frames:
+        raise ResourceLeak(
+            "xbd_free", f"{len(frames)} pages held, the connection's {len(want_frames)}"
+        )
+    channels = p.evtchn
+    if isinstance(channels, CountingEventChannels) and channels.bound != int(held):
+        raise ResourceLeak(
+            "xbd_free", f"{channels.bound} event channel ports bound, the connection's {int(held)}"
+        )
+
+
 def _ring_positions(sc: Softc, sizes: Sizes) -> tuple[set[int], dict[int, int]]:
     """The ids of requests written but not published, and ``id -> status`` of the
     responses produced but not consumed."""
@@ -687,6 +834,28 @@ def _ring_positions(sc: Softc, sizes: Sizes) -> tuple[set[int], dict[int, int]]:
         answered[rsp_id] = status
         idx = (idx + 1) & 0xFFFF_FFFF
     return private, answered
+
+
+def _disk_state(p: Platform) -> DiskState:
+    """The model's ``disk`` as the disk layer sees it: the driver's last disk that GEOM
+    still has (created and not destroyed), gone or present; none when ``disk_destroy``
+    took it (``xbd_closing``).  Read off the platform's disk list, not the softc's
+    pointer, so a disk the driver forgets without destroying it is still there."""
+    live = [d for d in p.disks if d.created and not d.destroyed]
+    if not live:
+        return DiskState.NONE
+    return DiskState.GONE if live[-1].gone else DiskState.PRESENT
+
+
+def _fe_published(p: Platform) -> bool:
+    """The model's ``fe_published``: the front end's ``ring-ref`` and ``event-channel``.
+
+    One ring page: ring-ref; several (ring-page-order): ring-ref0 .. ring-ref<N-1>
+    (blkif.h); a key under the other name is not one the back end reads."""
+    xs, front = p.xenstore, p.front_path
+    multi = xs.read(f"{front}/ring-page-order") is not None
+    ring_ref = xs.read(f"{front}/ring-ref0" if multi else f"{front}/ring-ref")
+    return ring_ref is not None and xs.read(f"{front}/event-channel") is not None
 
 
 def abstract_state(impl: ReferenceImplementation) -> dict[str, Any]:
@@ -714,9 +883,7 @@ def abstract_state(impl: ReferenceImplementation) -> dict[str, Any]:
     fields["be_flush"] = xs.read(f"{back}/feature-flush-cache") == "1"
     # one ring page: ring-ref; several (ring-page-order): ring-ref0 .. ring-ref<N-1>
     # (blkif.h); a key under the other name is not one the back end reads
-    multi = xs.read(f"{front}/ring-page-order") is not None
-    ring_ref = xs.read(f"{front}/ring-ref0" if multi else f"{front}/ring-ref")
-    fields["fe_published"] = ring_ref is not None and xs.read(f"{front}/event-channel") is not None
+    fields["fe_published"] = _fe_published(p)
     fields["transport_epoch"] = sum(1 for path, _ in xs.writes if path == f"{front}/event-channel")
     # ---- the tool stack (the environment, played by the adapter)
     fields["susp_pc"] = int(impl.susp_pc)
@@ -725,10 +892,7 @@ def abstract_state(impl: ReferenceImplementation) -> dict[str, Any]:
     # ---- the softc
     fields["drv_state"] = int(sc.xbd_state)
     fields["users"] = sc.xbd_users
-    disk = sc.xbd_disk
-    fields["disk"] = int(
-        DiskState.NONE if disk is None else DiskState.GONE if disk.gone else DiskState.PRESENT
-    )
+    fields["disk"] = int(_disk_state(p))
     fields["fe_barrier"] = bool(flags & XBDF_BARRIER)
     fields["fe_flush"] = bool(flags & XBDF_FLUSH)
     fields["io_pc"] = int(IoPc.STARTIO if sc.xbd_io_lock.depth > 0 else IoPc.IDLE)

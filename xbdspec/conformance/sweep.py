@@ -44,11 +44,32 @@ MAX_BIO_SECTORS = 2048
 #: page for the data's offset, and a bounded list of bio lengths.
 SETUP_LIMITS = {
     "ring_page_order": 64,
+    "max_ring_pages": 0xFFFF_FFFF,
     "indirect_segments": 0xFFFF_FFFF,
     "sector_size": 0xFFFF_FFFF,
     "bio_offset": 4095,
     "bio_sectors": 1024,
 }
+
+
+#: The FreeBSD front end's ring limit (``XBD_MAX_RING_PAGES``).
+MAX_RING_PAGES = 32
+
+
+def negotiated_ring_pages(order: int | None, legacy: int | None) -> int | None:
+    """The ring pages a FreeBSD front end uses for a back end that offers
+    ``max-ring-page-order`` ``order`` and the legacy ``max-ring-pages`` ``legacy``
+    (``None``: not written): ``2**order`` pages, or ``legacy`` when written, at least one,
+    at most :data:`MAX_RING_PAGES`, rounded down to a power of two (``xbd_initialize``;
+    blkif.h asks for a power of two).  ``None`` for an order of 31 or more, which the
+    seed shifts past its ``int`` (finding ``ring-page-order-shift``)."""
+    if order is not None and order >= 31:
+        return None
+    pages = 1 << (order or 0)
+    if legacy is not None:
+        pages = legacy
+    pages = min(max(pages, 1), MAX_RING_PAGES)
+    return 1 << (pages.bit_length() - 1)
 
 
 @dataclass(frozen=True)
@@ -57,6 +78,8 @@ class BackendSetup:
 
     Attributes:
         ring_page_order: ``max-ring-page-order`` written (``None``: not written, one page).
+        max_ring_pages: the legacy ``max-ring-pages`` written (``None``: not written); it
+            overrides the order, and a count that is not a power of two is rounded down.
         indirect_segments: ``feature-max-indirect-segments`` written (``None``: not).
         sector_size: the ``sector-size`` the back end publishes.
         bio_sectors: each bio's length in 512-byte sectors, by bio number (cycled).
@@ -64,6 +87,7 @@ class BackendSetup:
     """
 
     ring_page_order: int | None = None
+    max_ring_pages: int | None = None
     indirect_segments: int | None = None
     sector_size: int = SECTOR
     bio_sectors: tuple[int, ...] = (PAGE_SECTORS,)
@@ -83,7 +107,7 @@ class BackendSetup:
     @property
     def ring_pages(self) -> int:
         """The ring pages the seed negotiates (it takes what is offered, up to 32)."""
-        return 1 if self.ring_page_order is None else min(1 << self.ring_page_order, 32)
+        return negotiated_ring_pages(self.ring_page_order, self.max_ring_pages) or 1
 
     @property
     def request_segments(self) -> int:
@@ -105,6 +129,7 @@ class BackendSetup:
         """Plain values, for reports and replay headers."""
         return {
             "ring_page_order": self.ring_page_order,
+            "max_ring_pages": self.max_ring_pages,
             "indirect_segments": self.indirect_segments,
             "sector_size": self.sector_size,
             "bio_sectors": list(self.bio_sectors),
@@ -131,7 +156,7 @@ class BackendSetup:
                     f"numbers from 1 to {MAX_BIO_SECTORS} (a bio of at most 1 MiB)",
                 )
             values["bio_sectors"] = tuple(sectors)
-        for name in ("ring_page_order", "indirect_segments"):
+        for name in ("ring_page_order", "max_ring_pages", "indirect_segments"):
             limit = SETUP_LIMITS[name]
             if values.get(name) is not None and (
                 type(values[name]) is not int or not 0 <= values[name] <= limit
@@ -208,7 +233,7 @@ _BIG_BIOS = (PAGE_SECTORS, 12 * PAGE_SECTORS, (_INDIRECT - 1) * PAGE_SECTORS, 1)
 LIFE_CYCLE_WEIGHTS: tuple[tuple[str, float], ...] = (
     ("suspend", 3.0),
     ("suspend_drained", 3.0),
-    ("suspend_timeout", 1.5),
+    ("suspend_timeout", 4.0),
     ("resume", 3.0),
     ("unplug", 1.5),
     ("backend_offline", 3.0),
@@ -230,8 +255,10 @@ REQUEST_PATH_WEIGHTS: tuple[tuple[str, float], ...] = (
 #: The reference's default sweep.  Every configuration keeps the model's abstraction
 #: (see :mod:`.reference_adapter`); between them they reach a command shortage, a grant
 #: shortage with its callback, a full ring, the ring indices' wrap and the seed's start
-#: at 0, two suspend cycles, two users, multi-page rings, indirect requests, 4 KiB
-#: sectors and bios from one sector to 32 pages.
+#: at 0, two suspend cycles, two users, multi-page rings (an order of 2, an order past
+#: the front end's 32-page limit, the legacy ``max-ring-pages`` with a count that is not
+#: a power of two), indirect requests, 4 KiB sectors and bios from one sector to 32
+#: pages.
 REFERENCE_SWEEP: tuple[Configuration, ...] = (
     Configuration("command-shortage", _sizes(11)),
     Configuration("grant-shortage", _sizes(11, grants=11)),
@@ -265,9 +292,21 @@ REFERENCE_SWEEP: tuple[Configuration, ...] = (
         _sizes(11, suspends=2),
         BackendSetup(sector_size=4096, bio_sectors=(PAGE_SECTORS,)),
     ),
-    Configuration("two-users", _sizes(11, max_users=2, ring_slots=2, grants=11)),
-    # the life cycle often: suspends, unplugs, closes, responses while suspended
-    Configuration("life-cycle", _sizes(11, suspends=2), weights=LIFE_CYCLE_WEIGHTS),
+    # the legacy max-ring-pages key with a count that is not a power of two (the seed
+    # rounds it down to a two-page ring)
+    Configuration(
+        "two-users",
+        _sizes(11, max_users=2, ring_slots=2, grants=11),
+        BackendSetup(max_ring_pages=3),
+    ),
+    # the life cycle often: suspends, unplugs, closes, responses while suspended; an
+    # order past the front end's 32-page limit
+    Configuration(
+        "life-cycle",
+        _sizes(11, suspends=2),
+        BackendSetup(ring_page_order=6),
+        weights=LIFE_CYCLE_WEIGHTS,
+    ),
     # the request path often, with deferred and failed mappings: single-stepped writes
     # waiting on READY, their mapping failing when they are finally sent
     Configuration(
