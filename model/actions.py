@@ -14,7 +14,7 @@ from typing import Any
 from .draft import Draft
 from .expr import all_of, any_of, count_true, ite, negate, per_state, u32_add, u32_sub
 from .state import Sizes
-from .vocabulary import BioResult, BioStage, BlkifOp, BlkifStatus, Place, RingStage
+from .vocabulary import BioResult, BioStage, BlkifOp, BlkifStatus, DumpPc, Place, RingStage
 
 # --------------------------------------------------------------------------- predicates
 
@@ -52,6 +52,23 @@ def is_head_bio(s: Any, b: int) -> Any:
 def some_bio_queued(s: Any) -> Any:
     """The bio queue is not empty."""
     return any_of(*(st == BioStage.QUEUED for st in s.bio_stage))
+
+
+def dump_chunk_at(s: Any, k: Sizes, c: int) -> Any:
+    """Command ``c`` carries a chunk of a dump: it is off the free list with no bio
+    (``cm_bp`` NULL, ``cm_complete = xbd_dump_complete``, seed lines 464-465)."""
+    return all_of(s.cmd_place[c] != Place.FREE, s.cmd_bio[c] == k.no_bio)
+
+
+def guest_runs(s: Any) -> Any:
+    """The guest's threads run: no kernel dump is in progress.  ``xbd_dump`` is called
+    on a stopped system (a panic, or ddb's ``dump``): no xenwatch handler, interrupt
+    thread, disk entry point, bus_dma or grant callback runs until it returns."""
+    return s.dump_pc == DumpPc.IDLE
+
+
+#: the condition of every guest-side step: no dump in progress (see :func:`guest_runs`)
+GUEST = (("the guest runs: no kernel dump is in progress (xbd_dump)", guest_runs),)
 
 
 # --------------------------------------------------------------------------- freeze and thaw
@@ -141,6 +158,30 @@ def fail_mapping(d: Draft, k: Sizes, c: int) -> None:
     complete_bio(d, k, c, BioResult.EIO)
     cm_thaw(d, c)
     free_command(d, k, c)
+
+
+def service_ring(d: Draft, s: Any, k: Sizes) -> None:
+    """The body of ``xbd_int`` (seed lines 330-405), without the event channel: every
+    answered command releases its freeze and its grant; a bio's command completes its
+    bio with the response's status and is freed (``xbd_bio_complete``); a dump chunk
+    keeps its status and goes on COMPLETE (``cm_complete``, ``xbd_dump_complete``);
+    ``rsp_event`` asks for the next response; WAIT_IDLE thaws when BUSY is empty.  The
+    caller runs ``xbd_startio`` after it."""
+    for c in range(k.commands):
+        answered = s.cmd_stage[c] == RingStage.ANSWERED
+        chunk = all_of(answered, s.cmd_bio[c] == k.no_bio)
+        cm_thaw(d, c, when=answered)
+        result = ite(s.cmd_status[c] == BlkifStatus.OKAY, BioResult.OK, BioResult.EIO)
+        complete_bio(d, k, c, result, when=answered)
+        # a dump chunk: its grant ended (gnttab_end_foreign_access_references), parked
+        d.grants_free = ite(chunk, d.grants_free + d.cmd_grants[c], d.grants_free)
+        d.set_at("cmd_grants", c, ite(chunk, 0, d.cmd_grants[c]))
+        d.set_at("cmd_stage", c, ite(chunk, RingStage.NONE, d.cmd_stage[c]))
+        d.set_at("cmd_place", c, ite(chunk, Place.COMPLETE, d.cmd_place[c]))
+        free_command(d, k, c, when=all_of(answered, s.cmd_bio[c] != k.no_bio))
+    d.rsp_cons = s.rsp_prod
+    d.rsp_event = u32_add(s.rsp_prod, 1)
+    thaw(d, "flag_wait_idle", when=negate(some_command_at(d, Place.BUSY)))
 
 
 def publish(d: Draft) -> None:

@@ -297,13 +297,17 @@ class TransitionTable:
         seed: str,
         quote: Quote | None = None,
         deviation: str | None = None,
+        requires: Sequence[tuple[str, Callable[[Any], Any]]] = (),
     ) -> Callable[[type], type]:
         """Class decorator: ``guard`` and ``effect`` static methods become a transition.
 
         The class name becomes the transition's name (snake_case) and its docstring
         the transition's documentation.  Instead of ``guard``, a class may define
         ``conditions(s, p)``: the guard's conjuncts as ``(what it requires, expression)``
-        pairs; the guard is then their conjunction.
+        pairs; the guard is then their conjunction.  ``requires`` adds conditions shared
+        by many steps, as ``(what it requires, predicate of the state)`` pairs: they are
+        conjoined with the guard (and lead the conditions), so every interpretation sees
+        them as part of the guard.
         """
 
         def register(cls: type) -> type:
@@ -321,6 +325,12 @@ class TransitionTable:
                 )
             if not cls.__doc__:
                 raise DeclarationError(f"transition class {cls.__name__} needs a docstring.")
+            guard_fn = guard.__func__
+            conditions_fn = conditions.__func__ if isinstance(conditions, staticmethod) else None
+            if requires:
+                guard_fn = _with_requirements(guard_fn, tuple(requires))
+                if conditions_fn is not None:
+                    conditions_fn = _conditions_with(conditions_fn, tuple(requires))
             self.transitions.append(
                 Transition(
                     name=name,
@@ -329,15 +339,13 @@ class TransitionTable:
                     source=tuple(source),
                     dest=dest,
                     params=tuple(params),
-                    guard=guard.__func__,
+                    guard=guard_fn,
                     effect=effect.__func__,
                     seed=seed,
                     doc=" ".join(cls.__doc__.split()),
                     quote=quote,
                     deviation=deviation,
-                    conditions=conditions.__func__
-                    if isinstance(conditions, staticmethod)
-                    else None,
+                    conditions=conditions_fn,
                 )
             )
             return cls
@@ -352,6 +360,25 @@ def _conjunction(
         return all_of(*(cond for _, cond in conditions(s, p)))
 
     return guard
+
+
+def _with_requirements(
+    guard: Callable[[Any, Any], Any], requires: tuple[tuple[str, Callable[[Any], Any]], ...]
+) -> Callable[[Any, Any], Any]:
+    def guarded(s: Any, p: Any) -> Any:
+        return all_of(*(holds(s) for _, holds in requires), guard(s, p))
+
+    return guarded
+
+
+def _conditions_with(
+    conditions: Callable[[Any, Any], list[tuple[str, Any]]],
+    requires: tuple[tuple[str, Callable[[Any], Any]], ...],
+) -> Callable[[Any, Any], list[tuple[str, Any]]]:
+    def listed(s: Any, p: Any) -> list[tuple[str, Any]]:
+        return [(what, holds(s)) for what, holds in requires] + conditions(s, p)
+
+    return listed
 
 
 def _snake(name: str) -> str:

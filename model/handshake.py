@@ -86,6 +86,7 @@ class Unplug:
     source=[SuspendPc.RUNNING],
     dest=SuspendPc.DRAINING,
     seed="xbd_suspend",
+    requires=a.GUEST,
 )
 class SuspendBegin:
     """The guest suspends: the driver stops issuing requests and waits for the ring
@@ -437,6 +438,7 @@ def seen(s: Any) -> dict[str, Any]:
     source=[X.Initialising],
     dest=X.Initialised,
     seed="xbd_backend_changed (InitWait, Initialised), xbd_initialize, xbd_alloc_ring",
+    requires=a.GUEST,
 )
 class FrontendInitialise:
     """The back end published its limits: the front end negotiates the ring, grants
@@ -460,6 +462,7 @@ class FrontendInitialise:
     source=[X.Initialising],
     dest=X.Initialised,
     seed="xbd_resume, xbd_initialize; blkif.h (allowed shortcut)",
+    requires=a.GUEST,
 )
 class FrontendInitialiseEarly:
     """The shortcut ``blkif.h`` allows: the front end negotiates with defaults and goes
@@ -483,6 +486,7 @@ class FrontendInitialiseEarly:
     source=FRONT_LIVE,
     dest=X.Closing,
     seed="xenbus.h Closing (the front end closes first: guest shutdown, xenbus_dev_shutdown)",
+    requires=a.GUEST,
 )
 class FrontendShutdown:
     """The guest shuts the device down with nobody using it: the front end closes
@@ -512,6 +516,7 @@ class FrontendShutdown:
     source=[X.Initialised],
     dest=X.Connected,
     seed="xbd_backend_changed (Connected), xbd_connect, xbd_instance_create",
+    requires=a.GUEST,
 )
 class FrontendConnect:
     """The back end is connected: the front end reads the disk's properties and the
@@ -559,6 +564,7 @@ class FrontendConnectLocked:
     source=FRONT_LIVE,
     dest=X.Closing,
     seed="xbd_backend_changed (Closing), xbd_closing",
+    requires=a.GUEST,
 )
 class FrontendClose:
     """The back end is closing and nobody has the disk open: the front end goes to
@@ -578,6 +584,7 @@ class FrontendClose:
     component="frontend",
     source=FRONT_LIVE,
     seed="xbd_backend_changed (Closing with users), disk_gone",
+    requires=a.GUEST,
 )
 class FrontendDiskGone:
     """The back end is closing but the disk is open: the disk withers (``disk_gone``)
@@ -609,6 +616,7 @@ class FrontendDiskGone:
     component="frontend",
     source=ALL_STATES,
     seed="xbd_backend_changed (nothing to do)",
+    requires=a.GUEST,
 )
 class FrontendIgnoresBackend:
     """A watch event that asks nothing of the front end (Unknown, Initialising,
@@ -651,7 +659,7 @@ class FrontendClosed:
 # --------------------------------------------------------------------------- open and close
 
 
-@step(event="open", component="frontend", source=ALL_STATES, seed="xbd_open")
+@step(event="open", component="frontend", source=ALL_STATES, seed="xbd_open", requires=a.GUEST)
 class Open:
     """A user opens the disk, while the front end is not closing it."""
 
@@ -678,7 +686,7 @@ def last_close_closes(s: Any) -> Any:
     return all_of(s.users == 1, s.be_state == X.Closing, one_of(s.fe_state, FRONT_LIVE))
 
 
-@step(event="close", component="frontend", source=ALL_STATES, seed="xbd_close")
+@step(event="close", component="frontend", source=ALL_STATES, seed="xbd_close", requires=a.GUEST)
 class Close:
     """A user closes the disk, once its I/O has completed."""
 
@@ -697,6 +705,7 @@ class Close:
     source=FRONT_LIVE,
     dest=X.Closing,
     seed="xbd_close, xbd_closing",
+    requires=a.GUEST,
 )
 class CloseLastUser:
     """The last user closes the disk after the back end asked to close: the front end

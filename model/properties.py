@@ -33,6 +33,7 @@ from .vocabulary import (
     BlkifOp,
     DiskState,
     DriverState,
+    DumpPc,
     FrontPc,
     IoPc,
     Place,
@@ -69,7 +70,8 @@ def no_thaw_underflow(s: Any, k: Any) -> Any:
 
 def queue_exclusive(s: Any, k: Any) -> Any:
     """No two commands carry the same bio, and a command carrying a bio is on a queue
-    other than FREE (or waits for its mapping).
+    other than FREE (or waits for its mapping); outside a dump, a command off the free
+    list carries a bio (a dump's chunks carry none: ``cm_bp`` is NULL).
 
     The seed's queue helpers panic when a command is put on a second queue; a bio
     carried twice would be sent and completed twice.  Source: ``block.h``
@@ -83,8 +85,16 @@ def queue_exclusive(s: Any, k: Any) -> Any:
             for c in range(n)
             for e in range(c + 1, n)
         ),
-        # a command carries a bio exactly when it is not free
-        *((s.cmd_bio[c] != k.no_bio) == (s.cmd_place[c] != Place.FREE) for c in range(n)),
+        # a command carrying a bio is not free
+        *(implies(s.cmd_bio[c] != k.no_bio, s.cmd_place[c] != Place.FREE) for c in range(n)),
+        # outside a dump, a command carries a bio exactly when it is not free
+        *(
+            implies(
+                s.dump_pc == DumpPc.IDLE,
+                (s.cmd_bio[c] != k.no_bio) == (s.cmd_place[c] != Place.FREE),
+            )
+            for c in range(n)
+        ),
     )
 
 
@@ -120,14 +130,27 @@ def command_conservation(s: Any, k: Any) -> Any:
                 place == Place.NONE,
                 all_of(s.cmd_async[c], s.cmd_frozen[c], s.cmd_grants[c] == k.grants_per_request),
             ),
-            # the READY command is a single-stepped write waiting for the ring to drain
+            # a READY command is a single-stepped write waiting for the ring to drain,
+            # or a dump's chunk (no bio, not single-stepped) waiting for xbd_startio
             implies(
                 place == Place.READY,
                 all_of(
-                    s.cmd_qfreeze[c],
+                    s.cmd_qfreeze[c] == (s.cmd_bio[c] != k.no_bio),
                     negate(s.cmd_frozen[c]),
                     s.cmd_op[c] == BlkifOp.WRITE,
                     s.cmd_grants[c] == k.grants_per_request,
+                ),
+            ),
+            # a command on COMPLETE is a dump's answered chunk: its grant ended
+            implies(
+                place == Place.COMPLETE,
+                all_of(
+                    s.cmd_bio[c] == k.no_bio,
+                    negate(s.cmd_frozen[c]),
+                    negate(s.cmd_qfreeze[c]),
+                    negate(s.cmd_async[c]),
+                    s.cmd_grants[c] == 0,
+                    s.cmd_op[c] == BlkifOp.WRITE,
                 ),
             ),
             # a freeze is held by a single-stepped command or one whose mapping was
@@ -454,7 +477,9 @@ def aux_bio_order(s: Any, k: Any) -> Any:
             # every bio before one a command carries has left the bio queue
             parts.append(
                 implies(
-                    all_of(s.cmd_place[c] != Place.FREE, j < s.cmd_bio[c]),
+                    all_of(
+                        s.cmd_place[c] != Place.FREE, j < s.cmd_bio[c], s.cmd_bio[c] != k.no_bio
+                    ),
                     one_of(s.bio_stage[j], (BioStage.HELD, BioStage.DONE)),
                 )
             )
@@ -462,15 +487,19 @@ def aux_bio_order(s: Any, k: Any) -> Any:
 
 
 def aux_waiting_write(s: Any, k: Any) -> Any:
-    """At most one command waits on READY; WAIT_IDLE is set only while one does; once
-    WAIT_IDLE is thawed, everything still in flight holds a freeze; a single-stepped
-    command in flight holds its freeze.
+    """At most one bio's command waits on READY; WAIT_IDLE is set only while one does;
+    once WAIT_IDLE is thawed, everything still in flight holds a freeze; a
+    single-stepped command in flight holds its freeze.  (A dump's chunks wait on READY
+    too, carrying no bio.)
 
     Supports SingleStepOrdering.  Source: ``xbd_bio_command``, ``xbd_int``.
     """
-    ready = a.some_command_at(s, Place.READY)
+    waiting = [
+        all_of(s.cmd_place[c] == Place.READY, s.cmd_bio[c] != k.no_bio) for c in range(k.commands)
+    ]
+    ready = any_of(*waiting)
     parts = [
-        count_true(*a.commands_at(s, Place.READY)) <= 1,
+        count_true(*waiting) <= 1,
         implies(s.flag_wait_idle, ready),
     ]
     for c in range(k.commands):
@@ -478,6 +507,71 @@ def aux_waiting_write(s: Any, k: Any) -> Any:
         parts += [
             implies(all_of(ready, negate(s.flag_wait_idle), out), s.cmd_frozen[c]),
             implies(all_of(out, s.cmd_qfreeze[c]), s.cmd_frozen[c]),
+        ]
+    return all_of(*parts)
+
+
+def dump_leaves_nothing(s: Any, k: Any) -> Any:
+    """When no dump is in progress, no dump chunk is queued, in flight or parked on
+    COMPLETE.
+
+    ``xbd_dump``'s chunks point into the dumper's buffer (``cm_data = virtual``, seed
+    line 460), which is the dumper's only until the call returns; a chunk left behind
+    is written later from whatever that memory holds then, and its command, parked by
+    ``xbd_dump_complete`` on COMPLETE, is off the free list until another dump.  The
+    seed's ``EBUSY`` exits (lines 445-455) leave the chunks queued so far on READY:
+    *dump-ebusy-strands-ready*.  Source: ``xbd_dump``, ``xbd_dump_complete``.
+    """
+    return implies(
+        s.dump_pc == DumpPc.IDLE,
+        all_of(*(negate(a.dump_chunk_at(s, k, c)) for c in range(k.commands))),
+    )
+
+
+def aux_dump_chunks(s: Any, k: Any) -> Any:
+    """A dump's chunk is a WRITE, never single-stepped or deferred, on READY, BUSY or
+    COMPLETE; before ``xbd_startio`` only on READY, quiesced, with nothing on COMPLETE;
+    and a dump is in progress only on a connected disk with no deferred load.
+
+    Supports DumpLeavesNothing.  Source: ``xbd_dump``, ``xbd_quiesce``, ``xbd_int``.
+    """
+    parts = [
+        # the guest is stopped on a connected disk, with no bus_dma load deferred
+        implies(
+            s.dump_pc != DumpPc.IDLE,
+            all_of(
+                s.drv_state == DriverState.CONNECTED,
+                s.disk == DiskState.PRESENT,
+                s.fe_pc == FrontPc.IDLE,
+                negate(a.some_command_at(s, Place.NONE)),
+            ),
+        ),
+        # the chunk loop runs only in the first phase
+        implies(s.dump_pc != DumpPc.QUIESCE, s.dump_chunks_left == 0),
+    ]
+    for c in range(k.commands):
+        chunk = a.dump_chunk_at(s, k, c)
+        place = s.cmd_place[c]
+        parts += [
+            # a chunk is a plain write
+            implies(
+                chunk,
+                all_of(
+                    s.cmd_op[c] == BlkifOp.WRITE,
+                    negate(s.cmd_qfreeze[c]),
+                    negate(s.cmd_async[c]),
+                    one_of(place, (Place.READY, Place.BUSY, Place.COMPLETE)),
+                ),
+            ),
+            # before xbd_startio every chunk is on READY
+            implies(all_of(chunk, s.dump_pc == DumpPc.QUIESCE), place == Place.READY),
+            # the chunk loop runs quiesced: no command is busy, the lock is free
+            implies(
+                all_of(chunk, s.dump_pc == DumpPc.QUIESCE),
+                all_of(s.io_pc == IoPc.IDLE, negate(a.some_command_at(s, Place.BUSY))),
+            ),
+            # COMPLETE holds only the answered chunks of the dump polling now
+            implies(place == Place.COMPLETE, s.dump_pc == DumpPc.POLL),
         ]
     return all_of(*parts)
 
@@ -659,6 +753,19 @@ INVARIANTS: tuple[Invariant, ...] = (
         aux_bio_order,
         aux_bio_order.__doc__ or "",
         "xbd_strategy, xbd_bio_command",
+        auxiliary=True,
+    ),
+    Invariant(
+        "DumpLeavesNothing",
+        dump_leaves_nothing,
+        dump_leaves_nothing.__doc__ or "",
+        "xbd_dump, xbd_dump_complete; dump-ebusy-strands-ready",
+    ),
+    Invariant(
+        "AuxDumpChunks",
+        aux_dump_chunks,
+        aux_dump_chunks.__doc__ or "",
+        "xbd_dump, xbd_quiesce, xbd_int",
         auxiliary=True,
     ),
     Invariant(

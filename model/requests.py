@@ -117,6 +117,15 @@ def _may_send(s: Any, k: Any, b: int, c: int) -> Any:
     )
 
 
+def loads_at_once_in_dump(s: Any, p: Any) -> Any:
+    """During a kernel dump every bus_dma load answers at once.  An abstraction, not the
+    seed's guarantee: a deferred load's callback, or a failure's, would come from a
+    thread the stopped system does not run, and ``xbd_quiesce`` waits for BUSY only (as
+    ``xbd_suspend`` does: *suspend-ignores-deferred-mappings*), so the model leaves
+    such a dump out rather than state what the seed cannot do."""
+    return any_of(a.guest_runs(s), p.dma == Dma.IMMEDIATE)
+
+
 def bind(d: Draft, s: Any, k: Any, b: int, c: int) -> None:
     """The first half of ``xbd_bio_command``: command ``c`` takes bio ``b``."""
     d.set_at("bio_stage", b, BioStage.HELD)
@@ -148,6 +157,7 @@ def send(d: Draft, k: Any, c: int, dma: Dma) -> None:
     dest=STARTIO,
     params=[BIO, KIND],
     seed="xbd_strategy",
+    requires=a.GUEST,
 )
 class AcceptBio:
     """The disk layer submits bio ``bio`` to an open disk: it joins the bio queue and
@@ -212,7 +222,12 @@ class StartioSendReady:
 
     @staticmethod
     def guard(s: Any, p: Any) -> Any:
-        return all_of(p.dma != Dma.FAILED, may_dispatch(s, p.k), s.cmd_place[p.cmd] == Place.READY)
+        return all_of(
+            p.dma != Dma.FAILED,
+            loads_at_once_in_dump(s, p),
+            may_dispatch(s, p.k),
+            s.cmd_place[p.cmd] == Place.READY,
+        )
 
     @staticmethod
     def effect(s: Any, p: Any) -> dict[str, Any]:
@@ -236,7 +251,12 @@ class StartioSendReadyFails:
 
     @staticmethod
     def guard(s: Any, p: Any) -> Any:
-        return all_of(p.dma == Dma.FAILED, may_dispatch(s, p.k), s.cmd_place[p.cmd] == Place.READY)
+        return all_of(
+            p.dma == Dma.FAILED,
+            a.guest_runs(s),
+            may_dispatch(s, p.k),
+            s.cmd_place[p.cmd] == Place.READY,
+        )
 
     @staticmethod
     def effect(s: Any, p: Any) -> dict[str, Any]:
@@ -259,7 +279,7 @@ class StartioSendBio:
 
     @staticmethod
     def guard(s: Any, p: Any) -> Any:
-        return all_of(p.dma != Dma.FAILED, may_send_bio(s, p))
+        return all_of(p.dma != Dma.FAILED, loads_at_once_in_dump(s, p), may_send_bio(s, p))
 
     @staticmethod
     def effect(s: Any, p: Any) -> dict[str, Any]:
@@ -283,7 +303,7 @@ class StartioSendBioFails:
 
     @staticmethod
     def guard(s: Any, p: Any) -> Any:
-        return all_of(p.dma == Dma.FAILED, may_send_bio(s, p))
+        return all_of(p.dma == Dma.FAILED, a.guest_runs(s), may_send_bio(s, p))
 
     @staticmethod
     def effect(s: Any, p: Any) -> dict[str, Any]:
@@ -418,6 +438,7 @@ class StartioGrantShortage:
     source=[IDLE],
     params=[CMD],
     seed="xbd_queue_cb (deferred), xbd_flush_requests",
+    requires=a.GUEST,
 )
 class DeferredMappingDone:
     """A deferred bus_dma load completes: the request goes on the ring and is
@@ -442,6 +463,7 @@ class DeferredMappingDone:
     dest=STARTIO,
     params=[CMD],
     seed="xbd_queue_cb (deferred, error)",
+    requires=a.GUEST,
 )
 class DeferredMappingFails:
     """A deferred bus_dma load fails: the bio fails with EIO, the command is freed with
@@ -464,6 +486,7 @@ class DeferredMappingFails:
     source=[IDLE],
     dest=STARTIO,
     seed="xbd_restart_queue_callback",
+    requires=a.GUEST,
 )
 class GrantCallback:
     """Enough grant references are free again: the callback thaws GNT_SHORTAGE and
@@ -542,12 +565,13 @@ class BackendRespond:
     source=[IDLE],
     dest=STARTIO,
     seed="xbd_int, xbd_bio_complete, xbd_free_command",
+    requires=a.GUEST,
 )
 class Interrupt:
     """The front end takes every response on the ring: each command releases its
     freeze and grants, its bio completes with the response's status, the command is
-    freed; ``rsp_event`` asks for the next one; WAIT_IDLE thaws when BUSY is empty;
-    then ``xbd_startio`` runs."""
+    freed (a dump chunk goes on COMPLETE instead); ``rsp_event`` asks for the next
+    one; WAIT_IDLE thaws when BUSY is empty; then ``xbd_startio`` runs."""
 
     @staticmethod
     def guard(s: Any, p: Any) -> Any:
@@ -556,21 +580,18 @@ class Interrupt:
     @staticmethod
     def effect(s: Any, p: Any) -> dict[str, Any]:
         d = Draft(s)
-        k = p.k
-        for c in range(k.commands):
-            answered = s.cmd_stage[c] == RingStage.ANSWERED
-            a.cm_thaw(d, c, when=answered)
-            result = ite(s.cmd_status[c] == BlkifStatus.OKAY, BioResult.OK, BioResult.EIO)
-            a.complete_bio(d, k, c, result, when=answered)
-            a.free_command(d, k, c, when=answered)
-        d.rsp_cons = s.rsp_prod
-        d.rsp_event = u32_add(s.rsp_prod, 1)
+        a.service_ring(d, s, p.k)
         d.irq_pending = False
-        a.thaw(d, "flag_wait_idle", when=negate(a.some_command_at(d, Place.BUSY)))
         return d.changes
 
 
-@step(event="interrupt", component="io", source=[IDLE], seed="xbd_int (disconnected)")
+@step(
+    event="interrupt",
+    component="io",
+    source=[IDLE],
+    seed="xbd_int (disconnected)",
+    requires=a.GUEST,
+)
 class InterruptIgnored:
     """An interrupt while disconnected is dropped: ``xbd_int`` returns at once.
 

@@ -21,6 +21,8 @@ from .vocabulary import (
     BlkifStatus,
     DiskState,
     DriverState,
+    DumpPc,
+    DumpResult,
     FrontPc,
     IoPc,
     Place,
@@ -48,6 +50,9 @@ class Sizes:
         max_users: concurrent opens of the disk.
         ring_base: the value the ring indices start from.  The seed starts at 0;
             a base just below 2**32 makes every run cross the wrap-around.
+        dumps: calls the kernel dumper may make to ``xbd_dump`` (``d_dump``); each
+            asks for 1 to ``commands + 1`` chunks, so one more than the commands can
+            give finds ``EBUSY``.  The proofs take 1; the explorer's default runs 0.
     """
 
     commands: int = 2
@@ -59,6 +64,12 @@ class Sizes:
     unplugs: int = 1
     max_users: int = 1
     ring_base: int = 0xFFFF_FFFE
+    dumps: int = 1
+
+    @property
+    def max_dump_chunks(self) -> int:
+        """The most chunks one dump asks for: one more than the commands."""
+        return self.commands + 1
 
     @property
     def no_bio(self) -> int:
@@ -266,6 +277,31 @@ def fields(k: Sizes) -> list[Field]:
             "ring",
         ),
         Field("grants_free", integer(0, k.grants), "grant references free in the pool", "ring"),
+        # ---- the kernel dumper (xbd_dump, xbd_quiesce, xbd_dump_complete)
+        Field(
+            "dump_pc",
+            enumeration(DumpPc),
+            "where the dumper's call xbd_dump is (quiescing and queueing, or polling)",
+            "dump",
+        ),
+        Field(
+            "dumps_left",
+            integer(0, k.dumps),
+            "calls the kernel dumper may still make to xbd_dump",
+            "dump",
+        ),
+        Field(
+            "dump_chunks_left",
+            integer(0, k.max_dump_chunks),
+            "chunks xbd_dump's loop has still to queue (length left, in chunks)",
+            "dump",
+        ),
+        Field(
+            "dump_result",
+            enumeration(DumpResult),
+            "what the last xbd_dump returned (rc)",
+            "dump",
+        ),
     ]
 
 
@@ -325,4 +361,8 @@ def initial(k: Sizes, ring_base: Any) -> dict[str, Any]:
         "rsp_event": u32_add(ring_base, 1),
         "irq_pending": False,
         "grants_free": k.grants,
+        "dump_pc": DumpPc.IDLE,
+        "dumps_left": k.dumps,
+        "dump_chunks_left": 0,
+        "dump_result": DumpResult.NONE,
     }

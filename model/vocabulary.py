@@ -35,12 +35,14 @@ class DriverState(enum.IntEnum):
 
 class Place(enum.IntEnum):
     """Where a command is (``xbd_q_index_t``): a queue, or none while its mapping is
-    deferred.  The dump path's COMPLETE queue is not modelled (see docs/model.md)."""
+    deferred.  COMPLETE is the dump path's: ``xbd_dump_complete`` parks a finished dump
+    chunk there until ``xbd_dump`` collects it (seed lines 426-429, 474-482)."""
 
     FREE = 0
     READY = 1
     BUSY = 2
     NONE = 3
+    COMPLETE = 4
 
 
 class RingStage(enum.IntEnum):
@@ -130,6 +132,24 @@ class SuspendPc(enum.IntEnum):
     SUSPENDED = 2  # the guest is suspended; resume comes next
 
 
+class DumpPc(enum.IntEnum):
+    """Where the kernel dumper's call ``xbd_dump`` is (seed lines 431-484)."""
+
+    IDLE = 0  # no dump in progress
+    QUIESCE = 1  # the first xbd_quiesce, then the chunk loop under xbd_io_lock
+    POLL = 2  # xbd_startio ran; the second xbd_quiesce polls until BUSY drains
+
+
+class DumpResult(enum.IntEnum):
+    """What the last ``xbd_dump`` returned: 0, ``EIO`` (a chunk's response was not
+    OKAY) or ``EBUSY`` (no free command or grant references for a chunk)."""
+
+    NONE = 0  # no dump has returned yet
+    OK = 1
+    EIO = 2
+    EBUSY = 3
+
+
 class Dma(enum.IntEnum):
     """How bus_dma answers a load: at once, later (EINPROGRESS), or with an error."""
 
@@ -140,8 +160,11 @@ class Dma(enum.IntEnum):
 
 #: The events the driver performs by itself, inside a call the environment made: the
 #: iterations of ``xbd_startio``'s loop, the locked tail of ``xbd_connect`` and the second
-#: half of ``xbd_closing``.  Every other event is the environment's (the tool stack, the
-#: back end, xenstore, the disk layer, bus_dma, the grant table, the event channel).
+#: half of ``xbd_closing``, and the steps of ``xbd_dump`` after the dumper's call (the
+#: chunk loop, its ``EBUSY`` exits, ``xbd_startio``, ``xbd_quiesce``'s polls of ``xbd_int``,
+#: the collection of the COMPLETE queue).  Every other event is the environment's (the
+#: tool stack, the back end, xenstore, the disk layer, the kernel dumper, bus_dma, the
+#: grant table, the event channel).
 DRIVER_STEPS: frozenset[str] = frozenset(
     {
         "startio_done",
@@ -153,5 +176,18 @@ DRIVER_STEPS: frozenset[str] = frozenset(
         "grant_shortage",
         "connect_locked",
         "closing_done",
+        "dump_chunk",
+        "dump_ebusy",
+        "dump_startio",
+        "dump_poll",
+        "dump_grant_callback",
+        "dump_collect",
     }
 )
+
+#: The environment events that still happen while ``xbd_dump`` polls: the system is
+#: stopped (no xenwatch thread, interrupt thread, bus_dma or grant callback runs), but
+#: the back end in its own domain consumes and answers requests (``HYPERVISOR_yield``
+#: gives it the CPU, seed line 421).  A harness that runs ``xbd_dump`` as one call lets
+#: these happen inside it.
+DUMP_YIELD_EVENTS: frozenset[str] = frozenset({"backend_consume", "backend_respond"})

@@ -42,6 +42,7 @@ HANDSHAKE_SIZES = Sizes(
     suspends=1,
     unplugs=1,
     max_users=1,
+    dumps=0,
 )
 BMC_DEPTH = 20
 K_INDUCTION_MAX = 4

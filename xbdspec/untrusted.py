@@ -44,6 +44,7 @@ SIZE_BOUNDS: dict[str, tuple[int, int]] = {
     "unplugs": (0, 16),
     "max_users": (1, 16),
     "ring_base": (0, 0xFFFF_FFFF),
+    "dumps": (0, 16),
 }
 
 

@@ -42,7 +42,8 @@ def test_finding_replay_shows_the_same_violation_on_the_c_driver(
 ) -> None:
     sizes, steps = read(path)
     if any(step.event in C_UNSUPPORTED_EVENTS for step in steps):
-        pytest.skip(f"{path.name} needs suspend/resume, which the C adapter does not offer yet")
+        unsupported = sorted({s.event for s in steps} & C_UNSUPPORTED_EVENTS)
+        pytest.skip(f"{path.name} needs {unsupported}, which the C adapter does not offer yet")
     lock = LockStep(CDriverImplementation(seed_build), sizes)
     divergence = run_program(lock.impl, lock, steps)
     assert divergence is not None, f"{path.name}: the C driver shows no divergence"

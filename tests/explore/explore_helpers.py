@@ -9,10 +9,11 @@ from xbdspec.model.declaration import Progress, Spec, Transition
 from xbdspec.model.spec import build_spec
 from xbdspec.model.state import Sizes
 
-#: small enough for a test: two commands, one bio, no suspend, no unplug
-TINY = Sizes(commands=2, bios=1, ring_slots=2, grants=3, suspends=0, unplugs=0)
-#: still small, with a suspend and an unplug and a second bio
-SMALL = Sizes(commands=2, bios=2, ring_slots=1, grants=2, suspends=1, unplugs=1)
+#: small enough for a test: two commands, one bio, no suspend, no unplug, no dump
+TINY = Sizes(commands=2, bios=1, ring_slots=2, grants=3, suspends=0, unplugs=0, dumps=0)
+#: still small, with a suspend and an unplug and a second bio (no dump: the explorer's
+#: default runs explore none)
+SMALL = Sizes(commands=2, bios=2, ring_slots=1, grants=2, suspends=1, unplugs=1, dumps=0)
 
 #: the events of xbd_startio's loop, which the declaration's fairness calls "startio"
 STARTIO_LOOP = (

@@ -117,6 +117,22 @@ BREAKERS: dict[
         ONE_READ_IN_FLIGHT,
         lambda s: {"flag_wait_idle": True, "frozen": s.frozen + 1},
     ),
+    # the seed's EBUSY exit: a dump chunk left on READY once xbd_dump has returned
+    "DumpLeavesNothing": (
+        CONNECTED,
+        lambda s: {
+            "cmd_place": at(s.cmd_place, 0, Place.READY),
+            "cmd_op": at(s.cmd_op, 0, BlkifOp.WRITE),
+        },
+    ),
+    # a chunk on COMPLETE while the dump has not sent anything yet
+    "AuxDumpChunks": (
+        (*CONNECTED, ("dump", {"chunks": 1})),
+        lambda s: {
+            "cmd_place": at(s.cmd_place, 0, Place.COMPLETE),
+            "cmd_op": at(s.cmd_op, 0, BlkifOp.WRITE),
+        },
+    ),
     "AuxConnectedEnds": (CONNECTED, lambda s: {"be_state": XenbusState.InitWait}),
     "AuxStatesUsed": (CONNECTED, lambda s: {"fe_state": XenbusState.Reconfiguring}),
 }

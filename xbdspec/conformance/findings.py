@@ -147,6 +147,13 @@ def _queued_where_model_sends(d: Divergence) -> bool:
     )
 
 
+def _dump_chunk_on_ready(d: Divergence) -> bool:
+    """A command waits on READY carrying no bio: a dump's chunk left behind."""
+    places, bios = _obs(d, "cmd_place") or [], _obs(d, "cmd_bio") or []
+    no_bio = len(_obs(d, "bio_stage") or [])
+    return any(p == Place.READY and b == no_bio for p, b in zip(places, bios, strict=True))
+
+
 FINDINGS: tuple[Finding, ...] = (
     Finding(
         "flush-without-support-panics",
@@ -278,6 +285,14 @@ FINDINGS: tuple[Finding, ...] = (
                 for model, impl in zip(*d.differences["bio_stage"], strict=True)
             )
         ),
+    ),
+    Finding(
+        "dump-ebusy-strands-ready",
+        21,
+        "When xbd_dump runs out of commands or grant references part-way it returns EBUSY "
+        "with the chunks it queued still on READY, holding their references: the next "
+        "xbd_startio writes them from the dumper's buffer; the model takes them back.",
+        lambda d: d.last.event == "dump" and _dump_chunk_on_ready(d),
     ),
 )
 

@@ -22,7 +22,7 @@ from xbdspec.model.concrete import Stepper
 from xbdspec.model.declaration import Instance, Spec
 from xbdspec.model.spec import build_spec
 from xbdspec.model.state import Sizes
-from xbdspec.model.vocabulary import Dma, FrontPc, IoPc
+from xbdspec.model.vocabulary import DUMP_YIELD_EVENTS, BlkifStatus, Dma, DumpPc, FrontPc, IoPc
 
 from .contract import (
     INTERNAL_EVENTS,
@@ -202,12 +202,7 @@ class ModelSide:
         # explorer's interpretation of the same declaration): states recur across programs
         self.fast = FastStepper(self.spec)
         self._events_of = tuple(i.transition.event for i in self.fast.instances)
-        self._internal_kind: tuple[Any, ...] = tuple(
-            None
-            if i.transition.event not in INTERNAL_EVENTS
-            else i.bindings.__dict__.get("dma", "plain")
-            for i in self.fast.instances
-        )
+        self._internal_kind: tuple[Any, ...] = tuple(_internal_kind(i) for i in self.fast.instances)
         # each instance's parameters, as given to events and in plain values (compared
         # with an event's parameters in the closure search)
         self._params_of: tuple[dict[str, Any], ...] = tuple(
@@ -372,15 +367,16 @@ class ModelSide:
                     f"the model's internal steps after {event} did not settle within "
                     f"{CLOSURE_LIMIT} states; the model may loop internally"
                 )
-            if s.io_pc == IoPc.IDLE and s.fe_pc == FrontPc.IDLE:
+            dumping = s.dump_pc != DumpPc.IDLE
+            if s.io_pc == IoPc.IDLE and s.fe_pc == FrontPc.IDLE and not dumping:
                 finals.append((s, path))
                 continue
             answer = answers[sends] if sends < len(answers) else Dma.IMMEDIATE  # env.dma_at
             for i, after in successors(s):
                 kind = internal[i]
-                if kind is None:
+                if kind is None or (kind == "yield" and not dumping):
                     continue
-                if kind == "plain":
+                if kind == "plain" or kind == "yield":
                     frontier.append((after, (*path, names[i]), sends))
                 else:
                     used = True
@@ -389,6 +385,21 @@ class ModelSide:
         if used:
             self._answer_used.add((state, event, params, env))
         return finals
+
+
+def _internal_kind(instance: Instance) -> Any:
+    """How the closure search treats an instance: ``None`` (an environment event: not
+    inside a call), ``"plain"`` (an internal step), a ``Dma`` (an internal step taken
+    only when bus_dma answers so), or ``"yield"``: the back end's steps while ``xbd_dump``
+    polls (``DUMP_YIELD_EVENTS``; it answers every request OKAY, as the adapters'
+    back ends do inside a dump)."""
+    event = instance.transition.event
+    values = instance.bindings.__dict__
+    if event in DUMP_YIELD_EVENTS:
+        return "yield" if values.get("status", BlkifStatus.OKAY) == BlkifStatus.OKAY else None
+    if event not in INTERNAL_EVENTS:
+        return None
+    return values.get("dma", "plain")
 
 
 class LockStep:

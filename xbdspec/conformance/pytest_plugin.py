@@ -77,6 +77,7 @@ SIZE_NAMES = (
     "suspends",
     "unplugs",
     "max_users",
+    "dumps",
 )
 #: Events per program unless ``xbdspec_steps`` says otherwise.
 DEFAULT_STEPS = 40

@@ -53,6 +53,8 @@ from xbdspec.model.vocabulary import (
     BlkifStatus,
     DiskState,
     Dma,
+    DumpPc,
+    DumpResult,
     FrontPc,
     IoPc,
     Place,
@@ -72,6 +74,7 @@ from xbdspec.reference.constants import (
     BLKIF_OP_INDIRECT,
     BLKIF_OP_WRITE,
     BLKIF_OP_WRITE_BARRIER,
+    EBUSY,
     EFBIG,
     EIO,
     EOPNOTSUPP,
@@ -79,6 +82,7 @@ from xbdspec.reference.constants import (
     NR_RESERVED_ENTRIES,
     PAGE_SHIFT,
     XBD_Q_BUSY,
+    XBD_Q_COMPLETE,
     XBD_Q_FREE,
     XBD_Q_NONE,
     XBD_Q_READY,
@@ -95,7 +99,7 @@ from xbdspec.reference.constants import (
     XenbusState,
 )
 from xbdspec.reference.evtchn import EventChannels, IntrHandle
-from xbdspec.reference.faults import DriverFault
+from xbdspec.reference.faults import DriverFault, KernelHang
 from xbdspec.reference.grants import GrantTable, GTF_permit_access, GTF_readonly
 from xbdspec.reference.lifecycle import SuspendSleep
 from xbdspec.reference.platform import BACK_WATCH, FRONT_WATCH, Fixes, Platform
@@ -143,6 +147,7 @@ _PLACE = {
     XBD_Q_READY: Place.READY,
     XBD_Q_BUSY: Place.BUSY,
     XBD_Q_NONE: Place.NONE,
+    XBD_Q_COMPLETE: Place.COMPLETE,
 }
 
 
@@ -268,6 +273,8 @@ class ReferenceImplementation:
         self.bio_frames: set[int] = set()
         self.ring_offer: tuple[int | None, int | None] = (None, None)
         self.epoch_seen = 0
+        self.dumps_left = 0
+        self.dump_result = DumpResult.NONE
 
     # ------------------------------------------------------------------ the contract
     def capabilities(self) -> Capabilities:
@@ -348,6 +355,8 @@ class ReferenceImplementation:
         self.bio_frames = set()
         self.ring_offer = (None, None)
         self.epoch_seen = 0
+        self.dumps_left = sizes.dumps
+        self.dump_result = DumpResult.NONE
         dev = platform.plug()
         if lifecycle.probe(dev) != 0 or lifecycle.attach(dev) != 0:
             raise ImplementationError("the reference did not attach: " + "; ".join(platform.log))
@@ -617,6 +626,52 @@ class ReferenceImplementation:
         if channel.handler is not None and self._sc().xbd_state == XbdState.DISCONNECTED:
             channel.delivered += 1
             channel.handler(channel.arg)
+
+    def _on_dump(self, chunks: int) -> None:
+        """The kernel dumper writes ``chunks`` requests' worth at byte 0 (``xbd_dump``);
+        while it polls, the back end consumes and answers every request OKAY
+        (``HYPERVISOR_yield``; the model's ``DUMP_YIELD_EVENTS``)."""
+        p = self._p
+        sc = self._sc()
+        disk = sc.xbd_disk
+        if disk is None:
+            raise ImplementationError("dump without a disk: the model's guard requires one")
+        length = chunks * sc.xbd_max_request_size
+        buffer = p.mem.alloc(length, 0)
+        buffer.view()[:] = b"\xd0" * length
+        backend = p.backend
+        taken = self.taken
+
+        def serve() -> None:
+            count = backend.fetch()
+            for request in backend.pending[len(backend.pending) - count :]:
+                check_request(p, request)
+            if not backend.pending:
+                raise KernelHang("HYPERVISOR_yield", "the back end has nothing to answer")
+            for request in list(backend.pending):
+                backend.respond(request, status=int(BlkifStatus.OKAY))
+                taken.discard(request.id)
+
+        table = p.gnttab
+        polled = driver.int_
+
+        def int_then_callbacks(xsc: Any) -> None:
+            # on a stopped system the grant table runs a free-callback where xbd_int
+            # returned the references (the model's dump_grant_callback)
+            polled(xsc)
+            if isinstance(table, DeferredCallbackGrantTable):
+                while table.fire_ready_callback():
+                    pass
+
+        p.hypervisor_yield = serve  # type: ignore[method-assign]
+        driver.int_ = int_then_callbacks
+        try:
+            rc = driver.dump(disk, buffer, 0, length)
+        finally:
+            del p.hypervisor_yield
+            driver.int_ = polled
+        self.dumps_left -= 1
+        self.dump_result = {0: DumpResult.OK, EIO: DumpResult.EIO, EBUSY: DumpResult.EBUSY}[rc]
 
     def _deferred_index(self, cmd: int) -> int:
         target = self._command(cmd)
@@ -924,7 +979,8 @@ def abstract_state(impl: ReferenceImplementation) -> dict[str, Any]:
             busy = place == Place.BUSY
             held = len(cm.cm_gref_head) + (min(cm.cm_nseg, 1) if busy else 0)
             extra_segments += max(cm.cm_nseg - 1, 0) if busy else 0
-            status = 0
+            # a parked dump chunk keeps its response's status (xbd_dump reads it)
+            status = cm.cm_status if place == Place.COMPLETE else 0
             stage = RingStage.NONE
             if place == Place.BUSY:
                 if cm.cm_id in answered:
@@ -1007,4 +1063,9 @@ def abstract_state(impl: ReferenceImplementation) -> dict[str, Any]:
         )
     fields["irq_pending"] = p.evtchn.pending
     fields["grants_free"] = p.gnttab.free_count + extra_segments
+    # ---- the kernel dumper (the environment): xbd_dump has returned between events
+    fields["dump_pc"] = int(DumpPc.IDLE)
+    fields["dumps_left"] = impl.dumps_left
+    fields["dump_chunks_left"] = 0
+    fields["dump_result"] = int(impl.dump_result)
     return fields

@@ -32,7 +32,7 @@ from . import replay
 from .contract import EnvChoices, Implementation, Step
 from .findings import classify
 from .harness import Coverage, Divergence, LockStep, ModelSide
-from .program import EVENT_WEIGHTS, FULL, Profile
+from .program import EVENT_WEIGHTS, FULL, IMMEDIATE_LOADS, Profile
 
 
 @dataclass
@@ -128,7 +128,11 @@ def conformance_machine(
             if gate is not None and not data.draw(gate, label=f"{event} happens now"):
                 return
             params = data.draw(st.sampled_from(self._options(event)), label=f"{event} params")
-            env = data.draw(env_strategy, label="dma answers")
+            env = (
+                EnvChoices()
+                if event in IMMEDIATE_LOADS
+                else data.draw(env_strategy, label="dma answers")
+            )
             step = Step(event, dict(params), env)
             if profile.allows is not None and not profile.allows(self.lock, step):
                 return

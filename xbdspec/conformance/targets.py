@@ -28,16 +28,13 @@ from xbdspec.model.state import Sizes
 
 from .harness import Coverage
 
-#: Seed functions the FreeBSD contract cannot reach: crash dumps (not modelled), ioctl
-#: (no vocabulary), detach and the sysctl/feature strings (not in the model's life
-#: cycle), and helpers only a hostile xenstore value or an allocation failure reaches.
+#: Seed functions the FreeBSD contract cannot reach: ioctl (no vocabulary), detach and
+#: the sysctl/feature strings (not in the model's life cycle), and helpers only a hostile
+#: xenstore value or an allocation failure reaches.  (The dump path, ``dump``,
+#: ``quiesce``, ``dump_complete`` and the fix's ``_take_back_dump_chunks`` and
+#: ``_free_dump_grants``, is reached through the ``dump`` event.)
 UNREACHABLE_FUNCTIONS: frozenset[str] = frozenset(
     {
-        "dump",
-        "dump_complete",
-        "_take_back_dump_chunks",
-        "_free_dump_grants",
-        "quiesce",
         "ioctl",
         "detach",
         "sysctl_features",

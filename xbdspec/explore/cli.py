@@ -50,6 +50,7 @@ _SIZE_OPTIONS = (
     ("suspends", "suspend cycles the tool stack may start"),
     ("unplugs", "unplug requests the tool stack may make"),
     ("max_users", "concurrent opens of the disk"),
+    ("dumps", "calls the kernel dumper may make to xbd_dump"),
 )
 
 

@@ -37,6 +37,7 @@ DEFAULT_SIZES = Sizes(
     suspends=1,
     unplugs=1,
     max_users=1,
+    dumps=0,
 )
 
 #: what ``xbdspec explore`` runs when no size option is given

@@ -80,7 +80,7 @@ from xbdspec.errors import XbdspecError
 from xbdspec.model import expr
 from xbdspec.model.concrete import effect_changes
 from xbdspec.model.declaration import Domain, Field, Instance, Progress, Spec
-from xbdspec.model.vocabulary import BioStage, Place
+from xbdspec.model.vocabulary import BioStage, DumpPc, Place
 
 
 class PromelaError(XbdspecError):
@@ -544,10 +544,12 @@ def _value_text(value: Any, kind: str, render: _Renderer) -> str:
 def freebsd_work_pending(s: Any, k: Any) -> Any:
     """Work is pending (:func:`xbdspec.explore.target.model_work_pending`, written with
     the expression operators so that it also reads as Promela): a bio is queued or held
-    by a command, or a command is not free.  A test checks that both agree."""
+    by a command, a command is not free, or the dumper waits in ``xbd_dump``.  A test
+    checks that both agree."""
     return expr.any_of(
         *(expr.one_of(st, (BioStage.QUEUED, BioStage.HELD)) for st in s.bio_stage),
         *(p != Place.FREE for p in s.cmd_place),
+        s.dump_pc != DumpPc.IDLE,
     )
 
 

@@ -15,7 +15,7 @@ from collections.abc import Hashable
 from typing import Any, Protocol
 
 from xbdspec.model.declaration import Instance, Spec
-from xbdspec.model.vocabulary import BioStage, Place
+from xbdspec.model.vocabulary import BioStage, DumpPc, Place
 
 from .fast import FastStepper
 from .symmetry import CommandSymmetry, Fingerprinter
@@ -83,13 +83,16 @@ class ExplorationTarget(Protocol):
 
 
 def model_work_pending(s: Any) -> bool:
-    """Work is pending: a bio is queued or held by a command, or a command is not free.
+    """Work is pending: a bio is queued or held by a command, a command is not free, or
+    the kernel dumper waits in ``xbd_dump``.
 
     A state with no enabled event and pending work is a deadlock: the disk layer
-    waits for that bio for ever.
+    waits for that bio for ever (or the dumper for its dump).
     """
-    return any(st in (BioStage.QUEUED, BioStage.HELD) for st in s.bio_stage) or any(
-        p != Place.FREE for p in s.cmd_place
+    return (
+        any(st in (BioStage.QUEUED, BioStage.HELD) for st in s.bio_stage)
+        or any(p != Place.FREE for p in s.cmd_place)
+        or s.dump_pc != DumpPc.IDLE
     )
 
 

@@ -1352,7 +1352,10 @@ FINDINGS: tuple[Finding, ...] = (
             "Listed at first as rejected (a dump runs on a stopped system); a review of that "
             "rejection followed the stranded chunks on a system that goes on, and a reference "
             "scenario replays it: a resume onto a back end without indirect segments, a grant "
-            "shortage, a 64 KiB dump write, then one read."
+            "shortage, a 64 KiB dump write, then one read. Once the model had the dump path "
+            "(the `dump` event, `model/dump.py`), the lock step met it at once: a two-chunk "
+            "dump with grant references for one leaves the first chunk on READY where the "
+            "model takes it back (`DumpLeavesNothing`); that program is the replay."
         ),
         fix=(
             "`Fixes.dump_ebusy_strands_ready`: before `xbd_dump` returns `EBUSY` it takes the "

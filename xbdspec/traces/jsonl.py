@@ -164,6 +164,7 @@ MAX_SIZES = {
     "unplugs": 4,
     "max_users": 4,
     "ring_base": 0xFFFF_FFFF,
+    "dumps": 4,
 }
 
 
