@@ -49,7 +49,7 @@ from .program import FULL, SEED_SAFE, random_walk
 from .reference_adapter import ReferenceImplementation, reference_sizes
 from .sweep import REFERENCE_SWEEP
 
-#: The driver functions mutated (the request path; dump support is not modelled).
+#: The driver functions mutated (the request path, and the dump path the contract now takes).
 TARGETS = (
     "freeze",
     "thaw",
@@ -67,6 +67,11 @@ TARGETS = (
     "open_",
     "close",
     "strategy",
+    "quiesce",
+    "dump_complete",
+    "dump",
+    "_take_back_dump_chunks",
+    "_free_dump_grants",
 )
 
 #: The life-cycle functions mutated (attach and detach, sysctl and the disk's
@@ -726,10 +731,6 @@ _WHY: dict[str, str] = {
         "answers only ids it was sent (a hostile back end is the protocol contract's "
         "business: finding response-id-trusted)"
     ),
-    "dump": (
-        "a response to a command with no bio comes from the dump path (xbd_dump), which "
-        "no event of the contract takes"
-    ),
     "nodrv": ("a disk with no softc (d_drv1 NULL): the contract's disk always has one"),
     "freeze": (
         "freeze's early return for a flag already set: every caller freezes a flag only "
@@ -779,12 +780,6 @@ _WHY: dict[str, str] = {
         "the port when no interrupt handle is bound: xbd_alloc_ring returns an error "
         "(and xbd_initialize with it) unless the port was bound"
     ),
-    "input_fits": (
-        "`fixes.<fix> and <test>` made `or`: with the fix off it is <test>, false for "
-        "every value the contract's back ends publish (sector sizes 512 and 4096, at "
-        "most 1 MiB and powers of two; 16,384 sectors, which fit in off_t; at least one "
-        "command built)"
-    ),
     "closing_write": (
         "xbd_closing writes Closing and then Closed in one handler; the back end's watch "
         "runs after it and reads the node's value then: Closed either way (a watch event "
@@ -827,9 +822,6 @@ EQUIVALENT: dict[str, str] = {
     "driver.int_#26 0 -> 1": _WHY["sync"],
     "driver.int_#27 IsNot -> Is": _WHY["sync"],
     "driver.int_#28 False -> True": _WHY["sync"],
-    "driver.int_#32 IsNot -> Is": _WHY["dump"],
-    "driver.int_#33 drop call cm.cm_complete(cm)": _WHY["dump"],
-    "driver.int_#34 drop call free_command(cm)": _WHY["dump"],
     "driver.int_#46 drop call xenbus_dev_fatal(_dev(sc, 'xbd_int'), EI": _WHY["hostile"],
     "driver.int_#6 not x -> x": _WHY["fixoff"],
     "driver.open_#1 IsNot -> Is": _WHY["nodrv"],
@@ -968,14 +960,8 @@ EQUIVALENT: dict[str, str] = {
     "lifecycle.free#5 GtE -> Gt": _WHY["shadow_len"],
     "lifecycle.free#6 IsNot -> Is": _WHY["dropped_shadow"],
     "lifecycle.free#12 IsNot -> Is": _WHY["sync"],
-    "lifecycle.free#16 drop call xbd_initq_cm(sc, XBD_Q_COMPLETE)": _WHY["dump"],
     "lifecycle.initialize#2 1 -> 2": _WHY["overwritten"],
     "lifecycle.initialize#30 0 -> 1": _WHY["bound"],
-    "lifecycle.connect#8 And -> Or": _WHY["input_fits"],
-    "lifecycle.connect#21 And -> Or": _WHY["input_fits"],
-    "lifecycle.connect#26 And -> Or": _WHY["input_fits"],
-    "lifecycle.connect#29 And -> Or": _WHY["input_fits"],
-    "lifecycle.connect#97 And -> Or": _WHY["input_fits"],
     "lifecycle.closing#0 drop call xenbus_set_state(dev, XenbusState.Closin": _WHY["closing_write"],
     "lifecycle.suspend#1 True -> False": _WHY["first_call"],
     "lifecycle.suspend#2 False -> True": _WHY["first_call"],

@@ -639,6 +639,9 @@ class ReferenceImplementation:
         length = chunks * sc.xbd_max_request_size
         buffer = p.mem.alloc(length, 0)
         buffer.view()[:] = b"\xd0" * length
+        # the dumper's memory, as a bio's buffer is the disk layer's: not the driver's
+        # to hold or release (check_resources)
+        self.bio_frames.update(range(buffer.pfn, buffer.pfn + (len(buffer.mem) >> PAGE_SHIFT)))
         backend = p.backend
         taken = self.taken
 

@@ -51,8 +51,9 @@ X = XenbusState
 OBSERVED: tuple[str, ...] = ("fe_state", "be_state", "be_online")
 #: The model's flag that the front end's transport keys stand for.
 PUBLISHED_FIELD = "fe_published"
-#: Events left out of the projection: the disk layer's I/O submissions.
-NO_IO_EVENTS: frozenset[str] = frozenset({"strategy"})
+#: Events left out of the projection: the disk layer's I/O submissions and the kernel
+#: dumper's call (``xbd_dump`` writes no xenstore node: a log cannot show it)
+NO_IO_EVENTS: frozenset[str] = frozenset({"strategy", "dump"})
 #: The fields shown when a report prints a model state.
 HANDSHAKE_FIELDS: tuple[str, ...] = (
     "fe_state",
