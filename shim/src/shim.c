@@ -463,11 +463,29 @@ void mtx_lock(struct mtx *m)
 	}
 	m->depth++;
 }
+/* xbd_h_dump_polled: a dump is running, and xbd_int has run since the last release of
+ * xbd_io_lock (set by shim_rmb, xbd_int's read barrier; cleared where xbd_int returns). */
+static int dump_polling, dump_int_ran;
+static void dump_after_int(void);
+void shim_rmb(void)
+{
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (dump_polling)
+		dump_int_ran = 1;
+}
 void mtx_unlock(struct mtx *m)
 {
+	struct xbd_softc *sc;
 	if (m->depth <= 0)
 		fault(FAULT_ASSERTION, "mtx_unlock: mutex %s not owned", m->name);
 	m->depth--;
+	/* xbd_int releases xbd_io_lock as its last statement (line 405): what follows is
+	 * "after xbd_int" in xbd_quiesce */
+	if (dump_int_ran && m->depth == 0 && (sc = the_dev_softc()) != NULL &&
+	    m == &sc->xbd_io_lock) {
+		dump_int_ran = 0;
+		dump_after_int();
+	}
 }
 void mtx_assert(struct mtx *m, int what)
 {
@@ -1816,6 +1834,30 @@ int xbd_h_dump(void *virtual, long offset, long length)
 	if (d == NULL)
 		return -1;
 	ENTRY(last_result = d->d_dump(d, virtual, (off_t)offset, (size_t)length));
+}
+/* On a stopped system the grant table runs a free callback where xbd_int returned the
+ * references: with deferred callbacks, every ready one runs after each xbd_int (the
+ * reference adapter's dump, the model's dump_grant_callback). */
+static void dump_after_int(void)
+{
+	while (gnt_defer_callbacks && fire_ready_callback_body())
+		;
+}
+/* The kernel dumper's d_dump as the conformance adapter runs it: the back end answers at
+ * each HYPERVISOR_yield (the yield callback) and ready grant free callbacks run after each
+ * xbd_int (dump_after_int).  The fault kind; xbd_dump's result in xbd_h_last_result. */
+int xbd_h_dump_polled(void *virtual, long offset, long length)
+{
+	struct disk *d = the_disk();
+	int kind;
+	if (d == NULL)
+		return -1;
+	dump_polling = 1;
+	dump_int_ran = 0;
+	ENTRY_BODY(last_result = d->d_dump(d, virtual, (off_t)offset, (size_t)length));
+	kind = fault_kind;
+	dump_polling = dump_int_ran = 0;
+	return kind;
 }
 /* A new bio with a page-aligned buffer (+ page_offset bytes); its id or -1. */
 int xbd_h_bio_new(int cmd, int flags, int64_t pblkno, long bcount, int page_offset)

@@ -13,10 +13,11 @@ from .binding import CDriverFault
 from .build import BuildResult, build
 from .platform import BACK_WATCH, FRONT_WATCH, CPlatform
 
-#: Model events the C adapter does not offer: the kernel dumper's ``dump`` (the shim has
-#: no ``HYPERVISOR_yield`` that lets the back end answer inside ``xbd_dump`` yet; the
-#: reference covers the dump path).  (``xbd_suspend`` sleeps on its own stack: offered.)
-C_UNSUPPORTED_EVENTS: frozenset[str] = frozenset({"dump"})
+#: Model events the C adapter does not offer: none (the kernel dumper's ``dump`` runs the
+#: seed's ``xbd_dump`` through the shim's ``xbd_h_dump_polled``; ``xbd_suspend`` sleeps on
+#: its own stack).  Kept so that a new model event can be declared unsupported here.
+C_UNSUPPORTED_EVENTS: frozenset[str] = frozenset()
+_EVENTS: frozenset[str] = frozenset({"dump"})
 _EVENTS: frozenset[str] = frozenset(
     {
         "unplug",
@@ -38,6 +39,7 @@ _EVENTS: frozenset[str] = frozenset(
         "suspend_drained",
         "suspend_timeout",
         "resume",
+        "dump",
     }
 )
 
@@ -67,6 +69,8 @@ class CDriverImplementation:
         self.bio_ids: dict[int, int] = {}
         self.fault: str | None = None
         self.steps = 0
+        #: ``xbd_dump``'s last result on the C driver (``None``: no dump yet)
+        self.dump_rc: int | None = None
 
     def capabilities(self) -> Any:
         import dataclasses as dc
@@ -95,6 +99,7 @@ class CDriverImplementation:
         self.bio_ids = {}
         self.fault = None
         self.steps = 0
+        self.dump_rc = None
         c.plug()
         if c.probe() != 0 or c.attach() != 0:
             raise XbdspecError("the C driver did not attach: " + "; ".join(c.log))
@@ -330,6 +335,25 @@ class CDriverImplementation:
         else:
             c.resume()
 
+    def _on_dump(self, chunks: int) -> None:
+        """The kernel dumper writes ``chunks`` requests' worth at byte 0 through the seed's
+        own ``xbd_dump``, as the reference adapter's ``_on_dump`` does: a buffer of
+        ``chunks * xbd_max_request_size`` bytes of 0xd0; at each ``HYPERVISOR_yield`` the
+        back end takes and answers OKAY every request (:attr:`CPlatform.respond_on_yield`;
+        past ``max_yields`` with nothing to answer: ``KernelHang``, as the reference's);
+        every ready grant free callback runs after each ``xbd_int`` (the shim's
+        ``xbd_h_dump_polled``).  The result is compared as ``dump_result``."""
+        c = self._c
+        sc = c.softc()
+        if not sc["has_disk"]:
+            raise XbdspecError("dump without a disk: the model's guard requires one")
+        c.respond_on_yield = True
+        try:
+            self.dump_rc = c.dump(chunks * sc["xbd_max_request_size"], 0)
+        finally:
+            # the back end answered everything it held at each yield
+            self.taken &= {r.id for r in c.pending()}
+
     def _on_grants_returned(self) -> None:
         c = self._c
         kind = c.lib.xbd_h_gnttab_fire_ready_callback()
@@ -368,6 +392,7 @@ def concrete_view_reference(impl: Any) -> dict[str, Any]:
         "front_writes": writes,
         "xbd_users": sc.xbd_users,
         "commands": [cm.cm_flags for cm in sc.xbd_shadow] if sc.xbd_shadow is not None else [],
+        "dump_result": int(impl.dump_result),
     }
 
 
@@ -394,7 +419,18 @@ def concrete_view_c(impl: CDriverImplementation) -> dict[str, Any]:
         "front_writes": c.front_writes(),
         "xbd_users": sc["xbd_users"],
         "commands": flags,
+        "dump_result": int(_dump_result(impl.dump_rc)),
     }
+
+
+def _dump_result(rc: int | None) -> Any:
+    """``xbd_dump``'s return value as the reference adapter records it (``DumpResult``)."""
+    from xbdspec.model.vocabulary import DumpResult
+    from xbdspec.reference.constants import EBUSY, EIO
+
+    if rc is None:
+        return DumpResult.NONE
+    return {0: DumpResult.OK, EIO: DumpResult.EIO, EBUSY: DumpResult.EBUSY}[rc]
 
 
 def implementation() -> CDriverImplementation:

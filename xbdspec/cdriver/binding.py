@@ -114,6 +114,7 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
         [ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long, ctypes.c_int, ctypes.c_int],
     ),
     "xbd_h_dump": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_long, ctypes.c_long]),
+    "xbd_h_dump_polled": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_long, ctypes.c_long]),
     "xbd_h_sysctl_features": (ctypes.c_int, [ctypes.c_char_p, ctypes.c_int]),
     "xbd_h_ring_token": (ctypes.c_void_p, []),
     "xbd_h_set_ring_index_start": (None, [ctypes.c_uint]),

@@ -140,6 +140,8 @@ class CPlatform:
         self.on_msleep: Callable[[], None] | None = None
         self.respond_on_yield = True
         self.bios: list[int] = []
+        #: the dumper's buffers (:meth:`dump`), kept as long as the driver may use them
+        self.dump_buffers: list[ctypes.Array[ctypes.c_char]] = []
         _OWNER[built.library] = self
         self._keep = (
             _XS_READ(self._xs_read),
@@ -512,6 +514,23 @@ class CPlatform:
     def close(self) -> int:
         """``xbd_close``."""
         self._call("xbd_close", self.lib.xbd_h_close())
+        return self.last_result
+
+    def dump(self, length: int, offset: int = 0, fill: bytes = b"\xd0") -> int:
+        """The kernel dumper's ``d_dump`` (``xbd_dump``) of ``length`` bytes of ``fill``
+        at byte ``offset``, on a stopped system: the back end answers at each
+        ``HYPERVISOR_yield`` (:attr:`respond_on_yield`) and, with deferred free callbacks,
+        each ready one runs after each ``xbd_int`` (the shim's ``xbd_h_dump_polled``).
+        ``xbd_dump``'s result.  The dumper's page-aligned buffer stays alive with this
+        platform: chunks the seed strands on READY are sent from it later."""
+        raw = ctypes.create_string_buffer(length + 4096)
+        address = (ctypes.addressof(raw) + 4095) & ~4095
+        ctypes.memmove(address, (fill * (length // max(len(fill), 1) + 1))[:length], length)
+        self.dump_buffers.append(raw)
+        kind = self.lib.xbd_h_dump_polled(address, offset, length)
+        if kind < 0:
+            raise XbdspecError("xbd_dump: the driver has no disk yet (boot first)")
+        self._call("xbd_dump", kind)
         return self.last_result
 
     def suspend(self) -> int:
