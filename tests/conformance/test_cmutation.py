@@ -1,0 +1,100 @@
+"""The C mutation engine: mutants are where they should be, a freeze-breaking mutant of
+the queue core and a segment-limit mutant of the seed are killed, the unmutated core is
+not, and a mutant that does not compile is stillborn, not killed."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+
+import pytest
+
+from xbdspec.conformance import cmutation
+
+needs_cc = pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler")
+
+SNIPPET = """\
+/* a == b in a comment */
+static int f(int a, int *p)
+{
+    const char *s = "x < y";
+    if (a == 1 && *p != 0)
+        g(a - 1, &a);
+    return -a + (a | 2);
+}
+"""
+
+
+def test_mutants_are_in_the_code_and_one_change_each(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(cmutation.SUBJECTS, "snippet", ("f",))
+    pool = cmutation.mutants_of("snippet", SNIPPET)
+    changes = {(m.original, m.replacement) for m in pool}
+    assert changes == {
+        ("==", "!="),
+        ("1", "0"),
+        ("&&", "||"),
+        ("!=", "=="),
+        ("0", "1"),
+        ("-", "+"),  # the binary a - 1, not the unary -a
+        ("+", "-"),
+        ("|", "&"),
+        ("g(a - 1, &a);", ";"),
+    }
+    body_start = SNIPPET.index("{")
+    assert all(m.offset > body_start for m in pool)  # the comment and the string untouched
+    assert len({m.key for m in pool}) == len(pool)
+    for m in pool:
+        mutated = m.apply(SNIPPET)
+        assert mutated != SNIPPET
+        assert mutated[: m.offset] == SNIPPET[: m.offset]
+
+
+def test_every_subject_function_is_found() -> None:
+    text = cmutation.source_of("core").read_text()
+    assert set(cmutation.function_bodies(text, cmutation.CORE_FUNCTIONS)) == set(
+        cmutation.CORE_FUNCTIONS
+    )
+    text = cmutation.source_of("frontend").read_text()
+    assert {m.function for m in cmutation.mutants_of("frontend")} == set(
+        cmutation.FRONTEND_FUNCTIONS
+    )
+
+
+@needs_cc
+def test_the_core_unmutated_survives_and_a_lost_freeze_is_killed() -> None:
+    assert cmutation.kill(None, "core").outcome == "survived"
+    lost = next(
+        m
+        for m in cmutation.mutants_of("core")
+        if m.function == "freeze" and (m.original, m.replacement) == ("1", "0")
+    )
+    verdict = cmutation.kill(lost)
+    assert verdict.killed, verdict
+    assert verdict.seconds is not None and verdict.seconds >= 0
+
+
+@needs_cc
+def test_a_mutant_that_does_not_compile_is_stillborn() -> None:
+    some = cmutation.mutants_of("core")[0]
+    broken = dataclasses.replace(some, replacement="@@")
+    verdict = cmutation.kill(broken)
+    assert verdict.outcome == "stillborn" and not verdict.killed
+
+
+@needs_cc
+def test_a_seed_segment_limit_mutant_is_killed() -> None:
+    try:
+        pool = cmutation.mutants_of("seed")
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))
+    from xbdspec.cdriver.build import xen_headers_missing
+
+    if xen_headers_missing():
+        pytest.skip("Xen's public headers are absent (make xen-headers)")
+    limit = next(
+        m
+        for m in pool
+        if m.function == "xbd_queue_cb" and (m.original, m.replacement) == ("<=", "<")
+    )
+    verdict = cmutation.kill(limit)
+    assert verdict.killed, verdict

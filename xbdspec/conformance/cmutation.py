@@ -1,0 +1,503 @@
+"""Mutation testing of the C code: the queue core (``cimpl/``) and the compiled seed.
+
+The project's own engine, as for the reference (:mod:`xbdspec.conformance.mutation`):
+``mutmut`` and ``cosmic-ray`` mutate Python only; no C mutation tool is packaged by
+Debian (``apt-cache search mutation``: none), and PyPI's ``universalmutator`` (regexp
+rewrites of a whole file, judged by a test command's exit status) mutates every line of
+the file rather than the request path's functions and cannot tell the seed's known
+findings from new divergences, which the kill check here must.
+
+A mutant is one change in one function of a copy of the source, in the code itself
+(comments, strings, character literals and preprocessor lines are left alone):
+
+* an operator swap: ``==``/``!=``, ``<``/``<=``, ``>``/``>=``, ``+``/``-``,
+  ``&&``/``||``, ``|``/``&`` (binary uses only: a unary ``-`` or ``&`` is not an operator
+  here);
+* a constant flip: a literal ``0`` becomes ``1`` and ``1`` becomes ``0``;
+* a dropped call statement: a line ``name(...);`` becomes ``;``.
+
+Three subjects (:data:`SUBJECTS`):
+
+* ``core``: ``cimpl/queue_core.c``'s queue core (freeze and thaw, the commands, the
+  ring, ``startio``, completions), built into both faces; killed by the FreeBSD
+  refinement's stdio campaign on the version 1 face (``xbdspec difftest --contract
+  freebsd --cmd queue_core --first``, its defaults) or else by the protocol contract's
+  default campaign on the version 2 face (``cimpl/frontend.c``: ``xbdspec difftest --cmd
+  frontend``);
+* ``frontend``: ``cimpl/frontend.c``'s own half of the queue (the ``face_*`` callbacks
+  that grant pages, publish the ring and complete bios); the protocol campaign;
+* ``seed``: the seed's request path (``xbd_freeze`` ... ``xbd_int``), compiled by
+  :func:`xbdspec.cdriver.build.build`; the protocol contract's default campaign on it
+  (``xbdspec difftest --impl seed``).
+
+A mutant that does not compile is *stillborn* (counted apart, not a kill).  A compiled
+mutant is killed by a new divergence (the protocol campaigns: a violation no documented
+finding claims whose signature the unmutated build does not show), a crash or a hang.
+Each protocol campaign runs in a child process (:func:`_worker`), so a mutant that
+crashes the seed's shared library or hangs it kills only the child.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from xbdspec.resources import data_dir
+
+#: Seconds a campaign on one mutant may take before the mutant counts as hung.
+HANG_SECONDS = 120
+#: The default campaigns' seed here (``--seed 1``, as :mod:`.mutation`).
+SEED = 1
+
+#: ``cimpl/queue_core.c``'s queue core (the stdio v1 face's parser and printer are left out).
+CORE_FUNCTIONS = (
+    "freeze",
+    "thaw",
+    "cm_freeze",
+    "cm_thaw",
+    "complete",
+    "free_command",
+    "on_ring",
+    "publish",
+    "fail_mapping",
+    "some_at",
+    "first_at",
+    "ring_full",
+    "head_bio",
+    "send",
+    "startio",
+    "complete_answered",
+    "after_interrupt",
+    "core_reset",
+)
+#: ``cimpl/frontend.c``'s half of the queue: the callbacks the core calls.
+FRONTEND_FUNCTIONS = ("face_grants", "face_on_ring", "face_publish", "face_bio_done")
+#: The seed's request path.
+SEED_FUNCTIONS = (
+    "xbd_freeze",
+    "xbd_thaw",
+    "xbd_cm_freeze",
+    "xbd_cm_thaw",
+    "xbd_flush_requests",
+    "xbd_free_command",
+    "xbd_queue_cb",
+    "xbd_queue_request",
+    "xbd_restart_queue_callback",
+    "xbd_bio_command",
+    "xbd_startio",
+    "xbd_bio_complete",
+    "xbd_int",
+    "xbd_strategy",
+)
+
+#: Operator swaps (each direction).
+SWAPS = {
+    "==": "!=",
+    "!=": "==",
+    "<": "<=",
+    "<=": "<",
+    ">": ">=",
+    ">=": ">",
+    "+": "-",
+    "-": "+",
+    "&&": "||",
+    "||": "&&",
+    "|": "&",
+    "&": "|",
+}
+_TOKEN = re.compile(
+    r"(?P<skip>/\*.*?\*/|//[^\n]*|\"(?:\\.|[^\"\\\n])*\"|'(?:\\.|[^'\\\n])*'|^[ \t]*#[^\n]*)"
+    r"|(?P<num>\b\d[\w.]*)"
+    r"|(?P<name>\b[A-Za-z_]\w*)"
+    r"|(?P<op>->|\+\+|--|<<=|>>=|<<|>>|[-+*/%&|^!=<>]=|&&|\|\||[-+<>&|])"
+    r"|(?P<other>[()\[\]{};,.?:~*/%^!=])",
+    re.S | re.M,
+)
+_CALL_STATEMENT = re.compile(r"^([ \t]*)([A-Za-z_]\w*)\s*\((?:[^;]*)\);[ \t]*$")
+_NOT_CALLS = frozenset({"if", "while", "for", "switch", "return", "sizeof", "do"})
+
+
+@dataclass(frozen=True)
+class CMutant:
+    """One change to one function of a C source.
+
+    Attributes:
+        subject: ``core``, ``frontend`` or ``seed`` (:data:`SUBJECTS`).
+        function: the function changed.
+        line / column: where the change is (1-based line, 0-based column).
+        offset / length: where the text replaced lies in the source.
+        original / replacement: the text replaced and what replaces it.
+    """
+
+    subject: str
+    function: str
+    line: int
+    offset: int
+    length: int
+    original: str
+    replacement: str
+    column: int = 0
+
+    @property
+    def key(self) -> str:
+        """A stable name: subject, function, line and the change."""
+        change = f"{self.original}->{self.replacement}"
+        return f"{self.subject}:{self.function}:{self.line}:{self.column}:{change}"
+
+    def apply(self, source: str) -> str:
+        """``source`` with this change made."""
+        assert source[self.offset : self.offset + self.length] == self.original
+        return source[: self.offset] + self.replacement + source[self.offset + self.length :]
+
+
+def _seed_source() -> Path:
+    from xbdspec.cdriver.build import default_source
+
+    src = default_source()
+    if src is None or not src.is_file():
+        raise FileNotFoundError("no seed blkfront.c: set XBD_BLKFRONT (docs/cdriver.md)")
+    return src
+
+
+def source_of(subject: str) -> Path:
+    """The C file ``subject``'s mutants change."""
+    if subject == "core":
+        return data_dir("cimpl") / "queue_core.c"
+    if subject == "frontend":
+        return data_dir("cimpl") / "frontend.c"
+    if subject == "seed":
+        return _seed_source()
+    raise ValueError(f"no subject {subject!r}; subjects: {', '.join(SUBJECTS)}")
+
+
+SUBJECTS = {"core": CORE_FUNCTIONS, "frontend": FRONTEND_FUNCTIONS, "seed": SEED_FUNCTIONS}
+
+
+def _match_brace(text: str, start: int) -> int:
+    """The offset just past the ``}`` closing the ``{`` at ``start`` (comments and
+    literals skipped)."""
+    depth = 0
+    for m in _TOKEN.finditer(text, start):
+        tok = m.group(0)
+        if m.lastgroup == "skip":
+            continue
+        if tok == "{":
+            depth += 1
+        elif tok == "}":
+            depth -= 1
+            if depth == 0:
+                return m.end()
+    raise ValueError("unbalanced braces")
+
+
+def function_bodies(text: str, names: tuple[str, ...]) -> dict[str, tuple[int, int]]:
+    """Each named function's body (``{`` to ``}``) in ``text``: the definition is the
+    first line that starts (after a return type, or on its own line in FreeBSD's style)
+    with the name and ``(`` and is followed by ``{`` before any ``;``."""
+    bodies: dict[str, tuple[int, int]] = {}
+    for name in names:
+        pattern = re.compile(rf"^(?:[A-Za-z_][\w \t*]*[ \t*])?{re.escape(name)}\(", re.M)
+        for m in pattern.finditer(text):
+            if m.group(0).lstrip().startswith(("return", "if", "while")):
+                continue
+            close = text.find(")", m.end())
+            brace, semi = text.find("{", close), text.find(";", close)
+            if brace != -1 and (semi == -1 or brace < semi):
+                bodies[name] = (brace, _match_brace(text, brace))
+                break
+    return bodies
+
+
+def mutants_of(subject: str, text: str | None = None) -> list[CMutant]:
+    """Every mutant of ``subject``'s functions (in source order)."""
+    if text is None:
+        text = source_of(subject).read_text()
+    found: list[CMutant] = []
+    for function, (start, end) in function_bodies(text, SUBJECTS[subject]).items():
+        previous = ""
+        for m in _TOKEN.finditer(text, start, end):
+            kind, tok = m.lastgroup, m.group(0)
+            if kind == "skip":
+                continue
+            line = text.count("\n", 0, m.start()) + 1
+            column = m.start() - text.rfind("\n", 0, m.start()) - 1
+            binary = previous in (")", "]") or re.fullmatch(r"\w+", previous or "") is not None
+            if previous in _NOT_CALLS or previous == "return":
+                binary = False
+            if kind == "op" and tok in SWAPS and (binary or tok not in ("+", "-", "&")):
+                found.append(
+                    CMutant(subject, function, line, m.start(), len(tok), tok, SWAPS[tok], column)
+                )
+            elif kind == "num" and tok in ("0", "1"):
+                flip = "1" if tok == "0" else "0"
+                found.append(CMutant(subject, function, line, m.start(), 1, tok, flip, column))
+            previous = tok
+        offset = start
+        for raw in text[start:end].splitlines(keepends=True):
+            call = _CALL_STATEMENT.match(raw.rstrip("\n"))
+            if call and call.group(2) not in _NOT_CALLS:
+                begin = offset + len(call.group(1))
+                stripped = raw.rstrip("\n").strip()
+                line = text.count("\n", 0, begin) + 1
+                column = len(call.group(1))
+                found.append(
+                    CMutant(subject, function, line, begin, len(stripped), stripped, ";", column)
+                )
+            offset += len(raw)
+    found.sort(key=lambda mu: (mu.offset, mu.replacement))
+    return found
+
+
+@dataclass(frozen=True)
+class CVerdict:
+    """What the default campaigns made of one C mutant.
+
+    Attributes:
+        outcome: ``killed``, ``survived`` or ``stillborn`` (it did not compile).
+        how: the first new divergence, or why it counts as killed.
+        seconds: to the first new divergence (``None``: none, or a crash or a hang).
+    """
+
+    outcome: str
+    how: str
+    seconds: float | None = None
+
+    @property
+    def killed(self) -> bool:
+        """A new divergence, a crash or a hang."""
+        return self.outcome == "killed"
+
+
+def _cc() -> str:
+    cc = shutil.which("cc")
+    if cc is None:
+        raise FileNotFoundError("no C compiler: `cc` is not on PATH")
+    return cc
+
+
+def _compile(argv: list[str]) -> str | None:
+    """Run a compiler command; its error text, or ``None`` on success."""
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+    return None if proc.returncode == 0 else proc.stderr[-400:]
+
+
+def build_faces(queue_core: str, frontend: str, out: Path) -> tuple[Path, Path] | str:
+    """Build the v1 face from ``queue_core`` and the v2 face from ``frontend`` (which
+    includes ``queue_core.c`` beside it) in ``out``: both executables, or the compiler's
+    error."""
+    (out / "queue_core.c").write_text(queue_core)
+    (out / "frontend.c").write_text(frontend)
+    v1, v2 = out / "queue_core", out / "frontend"
+    # the flags of xbdspec.conformance.builtin.build_c_core and build_c_frontend
+    error = _compile([_cc(), "-std=c99", "-O2", "-Wall", "-o", str(v1), str(out / "queue_core.c")])
+    if error is None:
+        error = _compile(
+            [_cc(), "-std=c99", "-O2", "-Wall", "-Wextra", "-o", str(v2), str(out / "frontend.c")]
+        )
+    return error if error is not None else (v1, v2)
+
+
+def _freebsd_stdio(exe: Path) -> CVerdict:
+    """The FreeBSD refinement's stdio campaign on the v1 face, stopping at the first new
+    divergence (the unmutated core has none)."""
+    argv = [
+        sys.executable,
+        "-m",
+        "xbdspec",
+        "difftest",
+        "--contract",
+        "freebsd",
+        "--cmd",
+        str(exe),
+        "--seed",
+        str(SEED),
+        "--first",
+        "--json",
+    ]
+    try:
+        proc = subprocess.run(
+            argv, capture_output=True, text=True, timeout=HANG_SECONDS, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return CVerdict("killed", "freebsd: hang")
+    try:
+        report = json.loads(proc.stdout)
+    except ValueError:
+        return CVerdict("killed", f"freebsd crash: {proc.stderr.strip()[-120:]}")
+    if report.get("counts", {}).get("new_divergences", 0):
+        first = report.get("first_new_divergence") or {}
+        seconds = first.get("seconds") if isinstance(first, dict) else None
+        where = first.get("configuration", "?") if isinstance(first, dict) else "?"
+        return CVerdict("killed", f"freebsd: a new divergence ({where})", seconds)
+    if proc.returncode not in (0, 1):
+        return CVerdict("killed", f"freebsd crash: exit {proc.returncode}")
+    return CVerdict("survived", "survived")
+
+
+def _protocol(target: str, path: Path, expected: frozenset[str] | None) -> dict[str, Any]:
+    """The protocol contract's default campaign on ``target`` (``c-frontend`` with the
+    executable ``path``, or ``seed`` built from the source ``path``) in a child process:
+    its report (:func:`_worker`), or ``{"crash": why}``."""
+    argv = [sys.executable, "-m", "xbdspec.conformance.cmutation", target, str(path)]
+    if expected is not None:
+        argv.append(json.dumps(sorted(expected)))
+    try:
+        proc = subprocess.run(
+            argv, capture_output=True, text=True, timeout=HANG_SECONDS, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return {"crash": "hang"}
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        return {"crash": f"exit {proc.returncode}: {proc.stderr.strip()[-120:]}"}
+    return dict(json.loads(lines[-1]))
+
+
+def _protocol_verdict(report: dict[str, Any]) -> CVerdict:
+    if "crash" in report:
+        return CVerdict("killed", f"protocol crash: {report['crash']}")
+    if report.get("first") is not None:
+        return CVerdict("killed", f"protocol: {report['first'][:120]}", report["seconds"])
+    return CVerdict("survived", "survived")
+
+
+def _worker(target: str, path: str, expected: list[str] | None) -> dict[str, Any]:
+    """Run the protocol campaign (the registry's target, 200 programs, seed 1) in this
+    process: the unclaimed signatures seen and, with ``expected``, the first outside it
+    and the seconds to it (the campaign stops there)."""
+    from xbdspec.world.campaign import campaign, signature
+    from xbdspec.world.registry import load
+
+    if target == "c-frontend":
+        from xbdspec.conformance import builtin
+
+        # the registry's c-frontend target (its shape and sweep) around this executable
+        def built(*defines: str, out_dir: Path | None = None) -> Path:
+            del defines, out_dir
+            return Path(path)
+
+        builtin.build_c_frontend = built  # type: ignore[assignment]
+    else:
+        os.environ["XBD_BLKFRONT"] = path
+    loaded = load(target)
+    found: list[str] = []
+    start = time.perf_counter()
+
+    class _First(Exception):
+        pass
+
+    def note(finding: Any) -> None:
+        config = finding.config or loaded.config
+        if loaded.known is not None and loaded.known(finding.rule, config) is not None:
+            return
+        key = signature(finding.rule)
+        found.append(key)
+        if expected is not None and key not in expected:
+            raise _First(finding.rule)
+
+    first: str | None = None
+    try:
+        campaign(
+            loaded.maker,
+            SEED,
+            200,
+            loaded.shape,
+            loaded.config,
+            per_program=loaded.per_program,
+            vary=loaded.vary,
+            on_finding=note,
+            shrink_findings=0,
+        )
+    except _First as exc:
+        first = str(exc)
+    finally:
+        loaded.close()
+    return {"found": sorted(set(found)), "first": first, "seconds": time.perf_counter() - start}
+
+
+#: Survivors judged equivalent by reading (the key, the reason): no program can tell them.
+EQUIVALENT: dict[str, str] = {
+    "core:thaw:77:67:>->>=": (
+        "a flag is set only by freeze, which counts it, so s.frozen > 0 whenever thaw finds "
+        "the flag set: the test never sees 0"
+    ),
+}
+
+_baselines: dict[str, frozenset[str]] = {}
+
+
+def baseline(subject: str) -> frozenset[str]:
+    """The unclaimed violation signatures the unmutated build shows in the protocol
+    campaign (a mutant is killed by one outside them)."""
+    if subject not in _baselines:
+        with tempfile.TemporaryDirectory(prefix="xbdspec-cmut-") as tmp:
+            if subject == "seed":
+                report = _protocol("seed", source_of("seed"), None)
+            else:
+                faces = build_faces(
+                    source_of("core").read_text(), source_of("frontend").read_text(), Path(tmp)
+                )
+                if isinstance(faces, str):
+                    raise RuntimeError(f"the unmutated C core does not build: {faces}")
+                report = _protocol("c-frontend", faces[1], None)
+        if "crash" in report:
+            raise RuntimeError(f"the unmutated {subject} crashes the campaign: {report['crash']}")
+        _baselines[subject] = frozenset(report["found"])
+    return _baselines[subject]
+
+
+def kill(mutant: CMutant | None, subject: str = "core") -> CVerdict:
+    """Build ``mutant`` (``None``: the unmutated source of ``subject``) and run its
+    default campaigns (the module's docstring)."""
+    subject = mutant.subject if mutant is not None else subject
+    expected = baseline(subject)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="xbdspec-cmut-") as tmp:
+        out = Path(tmp)
+        if subject == "seed":
+            text = source_of("seed").read_text()
+            src = out / "blkfront.c"
+            src.write_text(mutant.apply(text) if mutant else text)
+            from xbdspec.cdriver.build import BuildError, build
+
+            try:
+                built = build(src)
+            except BuildError as exc:
+                return CVerdict("stillborn", str(exc)[-200:])
+            try:
+                return _protocol_verdict(_protocol("seed", src, expected))
+            finally:  # the child found it in the build cache; a mutant's build is not kept
+                if mutant is not None:
+                    shutil.rmtree(built.library.parent, ignore_errors=True)
+        core = source_of("core").read_text()
+        face = source_of("frontend").read_text()
+        if mutant is not None and subject == "core":
+            core = mutant.apply(core)
+        elif mutant is not None:
+            face = mutant.apply(face)
+        faces = build_faces(core, face, out)
+        if isinstance(faces, str):
+            return CVerdict("stillborn", faces[-200:])
+        if subject == "core":
+            verdict = _freebsd_stdio(faces[0])
+            if verdict.killed:
+                return verdict
+        verdict = _protocol_verdict(_protocol("c-frontend", faces[1], expected))
+        if verdict.killed and verdict.seconds is not None and subject == "core":
+            # the freebsd campaign ran to its end first: the time to this divergence
+            verdict = CVerdict(verdict.outcome, verdict.how, time.perf_counter() - start)
+        return verdict
+
+
+if __name__ == "__main__":  # the child process of _protocol
+    given = json.loads(sys.argv[3]) if len(sys.argv) > 3 else None
+    print(json.dumps(_worker(sys.argv[1], sys.argv[2], given)))
