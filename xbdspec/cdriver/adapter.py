@@ -17,7 +17,6 @@ from .platform import BACK_WATCH, FRONT_WATCH, CPlatform
 #: seed's ``xbd_dump`` through the shim's ``xbd_h_dump_polled``; ``xbd_suspend`` sleeps on
 #: its own stack).  Kept so that a new model event can be declared unsupported here.
 C_UNSUPPORTED_EVENTS: frozenset[str] = frozenset()
-_EVENTS: frozenset[str] = frozenset({"dump"})
 _EVENTS: frozenset[str] = frozenset(
     {
         "unplug",

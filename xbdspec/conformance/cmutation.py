@@ -385,7 +385,7 @@ def _worker(target: str, path: str, expected: list[str] | None) -> dict[str, Any
             del defines, out_dir
             return Path(path)
 
-        builtin.build_c_frontend = built  # type: ignore[assignment]
+        builtin.build_c_frontend = built
     else:
         os.environ["XBD_BLKFRONT"] = path
     loaded = load(target)
