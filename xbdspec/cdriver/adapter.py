@@ -335,9 +335,10 @@ class CDriverImplementation:
             c.resume()
 
     def _on_dump(self, chunks: int) -> None:
-        """The kernel dumper writes ``chunks`` requests' worth at byte 0 through the seed's
-        own ``xbd_dump``, as the reference adapter's ``_on_dump`` does: a buffer of
-        ``chunks * xbd_max_request_size`` bytes of 0xd0; at each ``HYPERVISOR_yield`` the
+        """The kernel dumper writes ``chunks`` requests' worth through the seed's own
+        ``xbd_dump``, as the reference adapter's ``_on_dump`` does (the same
+        :func:`dump_layout` and :func:`dump_pattern`, and a 0 result checked with
+        :func:`check_dump_written`); at each ``HYPERVISOR_yield`` the
         back end takes and answers OKAY every request (:attr:`CPlatform.respond_on_yield`;
         past ``max_yields`` with nothing to answer: ``KernelHang``, as the reference's);
         every ready grant free callback runs after each ``xbd_int`` (the shim's
@@ -346,12 +347,34 @@ class CDriverImplementation:
         sc = c.softc()
         if not sc["has_disk"]:
             raise XbdspecError("dump without a disk: the model's guard requires one")
+        from xbdspec.conformance.reference_adapter import (
+            DumpFailed,
+            check_dump_written,
+            dump_layout,
+            dump_pattern,
+        )
+
+        twin = self.ref._p
+        twin_disk = twin.softc().xbd_disk
+        offset, length = dump_layout(
+            chunks,
+            sc["xbd_max_request_size"],
+            twin_disk.d_sectorsize if twin_disk is not None else 512,
+            len(twin.backend.disk),
+        )
+        data = dump_pattern(length)
         c.respond_on_yield = True
         try:
-            self.dump_rc = c.dump(chunks * sc["xbd_max_request_size"], 0)
+            self.dump_rc = c.dump(length, offset, data)
         finally:
             # the back end answered everything it held at each yield
             self.taken &= {r.id for r in c.pending()}
+        if self.dump_rc == 0 and (twin_disk is None or twin_disk.d_sectorsize == 512):
+            disk = bytearray(c.disk(0, offset + length))
+            try:
+                check_dump_written(disk, offset, memoryview(data))
+            except DumpFailed as failed:
+                raise CDriverFault("DumpFailed", failed.message, "xbd_dump") from None
 
     def _on_grants_returned(self) -> None:
         c = self._c

@@ -285,6 +285,44 @@ class Harvest:
                     flush=True,
                 )
 
+    def compiled_seed_campaigns(self, seeds: list[int], examples: int) -> None:
+        """Step 2 over campaigns on the compiled seed (``--impl c-driver``, the full
+        profile, the seeds ``make verify`` and the user use): its capabilities differ
+        from the reference's (no sweep, other events offered), so its programs reach
+        contexts the reference's campaigns do not; each fresh divergence is examined on
+        the reference, whose behaviour the seed's is.  Left out, with a message, where
+        the seed cannot be compiled."""
+        from xbdspec.verify import seed_missing
+
+        from .builtin import resolve
+        from .cli import sweep_for
+
+        missing = seed_missing()
+        if missing:
+            print(f"  compiled seed campaigns left out: {missing}", file=sys.stderr)
+            return
+        factory, sizes = resolve("c-driver")
+        sweep = sweep_for(factory, sizes, argparse.Namespace(no_sweep=False, sizes=None))
+        for seed in seeds:
+            campaign = Campaign(factory, sweep[0].sizes, FULL, seed, 60, None, configurations=sweep)
+            campaign.run(examples=examples)
+            fresh = [d for d, _, _, _ in campaign.divergences.values() if d.finding is None]
+            for divergence in fresh:
+                config = next(c for c in sweep if c.name == divergence.configuration)
+                on_reference, _ = run_on(config, list(divergence.steps), Fixes())
+                if on_reference is None or findings_module.classify(on_reference) is not None:
+                    continue  # the compiled seed's own: left for the campaign to report
+                key = signature_of(on_reference).key()
+                if key in self.unexplained:
+                    continue
+                self.variant(on_reference, list(on_reference.steps), config)
+            print(
+                f"  compiled seed, seed {seed}: {len(fresh)} unclaimed kinds, "
+                f"{len(self.variants)} variants so far",
+                file=sys.stderr,
+                flush=True,
+            )
+
     def exploration(self, max_states: int) -> None:
         """Step 2 over the bounded exploration of the reference (its report names one new
         divergence at a time: explore again until none is new)."""
@@ -334,6 +372,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--examples", type=int, default=300)
     parser.add_argument("--max-states", type=int, default=1500)
     parser.add_argument(
+        "--compiled-examples",
+        type=int,
+        default=100,
+        help="examples of each compiled-seed campaign (0: none)",
+    )
+    parser.add_argument(
         "--also",
         type=Path,
         nargs="*",
@@ -354,6 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     harvest.programs([VARIANTS, *args.also])
     print(f"  kept and given replays: {len(harvest.variants)} variants", file=sys.stderr)
     harvest.campaigns(args.seeds, args.examples)
+    harvest.compiled_seed_campaigns(args.seeds, args.compiled_examples)
     harvest.exploration(args.max_states)
     print(
         json.dumps(

@@ -2139,6 +2139,39 @@ KNOWN_SIGNATURES: dict[str, tuple[dict[str, Any], ...]] = {
             "signature": {
                 "kind": "mismatch",
                 "event": "backend_watch",
+                "qualifiers": [],
+                "transition": "frontend_connect",
+                "fields": {
+                    "bio_stage": ["HELD->QUEUED"],
+                    "cmd_bio": ["bio->bio"],
+                    "cmd_op": ["WRITE->NONE"],
+                    "cmd_place": ["READY->FREE"],
+                    "cmd_qfreeze": ["True->False"],
+                    "fe_barrier": ["False->True"],
+                    "fe_flush": ["False->True"],
+                    "flag_wait_idle": ["True->False"],
+                    "frozen": ["-"],
+                },
+                "invariants": [
+                    "AuxNegotiatedFeatures",
+                    "CommandConservation",
+                    "NoLostIO",
+                    "QueueExclusive",
+                ],
+                "fault": None,
+            },
+            "source": "xbdspec/conformance/variants/stale-features-after-resume.8f7811a6.jsonl "
+            "(2 known defects met together)",
+            "fixes": [
+                "rejected-bio-stops-loop",
+                "stale-features-after-resume",
+                "unsupported-bio-leaks-grants",
+            ],
+        },
+        {
+            "signature": {
+                "kind": "mismatch",
+                "event": "backend_watch",
                 "qualifiers": ["dma=DEFERRED"],
                 "transition": "frontend_connect",
                 "fields": {
@@ -2453,6 +2486,40 @@ KNOWN_SIGNATURES: dict[str, tuple[dict[str, Any], ...]] = {
             "source": "xbdspec/conformance/variants/stale-features-after-resume.a8507de5.jsonl "
             "(its fix alone removes it)",
             "fixes": ["stale-features-after-resume"],
+        },
+        {
+            "signature": {
+                "kind": "mismatch",
+                "event": "backend_watch",
+                "qualifiers": [],
+                "transition": "frontend_connect",
+                "fields": {
+                    "bio_completions": ["-"],
+                    "bio_result": ["EOPNOTSUPP->NONE"],
+                    "bio_stage": ["DONE->HELD", "DONE->QUEUED"],
+                    "cmd_bio": ["none->bio"],
+                    "cmd_grants": ["+"],
+                    "cmd_op": ["NONE->WRITE_BARRIER"],
+                    "cmd_place": ["FREE->BUSY"],
+                    "cmd_stage": ["NONE->PUBLISHED"],
+                    "fe_barrier": ["False->True"],
+                    "flag_cm_shortage": ["False->True"],
+                    "frozen": ["+"],
+                    "grants_free": ["-"],
+                    "req_prod": ["+"],
+                    "req_prod_pvt": ["+"],
+                },
+                "invariants": ["AuxNegotiatedFeatures", "FeatureSoundness"],
+                "fault": None,
+            },
+            "source": "xbdspec/conformance/variants/stale-features-after-resume.a98d8727.jsonl "
+            "(3 known defects met together)",
+            "fixes": [
+                "flush-without-support-panics",
+                "rejected-bio-stops-loop",
+                "stale-features-after-resume",
+                "unsupported-bio-leaks-grants",
+            ],
         },
         {
             "signature": {
@@ -3431,6 +3498,55 @@ KNOWN_SIGNATURES: dict[str, tuple[dict[str, Any], ...]] = {
                 "fault": None,
             },
             "source": "xbdspec/conformance/variants/stale-features-after-resume.ffd313e2.jsonl "
+            "(2 known defects met together)",
+            "fixes": ["failed-mapping-leaks", "stale-features-after-resume"],
+        },
+        {
+            "signature": {
+                "kind": "mismatch",
+                "event": "backend_watch",
+                "qualifiers": [],
+                "transition": "frontend_connect",
+                "fields": {
+                    "bio_completions": ["-"],
+                    "bio_result": ["EOPNOTSUPP->NONE"],
+                    "bio_stage": ["DONE->QUEUED"],
+                    "fe_flush": ["False->True"],
+                    "flag_cm_shortage": ["False->True"],
+                    "frozen": ["+"],
+                },
+                "invariants": ["AuxNegotiatedFeatures"],
+                "fault": None,
+            },
+            "source": "xbdspec/conformance/variants/stale-features-after-resume.915189ed.jsonl "
+            "(2 known defects met together)",
+            "fixes": ["stale-features-after-resume", "unsupported-bio-waits-for-a-command"],
+        },
+        {
+            "signature": {
+                "kind": "mismatch",
+                "event": "backend_watch",
+                "qualifiers": ["dma=FAILED"],
+                "transition": "frontend_connect",
+                "fields": {
+                    "bio_stage": ["HELD->QUEUED"],
+                    "cmd_bio": ["bio->none"],
+                    "cmd_grants": ["+", "-"],
+                    "cmd_op": ["WRITE->NONE", "WRITE_BARRIER->NONE"],
+                    "cmd_place": ["BUSY->FREE"],
+                    "cmd_stage": ["PUBLISHED->NONE"],
+                    "fe_flush": ["False->True"],
+                    "flag_cm_shortage": ["True->False"],
+                    "flag_gnt_shortage": ["False->True"],
+                    "gnt_callback_pending": ["False->True"],
+                    "grants_free": ["-"],
+                    "req_prod": ["-"],
+                    "req_prod_pvt": ["-"],
+                },
+                "invariants": ["AuxNegotiatedFeatures", "CommandConservation"],
+                "fault": None,
+            },
+            "source": "xbdspec/conformance/variants/stale-features-after-resume.a1225149.jsonl "
             "(2 known defects met together)",
             "fixes": ["failed-mapping-leaks", "stale-features-after-resume"],
         },
@@ -5269,6 +5385,56 @@ KNOWN_SIGNATURES: dict[str, tuple[dict[str, Any], ...]] = {
             "(its fix alone removes it)",
             "fixes": ["failed-mapping-leaks"],
         },
+        {
+            "signature": {
+                "kind": "mismatch",
+                "event": "backend_watch",
+                "qualifiers": ["dma=FAILED"],
+                "transition": "frontend_connect",
+                "fields": {
+                    "bio_completions": ["-"],
+                    "bio_result": ["EOPNOTSUPP->NONE"],
+                    "bio_stage": ["DONE->QUEUED"],
+                    "cmd_grants": ["+"],
+                    "flag_gnt_shortage": ["False->True"],
+                    "frozen": ["+"],
+                    "gnt_callback_pending": ["False->True"],
+                    "grants_free": ["-"],
+                },
+                "invariants": ["CommandConservation"],
+                "fault": None,
+            },
+            "source": "xbdspec/conformance/variants/failed-mapping-leaks.58a3411e.jsonl "
+            "(2 known defects met together)",
+            "fixes": ["failed-mapping-leaks", "unsupported-bio-leaks-grants"],
+        },
+        {
+            "signature": {
+                "kind": "mismatch",
+                "event": "backend_watch",
+                "qualifiers": ["dma=FAILED"],
+                "transition": "frontend_connect",
+                "fields": {
+                    "bio_stage": ["HELD->QUEUED"],
+                    "cmd_bio": ["bio->none"],
+                    "cmd_grants": ["+", "-"],
+                    "cmd_op": ["FLUSH_DISKCACHE->NONE", "WRITE->NONE"],
+                    "cmd_place": ["BUSY->FREE"],
+                    "cmd_stage": ["PUBLISHED->NONE"],
+                    "flag_cm_shortage": ["True->False"],
+                    "flag_gnt_shortage": ["False->True"],
+                    "gnt_callback_pending": ["False->True"],
+                    "grants_free": ["-"],
+                    "req_prod": ["-"],
+                    "req_prod_pvt": ["-"],
+                },
+                "invariants": ["CommandConservation"],
+                "fault": None,
+            },
+            "source": "xbdspec/conformance/variants/failed-mapping-leaks.99400dfd.jsonl "
+            "(its fix alone removes it)",
+            "fixes": ["failed-mapping-leaks"],
+        },
     ),
     "mapping-failure-stops-loop": (
         {
@@ -6279,6 +6445,39 @@ KNOWN_SIGNATURES: dict[str, tuple[dict[str, Any], ...]] = {
                 "mapping-failure-stops-loop",
             ],
         },
+        {
+            "signature": {
+                "kind": "mismatch",
+                "event": "dma_callback_error",
+                "qualifiers": [],
+                "transition": "deferred_mapping_fails",
+                "fields": {
+                    "bio_completions": ["-"],
+                    "bio_result": ["EOPNOTSUPP->NONE"],
+                    "bio_stage": ["DONE->QUEUED", "HELD->QUEUED"],
+                    "cmd_bio": ["bio->none"],
+                    "cmd_grants": ["+", "-"],
+                    "cmd_op": ["FLUSH_DISKCACHE->NONE", "WRITE_BARRIER->NONE"],
+                    "cmd_place": ["BUSY->FREE"],
+                    "cmd_stage": ["PUBLISHED->NONE"],
+                    "frozen": ["+"],
+                    "grants_free": ["-"],
+                    "req_prod": ["-"],
+                    "req_prod_pvt": ["-"],
+                },
+                "invariants": ["CommandConservation", "FreezeAccounting"],
+                "fault": None,
+            },
+            "source": "xbdspec/conformance/variants/mapping-failure-stops-loop.4f3ad01e.jsonl "
+            "(2 known defects met together)",
+            "fixes": [
+                "deferred-single-step-unpublished",
+                "failed-mapping-leaks",
+                "mapping-failure-stops-loop",
+                "rejected-bio-stops-loop",
+                "unsupported-bio-leaks-grants",
+            ],
+        },
     ),
     "unsupported-bio-leaks-grants": (
         {
@@ -6425,6 +6624,33 @@ KNOWN_SIGNATURES: dict[str, tuple[dict[str, Any], ...]] = {
             "signature": {
                 "kind": "mismatch",
                 "event": "dump",
+                "qualifiers": ["chunks=1"],
+                "transition": "dump",
+                "fields": {
+                    "bio_completions": ["-"],
+                    "bio_result": ["EOPNOTSUPP->NONE"],
+                    "bio_stage": ["DONE->QUEUED"],
+                    "cmd_bio": ["none->bio"],
+                    "cmd_grants": ["+"],
+                    "dump_result": ["OK->EBUSY"],
+                    "grants_free": ["-"],
+                    "req_prod": ["-"],
+                    "req_prod_pvt": ["-"],
+                    "rsp_cons": ["-"],
+                    "rsp_event": ["-"],
+                    "rsp_prod": ["-"],
+                },
+                "invariants": ["CommandConservation", "NoLostIO", "QueueExclusive"],
+                "fault": None,
+            },
+            "source": "xbdspec/conformance/variants/unsupported-bio-leaks-grants.b683b855.jsonl "
+            "(its fix alone removes it)",
+            "fixes": ["unsupported-bio-leaks-grants"],
+        },
+        {
+            "signature": {
+                "kind": "mismatch",
+                "event": "dump",
                 "qualifiers": ["chunks=2"],
                 "transition": "dump",
                 "fields": {
@@ -6449,33 +6675,6 @@ KNOWN_SIGNATURES: dict[str, tuple[dict[str, Any], ...]] = {
             "source": "xbdspec/conformance/variants/unsupported-bio-leaks-grants.f6d76fa0.jsonl "
             "(2 known defects met together)",
             "fixes": ["dump-ebusy-strands-ready", "unsupported-bio-leaks-grants"],
-        },
-        {
-            "signature": {
-                "kind": "mismatch",
-                "event": "dump",
-                "qualifiers": ["chunks=1"],
-                "transition": "dump",
-                "fields": {
-                    "bio_completions": ["-"],
-                    "bio_result": ["EOPNOTSUPP->NONE"],
-                    "bio_stage": ["DONE->QUEUED"],
-                    "cmd_bio": ["none->bio"],
-                    "cmd_grants": ["+"],
-                    "dump_result": ["OK->EBUSY"],
-                    "grants_free": ["-"],
-                    "req_prod": ["-"],
-                    "req_prod_pvt": ["-"],
-                    "rsp_cons": ["-"],
-                    "rsp_event": ["-"],
-                    "rsp_prod": ["-"],
-                },
-                "invariants": ["CommandConservation", "NoLostIO", "QueueExclusive"],
-                "fault": None,
-            },
-            "source": "xbdspec/conformance/variants/unsupported-bio-leaks-grants.b683b855.jsonl "
-            "(its fix alone removes it)",
-            "fixes": ["unsupported-bio-leaks-grants"],
         },
     ),
     "rejected-bio-stops-loop": (
@@ -7915,6 +8114,30 @@ KNOWN_SIGNATURES: dict[str, tuple[dict[str, Any], ...]] = {
                 "qualifiers": [],
                 "transition": "interrupt",
                 "fields": {
+                    "bio_stage": ["HELD->QUEUED"],
+                    "cmd_bio": ["bio->bio", "bio->none"],
+                    "cmd_grants": ["+", "-"],
+                    "cmd_op": ["READ->NONE", "WRITE->NONE"],
+                    "cmd_place": ["BUSY->FREE"],
+                    "cmd_stage": ["PUBLISHED->NONE"],
+                    "grants_free": ["-"],
+                    "req_prod": ["-"],
+                    "req_prod_pvt": ["-"],
+                },
+                "invariants": ["CommandConservation", "NoLostIO", "QueueExclusive"],
+                "fault": None,
+            },
+            "source": "xbdspec/conformance/variants/rejected-bio-stops-loop.de9605df.jsonl "
+            "(its fix alone removes it)",
+            "fixes": ["rejected-bio-stops-loop", "unsupported-bio-leaks-grants"],
+        },
+        {
+            "signature": {
+                "kind": "mismatch",
+                "event": "interrupt",
+                "qualifiers": [],
+                "transition": "interrupt",
+                "fields": {
                     "bio_completions": ["-"],
                     "bio_result": ["EOPNOTSUPP->NONE"],
                     "bio_stage": ["DONE->QUEUED", "HELD->QUEUED"],
@@ -8121,6 +8344,32 @@ KNOWN_SIGNATURES: dict[str, tuple[dict[str, Any], ...]] = {
             "signature": {
                 "kind": "mismatch",
                 "event": "backend_watch",
+                "qualifiers": [],
+                "transition": "frontend_connect",
+                "fields": {
+                    "bio_completions": ["-"],
+                    "bio_result": ["EOPNOTSUPP->NONE"],
+                    "bio_stage": ["DONE->QUEUED", "HELD->QUEUED"],
+                    "cmd_bio": ["bio->none", "none->bio"],
+                    "cmd_grants": ["+", "-"],
+                    "cmd_op": ["WRITE_BARRIER->NONE"],
+                    "cmd_place": ["BUSY->FREE"],
+                    "cmd_stage": ["PUBLISHED->NONE"],
+                    "grants_free": ["-"],
+                    "req_prod": ["-"],
+                    "req_prod_pvt": ["-"],
+                },
+                "invariants": ["CommandConservation", "NoLostIO", "QueueExclusive"],
+                "fault": None,
+            },
+            "source": "xbdspec/conformance/variants/rejected-bio-stops-loop.eaf2a091.jsonl "
+            "(its fix alone removes it)",
+            "fixes": ["rejected-bio-stops-loop", "unsupported-bio-leaks-grants"],
+        },
+        {
+            "signature": {
+                "kind": "mismatch",
+                "event": "backend_watch",
                 "qualifiers": ["dma=DEFERRED"],
                 "transition": "frontend_connect",
                 "fields": {
@@ -8223,6 +8472,58 @@ KNOWN_SIGNATURES: dict[str, tuple[dict[str, Any], ...]] = {
                 "rejected-bio-stops-loop",
                 "unsupported-bio-leaks-grants",
             ],
+        },
+        {
+            "signature": {
+                "kind": "mismatch",
+                "event": "backend_watch",
+                "qualifiers": [],
+                "transition": "frontend_connect",
+                "fields": {
+                    "bio_stage": ["HELD->QUEUED"],
+                    "cmd_bio": ["bio->bio", "bio->none"],
+                    "cmd_grants": ["+", "-"],
+                    "cmd_op": ["WRITE_BARRIER->NONE"],
+                    "cmd_place": ["BUSY->FREE"],
+                    "cmd_stage": ["PUBLISHED->NONE"],
+                    "flag_cm_shortage": ["True->False"],
+                    "frozen": ["-"],
+                    "grants_free": ["-"],
+                    "req_prod": ["-"],
+                    "req_prod_pvt": ["-"],
+                },
+                "invariants": ["CommandConservation", "NoLostIO", "QueueExclusive"],
+                "fault": None,
+            },
+            "source": "xbdspec/conformance/variants/rejected-bio-stops-loop.759378da.jsonl "
+            "(its fix alone removes it)",
+            "fixes": ["rejected-bio-stops-loop", "unsupported-bio-leaks-grants"],
+        },
+        {
+            "signature": {
+                "kind": "mismatch",
+                "event": "backend_watch",
+                "qualifiers": [],
+                "transition": "frontend_connect",
+                "fields": {
+                    "bio_completions": ["-"],
+                    "bio_result": ["EOPNOTSUPP->NONE"],
+                    "bio_stage": ["DONE->QUEUED", "HELD->QUEUED"],
+                    "cmd_bio": ["bio->bio", "bio->none"],
+                    "cmd_grants": ["+", "-"],
+                    "cmd_op": ["FLUSH_DISKCACHE->NONE", "WRITE_BARRIER->NONE"],
+                    "cmd_place": ["BUSY->FREE"],
+                    "cmd_stage": ["PUBLISHED->NONE"],
+                    "grants_free": ["-"],
+                    "req_prod": ["-"],
+                    "req_prod_pvt": ["-"],
+                },
+                "invariants": ["CommandConservation", "NoLostIO", "QueueExclusive"],
+                "fault": None,
+            },
+            "source": "xbdspec/conformance/variants/rejected-bio-stops-loop.c192366a.jsonl "
+            "(its fix alone removes it)",
+            "fixes": ["rejected-bio-stops-loop", "unsupported-bio-leaks-grants"],
         },
     ),
     "resume-cancelled-does-not-restart": (
@@ -11051,6 +11352,27 @@ KNOWN_SIGNATURES: dict[str, tuple[dict[str, Any], ...]] = {
         {
             "signature": {
                 "kind": "mismatch",
+                "event": "dump",
+                "qualifiers": ["chunks=3"],
+                "transition": "dump",
+                "fields": {
+                    "bio_completions": ["-"],
+                    "bio_result": ["EOPNOTSUPP->NONE"],
+                    "bio_stage": ["DONE->QUEUED"],
+                    "cmd_bio": ["none->bio"],
+                    "cmd_grants": ["+"],
+                    "grants_free": ["-"],
+                },
+                "invariants": ["CommandConservation", "NoLostIO", "QueueExclusive"],
+                "fault": None,
+            },
+            "source": "xbdspec/conformance/variants/unsupported-bio-waits-for-a-command.bbe1950d.jsonl "
+            "(2 known defects met together)",
+            "fixes": ["dump-ebusy-strands-ready", "unsupported-bio-waits-for-a-command"],
+        },
+        {
+            "signature": {
+                "kind": "mismatch",
                 "event": "interrupt",
                 "qualifiers": [],
                 "transition": "interrupt",
@@ -11130,6 +11452,32 @@ KNOWN_SIGNATURES: dict[str, tuple[dict[str, Any], ...]] = {
                 "fault": None,
             },
             "source": "xbdspec/conformance/variants/unsupported-bio-waits-for-a-command.f68e33af.jsonl "
+            "(its fix alone removes it)",
+            "fixes": ["unsupported-bio-waits-for-a-command"],
+        },
+        {
+            "signature": {
+                "kind": "mismatch",
+                "event": "backend_watch",
+                "qualifiers": [],
+                "transition": "frontend_connect",
+                "fields": {
+                    "bio_completions": ["-"],
+                    "bio_result": ["EOPNOTSUPP->NONE"],
+                    "bio_stage": ["DONE->QUEUED", "HELD->QUEUED"],
+                    "cmd_bio": ["bio->bio"],
+                    "cmd_grants": ["+"],
+                    "cmd_op": ["WRITE->WRITE_BARRIER", "WRITE_BARRIER->NONE"],
+                    "cmd_place": ["BUSY->FREE"],
+                    "cmd_stage": ["PUBLISHED->NONE"],
+                    "grants_free": ["-"],
+                    "req_prod": ["-"],
+                    "req_prod_pvt": ["-"],
+                },
+                "invariants": ["CommandConservation", "NoLostIO", "QueueExclusive"],
+                "fault": None,
+            },
+            "source": "xbdspec/conformance/variants/unsupported-bio-waits-for-a-command.081ba01b.jsonl "
             "(its fix alone removes it)",
             "fixes": ["unsupported-bio-waits-for-a-command"],
         },

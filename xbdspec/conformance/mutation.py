@@ -536,32 +536,37 @@ def protocol_kill(
     return CampaignVerdict(False, "survived")
 
 
-def _findings_outcomes() -> dict[str, tuple[bool, str | None, bool]]:
-    """Each catalogued finding's replay on the seed's behaviour, as ``xbdspec findings``
-    (the audit ``make verify`` runs) judges it: (clean, the finding the classifier names,
-    the documented violation shown)."""
+def _findings_outcomes() -> dict[str, tuple[bool, str | None, bool, bool]]:
+    """Each catalogued finding's replay as ``xbdspec findings`` (the audit ``make
+    verify`` runs) judges it: on the seed's behaviour (clean, the finding the classifier
+    names, the documented violation shown) and with the finding's fix (clean: the
+    audit's *fixed* column, which exercises the fix's code, e.g. the dump's take-back of
+    its chunks on ``EBUSY``)."""
+    from xbdspec.findings.audit import fixes_for
     from xbdspec.findings.catalogue import FINDINGS
     from xbdspec.findings.replay import kind_of, replay
     from xbdspec.reference.platform import Fixes
 
-    out: dict[str, tuple[bool, str | None, bool]] = {}
+    out: dict[str, tuple[bool, str | None, bool, bool]] = {}
     for finding in FINDINGS:
         if kind_of(finding.name) is None:
             continue
         outcome = replay(finding.name, Fixes())
         shows = bool(finding.shows) and finding.shows in (outcome.violation or "")
-        out[finding.name] = (outcome.clean, outcome.classified_as, shows)
+        fixed = replay(finding.name, fixes_for(finding))
+        out[finding.name] = (outcome.clean, outcome.classified_as, shows, fixed.clean)
     return out
 
 
-_findings_baseline: dict[str, tuple[bool, str | None, bool]] = {}
+_findings_baseline: dict[str, tuple[bool, str | None, bool, bool]] = {}
 
 
 def findings_kill(mutant: Mutant | None) -> CampaignVerdict:
-    """Replay every documented finding on the seed with ``mutant`` installed (the
-    findings audit of ``make verify``, its seed column): killed when a finding's replay
-    no longer reproduces as documented (it runs clean, is classified as another
-    finding, or no longer shows its violation), or the replay crashes.  It sees a
+    """Replay every documented finding on the seed and with its fix, ``mutant``
+    installed (the findings audit of ``make verify``, its seed and fixed columns):
+    killed when a finding's replay no longer reproduces as documented (it runs clean, is
+    classified as another finding, or no longer shows its violation), its fix no longer
+    makes it run clean, or the replay crashes.  It sees a
     mutant that behaves as a fix of a known finding, which no campaign can: a campaign
     reports only divergences the seed does not already show."""
     if not _findings_baseline:
@@ -712,6 +717,16 @@ _WHY: dict[str, str] = {
         "most 8), 32 segments in a 512-entry page"
     ),
     "tag": ("a guard against a NULL DMA tag or map, which xbd_connect always creates"),
+    "dump_length": (
+        "xbd_dump's length is a whole number of sectors (the kernel dumper writes "
+        "blocks of the disk's sector size, and so does the adapter's dumper): "
+        "`length > 0` and `length > 1` agree on every multiple of 512"
+    ),
+    "dump_chunk": (
+        "`length > xbd_max_request_size ? max : length` and `length >= max ? max : "
+        "length` choose the same chunk: they differ only at length == max, where "
+        "both are max"
+    ),
     "defret": (
         "the return after a deferred load: the command holds the queue (ASYNC_MAPPING), "
         "so xbd_startio's loop ends at its next test anyway; a non-zero return ends it "
@@ -814,6 +829,11 @@ EQUIVALENT: dict[str, str] = {
     "driver.flush_requests#2 drop call sc.platform.evtchn.signal_backend()": _WHY["notify"],
     "driver.free_command#2 BitAnd -> BitOr": _WHY["log"],
     "driver.freeze#0 NotEq -> Eq": _WHY["freeze"],
+    "driver.dump#8 0 -> 1": _WHY["dump_length"],
+    "driver.dump#13 drop call platform.device_printf(dev, 'dump: no mo": _WHY["log"],
+    "driver.dump#19 drop call platform.device_printf(dev, 'no more gra": _WHY["log"],
+    "driver.dump#20 Gt -> GtE": _WHY["dump_chunk"],
+    "driver.dump#30 drop call platform.device_printf(dev, f'Dump I/O f": _WHY["log"],
     "driver.int_#14 GtE -> Gt": _WHY["hostile"],
     "driver.int_#15 Or -> And": _WHY["hostile"],
     "driver.int_#16 Is -> IsNot": _WHY["hostile"],

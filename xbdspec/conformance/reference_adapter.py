@@ -628,31 +628,44 @@ class ReferenceImplementation:
             channel.handler(channel.arg)
 
     def _on_dump(self, chunks: int) -> None:
-        """The kernel dumper writes ``chunks`` requests' worth at byte 0 (``xbd_dump``);
-        while it polls, the back end consumes and answers every request OKAY
-        (``HYPERVISOR_yield``; the model's ``DUMP_YIELD_EVENTS``)."""
+        """The kernel dumper writes ``chunks`` requests' worth (``xbd_dump``): the last
+        chunk a sector short of ``xbd_max_request_size`` where it can be, from a buffer
+        whose every byte differs from its neighbours', one sector into the disk where
+        it fits; while it polls, the back end consumes and performs every request
+        (``HYPERVISOR_yield``; the model's ``DUMP_YIELD_EVENTS``, which answer OKAY).
+        A dump that returns 0 must have covered exactly its bytes and, on a disk of
+        512-byte sectors, put them on the disk at its offset (:func:`check_dump_written`;
+        on another sector size the seed's chunks address the disk in its own sectors,
+        the scenario finding *request-sectors-in-device-units*, which the catalogue
+        replays on its own: there the bytes' count is checked, not their place)."""
         p = self._p
         sc = self._sc()
         disk = sc.xbd_disk
         if disk is None:
             raise ImplementationError("dump without a disk: the model's guard requires one")
-        length = chunks * sc.xbd_max_request_size
+        offset, length = dump_layout(
+            chunks, sc.xbd_max_request_size, disk.d_sectorsize, len(p.backend.disk)
+        )
         buffer = p.mem.alloc(length, 0)
-        buffer.view()[:] = b"\xd0" * length
+        buffer.view()[:] = dump_pattern(length)
         # the dumper's memory, as a bio's buffer is the disk layer's: not the driver's
         # to hold or release (check_resources)
         self.bio_frames.update(range(buffer.pfn, buffer.pfn + (len(buffer.mem) >> PAGE_SHIFT)))
         backend = p.backend
         taken = self.taken
 
+        sent = [0]  # bytes the dump's chunks' requests cover
+
         def serve() -> None:
             count = backend.fetch()
             for request in backend.pending[len(backend.pending) - count :]:
                 check_request(p, request)
+                if (sc.xbd_shadow or [])[request.id].cm_bp is None:  # a chunk, not a bio's
+                    sent[0] += sum((b - a + 1) * SECTOR for _, a, b in request.segments)
             if not backend.pending:
                 raise KernelHang("HYPERVISOR_yield", "the back end has nothing to answer")
             for request in list(backend.pending):
-                backend.respond(request, status=int(BlkifStatus.OKAY))
+                backend.respond(request)  # performed: the dump's bytes reach the disk
                 taken.discard(request.id)
 
         table = p.gnttab
@@ -669,12 +682,22 @@ class ReferenceImplementation:
         p.hypervisor_yield = serve  # type: ignore[method-assign]
         driver.int_ = int_then_callbacks
         try:
-            rc = driver.dump(disk, buffer, 0, length)
+            rc = driver.dump(disk, buffer, offset, length)
         finally:
             del p.hypervisor_yield
             driver.int_ = polled
         self.dumps_left -= 1
-        self.dump_result = {0: DumpResult.OK, EIO: DumpResult.EIO, EBUSY: DumpResult.EBUSY}[rc]
+        result = {0: DumpResult.OK, EIO: DumpResult.EIO, EBUSY: DumpResult.EBUSY}.get(rc)
+        if result is None:
+            raise DumpFailed("xbd_dump", f"returned {rc}, not 0, EIO or EBUSY")
+        if result == DumpResult.OK:
+            if sent[0] != length:
+                raise DumpFailed(
+                    "xbd_dump", f"returned 0; its requests cover {sent[0]} bytes of {length}"
+                )
+            if disk.d_sectorsize == SECTOR:
+                check_dump_written(p.backend.disk, offset, buffer.view())
+        self.dump_result = result
 
     def _deferred_index(self, cmd: int) -> int:
         target = self._command(cmd)
@@ -707,6 +730,51 @@ class EntryPointFailed(DriverFault):
 def _succeeds(where: str, error: int) -> None:
     if error != 0:
         raise EntryPointFailed(where, f"returned {error}")
+
+
+class DumpFailed(DriverFault):
+    """``xbd_dump`` answered the kernel dumper other than its contract says: a value
+    that is not 0, ``EIO`` or ``EBUSY``, or 0 with the dump's bytes not on the disk."""
+
+
+def dump_layout(
+    chunks: int, max_request: int, sector_size: int, disk_bytes: int
+) -> tuple[int, int]:
+    """Where the adapters' dumper writes ``chunks`` requests' worth: ``(offset, length)``,
+    the last chunk a sector short of ``max_request`` where that leaves it non-empty, one
+    sector into the disk where the dump fits behind it (both sector multiples, as the
+    kernel dumper's are)."""
+    unit = max(sector_size, SECTOR)
+    length = chunks * max_request
+    if max_request > unit:
+        length -= unit
+    offset = unit if unit + length <= disk_bytes else 0
+    return offset, length
+
+
+def dump_pattern(length: int) -> bytes:
+    """The dumper's buffer: a 251-byte cycle (a prime, so no shift by a sector or a
+    page, and no chunk taken from the wrong place, reads the same bytes)."""
+    cycle = bytes((i * 37 + 11) & 0xFF for i in range(251))
+    return (cycle * (length // 251 + 1))[:length]
+
+
+def check_dump_written(disk: bytearray, offset: int, data: memoryview) -> None:
+    """A dump that returned 0 wrote ``data`` at byte ``offset`` of the back end's disk
+    (``dumper_t``'s contract: the kernel dumper goes on to the next block, and at the
+    end declares the dump complete).  Raises :class:`DumpFailed` naming the first byte
+    that differs."""
+    written = disk[offset : offset + len(data)]
+    if written != data:
+        first = next(
+            (i for i, (w, d) in enumerate(zip(written, data, strict=False)) if w != d),
+            len(written),
+        )
+        raise DumpFailed(
+            "xbd_dump",
+            f"returned 0 but byte {offset + first} of the disk is not the dump's byte {first} "
+            f"(of {len(data)} at offset {offset})",
+        )
 
 
 class MalformedRequest(DriverFault):
