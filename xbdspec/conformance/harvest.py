@@ -31,6 +31,7 @@ import json
 import pprint
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -270,20 +271,38 @@ class Harvest:
                     None,
                     configurations=REFERENCE_SWEEP,
                 )
-                campaign.run(examples=examples)
-                fresh = [d for d, _, _, _ in campaign.divergences.values() if d.finding is None]
-                for divergence in fresh:
-                    key = signature_of(divergence).key()
-                    if key in self.unexplained:
-                        continue
-                    config = next(c for c in REFERENCE_SWEEP if c.name == divergence.configuration)
-                    self.variant(divergence, list(divergence.steps), config)
-                print(
-                    f"  {profile.name} seed {seed}: {len(fresh)} unclaimed kinds, "
-                    f"{len(self.variants)} variants so far",
-                    file=sys.stderr,
-                    flush=True,
-                )
+                self._examine(campaign, examples, REFERENCE_SWEEP, f"{profile.name} seed {seed}")
+
+    def _examine(
+        self,
+        campaign: Campaign,
+        examples: int,
+        sweep: Sequence[Configuration],
+        label: str,
+        on_reference: bool = False,
+    ) -> None:
+        """Run ``campaign`` and examine each divergence no signature claims (replayed on
+        the reference first when the campaign ran another implementation of the seed:
+        a divergence the reference does not show is that implementation's own, left
+        for its campaign to report)."""
+        campaign.run(examples=examples)
+        fresh = [d for d, _, _, _ in campaign.divergences.values() if d.finding is None]
+        for divergence in fresh:
+            config = next(c for c in sweep if c.name == divergence.configuration)
+            found = divergence
+            if on_reference:
+                replayed, _ = run_on(config, list(divergence.steps), Fixes())
+                if replayed is None or findings_module.classify(replayed) is not None:
+                    continue
+                found = replayed
+            if signature_of(found).key() in self.unexplained:
+                continue
+            self.variant(found, list(found.steps), config)
+        print(
+            f"  {label}: {len(fresh)} unclaimed kinds, {len(self.variants)} variants so far",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def compiled_seed_campaigns(self, seeds: list[int], examples: int) -> None:
         """Step 2 over campaigns on the compiled seed (``--impl c-driver``, the full
@@ -305,23 +324,7 @@ class Harvest:
         sweep = sweep_for(factory, sizes, argparse.Namespace(no_sweep=False, sizes=None))
         for seed in seeds:
             campaign = Campaign(factory, sweep[0].sizes, FULL, seed, 60, None, configurations=sweep)
-            campaign.run(examples=examples)
-            fresh = [d for d, _, _, _ in campaign.divergences.values() if d.finding is None]
-            for divergence in fresh:
-                config = next(c for c in sweep if c.name == divergence.configuration)
-                on_reference, _ = run_on(config, list(divergence.steps), Fixes())
-                if on_reference is None or findings_module.classify(on_reference) is not None:
-                    continue  # the compiled seed's own: left for the campaign to report
-                key = signature_of(on_reference).key()
-                if key in self.unexplained:
-                    continue
-                self.variant(on_reference, list(on_reference.steps), config)
-            print(
-                f"  compiled seed, seed {seed}: {len(fresh)} unclaimed kinds, "
-                f"{len(self.variants)} variants so far",
-                file=sys.stderr,
-                flush=True,
-            )
+            self._examine(campaign, examples, sweep, f"compiled seed, seed {seed}", True)
 
     def exploration(self, max_states: int) -> None:
         """Step 2 over the bounded exploration of the reference (its report names one new
