@@ -424,13 +424,190 @@ def _worker(target: str, path: str, expected: list[str] | None) -> dict[str, Any
     return {"found": sorted(set(found)), "first": first, "seconds": time.perf_counter() - start}
 
 
-#: Survivors judged equivalent by reading (the key, the reason): no program can tell them.
-EQUIVALENT: dict[str, str] = {
-    "core:thaw:77:67:>->>=": (
-        "a flag is set only by freeze, which counts it, so s.frozen > 0 whenever thaw finds "
-        "the flag set: the test never sees 0"
+#: Why a survivor is equivalent, by kind (:data:`EQUIVALENT` names one for each key).
+_WHY: dict[str, str] = {
+    "counted": (
+        "a freeze flag (cm_shortage, gnt_shortage, wait_idle, a command's cfrozen) is set "
+        "only by freeze or cm_freeze, which count it in s.frozen, and cleared only by thaw "
+        "or cm_thaw, which uncount it: s.frozen is the number of flags set, so it is > 0 "
+        "whenever a thaw finds its flag set and the test never sees 0"
+    ),
+    "some_at": (
+        "some_at is asked only about BUSY; with ncmd < MAXC (2 commands on the v1 face's "
+        "default, 32 on the v2 face) place[ncmd] is never written (every write indexes a "
+        "command < ncmd) and stays FREE; at ncmd = MAXC (64, the v1 face's largest) the "
+        "read lands on stage[0], the array after place in s, which holds BUSY's value 2 "
+        "(ST_PUBLISHED) only while command 0 is published, hence BUSY: the answer is the same"
+    ),
+    "carries_bio": (
+        "complete is called only for a command that carries a bio (fail_mapping on a "
+        "command being sent or awaiting its mapping, complete_answered on an answered one, "
+        "which was on the ring): s.bio[c] < nbio there, and nbio only marks a free command"
+    ),
+    "once": (
+        "a bio completes at most once per submission (it leaves the bioq for one command, "
+        "and its counter is reset at a v2 submit; the model's strategy submits each v1 bio "
+        "once, in order): s.done[b] is 0 or 1 at complete, never 2, so the saturation at 2 "
+        "is never reached"
+    ),
+    "unique_seq": (
+        "the queued bios' seq values are distinct (the v1 face's seq is the bio's index, "
+        "the v2 face's a counter taken at each submit), so the tie `<=` adds never occurs"
+    ),
+    "bio0_first": (
+        "head <= 0 (head < 1) differs from head < 0 only once bio 0 is the head found so "
+        "far: a later queued bio then replaces it, so bio 0 is passed over while another "
+        "waits.  On the v1 face bio 0 never waits beside another: the model submits bios in "
+        "index order, each once (strategy needs every lower bio submitted), and at bio 0's "
+        "strategy the fresh core is neither frozen nor full and has grants_per_request <= "
+        "grants (a bound of the contract), so bio 0 is sent, held for its mapping or "
+        "finished at once (the three --sizes variants do not kill it either).  On the v2 "
+        "face it only reorders the sending of queued bios (slot 0's waits until no other "
+        "is queued), which the protocol contract leaves free (the harness: any order is "
+        "legal), and every bio is still sent"
+    ),
+    "unread_bytes": (
+        "the request's bytes that memset fills and nothing after overwrites are the handle "
+        "(2 and 3), padding (4 to 7, each segment's 6 and 7) and the segments past "
+        "nr_segments; the world's back end reads a slot with ring.read_request: operation, "
+        "nr_segments, id, sector_number and the first nr_segments segments (gref, "
+        "first_sect, last_sect), all written after the memset, and the handle it unpacks "
+        "and drops"
+    ),
+    "equal_branch": (
+        "the two branches of the conditional agree where the tests differ: at sectors - "
+        "first == SECTORS_PER_PAGE both give SECTORS_PER_PAGE"
+    ),
+    "zero_offset": ("fe.ring - REQ_PROD is fe.ring + REQ_PROD: REQ_PROD is 0"),
+    "extra_notify": (
+        "`<=` also notifies when req_event equals the old req_prod: an extra notification, "
+        "always with a push (old != new, or face_publish has returned), which the protocol "
+        "allows (notification_rule: a needed one must go with a push, and a notification "
+        "only with a push); every needed one is still sent"
+    ),
+    "compiled_out": (
+        "the line is inside #ifdef BREAK_NOTIFY (the deliberately broken build), which the "
+        "builds here never define: the mutant compiles to the same program"
+    ),
+    "read_data_only": (
+        "it changes the data bytes completion sends for a bio other than a successful "
+        "read (a write, a failed read: c >= 0 makes bytes its sectors; or c < 0, only a "
+        "flush finished EOPNOTSUPP, whose bio has no sectors, so bytes stays 0), and the "
+        "harness compares a completion's data only for an ok read (observed_completion)"
+    ),
+    "free_null": (
+        "fe.bio_data[b] is NULL whenever face_bio_done runs: a write's bytes are freed "
+        "(and the pointer cleared) by face_on_ring before it can complete, reads and "
+        "flushes have none, and a v2 bio completes only by complete (after face_on_ring) or "
+        "as an EOPNOTSUPP flush: the free dropped is free(NULL)"
+    ),
+    "freeze": (
+        "xbd_freeze's early return for a flag already set: it freezes a named flag only "
+        "from xbd_bio_command, which xbd_startio calls only with xbd_qfrozen_cnt 0, when "
+        "no flag is set (each set flag holds a count), and XBDF_NONE always counts: the "
+        "mutant's missing early return is never needed"
+    ),
+    "kassert_text": (
+        "the argument of a KASSERT's message (the queue the command is on), evaluated "
+        "only when the assertion fails, and then only the panic's text changes"
+    ),
+    "sync": (
+        "a bus_dma sync operation: the shim's bus_dmamap_sync only records its op in "
+        "map->last_sync, which nothing reads (the pages are shared, nothing bounces)"
+    ),
+    "load_flags": ("the flags of a bus_dma load, which the shim's loads ignore ((void)flags)"),
+    "early_push": (
+        "xbd_flush_requests after every mapping, not only a deferred one's: xbd_startio "
+        "(or xbd_dump) pushes at its loop's end anyway, no event of the contract runs "
+        "between the pushes (the back end acts between the front end's calls), so the "
+        "back end sees the same req_prod, and with req_event fixed meanwhile the "
+        "notification test is true for exactly one of the pushes when it is for the whole"
+    ),
+    "defret": (
+        "the return after a deferred load: the command holds the queue (cm_freeze with "
+        "XBDCF_ASYNC_MAPPING), so xbd_startio's loop ends at its next test anyway; a "
+        "non-zero return ends it one test earlier (and prints), and when nothing else was "
+        "queued the flush it then skips has nothing written to push"
+    ),
+    "queued": (
+        "only whether queued is 0 matters, and xbd_flush_requests with nothing newly "
+        "written pushes nothing and notifies no one (new == old)"
+    ),
+    "assert": (
+        "mtx_assert(MA_OWNED): every caller of xbd_startio holds xbd_io_lock, so the "
+        "shim's assertion never faults"
+    ),
+    "log": (
+        "logging only (printf, disk_err's arguments): the shim writes them to the log, "
+        "which is no observation of the contract"
+    ),
+    "busy_carries": (
+        "every command on the busy queue carries a bio (xbd_bio_command) or a completion "
+        "routine (xbd_dump), and xbd_remove_cm faults first on a response naming a command "
+        "not busy: the else branch (xbd_free_command) is never taken"
+    ),
+    "final_check": (
+        "both branches leave rsp_event at rsp_cons + 1: the final check only matters for "
+        "a response published while xbd_int runs, which no event of the contract "
+        "interleaves (the back end acts between the front end's calls; as mutation.py's "
+        "driver.int_#35)"
+    ),
+    "nodrv": (
+        "a disk with no softc (d_drv1 NULL): the contract's disk always has one, so the "
+        "error path is never taken"
     ),
 }
+
+#: Survivors judged equivalent by reading: ``CMutant.key`` -> why no observation of the
+#: contracts (the FreeBSD refinement on the v1 face, the protocol on the v2 face and the
+#: seed) can tell the mutant from the unmutated build.
+EQUIVALENT: dict[str, str] = {
+    "core:thaw:77:67:>->>=": _WHY["counted"],
+    "core:cm_thaw:84:21:>->>=": _WHY["counted"],
+    "core:complete:93:10:<-><=": _WHY["carries_bio"],
+    "core:complete:95:66:<-><=": _WHY["once"],
+    "core:some_at:123:50:<-><=": _WHY["some_at"],
+    "core:head_bio:132:45:<-><=": _WHY["bio0_first"],
+    "core:head_bio:132:47:0->1": _WHY["bio0_first"],
+    "core:head_bio:132:61:<-><=": _WHY["unique_seq"],
+    "frontend:face_on_ring:795:4:memset(req, 0, sizeof req);->;": _WHY["unread_bytes"],
+    "frontend:face_on_ring:795:16:0->1": _WHY["unread_bytes"],
+    "frontend:face_on_ring:802:40:<-><=": _WHY["equal_branch"],
+    "frontend:face_publish:831:17:+->-": _WHY["zero_offset"],
+    "frontend:face_publish:835:41:<-><=": _WHY["extra_notify"],
+    "frontend:face_publish:837:13:0->1": _WHY["compiled_out"],
+    "frontend:face_bio_done:851:15:&&->||": _WHY["read_data_only"],
+    "frontend:face_bio_done:851:35:&&->||": _WHY["read_data_only"],
+    "frontend:face_bio_done:855:4:free(fe.bio_data[b]);->;": _WHY["free_null"],
+    "seed:xbd_freeze:57:14:!=->==": _WHY["freeze"],
+    "seed:xbd_free_command:102:16:&->|": _WHY["kassert_text"],
+    "seed:xbd_queue_cb:196:22:==->!=": _WHY["sync"],
+    "seed:xbd_queue_cb:198:27:==->!=": _WHY["sync"],
+    "seed:xbd_queue_cb:201:7:0->1": _WHY["sync"],
+    "seed:xbd_queue_cb:202:1:bus_dmamap_sync(sc->xbd_io_dmat, cm->cm_map, op);->;": _WHY["sync"],
+    "seed:xbd_queue_cb:207:19:&->|": _WHY["early_push"],
+    "seed:xbd_queue_cb:207:45:0->1": _WHY["early_push"],
+    "seed:xbd_queue_request:217:38:0->1": _WHY["load_flags"],
+    "seed:xbd_queue_request:221:42:0->1": _WHY["load_flags"],
+    "seed:xbd_queue_request:225:10:0->1": _WHY["defret"],
+    "seed:xbd_startio:304:21:0->1": _WHY["queued"],
+    "seed:xbd_startio:305:1:mtx_assert(&sc->xbd_io_lock, MA_OWNED);->;": _WHY["assert"],
+    'seed:xbd_startio:321:3:printf("xbd_queue_request returned %d\\n", error);->;': _WHY["log"],
+    'seed:xbd_bio_complete:335:2:disk_err(bp, "disk error", -1, 0);->;': _WHY["log"],
+    "seed:xbd_bio_complete:335:30:1->0": _WHY["log"],
+    "seed:xbd_bio_complete:335:33:0->1": _WHY["log"],
+    'seed:xbd_bio_complete:336:2:printf(" status: %x\\n", cm->cm_status);->;': _WHY["log"],
+    "seed:xbd_int:369:23:==->!=": _WHY["sync"],
+    "seed:xbd_int:371:28:==->!=": _WHY["sync"],
+    "seed:xbd_int:371:46:||->&&": _WHY["sync"],
+    "seed:xbd_int:372:21:==->!=": _WHY["sync"],
+    "seed:xbd_int:375:8:0->1": _WHY["sync"],
+    "seed:xbd_int:376:2:bus_dmamap_sync(sc->xbd_io_dmat, cm->cm_map, op);->;": _WHY["sync"],
+    "seed:xbd_int:389:3:xbd_free_command(cm);->;": _WHY["busy_carries"],
+    "seed:xbd_int:392:7:!=->==": _WHY["final_check"],
+    "seed:xbd_strategy:530:2:biodone(bp);->;": _WHY["nodrv"],
+}
+
 
 _baselines: dict[str, frozenset[str]] = {}
 
