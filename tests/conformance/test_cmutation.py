@@ -113,3 +113,21 @@ def test_a_seed_segment_limit_mutant_is_killed() -> None:
     )
     verdict = cmutation.kill(limit)
     assert verdict.killed, verdict
+
+
+def test_the_seed_unmutated_passes_the_refinement_and_a_freeze_mutant_fails_it() -> None:
+    """The seed's kill check runs the FreeBSD refinement's campaign on the compiled seed
+    first (make verify's stage): the unmutated seed shows only known findings there, and
+    a mutant of xbd_freeze's test is a new divergence."""
+    try:
+        pool = cmutation.mutants_of("seed")
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))
+    from xbdspec.cdriver.build import xen_headers_missing
+
+    if xen_headers_missing():
+        pytest.skip("Xen's public headers are absent (make xen-headers)")
+    assert cmutation._freebsd_seed(cmutation.source_of("seed")).outcome == "survived"
+    flag = next(m for m in pool if m.key == "seed:xbd_freeze:57:60:0->1")
+    verdict = cmutation.kill(flag)
+    assert verdict.killed and verdict.how.startswith("freebsd: a new divergence"), verdict

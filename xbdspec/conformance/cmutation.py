@@ -27,8 +27,11 @@ Three subjects (:data:`SUBJECTS`):
 * ``frontend``: ``cimpl/frontend.c``'s own half of the queue (the ``face_*`` callbacks
   that grant pages, publish the ring and complete bios); the protocol campaign;
 * ``seed``: the seed's request path (``xbd_freeze`` ... ``xbd_int``), compiled by
-  :func:`xbdspec.cdriver.build.build`; the protocol contract's default campaign on it
-  (``xbdspec difftest --impl seed``).
+  :func:`xbdspec.cdriver.build.build`; killed by the FreeBSD refinement's campaign on
+  the compiled seed (``make verify``'s stage: ``xbdspec difftest --contract freebsd
+  --impl c-driver --examples 100 --first``, the seed in lock-step with the reference
+  port) or else by the protocol contract's default campaign on it (``xbdspec difftest
+  --impl seed``).
 
 A mutant that does not compile is *stillborn* (counted apart, not a kill).  A compiled
 mutant is killed by a new divergence (the protocol campaigns: a violation no documented
@@ -309,6 +312,20 @@ def build_faces(queue_core: str, frontend: str, out: Path) -> tuple[Path, Path] 
 def _freebsd_stdio(exe: Path) -> CVerdict:
     """The FreeBSD refinement's stdio campaign on the v1 face, stopping at the first new
     divergence (the unmutated core has none)."""
+    return _freebsd(["--cmd", str(exe)])
+
+
+def _freebsd_seed(source: Path) -> CVerdict:
+    """The FreeBSD refinement's campaign on the compiled seed built from ``source`` (``make
+    verify``'s compiled-seed stage: ``--impl c-driver --examples 100``, the seed's own C
+    in lock-step with the reference port, whose known findings it shows and nothing
+    new), stopping at the first new divergence."""
+    return _freebsd(["--impl", "c-driver", "--examples", "100"], {"XBD_BLKFRONT": str(source)})
+
+
+def _freebsd(target: list[str], env: dict[str, str] | None = None) -> CVerdict:
+    """``xbdspec difftest --contract freebsd <target> --seed 1 --first`` in a child
+    process: killed by a new divergence, a crash or a hang."""
     argv = [
         sys.executable,
         "-m",
@@ -316,8 +333,7 @@ def _freebsd_stdio(exe: Path) -> CVerdict:
         "difftest",
         "--contract",
         "freebsd",
-        "--cmd",
-        str(exe),
+        *target,
         "--seed",
         str(SEED),
         "--first",
@@ -325,7 +341,12 @@ def _freebsd_stdio(exe: Path) -> CVerdict:
     ]
     try:
         proc = subprocess.run(
-            argv, capture_output=True, text=True, timeout=HANG_SECONDS, check=False
+            argv,
+            capture_output=True,
+            text=True,
+            timeout=HANG_SECONDS,
+            check=False,
+            env={**os.environ, **(env or {})},
         )
     except subprocess.TimeoutExpired:
         return CVerdict("killed", "freebsd: hang")
@@ -651,6 +672,9 @@ def kill(mutant: CMutant | None, subject: str = "core") -> CVerdict:
             except BuildError as exc:
                 return CVerdict("stillborn", str(exc)[-200:])
             try:
+                verdict = _freebsd_seed(src)
+                if verdict.killed:
+                    return verdict
                 return _protocol_verdict(_protocol("seed", src, expected))
             finally:  # the child found it in the build cache; a mutant's build is not kept
                 if mutant is not None:
