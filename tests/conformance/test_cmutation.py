@@ -96,8 +96,8 @@ def test_a_mutant_that_does_not_compile_is_stillborn() -> None:
     assert verdict.outcome == "stillborn" and not verdict.killed
 
 
-@needs_cc
-def test_a_seed_segment_limit_mutant_is_killed() -> None:
+def _seed_pool() -> list[cmutation.CMutant]:
+    """The seed's mutants (the test is skipped without the seed or Xen's headers)."""
     try:
         pool = cmutation.mutants_of("seed")
     except FileNotFoundError as exc:
@@ -106,6 +106,12 @@ def test_a_seed_segment_limit_mutant_is_killed() -> None:
 
     if xen_headers_missing():
         pytest.skip("Xen's public headers are absent (make xen-headers)")
+    return pool
+
+
+@needs_cc
+def test_a_seed_segment_limit_mutant_is_killed() -> None:
+    pool = _seed_pool()
     limit = next(
         m
         for m in pool
@@ -115,18 +121,12 @@ def test_a_seed_segment_limit_mutant_is_killed() -> None:
     assert verdict.killed, verdict
 
 
+@needs_cc
 def test_the_seed_unmutated_passes_the_refinement_and_a_freeze_mutant_fails_it() -> None:
     """The seed's kill check runs the FreeBSD refinement's campaign on the compiled seed
     first (make verify's stage): the unmutated seed shows only known findings there, and
     a mutant of xbd_freeze's test is a new divergence."""
-    try:
-        pool = cmutation.mutants_of("seed")
-    except FileNotFoundError as exc:
-        pytest.skip(str(exc))
-    from xbdspec.cdriver.build import xen_headers_missing
-
-    if xen_headers_missing():
-        pytest.skip("Xen's public headers are absent (make xen-headers)")
+    pool = _seed_pool()
     assert cmutation._freebsd_seed(cmutation.source_of("seed")).outcome == "survived"
     flag = next(m for m in pool if m.key == "seed:xbd_freeze:57:60:0->1")
     verdict = cmutation.kill(flag)
