@@ -4,16 +4,19 @@ unreached one)."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import random
 from pathlib import Path
 from typing import Any
 
 import pytest
+from xbdspec.model.state import Sizes
 from xbdspec.reference.platform import Fixes
 
 from xbdspec.cli import main
 from xbdspec.conformance.campaign import Campaign
+from xbdspec.conformance.cli import sweep_for
 from xbdspec.conformance.harness import LockStep, ModelSide
 from xbdspec.conformance.program import FULL, random_walk
 from xbdspec.conformance.reference_adapter import (
@@ -25,6 +28,8 @@ from xbdspec.conformance.reference_adapter import (
 from xbdspec.conformance.replay import dumps, loads_configuration
 from xbdspec.conformance.sweep import (
     REFERENCE_SWEEP,
+    SIZE_SWEEP,
+    SIZE_VARIANTS,
     BackendSetup,
     Configuration,
     dimensions_varied,
@@ -172,3 +177,67 @@ def test_no_sweep_runs_one_configuration() -> None:
     campaign.run(examples=3)
     assert [c.name for c in campaign.sweep] == ["default"]
     assert campaign.summary()["sweep"]["dimensions_varied"] == {}
+
+
+class _SizesOnly:
+    """An adapter without a back-end setup (the part of the contract ``sweep_for`` reads)."""
+
+    def __init__(self, supported: list[Sizes] | None = None) -> None:
+        self.supported = supported
+        if supported is not None:
+            self.sweep_sizes = lambda: list(supported)
+
+    def close(self) -> None:
+        pass
+
+
+def _sweep(
+    own: Sizes,
+    supported: list[Sizes] | None = None,
+    sizes: str | None = None,
+    no_sweep: bool = False,
+) -> list[tuple[str, Sizes]]:
+    args = argparse.Namespace(no_sweep=no_sweep, sizes=sizes)
+    factory: Any = lambda: _SizesOnly(supported)  # noqa: E731
+    return [(c.name, c.sizes) for c in sweep_for(factory, own, args)]
+
+
+def test_an_implementation_without_a_setup_is_swept_over_sizes() -> None:
+    own = Sizes()
+    swept = [(c.name, c.sizes) for c in SIZE_SWEEP]
+    assert _sweep(own) == [("default", own), *swept]
+    # the reference sweep's configurations at the default back end, and a life cycle
+    assert all(c.setup == BackendSetup() for c in SIZE_SWEEP)
+    assert {c.name for c in SIZE_SWEEP} >= {"request-path", "suspend-cycles"}
+    cycles = next(c for c in SIZE_SWEEP if c.name == "suspend-cycles")
+    assert cycles.sizes.suspends == 2 and dict(cycles.weights)["suspend_drained"] > 1
+    # the size variants are the reference's --sizes
+    assert {c.name: c.sizes for c in SIZE_VARIANTS} == REFERENCE_SIZES
+    assert {c.sizes.grants for c in SIZE_VARIANTS} == {11, 12}
+    assert {c.sizes.ring_slots for c in SIZE_VARIANTS} == {2, 4}
+    # own sizes that are a variant's come first, and are not run twice
+    full = REFERENCE_SIZES["ring-full"]
+    assert _sweep(full) == [("ring-full", full), *(s for s in swept if s[0] != "ring-full")]
+    # an adapter says what it supports: an empty list, its own sizes only
+    assert _sweep(own, []) == [("default", own)]
+    small = Sizes(commands=1)
+    assert _sweep(own, [small]) == [("default", own), ("sizes-1", small)]
+    # --sizes and --no-sweep: one configuration
+    shortage = REFERENCE_SIZES["grant-shortage"]
+    assert _sweep(shortage, sizes="grant-shortage") == [("grant-shortage", shortage)]
+    assert _sweep(own, no_sweep=True) == [("default", own)]
+
+
+def test_the_c_core_default_campaign_reaches_both_shortages(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, c_core: Path
+) -> None:
+    code, report = _difftest(
+        capsys, "--cmd", str(c_core), "--examples", "60", "--seed", "1",
+        "--replay-dir", str(tmp_path),
+    )  # fmt: skip
+    assert code == 0 and report["counts"]["new_divergences"] == 0
+    names = [c["name"] for c in report["sweep"]["configurations"]]
+    assert names == ["default", *(c.name for c in SIZE_SWEEP)]
+    assert all(c["examples"] == 10 for c in report["sweep"]["configurations"])
+    unreached = set(report["targets"]["transitions"]["unreached"])
+    assert not unreached & {"startio_command_shortage", "startio_grant_shortage", "grant_callback"}

@@ -53,7 +53,7 @@ from .harness import LockStep
 from .program import PROFILES, run_program
 from .reference_adapter import REFERENCE_SIZES
 from .replay import read_configuration
-from .sweep import Configuration, pinned
+from .sweep import Configuration, pinned, sizes_sweep
 
 
 def _positive_int(text: str) -> int:
@@ -250,17 +250,24 @@ def sweep_for(
     factory: Callable[[], Implementation], sizes: Sizes, args: argparse.Namespace
 ) -> list[Configuration]:
     """The configurations a campaign runs: the implementation's own sweep (its optional
-    ``configurations()``), narrowed to ``--sizes``, or one with ``--no-sweep``."""
+    ``configurations()``) narrowed to ``--sizes``; for one without a back-end setup, the
+    sweep over sizes (:func:`~.sweep.sizes_sweep`: its own, then a command shortage, a
+    grant shortage and a full ring, or what its ``sweep_sizes()`` offers); one
+    configuration with ``--no-sweep`` or, for the latter, ``--sizes``."""
     if getattr(args, "no_sweep", False):
         return [Configuration(args.sizes or "default", sizes)]
     sample = factory()
     try:
         offered = getattr(sample, "configurations", None)
         sweep = list(offered()) if callable(offered) else []
+        offered_sizes = getattr(sample, "sweep_sizes", None)
+        supported = list(offered_sizes()) if callable(offered_sizes) else None
     finally:
         sample.close()
     if not sweep:
-        return [Configuration(args.sizes or "default", sizes)]
+        if args.sizes is not None:
+            return [Configuration(args.sizes, sizes)]
+        return sizes_sweep(sizes, supported)
     if args.sizes is not None:
         return pinned(sweep, sizes, args.sizes)
     return sweep

@@ -112,6 +112,7 @@ from .sweep import (
     DEFAULT_SETUP,
     REFERENCE_SWEEP,
     SECTOR,
+    SIZE_VARIANTS,
     BackendSetup,
     Configuration,
     negotiated_ring_pages,
@@ -155,11 +156,8 @@ _PLACE = {
 #: reaches every path: a command shortage needs more ring slots than commands and
 #: grants for two commands; a grant shortage needs fewer grants than that; RING_FULL
 #: needs as many commands as slots (the seed's own case).
-REFERENCE_SIZES: dict[str, Sizes] = {
-    "command-shortage": Sizes(commands=2, bios=4, ring_slots=4, grants=12, grants_per_request=11),
-    "grant-shortage": Sizes(commands=2, bios=4, ring_slots=4, grants=11, grants_per_request=11),
-    "ring-full": Sizes(commands=2, bios=4, ring_slots=2, grants=12, grants_per_request=11),
-}
+#: They are the sweep's configurations that differ in sizes alone (:data:`.sweep.SIZE_VARIANTS`).
+REFERENCE_SIZES: dict[str, Sizes] = {c.name: c.sizes for c in SIZE_VARIANTS}
 
 
 def reference_sizes(variant: str = "command-shortage") -> Sizes:

@@ -16,7 +16,8 @@ cannot vary is fixed per :class:`Configuration`:
 Example ``i`` of a campaign runs under configuration ``i mod n`` of its sweep, so a sweep
 shards by seed or by example range like one configuration does.  An implementation opts
 into the back-end dimensions by offering ``configure(setup)`` (the reference does); one
-without it is swept over sizes it says it supports (``sweep_sizes()``), or not at all.
+without it is swept over sizes alone (:data:`SIZE_SWEEP`, or the sizes it says it
+supports: ``sweep_sizes()``; an empty list, its own sizes only).
 """
 
 from __future__ import annotations
@@ -317,6 +318,44 @@ REFERENCE_SWEEP: tuple[Configuration, ...] = (
         dma_chance=0.8,
     ),
 )
+
+
+#: The reference sweep's configurations that differ in sizes alone (a command shortage, a
+#: grant shortage with its callback, a full ring): ``--sizes`` names one of them.
+SIZE_VARIANTS: tuple[Configuration, ...] = tuple(
+    c for c in REFERENCE_SWEEP if c.setup == DEFAULT_SETUP and not c.weights and not c.dma_weights
+)
+
+#: The sweep of an implementation that takes no back-end setup (no ``configure``): every
+#: configuration of the reference sweep at the default back end (the three size variants
+#: and the request path, with its deferred and failed mappings), and the life cycle at
+#: the default back end (the reference's has a ring order past the front end's limit):
+#: suspends with requests in flight, drained or timed out, unplugs and closes.  The
+#: implementation's own sizes come first; one that supports fewer offers
+#: ``sweep_sizes()``.
+SIZE_SWEEP: tuple[Configuration, ...] = (
+    *(c for c in REFERENCE_SWEEP if c.setup == DEFAULT_SETUP),
+    Configuration("suspend-cycles", _sizes(11, suspends=2), weights=LIFE_CYCLE_WEIGHTS),
+)
+
+
+def sizes_sweep(own: Sizes, offered: Sequence[Sizes] | None = None) -> list[Configuration]:
+    """The configurations an implementation without a back-end setup is swept over:
+    ``own`` (its preferred sizes, named ``default`` unless a size variant has them),
+    then :data:`SIZE_SWEEP` (or, when the implementation says what it supports, each of
+    ``offered`` with the default weights), none twice."""
+    named = {c.sizes: c for c in SIZE_VARIANTS}
+    first = named.get(own) or Configuration("default", own)
+    rest = (
+        list(SIZE_SWEEP)
+        if offered is None
+        else [named.get(s) or Configuration(f"sizes-{i + 1}", s) for i, s in enumerate(offered)]
+    )
+    out = [first]
+    for c in rest:
+        if all(c != o and (c.name != o.name) for o in out):
+            out.append(c)
+    return out
 
 
 def pinned(sweep: Sequence[Configuration], sizes: Sizes, name: str) -> list[Configuration]:
