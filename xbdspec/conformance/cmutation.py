@@ -21,9 +21,10 @@ Three subjects (:data:`SUBJECTS`):
 * ``core``: ``cimpl/queue_core.c``'s queue core (freeze and thaw, the commands, the
   ring, ``startio``, completions), built into both faces; killed by the FreeBSD
   refinement's stdio campaign on the version 1 face (``xbdspec difftest --contract
-  freebsd --cmd queue_core --first``, its defaults) or else by the protocol contract's
-  default campaign on the version 2 face (``cimpl/frontend.c``: ``xbdspec difftest --cmd
-  frontend``);
+  freebsd --cmd queue_core --first``, its defaults: the sweep over sizes of
+  :data:`~.sweep.SIZE_SWEEP`, which reaches the command and grant shortages) or else by
+  the protocol contract's default campaign on the version 2 face (``cimpl/frontend.c``:
+  ``xbdspec difftest --cmd frontend``);
 * ``frontend``: ``cimpl/frontend.c``'s own half of the queue (the ``face_*`` callbacks
   that grant pages, publish the ring and complete bios); the protocol campaign;
 * ``seed``: the seed's request path (``xbd_freeze`` ... ``xbd_int``), compiled by
