@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -131,3 +132,18 @@ def test_the_seed_unmutated_passes_the_refinement_and_a_freeze_mutant_fails_it()
     flag = next(m for m in pool if m.key == "seed:xbd_freeze:57:60:0->1")
     verdict = cmutation.kill(flag)
     assert verdict.killed and verdict.how.startswith("freebsd: a new divergence"), verdict
+
+
+@needs_cc
+def test_a_seed_that_sends_no_request_fails_the_protocol_campaign(tmp_path: Path) -> None:
+    """xbd_strategy's test made `!=`: every bio fails with EINVAL and none is sent.  The
+    protocol allows a front end to fail a bio, but a campaign that compared no I/O does
+    not pass (`xbdspec difftest` exits 2), so the protocol kill check counts it too."""
+    pool = _seed_pool()
+    strategy = next(m for m in pool if m.key == "seed:xbd_strategy:526:8:==->!=")
+    source = tmp_path / "blkfront.c"
+    source.write_text(strategy.apply(cmutation.source_of("seed").read_text()))
+    verdict = cmutation._protocol_verdict(
+        cmutation._protocol("seed", source, cmutation.baseline("seed"))
+    )
+    assert verdict.killed and "compared no requests read from the ring" in verdict.how

@@ -36,7 +36,8 @@ Three subjects (:data:`SUBJECTS`):
 
 A mutant that does not compile is *stillborn* (counted apart, not a kill).  A compiled
 mutant is killed by a new divergence (the protocol campaigns: a violation no documented
-finding claims whose signature the unmutated build does not show), a crash or a hang.
+finding claims whose signature the unmutated build does not show, or no I/O compared at
+all, which ``xbdspec difftest`` refuses to pass), a crash or a hang.
 Each protocol campaign runs in a child process (:func:`_worker`), so a mutant that
 crashes the seed's shared library or hangs it kills only the child.
 """
@@ -395,8 +396,11 @@ def _protocol_verdict(report: dict[str, Any]) -> CVerdict:
 def _worker(target: str, path: str, expected: list[str] | None) -> dict[str, Any]:
     """Run the protocol campaign (the registry's target, 200 programs, seed 1) in this
     process: the unclaimed signatures seen and, with ``expected``, the first outside it
-    and the seconds to it (the campaign stops there)."""
+    and the seconds to it (the campaign stops there); a campaign that compared no I/O
+    (no request read from the ring, no completion) is a first too, as ``xbdspec
+    difftest`` refuses to pass it."""
     from xbdspec.world.campaign import campaign, signature
+    from xbdspec.world.difftest import ESSENTIAL
     from xbdspec.world.registry import load
 
     if target == "c-frontend":
@@ -428,7 +432,7 @@ def _worker(target: str, path: str, expected: list[str] | None) -> dict[str, Any
 
     first: str | None = None
     try:
-        campaign(
+        report = campaign(
             loaded.maker,
             SEED,
             200,
@@ -439,6 +443,9 @@ def _worker(target: str, path: str, expected: list[str] | None) -> dict[str, Any
             on_finding=note,
             shrink_findings=0,
         )
+        missing = [k for k in ESSENTIAL if not report.compared.get(k)]
+        if not report.findings and missing:  # what `xbdspec difftest` refuses to pass
+            first = f"the campaign compared no {' and no '.join(missing)}: it tested no I/O"
     except _First as exc:
         first = str(exc)
     finally:
