@@ -329,6 +329,7 @@ class ReferenceImplementation:
                 "a ring has a power of two of at most 32 slots"
             )
         self.sizes = sizes
+        self._discard_run()
         platform = Platform(
             fixes=self.fixes,
             ring_index_start=sizes.ring_base,
@@ -396,7 +397,20 @@ class ReferenceImplementation:
         return Observation(fields=fields, fault=self.fault, complete=True)
 
     def close(self) -> None:
+        self._discard_run()
         self.platform = None
+
+    def _discard_run(self) -> None:
+        """Let the run being replaced give its RAM disk back at once.
+
+        The platform's objects refer to one another (the back end to its platform, say),
+        so a platform no longer used is freed only by the cycle collector's next full
+        collection, and with it the back end's disk (``sectors`` 512-byte sectors, 8 MB
+        by default): a long campaign held one such disk per program since the last full
+        collection, and allocated fresh memory for each new one.  Only the binding of the
+        discarded back end changes (a snapshot taken of the run restores it)."""
+        if self.platform is not None:
+            self.platform.backend.disk = bytearray()
 
     # ------------------------------------------------------------------ helpers
     @property
