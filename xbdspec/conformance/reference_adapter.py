@@ -42,6 +42,7 @@ import copy
 import dataclasses
 from collections import deque
 from collections.abc import Mapping
+from operator import itemgetter
 from typing import Any
 
 from xbdspec.model.state import Sizes
@@ -142,6 +143,8 @@ _MAP_MODE = {
     Dma.DEFERRED: MapMode.DEFERRED,
     Dma.FAILED: MapMode.FAIL,
 }
+#: a completed bio's ``bio_error`` -> the model's ``bio_result`` (any other: EIO)
+_BIO_RESULT = {0: BioResult.OK, EIO: BioResult.EIO, EOPNOTSUPP: BioResult.EOPNOTSUPP}
 _PLACE = {
     XBD_Q_FREE: Place.FREE,
     XBD_Q_READY: Place.READY,
@@ -909,7 +912,7 @@ def check_resources(impl: ReferenceImplementation) -> None:
         pages = sc.xbd_ring_pages
         # the offer the last xbd_initialize read: the back end's keys when the transport
         # was published (the event that wrote event-channel)
-        epoch = sum(1 for path, _ in p.xenstore.writes if path == f"{p.front_path}/event-channel")
+        epoch = _transport_epoch(p)
         if epoch != impl.epoch_seen:
             impl.epoch_seen = epoch
             impl.ring_offer = (
@@ -987,6 +990,13 @@ def _disk_state(p: Platform) -> DiskState:
     return DiskState.GONE if live[-1].gone else DiskState.PRESENT
 
 
+def _transport_epoch(p: Platform) -> int:
+    """The model's ``transport_epoch``: how many times the front end wrote its
+    ``event-channel`` (once a transport it published).  The paths are picked out and
+    counted in C (the write log grows with the run; this is read after every event)."""
+    return list(map(itemgetter(0), p.xenstore.writes)).count(f"{p.front_path}/event-channel")
+
+
 def _fe_published(p: Platform) -> bool:
     """The model's ``fe_published``: the front end's ``ring-ref`` and ``event-channel``.
 
@@ -1024,7 +1034,7 @@ def abstract_state(impl: ReferenceImplementation) -> dict[str, Any]:
     # one ring page: ring-ref; several (ring-page-order): ring-ref0 .. ring-ref<N-1>
     # (blkif.h); a key under the other name is not one the back end reads
     fields["fe_published"] = _fe_published(p)
-    fields["transport_epoch"] = sum(1 for path, _ in xs.writes if path == f"{front}/event-channel")
+    fields["transport_epoch"] = _transport_epoch(p)
     # ---- the tool stack (the environment, played by the adapter)
     fields["susp_pc"] = int(impl.susp_pc)
     fields["suspends_left"] = impl.suspends_left
@@ -1118,13 +1128,7 @@ def abstract_state(impl: ReferenceImplementation) -> dict[str, Any]:
         if bp.done_count == 0:
             results.append(int(BioResult.NONE))
         else:
-            results.append(
-                int(
-                    {0: BioResult.OK, EIO: BioResult.EIO, EOPNOTSUPP: BioResult.EOPNOTSUPP}.get(
-                        bp.bio_error, BioResult.EIO
-                    )
-                )
-            )
+            results.append(int(_BIO_RESULT.get(bp.bio_error, BioResult.EIO)))
         dones.append(min(bp.done_count, 2))
     fields.update(bio_kind=kinds, bio_stage=bstages, bio_result=results, bio_completions=dones)
     # ---- the ring and the grant pool
