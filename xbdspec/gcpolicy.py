@@ -17,7 +17,7 @@ OLD_GENERATION_THRESHOLD = 1_000
 
 
 @contextmanager
-def old_objects_spared() -> Iterator[None]:
+def old_objects_spared(*, settle: bool = False) -> Iterator[None]:
     """Collect the oldest generation of objects rarely for the time of a search.
 
     Full collections visit every long-lived object (six of them took some 0.6 s of a
@@ -27,11 +27,21 @@ def old_objects_spared() -> Iterator[None]:
     collection still comes after ``OLD_GENERATION_THRESHOLD`` collections of the middle
     generation (some seven million allocations), so memory stays bounded.  The
     thresholds are put back afterwards; a caller that disabled the collector (threshold
-    0) is left alone."""
+    0) is left alone.
+
+    ``settle``: on leaving, the youngest generation is collected, which restarts the
+    count of allocations to the next collection.  A caller that enters this around
+    each of many short runs (:func:`~xbdspec.conformance.program.random_walk`, one
+    program) then meets no collection between them (they allocate a few objects), so
+    no full collection under the restored thresholds: without it one came between
+    programs whenever the middle generation had been collected ten times since the
+    last, which is nearly always once the policy had deferred them."""
     thresholds = gc.get_threshold()
     if thresholds[0]:
         gc.set_threshold(thresholds[0], thresholds[1], max(thresholds[2], OLD_GENERATION_THRESHOLD))
     try:
         yield
     finally:
+        if settle and thresholds[0]:
+            gc.collect(0)
         gc.set_threshold(*thresholds)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from xbdspec.errors import InputError
+from xbdspec.gcpolicy import old_objects_spared
 from xbdspec.model.vocabulary import BioKind, BioStage, Dma, DriverState, Place, XenbusState
 
 from .contract import EnvChoices, Implementation, Step
@@ -319,7 +320,16 @@ class WalkResult:
 def random_walk(
     impl: Implementation, lock: LockStep, rng: random.Random, length: int, profile: Profile
 ) -> WalkResult:
-    """One random program of at most ``length`` events, checked as it runs."""
+    """One random program of at most ``length`` events, checked as it runs (the model
+    side's memo tables are long-lived: full collections are rare meanwhile, and
+    between programs, :func:`~xbdspec.gcpolicy.old_objects_spared`)."""
+    with old_objects_spared(settle=True):
+        return _walk(impl, lock, rng, length, profile)
+
+
+def _walk(
+    impl: Implementation, lock: LockStep, rng: random.Random, length: int, profile: Profile
+) -> WalkResult:
     divergence = lock.start()
     if divergence:
         return WalkResult([], divergence, lock.coverage)
