@@ -27,10 +27,8 @@ from xbdspec.conformance.program import FULL, SEED_SAFE, Profile, random_walk
 from xbdspec.conformance.reference_adapter import ReferenceImplementation, reference_sizes
 from xbdspec.conformance.subprocess_impl import SubprocessImplementation
 from xbdspec.conformance.sweep import REFERENCE_SWEEP
-from xbdspec.gcpolicy import old_objects_spared
 
 
-@old_objects_spared()  # as Campaign.run: the memo tables are long-lived
 def _rate(impl: Implementation, sizes: Sizes, profile: Profile, programs: int) -> dict[str, Any]:
     lock = LockStep(impl, sizes)
     steps = 0
@@ -52,7 +50,6 @@ def _rate(impl: Implementation, sizes: Sizes, profile: Profile, programs: int) -
 GOAL_EVENTS_PER_CPU_SECOND = 5_000
 
 
-@old_objects_spared()  # as Campaign.run, which runs a user's campaign
 def _long_campaign(programs: int = 3_000, measured: int = 1_000) -> dict[str, Any]:
     """A campaign as long as a user's (``programs`` seeded seed-safe programs): the
     rate over its last ``measured`` programs, once the memo tables hold the states that
