@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from xbdspec.errors import XbdspecError
+from xbdspec.gcpolicy import old_objects_spared
 from xbdspec.model.state import Sizes
 
 from . import replay
@@ -101,6 +102,7 @@ class Campaign:
             return list(self.configurations)
         return [Configuration("default", self.sizes)]
 
+    @old_objects_spared()  # the memo tables and lock steps are long-lived
     def run(
         self,
         *,

@@ -421,6 +421,10 @@ class LockStep:
         self.candidates: list[Any] = []
         self.steps: list[Step] = []
         self.coverage = Coverage()
+        # the program generator's tables of what it draws from, by profile and candidates
+        # (:func:`~xbdspec.conformance.program.random_step`; they depend on what the
+        # implementation answers, so they are kept with the lock step, not the model)
+        self.draws: dict[tuple[Any, ...], Any] = {}
         # (the model fields an observation showed, the positions among them it left
         # unset) -> how many observations: what :attr:`compared` counts
         self._compared: Counter[tuple[tuple[str, ...], tuple[int, ...]]] = Counter()

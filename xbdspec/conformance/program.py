@@ -8,15 +8,18 @@ can hand a failing program to :func:`shrink`.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from xbdspec.errors import InputError
+from xbdspec.gcpolicy import old_objects_spared
 from xbdspec.model.vocabulary import BioKind, BioStage, Dma, DriverState, Place, XenbusState
 
 from .contract import EnvChoices, Implementation, Step
-from .harness import Coverage, Divergence, LockStep
+from .harness import MEMO_LIMIT, Coverage, Divergence, LockStep
 
 #: Relative weights of the environment events: the request path and the responses
 #: dominate; the handshake, suspend and unplug happen now and then.
@@ -168,28 +171,57 @@ def draw_env(rng: random.Random, profile: Profile) -> EnvChoices:
     """DMA answers for one event: mostly none given (all IMMEDIATE)."""
     if rng.random() < 1.0 - profile.dma_chance:  # (0.5: the stream of earlier versions)
         return EnvChoices()
-    modes = [m for m, _ in profile.dma]
-    weights = [w for _, w in profile.dma]
-    return EnvChoices(tuple(rng.choices(modes, weights, k=rng.randint(1, 2))))
+    modes, cum_weights = _dma_table(profile)
+    return EnvChoices(tuple(rng.choices(modes, cum_weights=cum_weights, k=rng.randint(1, 2))))
+
+
+@functools.cache
+def _dma_table(profile: Profile) -> tuple[list[Dma], list[float]]:
+    """The DMA answers ``profile`` draws and their cumulative weights (what
+    ``rng.choices`` computes from the weights on each call: the same draws)."""
+    return [m for m, _ in profile.dma], list(itertools.accumulate(w for _, w in profile.dma))
+
+
+@dataclass(frozen=True)
+class _Options:
+    """What :func:`random_step` draws from in one set of candidate states under one
+    profile: the events with their parameter sets, and the events' cumulative weights."""
+
+    events: list[tuple[str, list[dict[str, object]]]]
+    cum_weights: list[float]
+
+
+def _options(lock: LockStep, profile: Profile) -> _Options:
+    """The events ``lock`` offers under ``profile`` now, with their parameter sets
+    (memoised in ``lock.draws`` on the candidates: programs revisit states)."""
+    key = (profile, *lock.candidates)
+    found = lock.draws.get(key)
+    if found is None:
+        if len(lock.draws) > MEMO_LIMIT:
+            lock.draws.clear()
+        events: list[tuple[str, list[dict[str, object]]]] = []
+        table = lock.options()
+        for event in lock.model.environment_events:
+            if profile.events is not None and event not in profile.events:
+                continue
+            params = table.get(event, [])
+            if event == "strategy":
+                params = [p for p in params if p["kind"] in profile.kinds]
+            if params:
+                events.append((event, params))
+        weights = itertools.accumulate(profile.weight(e) for e, _ in events)
+        found = lock.draws[key] = _Options(events, list(weights))
+    return found
 
 
 def random_step(rng: random.Random, lock: LockStep, profile: Profile) -> Step | None:
     """One enabled environment event with parameters and choices, or ``None``."""
-    options: list[tuple[str, list[dict[str, object]]]] = []
-    table = lock.options()
-    for event in lock.model.environment_events:
-        if profile.events is not None and event not in profile.events:
-            continue
-        params = table.get(event, [])
-        if event == "strategy":
-            params = [p for p in params if p["kind"] in profile.kinds]
-        if params:
-            options.append((event, params))
-    if not options:
+    options = _options(lock, profile)
+    if not options.events:
         return None
-    weights = [profile.weight(e) for e, _ in options]
     for _ in range(4):
-        event, params = rng.choices(options, weights)[0]
+        # (the cumulative weights given: the draw ``rng.choices(events, weights)`` makes)
+        event, params = rng.choices(options.events, cum_weights=options.cum_weights)[0]
         env = EnvChoices() if event in IMMEDIATE_LOADS else draw_env(rng, profile)
         step = Step(event, dict(rng.choice(params)), env)
         if profile.allows is None or profile.allows(lock, step):
@@ -288,7 +320,16 @@ class WalkResult:
 def random_walk(
     impl: Implementation, lock: LockStep, rng: random.Random, length: int, profile: Profile
 ) -> WalkResult:
-    """One random program of at most ``length`` events, checked as it runs."""
+    """One random program of at most ``length`` events, checked as it runs (the model
+    side's memo tables are long-lived: full collections are rare meanwhile, and
+    between programs, :func:`~xbdspec.gcpolicy.old_objects_spared`)."""
+    with old_objects_spared(settle=True):
+        return _walk(impl, lock, rng, length, profile)
+
+
+def _walk(
+    impl: Implementation, lock: LockStep, rng: random.Random, length: int, profile: Profile
+) -> WalkResult:
     divergence = lock.start()
     if divergence:
         return WalkResult([], divergence, lock.coverage)

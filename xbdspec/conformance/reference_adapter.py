@@ -42,6 +42,7 @@ import copy
 import dataclasses
 from collections import deque
 from collections.abc import Mapping
+from operator import itemgetter
 from typing import Any
 
 from xbdspec.model.state import Sizes
@@ -143,6 +144,8 @@ _MAP_MODE = {
     Dma.DEFERRED: MapMode.DEFERRED,
     Dma.FAILED: MapMode.FAIL,
 }
+#: a completed bio's ``bio_error`` -> the model's ``bio_result`` (any other: EIO)
+_BIO_RESULT = {0: BioResult.OK, EIO: BioResult.EIO, EOPNOTSUPP: BioResult.EOPNOTSUPP}
 _PLACE = {
     XBD_Q_FREE: Place.FREE,
     XBD_Q_READY: Place.READY,
@@ -327,6 +330,7 @@ class ReferenceImplementation:
                 "a ring has a power of two of at most 32 slots"
             )
         self.sizes = sizes
+        self._discard_run()
         platform = Platform(
             fixes=self.fixes,
             ring_index_start=sizes.ring_base,
@@ -394,7 +398,20 @@ class ReferenceImplementation:
         return Observation(fields=fields, fault=self.fault, complete=True)
 
     def close(self) -> None:
+        self._discard_run()
         self.platform = None
+
+    def _discard_run(self) -> None:
+        """Let the run being replaced give its RAM disk back at once.
+
+        The platform's objects refer to one another (the back end to its platform, say),
+        so a platform no longer used is freed only by the cycle collector's next full
+        collection, and with it the back end's disk (``sectors`` 512-byte sectors, 8 MB
+        by default): a long campaign held one such disk per program since the last full
+        collection, and allocated fresh memory for each new one.  Only the binding of the
+        discarded back end changes (a snapshot taken of the run restores it)."""
+        if self.platform is not None:
+            self.platform.backend.disk = bytearray()
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -893,7 +910,7 @@ def check_resources(impl: ReferenceImplementation) -> None:
         pages = sc.xbd_ring_pages
         # the offer the last xbd_initialize read: the back end's keys when the transport
         # was published (the event that wrote event-channel)
-        epoch = sum(1 for path, _ in p.xenstore.writes if path == f"{p.front_path}/event-channel")
+        epoch = _transport_epoch(p)
         if epoch != impl.epoch_seen:
             impl.epoch_seen = epoch
             impl.ring_offer = (
@@ -971,6 +988,13 @@ def _disk_state(p: Platform) -> DiskState:
     return DiskState.GONE if live[-1].gone else DiskState.PRESENT
 
 
+def _transport_epoch(p: Platform) -> int:
+    """The model's ``transport_epoch``: how many times the front end wrote its
+    ``event-channel`` (once a transport it published).  The paths are picked out and
+    counted in C (the write log grows with the run; this is read after every event)."""
+    return list(map(itemgetter(0), p.xenstore.writes)).count(f"{p.front_path}/event-channel")
+
+
 def _fe_published(p: Platform) -> bool:
     """The model's ``fe_published``: the front end's ``ring-ref`` and ``event-channel``.
 
@@ -1008,7 +1032,7 @@ def abstract_state(impl: ReferenceImplementation) -> dict[str, Any]:
     # one ring page: ring-ref; several (ring-page-order): ring-ref0 .. ring-ref<N-1>
     # (blkif.h); a key under the other name is not one the back end reads
     fields["fe_published"] = _fe_published(p)
-    fields["transport_epoch"] = sum(1 for path, _ in xs.writes if path == f"{front}/event-channel")
+    fields["transport_epoch"] = _transport_epoch(p)
     # ---- the tool stack (the environment, played by the adapter)
     fields["susp_pc"] = int(impl.susp_pc)
     fields["suspends_left"] = impl.suspends_left
@@ -1102,13 +1126,7 @@ def abstract_state(impl: ReferenceImplementation) -> dict[str, Any]:
         if bp.done_count == 0:
             results.append(int(BioResult.NONE))
         else:
-            results.append(
-                int(
-                    {0: BioResult.OK, EIO: BioResult.EIO, EOPNOTSUPP: BioResult.EOPNOTSUPP}.get(
-                        bp.bio_error, BioResult.EIO
-                    )
-                )
-            )
+            results.append(int(_BIO_RESULT.get(bp.bio_error, BioResult.EIO)))
         dones.append(min(bp.done_count, 2))
     fields.update(bio_kind=kinds, bio_stage=bstages, bio_result=results, bio_completions=dones)
     # ---- the ring and the grant pool

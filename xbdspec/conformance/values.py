@@ -10,9 +10,14 @@ import enum
 from collections.abc import Mapping
 from typing import Any
 
+#: the types :func:`plain` returns as they are (checked first: most values are these)
+_AS_IS = frozenset({bool, int, str, float, type(None)})
+
 
 def plain(value: Any) -> Any:
     """``value`` with enums as ints and tuples as lists."""
+    if type(value) in _AS_IS:
+        return value
     if isinstance(value, bool):
         return value
     if isinstance(value, enum.Enum):

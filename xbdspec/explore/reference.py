@@ -20,7 +20,7 @@ step is counted without being run when the first answer's run made no load and t
 model's internal steps do not depend on the answer either (:func:`_same_as_default`);
 the state key is the candidates the step's observation left (:func:`_state_key`); the
 oldest generation of the garbage collector is spared during the search
-(:func:`_old_objects_spared`).
+(:func:`xbdspec.gcpolicy.old_objects_spared`).
 
 Two states are the same when the reference shows the same abstract state (the
 refinement mapping of ``docs/conformance.md``) and the same model states are
@@ -32,11 +32,9 @@ reference's choice of command is part of what it shows.
 from __future__ import annotations
 
 import dataclasses
-import gc
 import time
 from collections import deque
 from collections.abc import Callable, Hashable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +44,7 @@ from xbdspec.conformance.findings import FIXED_PROFILE, classify
 from xbdspec.conformance.harness import Divergence, LockStep
 from xbdspec.conformance.reference_adapter import ReferenceImplementation, reference_sizes
 from xbdspec.conformance.replay import dumps
+from xbdspec.gcpolicy import old_objects_spared
 from xbdspec.model.state import Sizes
 from xbdspec.model.vocabulary import Dma
 from xbdspec.reference.platform import Fixes
@@ -311,32 +310,6 @@ def _steps_from(lock: LockStep) -> Iterator[tuple[str, dict[str, Any], EnvChoice
                 yield event, params, env
 
 
-#: during the search the oldest generation is collected only after this many
-#: collections of the middle one (Python's default is 10): see :func:`_old_objects_spared`
-OLD_GENERATION_THRESHOLD = 1_000
-
-
-@contextmanager
-def _old_objects_spared() -> Iterator[None]:
-    """Collect the oldest generation of objects rarely for the time of the search.
-
-    The search's snapshots, its visited states and the model side's memo tables are
-    hundreds of thousands of long-lived objects, which each full collection visits
-    (six of them took some 0.6 s of a 4 s search at the default bound) and none of
-    which is garbage.  The young generations are still collected as usual, so the
-    cycles a step leaves behind are freed as soon as before; a full collection still
-    comes after ``OLD_GENERATION_THRESHOLD`` collections of the middle generation (some
-    seven million allocations), so memory stays bounded.  The thresholds are put back
-    afterwards; a caller that disabled the collector (threshold 0) is left alone."""
-    thresholds = gc.get_threshold()
-    if thresholds[0]:
-        gc.set_threshold(thresholds[0], thresholds[1], max(thresholds[2], OLD_GENERATION_THRESHOLD))
-    try:
-        yield
-    finally:
-        gc.set_threshold(*thresholds)
-
-
 def explore_reference(
     sizes: Sizes | None = None,
     *,
@@ -382,7 +355,7 @@ def explore_reference(
     seen: set[Hashable] = {_state_key(lock, impl.observe().fields)}
     frontier: deque[tuple[_Node, int]] = deque([(root, 0)])
     try:
-        with _old_objects_spared():
+        with old_objects_spared():
             while frontier:
                 node, depth = frontier.popleft()
                 report.depth = max(report.depth, depth)

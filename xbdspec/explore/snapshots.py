@@ -51,7 +51,7 @@ import types
 from collections import deque
 from collections.abc import Callable, Iterable
 from itertools import repeat
-from operator import attrgetter, is_
+from operator import attrgetter, is_, setitem
 from typing import Any
 
 #: the pages :class:`PageTrackedBuffer` tracks
@@ -149,6 +149,8 @@ _ATOMS = frozenset(t for t, kind in _KINDS.items() if kind == _ATOM)
 
 _object_setattr = object.__setattr__
 _consume: Callable[[Iterable[Any]], None] = deque(maxlen=0).extend
+#: ``obj[_WHOLE] = state`` is ``obj[:] = state``
+_WHOLE = slice(None)
 
 
 class _Plan:
@@ -283,18 +285,16 @@ class Snapshot:
 
         An object with slots or a ``__dict__`` is written only if what it holds is
         not the very objects it held (:func:`_same`; a step changes few of them);
-        the containers are written whole (as fast as comparing them)."""
-        for obj, state in zip(self._lists, self._list_states, strict=True):
-            obj[:] = state
-        for obj, items in zip(self._deques, self._deque_states, strict=True):
-            obj.clear()
-            obj.extend(items)
-        for obj, members in zip(self._sets, self._set_states, strict=True):
-            obj.clear()
-            obj.update(members)
-        for obj, copy in zip(self._dicts, self._dict_states, strict=True):
-            obj.clear()
-            obj.update(copy)
+        the containers are written whole (as fast as comparing them), each kind in one
+        loop that runs in C (``map`` consumed by a zero-length deque: a restore writes
+        some hundred containers)."""
+        _consume(map(setitem, self._lists, repeat(_WHOLE), self._list_states))
+        _consume(map(deque.clear, self._deques))
+        _consume(map(deque.extend, self._deques, self._deque_states))
+        _consume(map(set.clear, self._sets))
+        _consume(map(set.update, self._sets, self._set_states))
+        _consume(map(dict.clear, self._dicts))
+        _consume(map(dict.update, self._dicts, self._dict_states))
         for obj, copy in zip(self._instances, self._instance_states, strict=True):
             attributes = obj.__dict__
             if not _same_dict(attributes, copy):
