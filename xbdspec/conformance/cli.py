@@ -142,8 +142,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--sizes",
         choices=sorted(REFERENCE_SIZES),
-        help="freebsd: the reference's size variant (default command-shortage; the others "
-        "reach grant shortages and a full ring)",
+        help="freebsd: pin the sizes to one variant (by default the sweep runs every one: "
+        "a command shortage, a grant shortage, a full ring); the reference keeps the back-end "
+        "setups that hold at those sizes",
     )
     parser.add_argument(
         "--first",
