@@ -290,8 +290,8 @@ class CDriverImplementation:
             return
         c.lib.xbd_h_evtchn_clear()
         # nothing pending: the spurious upcall the reference adapter delivers while the
-        # driver is disconnected with its channel bound (the model's interrupt_ignored)
-        # (the shim runs it only with a handler bound)
+        # driver is disconnected (the model's interrupt_ignored); the shim runs xbd_int
+        # only while a handler is bound
         try:
             disconnected = c.softc()["xbd_state"] == int(XbdState.DISCONNECTED)
         except XbdspecError:  # no device plugged

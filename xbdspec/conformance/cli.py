@@ -252,9 +252,9 @@ def sweep_for(
 ) -> list[Configuration]:
     """The configurations a campaign runs: the implementation's own sweep (its optional
     ``configurations()``) narrowed to ``--sizes``; for one without a back-end setup, the
-    sweep over sizes (:func:`~.sweep.sizes_sweep`: its own, then a command shortage, a
-    grant shortage and a full ring, or what its ``sweep_sizes()`` offers); one
-    configuration with ``--no-sweep`` or, for the latter, ``--sizes``."""
+    sweep over sizes (:func:`~.sweep.sizes_sweep`: its own, then :data:`~.sweep.SIZE_SWEEP`,
+    or what its ``sweep_sizes()`` offers); one configuration with ``--no-sweep`` or, for
+    the latter, ``--sizes``."""
     if getattr(args, "no_sweep", False):
         return [Configuration(args.sizes or "default", sizes)]
     sample = factory()

@@ -400,7 +400,7 @@ def _worker(target: str, path: str, expected: list[str] | None) -> dict[str, Any
     (no request read from the ring, no completion) is a first too, as ``xbdspec
     difftest`` refuses to pass it."""
     from xbdspec.world.campaign import campaign, signature
-    from xbdspec.world.difftest import ESSENTIAL
+    from xbdspec.world.difftest import untested
     from xbdspec.world.registry import load
 
     if target == "c-frontend":
@@ -443,8 +443,8 @@ def _worker(target: str, path: str, expected: list[str] | None) -> dict[str, Any
             on_finding=note,
             shrink_findings=0,
         )
-        missing = [k for k in ESSENTIAL if not report.compared.get(k)]
-        if not report.findings and missing:  # what `xbdspec difftest` refuses to pass
+        missing = untested(report)  # what `xbdspec difftest` refuses to pass
+        if missing:
             first = f"the campaign compared no {' and no '.join(missing)}: it tested no I/O"
     except _First as exc:
         first = str(exc)

@@ -353,7 +353,7 @@ def sizes_sweep(own: Sizes, offered: Sequence[Sizes] | None = None) -> list[Conf
     )
     out = [first]
     for c in rest:
-        if all(c != o and (c.name != o.name) for o in out):
+        if all(c.name != o.name for o in out):
             out.append(c)
     return out
 

@@ -41,6 +41,14 @@ from .registry import Target, load
 ESSENTIAL = ("requests read from the ring", "completions")
 
 
+def untested(report: CampaignReport) -> list[str]:
+    """What of :data:`ESSENTIAL` a campaign with no finding never compared (empty: it
+    tested I/O, or it found something); such a campaign cannot pass."""
+    if report.findings:
+        return []
+    return [k for k in ESSENTIAL if not report.compared.get(k)]
+
+
 def _options(pairs: list[str] | None) -> dict[str, str]:
     options: dict[str, str] = {}
     for pair in pairs or ():
@@ -222,8 +230,7 @@ def run(args: argparse.Namespace) -> int:
     elif report.error:
         error = f"the campaign stopped after {report.programs} programs: {report.error}"
         status = verdict or EXIT_INPUT
-    elif not report.findings and not all(report.compared.get(k) for k in ESSENTIAL):
-        missing = [k for k in ESSENTIAL if not report.compared.get(k)]
+    elif missing := untested(report):
         error = (
             f"the campaign compared no {' and no '.join(missing)} "
             f"in {report.programs} programs: it tested no I/O and cannot pass"
