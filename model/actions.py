@@ -12,7 +12,17 @@ from __future__ import annotations
 from typing import Any
 
 from .draft import Draft
-from .expr import all_of, any_of, count_true, ite, negate, per_state, u32_add, u32_sub
+from .expr import (
+    all_of,
+    any_of,
+    count_true,
+    derived,
+    ite,
+    negate,
+    per_state,
+    u32_add,
+    u32_sub,
+)
 from .state import Sizes
 from .vocabulary import BioResult, BioStage, BlkifOp, BlkifStatus, DumpPc, Place, RingStage
 
@@ -35,8 +45,11 @@ def dispatched(s: Any) -> Any:
     return count_true(*(any_of(p == Place.BUSY, p == Place.NONE) for p in s.cmd_place))
 
 
+@derived
 def ring_full(s: Any, k: Sizes) -> Any:
-    """``RING_FULL``: no free request slot, ``size - (req_prod_pvt - rsp_cons) == 0``."""
+    """``RING_FULL``: no free request slot, ``size - (req_prod_pvt - rsp_cons) == 0``
+    (a derived field: memos key on whether the ring is full, not on its free-running
+    indices)."""
     return u32_sub(s.req_prod_pvt, s.rsp_cons) == k.ring_slots
 
 

@@ -261,3 +261,33 @@ def per_state(predicate: Callable[..., Value]) -> Callable[..., Value]:
 
 
 _UNSET = object()
+
+
+#: the state types that take a :func:`derived` value in hand (the recording copies of
+#: :mod:`xbdspec.explore.memo` register here; plain states, a solver's and Promela's
+#: do not), through their method ``_xbdspec_derive(predicate, constants)``
+DERIVING_TYPES: set[type] = set()
+
+
+def derived(predicate: Callable[..., Value]) -> Callable[..., Value]:
+    """Mark ``predicate(state, *constants)`` as a *derived field*: a value of the state
+    that a memo of the concrete interpretation may key on in place of the fields it
+    reads.
+
+    The ring's indices are free-running 32-bit counters: nearly every state of a long
+    run has indices of its own, and a guard that asks ``RING_FULL`` reads them, so a
+    memo keyed on the fields it read would miss each time; keyed on whether the ring
+    is full, it hits.  On a plain state (or a solver's, or Promela's) the predicate
+    runs as written: the marking changes no interpretation's meaning.  On a state of
+    :data:`DERIVING_TYPES` (a recording copy, while a memo finds out what a function
+    reads) the call is handed to the state, which computes the value on the plain
+    state and notes that the value, not the fields behind it, was read.
+    """
+
+    @functools.wraps(predicate)
+    def marked(state: Any, *constants: Any) -> Value:
+        if type(state) in DERIVING_TYPES:
+            return state._xbdspec_derive(predicate, constants)
+        return predicate(state, *constants)
+
+    return marked

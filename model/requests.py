@@ -20,7 +20,7 @@ from typing import Any
 from . import actions as a
 from .declaration import Param, TransitionTable
 from .draft import Draft
-from .expr import all_of, any_of, ite, negate, per_state, u32_add, u32_lt, u32_sub
+from .expr import all_of, any_of, derived, ite, negate, per_state, u32_add, u32_lt, u32_sub
 from .vocabulary import (
     BioKind,
     BioResult,
@@ -59,9 +59,11 @@ def may_dispatch(s: Any, k: Any) -> Any:
     return all_of(s.drv_state == DriverState.CONNECTED, negate(a.ring_full(s, k)), s.frozen == 0)
 
 
+@derived
 def rejected(s: Any, b: int) -> Any:
     """Bio ``b`` asks for what this back end cannot do: an unsupported command, or a
-    flush when neither flush nor barrier was negotiated."""
+    flush when neither flush nor barrier was negotiated (a derived field: memos key on
+    the answer, not on the bio's kind)."""
     kind = s.bio_kind[b]
     return any_of(
         kind == BioKind.UNSUPPORTED,
@@ -69,8 +71,10 @@ def rejected(s: Any, b: int) -> Any:
     )
 
 
+@derived
 def single_stepped(s: Any, b: int) -> Any:
-    """Bio ``b`` is an ordered write without barrier support (``XBDCF_Q_FREEZE``)."""
+    """Bio ``b`` is an ordered write without barrier support (``XBDCF_Q_FREEZE``; a
+    derived field, as :func:`rejected`)."""
     return all_of(s.bio_kind[b] == BioKind.ORDERED_WRITE, negate(s.fe_barrier))
 
 

@@ -138,3 +138,33 @@ def test_every_way_of_reading_a_state_is_recorded() -> None:
         copy = recording(state)
         read(copy)  # type: ignore[no-untyped-call]
         assert reads_of(copy) == expected
+
+
+def test_a_derived_value_keys_the_memo_in_place_of_its_fields() -> None:
+    """A function that reads a derived field (``model.expr.derived``) is memoised on
+    the derived value: states that differ only in the fields behind it share an entry
+    while the value is the same; ``read_sets`` still names those fields (what the
+    invariant check after a step needs), and a value read only on some states grows
+    the key as a field read would."""
+    from xbdspec.model.expr import derived
+
+    @derived
+    def close(s: Any) -> bool:
+        return bool(abs(s.a - s.c) <= 1)
+
+    calls: list[_S] = []
+
+    def f(s: Any) -> Any:
+        calls.append(s)
+        return "near" if close(s) else ("far-b" if s.b else "far")
+
+    memo = UnaryMemo(f, {"a": 0, "b": 1, "c": 2})
+    assert memo(_S(10, False, 11)) == "near"
+    assert memo(_S(500, True, 500)) == "near"  # other a, b, c; the same derived value
+    assert len(calls) == 1 and not memo.key_sets[0]
+    assert set(memo.read_sets[0]) == {0, 2}
+    for a, b, c in itertools.product(range(4), (False, True), range(4)):
+        expected = "near" if abs(a - c) <= 1 else ("far-b" if b else "far")
+        assert memo(_S(a, b, c)) == expected
+    assert list(memo.key_sets[0]) == [1] and set(memo.read_sets[0]) == {0, 1, 2}
+    assert close(_S(1, False, 5)) is False  # on a plain state: the predicate as written

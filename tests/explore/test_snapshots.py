@@ -209,3 +209,51 @@ def test_a_snapshot_counts_its_objects() -> None:
     snapshot = take(root)
     assert isinstance(snapshot, Snapshot)
     assert snapshot.objects == 3  # the root, the list, the inner dict
+
+
+def test_the_compiled_slot_comparison_is_identity_slot_by_slot() -> None:
+    """``_Plan.differs`` (compiled from the slots' names) says what ``not all(map(is_,
+    get(obj), values))`` says, for every slot changed on its own, an equal replacement
+    included; a name that cannot be written as an attribute keeps the generic form."""
+    from operator import attrgetter, is_
+
+    from xbdspec.explore.snapshots import _differs_of, _Plan
+
+    plan = _Plan(Node)
+    assert plan.names == ("name", "items", "peer")
+    node = Node("a", [1], None)
+    values = plan.get(node)  # type: ignore[misc]
+    assert not plan.differs(node, values)
+    for slot in ("items", "peer", "name"):
+        changed = Node(node.name, node.items, node.peer)
+        before = plan.get(changed)  # type: ignore[misc]
+        replacement = {"items": list(node.items), "peer": changed, "name": "b"}[slot]
+        setattr(changed, slot, replacement)
+        generic = not all(map(is_, plan.get(changed), before))  # type: ignore[misc]
+        assert plan.differs(changed, before) is generic is True
+    odd = _differs_of(("class", "x"), attrgetter("x", "x"))  # a keyword: not compiled
+
+    class Holder:
+        x = 1
+
+    holder = Holder()
+    assert not odd(holder, (1, 1)) and odd(holder, (1, 2))
+
+
+def test_a_page_buffer_loads_nothing_when_unchanged_since_its_pages() -> None:
+    """``pages`` gives the same dict again while nothing was written, and ``load`` of
+    that dict writes nothing; any write makes both do their work again, exactly."""
+    buffer = PageTrackedBuffer(3 * 4096)
+    buffer[10:12] = b"ab"
+    first = buffer.pages()
+    assert buffer.pages() is first and set(first) == {0}
+    buffer.load(first)
+    assert buffer[10:12] == b"ab"
+    buffer[5000:5002] = b"cd"
+    second = buffer.pages()
+    assert second is not first and set(second) == {0, 1}
+    buffer.load(first)  # back: page 1 zeroed, the dict known again
+    assert buffer[5000:5002] == b"\0\0" and buffer.written == {0} and buffer.pages() is first
+    buffer[10] = ord("z")
+    buffer.load(first)
+    assert buffer[10:12] == b"ab"

@@ -12,7 +12,7 @@ the implementation's own abstract state when its observation is complete.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
@@ -532,7 +532,7 @@ class LockStep:
         get = plan.get
         matches = [(s, p) for s, p in finals if get(s) == values]
         if observation.fault is not None or not matches:
-            return self._divergence(finals, matches, observation)
+            return self._divergence(finals, matches, observation, plan, values)
         unique: list[Any] = []
         for state, _ in matches:
             if state not in unique:
@@ -557,12 +557,20 @@ class LockStep:
         finals: list[tuple[Any, tuple[str, ...]]],
         matches: list[tuple[Any, tuple[str, ...]]],
         observation: Observation,
+        plan: _ObservationPlan,
+        values: tuple[Any, ...],
     ) -> Divergence:
         """The divergence of ``observation`` from the model states ``finals`` (of which
-        ``matches`` equal it on every field it shows: a fault then)."""
+        ``matches`` equal it on every field it shows: a fault then).
+
+        The closest candidate is found in the model's representation (the observation's
+        values as :meth:`_ObservationPlan.values` gives them, compared position by
+        position: an enum equals its integer, a tuple the list it was shown as, so a
+        field differs here exactly when its plain values differ); only what the report
+        carries is made plain."""
         observed = dict(observation.fields)
-        # each distinct state is encoded once, and the observation made plain once
-        # (what values.field_differences does for each state)
+        names = plan.names
+        # each distinct state is encoded once
         encoded: dict[int, dict[str, Any]] = {}
 
         def encode(state: Any) -> dict[str, Any]:
@@ -571,25 +579,29 @@ class LockStep:
                 found = encoded[id(state)] = encode_state(state)
             return found
 
-        shown = {name: plain(value) for name, value in observed.items()}
-        best: tuple[int, dict[str, tuple[Any, Any]], tuple[str, ...]] | None = None
+        best: tuple[int, tuple[int, ...], tuple[str, ...], Any] | None = None
         for state, path in matches or finals:
-            expected = encode(state)
-            diff = {
-                name: (expected.get(name), observed[name])
-                for name, value in shown.items()
-                if name in expected and expected[name] != value
-            }
-            if best is None or (len(diff), path) < (best[0], best[2]):
-                best = (len(diff), diff, path)
+            differing = tuple(
+                i
+                for i, (then, now) in enumerate(zip(plan.get(state), values, strict=True))
+                if then != now
+            )
+            if best is None or (len(differing), path) < (best[0], best[2]):
+                best = (len(differing), differing, path, state)
         path = best[2] if best else ()
+        differences: dict[str, tuple[Any, Any]] = {}
+        if best is not None and not matches:
+            expected = encode(best[3])
+            differences = {names[i]: (expected[names[i]], observed[names[i]]) for i in best[1]}
         return Divergence(
             kind="fault" if observation.fault is not None else "mismatch",
             steps=list(self.steps),
             observed=observed,
             candidates=[encode(s) for s, _ in finals],
-            differences=best[1] if (best and not matches) else {},
-            invariants=self._implementation_invariants(observation, matches or finals, encode),
+            differences=differences,
+            invariants=self._implementation_invariants(
+                observation, matches or finals, plan, values
+            ),
             fault=observation.fault,
             transition=path[0] if path else None,
             path=path,
@@ -599,7 +611,8 @@ class LockStep:
         self,
         observation: Observation,
         around: Iterable[tuple[Any, tuple[str, ...]]],
-        encode: Callable[[Any], dict[str, Any]] = encode_state,
+        plan: _ObservationPlan,
+        values: tuple[Any, ...],
     ) -> list[str]:
         """Model invariants broken by the implementation's abstract state (complete
         observations only; fields not compared are taken from a model state)."""
@@ -608,9 +621,12 @@ class LockStep:
         template = next(iter(around), None)
         if template is None:
             return []
-        values = dict(encode(template[0]))
-        values.update({k: v for k, v in observation.fields.items() if v is not None})
-        return self.model.violated(_decode(self.model.spec, values))
+        state = list(template[0])
+        position = self.model.field_position
+        for name, value in zip(plan.names, values, strict=True):
+            if value is not None:
+                state[position[name]] = value
+        return self.model.violated(self.model.spec.State._make(state))
 
 
 class _ObservationPlan:
@@ -644,12 +660,3 @@ class _ObservationPlan:
         return tuple(
             [tuple(v) if isinstance(v, list) else v for v in map(observed.__getitem__, self.names)]
         )
-
-
-def _decode(spec: Spec, values: Mapping[str, Any]) -> Any:
-    """A model ``State`` from plain values (arrays back to tuples)."""
-    out = {}
-    for f in spec.fields:
-        v = values[f.name]
-        out[f.name] = tuple(v) if isinstance(v, list) else v
-    return spec.State(**out)

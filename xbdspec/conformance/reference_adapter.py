@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 from collections import deque
 from collections.abc import Mapping
 from operator import itemgetter
@@ -767,11 +768,16 @@ def dump_layout(
     return offset, length
 
 
+#: the dumper's 251-byte cycle (:func:`dump_pattern`)
+_DUMP_CYCLE = bytes((i * 37 + 11) & 0xFF for i in range(251))
+
+
+@functools.lru_cache(maxsize=16)
 def dump_pattern(length: int) -> bytes:
     """The dumper's buffer: a 251-byte cycle (a prime, so no shift by a sector or a
-    page, and no chunk taken from the wrong place, reads the same bytes)."""
-    cycle = bytes((i * 37 + 11) & 0xFF for i in range(251))
-    return (cycle * (length // 251 + 1))[:length]
+    page, and no chunk taken from the wrong place, reads the same bytes).  Kept for
+    the few lengths a run's dumps have (``bytes``: immutable)."""
+    return (_DUMP_CYCLE * (length // 251 + 1))[:length]
 
 
 def check_dump_written(disk: bytearray, offset: int, data: memoryview) -> None:

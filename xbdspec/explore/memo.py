@@ -18,6 +18,17 @@ run on two states that agree on every field it reads reads the same values in th
 same order, takes the same branches and returns the same result; so a state that
 agrees with a cached key on ``F`` has the cached result.  That is the whole
 soundness argument, and it needs no knowledge of the function's code.
+
+A predicate the declaration marks as a *derived field*
+(:func:`xbdspec.model.expr.derived`: ``RING_FULL``, whose free-running indices
+would make every key new) is read as one value: on a recording copy it is computed on
+the plain state, and the memo keys on its value (with the fields read directly) in
+place of the fields behind it.  The argument is the same: a run that read the fields
+``F`` and the derived values ``D`` takes the same branches on any state that agrees
+on both.  :attr:`ProjectionMemo.read_sets` still names every field the result
+depends on, the ones behind a derived value included (what
+:meth:`FastStepper.violated_invariants_after` needs to know which invariants a step
+may affect).
 """
 
 from __future__ import annotations
@@ -26,7 +37,14 @@ from collections.abc import Callable, Sequence
 from operator import itemgetter
 from typing import Any
 
+from xbdspec.model.expr import DERIVING_TYPES
+
 _READS = "_xbdspec_reads"
+#: what a recording copy keeps of the derived values read: ``{(predicate, constants):
+#: None}`` in the order first read, and the fields read behind them
+_DERIVED = "_xbdspec_derived"
+_THROUGH = "_xbdspec_through"
+_PLAIN = "_xbdspec_plain"  # the plain state a recording copy was made of
 _recording_classes: dict[type, type] = {}
 
 
@@ -70,7 +88,22 @@ def _recording_class(state_type: type) -> type:
 
         return reads_everything
 
+    def derive(self: Any, predicate: Callable[..., Any], constants: tuple[Any, ...]) -> Any:
+        # a derived value: computed on the plain state, read as one value
+        try:
+            hash(constants)
+        except TypeError:  # (constants that cannot key a memo: the fields are read)
+            return predicate(self, *constants)
+        inner = recording(getattr(self, _PLAIN))
+        value = predicate(inner, *constants)
+        through = getattr(self, _THROUGH)
+        through |= reads_of(inner)
+        through |= getattr(inner, _THROUGH)
+        getattr(self, _DERIVED)[predicate, constants] = None
+        return value
+
     namespace["__getitem__"] = getitem
+    namespace["_xbdspec_derive"] = derive
     for name in (
         "__iter__",
         "__eq__",
@@ -86,6 +119,7 @@ def _recording_class(state_type: type) -> type:
         namespace[name] = whole(name)
     cls = type(f"Recording{state_type.__name__}", (state_type,), namespace)
     _recording_classes[state_type] = cls
+    DERIVING_TYPES.add(cls)
     return cls
 
 
@@ -94,6 +128,9 @@ def recording(state: Any) -> Any:
     (their positions, in ``reads_of(copy)``)."""
     copy: Any = tuple.__new__(_recording_class(type(state)), state)
     setattr(copy, _READS, set())
+    setattr(copy, _DERIVED, {})
+    setattr(copy, _THROUGH, set())
+    setattr(copy, _PLAIN, state if type(state) is not type(copy) else getattr(state, _PLAIN))
     return copy
 
 
@@ -101,6 +138,34 @@ def reads_of(copy: Any) -> set[int]:
     """The positions of the fields read so far from a :func:`recording` copy."""
     reads: set[int] = getattr(copy, _READS)
     return reads
+
+
+def derived_of(copy: Any) -> dict[tuple[Callable[..., Any], tuple[Any, ...]], None]:
+    """The derived values read so far from a :func:`recording` copy (``(predicate,
+    constants)`` keys, in the order first read)."""
+    found: dict[tuple[Callable[..., Any], tuple[Any, ...]], None] = getattr(copy, _DERIVED)
+    return found
+
+
+def read_behind(copy: Any) -> set[int]:
+    """The positions of the fields the derived values read from a :func:`recording`
+    copy depend on."""
+    through: set[int] = getattr(copy, _THROUGH)
+    return through
+
+
+def _key_getter(
+    indices: Sequence[int], derived: Sequence[tuple[Callable[..., Any], tuple[Any, ...]]]
+) -> Callable[[Any], Any]:
+    """A memo's key of a state: its fields at ``indices``, and the values of the
+    ``derived`` predicates (when there are any)."""
+    fields = _getter(indices)
+    if not derived:
+        return fields
+    if len(derived) == 1:
+        ((predicate, constants),) = derived
+        return lambda state: (fields(state), predicate(state, *constants))
+    return lambda state: (fields(state), *[p(state, *c) for p, c in derived])
 
 
 def _getter(indices: Sequence[int]) -> Callable[[Any], tuple[Any, ...]]:
@@ -122,7 +187,12 @@ class ProjectionMemo:
 
     Attributes:
         field_index: the position of each field in the state tuple.
-        read_sets: per argument, the positions of the fields read so far.
+        read_sets: per argument, the positions of the fields the results read so far
+            (directly or behind a derived value).
+        key_sets: per argument, the positions of the fields read directly (the key's
+            fields).
+        derived_sets: per argument, the derived values read (``(predicate, constants)``;
+            the key's other part).
         misses: how many calls ran ``compute`` (the rest were answered by the cache).
     """
 
@@ -132,7 +202,11 @@ class ProjectionMemo:
         self.compute = compute
         self.field_index = field_index
         self.read_sets: list[tuple[int, ...]] = [() for _ in range(arity)]
-        self._getters = [_getter(()) for _ in range(arity)]
+        self.key_sets: list[tuple[int, ...]] = [() for _ in range(arity)]
+        self.derived_sets: list[tuple[tuple[Callable[..., Any], tuple[Any, ...]], ...]] = [
+            () for _ in range(arity)
+        ]
+        self._getters: list[Callable[[Any], Any]] = [_getter(()) for _ in range(arity)]
         self._cache: dict[Any, Any] = {}
         self.misses = 0
 
@@ -149,11 +223,15 @@ class ProjectionMemo:
         result = self.compute(*recorders)
         grown = False
         for i, recorder in enumerate(recorders):
-            read = reads_of(recorder)
-            if not read <= set(self.read_sets[i]):
-                self.read_sets[i] = tuple(sorted(read | set(self.read_sets[i])))
-                self._getters[i] = _getter(self.read_sets[i])
+            read, derived = reads_of(recorder), derived_of(recorder)
+            if not read <= set(self.key_sets[i]) or not derived.keys() <= set(self.derived_sets[i]):
+                self.key_sets[i] = tuple(sorted(read | set(self.key_sets[i])))
+                self.derived_sets[i] = tuple(dict.fromkeys((*self.derived_sets[i], *derived)))
+                self._getters[i] = _key_getter(self.key_sets[i], self.derived_sets[i])
                 grown = True
+            depends = read | read_behind(recorder)
+            if not depends <= set(self.read_sets[i]):
+                self.read_sets[i] = tuple(sorted(depends | set(self.read_sets[i])))
         if grown:
             self._cache.clear()
         self._cache[self._key(states)] = result

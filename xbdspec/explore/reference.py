@@ -304,8 +304,13 @@ def _same_as_default(
 
 
 def _steps_from(lock: LockStep) -> Iterator[tuple[str, dict[str, Any], EnvChoices]]:
+    """Every step to try from the lock step's candidates: each environment event the
+    model enables, in declaration order, with each parameter set (as
+    :meth:`LockStep.enabled` gives them, read from :meth:`LockStep.options`' table of
+    all events at once; not to be changed) and, for a load event, each answer."""
+    table = lock.options()
     for event in lock.model.environment_events:
-        for params in lock.enabled(event):
+        for params in table.get(event, ()):
             for env in ANSWERS if event in LOAD_EVENTS else ANSWERS[:1]:
                 yield event, params, env
 
