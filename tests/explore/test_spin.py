@@ -269,6 +269,21 @@ def test_parity_on_the_unbroken_model() -> None:
     assert spin.violations == [] and python.violations == []
 
 
+@needs_spin
+def test_parity_with_the_dump_path() -> None:
+    """The kernel-dump path on: ``dump_result`` is only ever assigned (no guard,
+    effect or invariant reads it), and ``spin -a`` hides such a variable from the
+    state vector unless given ``-o2``; the states differing only in it must still be
+    told apart (10259 states here, 8371 with the variable hidden)."""
+    spec = model(dataclasses.replace(TINY, commands=1, ring_slots=1, grants=2, dumps=1))
+    python = _python(spec)
+    spin = check_spin(spec=spec, options=dataclasses.replace(FAST, progress=False))
+    assert spin.complete
+    assert spin.states == python.exploration.states
+    assert spin.safety.transitions == python.exploration.transitions + 1  # pan's first step
+    assert spin.violations == [] and python.violations == []
+
+
 def _backend_connects_early(s: Any, p: Any) -> Any:
     """backend_connect without the conjuncts that wait for the front end's transport."""
     return all_of(one_of(s.be_state, (X.InitWait, X.Initialised)), s.be_online)

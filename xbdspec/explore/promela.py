@@ -64,6 +64,11 @@ integer.
 of every step (so the stored states are the same, with a longer state vector) and
 drops the report-once flags (such a run stops at its first violation).
 
+**Write-only fields.** A field that no guard, effect or property reads (only
+assigned, like ``dump_result``) is still part of the state; ``spin -a`` would hide it
+from the state vector (merging states that differ only in it) unless given ``-o2``,
+which :mod:`xbdspec.explore.spin` passes.
+
 Nothing here runs SPIN: :mod:`xbdspec.explore.spin` does.
 """
 
@@ -909,7 +914,9 @@ def _header(w: Callable[[str], None], spec: Spec, mode: str, multicore: bool) ->
     w(" * ring indices (u32) are ints holding the same 32 bits (pan.c is compiled with")
     w(" * -fwrapv), compared as unsigned through the sign-bit flip XBD_SIGN.  Each option")
     w(" * of main's loop is one instance of a transition, labelled with its id in")
-    w(" * spec.instances, its event and its transition.")
+    w(" * spec.instances, its event and its transition.  Generate pan with spin -a -o2:")
+    w(" * without -o2, spin hides a field that is only assigned (never read) from the")
+    w(" * state vector, and pan then counts fewer states than the declaration has.")
     w(" */")
     w("")
 

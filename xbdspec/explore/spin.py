@@ -2,7 +2,9 @@
 
 :func:`check_spin` writes the model's two Promela variants
 (:func:`xbdspec.explore.promela.generate`) into a temporary directory and, for each,
-runs ``spin -a``, compiles ``pan.c`` with the system ``cc`` and runs ``pan``:
+runs ``spin -a -o2`` (``-o2``: a field nothing reads, only assigns, stays in the
+state vector, as in the Python explorer's states), compiles ``pan.c`` with the
+system ``cc`` and runs ``pan``:
 
 * the **safety** model, compiled with ``-DSAFETY``: invariants, step properties and
   deadlocks, each reported once (``pan -c0 -e`` goes on after a violation and writes
@@ -467,7 +469,12 @@ def _compile(
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "model.pml").write_text(model.text, encoding="utf-8")
     started = time.monotonic()
-    spin = ["spin", "-a", "model.pml"]
+    # -o2: keep write-only variables in the state vector.  By default spin -a hides a
+    # global that nothing reads (only assigned: dump_result, say), so states differing
+    # only in it are one state to pan and its count falls short of the Python
+    # explorer's; every field is part of the state (the scratch and report-once
+    # variables are declared hidden and stay hidden).
+    spin = ["spin", "-a", "-o2", "model.pml"]
     _checked(_run(spin, directory, deadline), "spin -a")
     flags = [options.optimize, "-fwrapv", "-w", "-DNOREDUCE", f"-DMEMLIM={options.memory_mb}"]
     if model.mode == "safety":
