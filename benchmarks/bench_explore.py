@@ -31,7 +31,8 @@ from xbdspec.explore.defaults import DEFAULT_SIZES
 from xbdspec.explore.spin import INSTALL_COMMAND, SpinOptions, check_spin, spin_available
 
 #: sizes both engines exhaust in seconds: two commands, two bios, a one-slot ring, a
-#: grant shortage, one suspend and one unplug (638,358 states without symmetry)
+#: grant shortage, one suspend, one unplug and one dump (5,175,864 states without
+#: symmetry; 638,358 without the dump path)
 SIDE_BY_SIDE_SIZES = Sizes(commands=2, bios=2, ring_slots=1, grants=2, suspends=1, unplugs=1)
 
 
