@@ -33,7 +33,9 @@ from xbdspec.explore.spin import INSTALL_COMMAND, SpinOptions, check_spin, spin_
 #: sizes both engines exhaust in seconds: two commands, two bios, a one-slot ring, a
 #: grant shortage, one suspend, one unplug and one dump (5,175,864 states without
 #: symmetry; 638,358 without the dump path)
-SIDE_BY_SIDE_SIZES = Sizes(commands=2, bios=2, ring_slots=1, grants=2, suspends=1, unplugs=1)
+SIDE_BY_SIDE_SIZES = Sizes(
+    commands=2, bios=2, ring_slots=1, grants=2, suspends=1, unplugs=1, dumps=1
+)
 
 
 #: SPIN against the Python explorer, states per second (issue 17: at least 10x)

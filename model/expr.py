@@ -282,6 +282,10 @@ def derived(predicate: Callable[..., Value]) -> Callable[..., Value]:
     :data:`DERIVING_TYPES` (a recording copy, while a memo finds out what a function
     reads) the call is handed to the state, which computes the value on the plain
     state and notes that the value, not the fields behind it, was read.
+
+    A derived field must read the same fields on every state (given its constants) and
+    return a hashable value: the memos learn the fields behind it on their misses, and
+    key on the value (:class:`xbdspec.explore.memo.DerivedFieldError` otherwise).
     """
 
     @functools.wraps(predicate)

@@ -168,3 +168,21 @@ def test_a_derived_value_keys_the_memo_in_place_of_its_fields() -> None:
         assert memo(_S(a, b, c)) == expected
     assert list(memo.key_sets[0]) == [1] and set(memo.read_sets[0]) == {0, 1, 2}
     assert close(_S(1, False, 5)) is False  # on a plain state: the predicate as written
+
+
+def test_a_derived_field_whose_reads_depend_on_values_is_refused() -> None:
+    """A derived predicate that reads ``c`` only when ``b`` holds would leave ``c`` out of
+    what the memo knows it depends on (learnt on misses only): refused by name."""
+    import pytest
+    from xbdspec.model.expr import derived
+
+    from xbdspec.explore.memo import DerivedFieldError
+
+    @derived
+    def shifty(s: Any) -> bool:
+        return bool(s.c) if s.b else False
+
+    memo = UnaryMemo(lambda s: shifty(s), {"a": 0, "b": 1, "c": 2})
+    assert memo(_S(0, False, 0)) is False
+    with pytest.raises(DerivedFieldError, match="shifty"):
+        memo(_S(0, True, 1))

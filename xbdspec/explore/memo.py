@@ -37,6 +37,7 @@ from collections.abc import Callable, Sequence
 from operator import itemgetter
 from typing import Any
 
+from xbdspec.errors import XbdspecError
 from xbdspec.model.expr import DERIVING_TYPES
 
 _READS = "_xbdspec_reads"
@@ -46,6 +47,29 @@ _DERIVED = "_xbdspec_derived"
 _THROUGH = "_xbdspec_through"
 _PLAIN = "_xbdspec_plain"  # the plain state a recording copy was made of
 _recording_classes: dict[type, type] = {}
+#: the fields behind each derived value met, ``(predicate, constants) -> positions``: a
+#: derived field reads the same fields on every state (:class:`DerivedFieldError`)
+_BEHIND: dict[tuple[Callable[..., Any], tuple[Any, ...]], frozenset[int]] = {}
+
+
+class DerivedFieldError(XbdspecError):
+    """A predicate marked as a derived field read different fields on different states.
+
+    A memo keyed on a derived value learns the fields behind it on its misses only, and
+    :attr:`ProjectionMemo.read_sets` (which says what invariants a step may affect) is
+    exact only if those fields are the same on every state; a predicate whose reads
+    depend on values must not be marked."""
+
+
+def _keyable(constants: tuple[Any, ...]) -> bool:
+    """Whether a derived value's constants can be part of a memo's key: hashable, and no
+    state among them (a key getter keeps the constants of the first miss, so a state
+    passed as a constant would be read stale)."""
+    try:
+        hash(constants)
+    except TypeError:
+        return False
+    return not any(isinstance(c, tuple) and hasattr(c, "_fields") for c in constants)
 
 
 def _reader(position: int) -> Callable[[Any], Any]:
@@ -90,15 +114,20 @@ def _recording_class(state_type: type) -> type:
 
     def derive(self: Any, predicate: Callable[..., Any], constants: tuple[Any, ...]) -> Any:
         # a derived value: computed on the plain state, read as one value
-        try:
-            hash(constants)
-        except TypeError:  # (constants that cannot key a memo: the fields are read)
+        if not _keyable(constants):  # (constants that cannot key a memo: fields are read)
             return predicate(self, *constants)
         inner = recording(getattr(self, _PLAIN))
         value = predicate(inner, *constants)
-        through = getattr(self, _THROUGH)
-        through |= reads_of(inner)
-        through |= getattr(inner, _THROUGH)
+        behind = frozenset(reads_of(inner) | getattr(inner, _THROUGH))
+        first = _BEHIND.setdefault((predicate, constants), behind)
+        if behind != first:
+            raise DerivedFieldError(
+                f"derived field {predicate.__qualname__}{constants!r} read the fields at "
+                f"{sorted(behind)} on one state and {sorted(first)} on another: a derived "
+                "field must read the same fields on every state (memos rely on it to know "
+                "which invariants a step may affect)"
+            )
+        getattr(self, _THROUGH).update(behind)
         getattr(self, _DERIVED)[predicate, constants] = None
         return value
 
@@ -130,7 +159,7 @@ def recording(state: Any) -> Any:
     setattr(copy, _READS, set())
     setattr(copy, _DERIVED, {})
     setattr(copy, _THROUGH, set())
-    setattr(copy, _PLAIN, state if type(state) is not type(copy) else getattr(state, _PLAIN))
+    setattr(copy, _PLAIN, getattr(state, _PLAIN, state))
     return copy
 
 

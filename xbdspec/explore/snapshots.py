@@ -66,8 +66,11 @@ class PageTrackedBuffer(bytearray):
     The buffer starts zeroed (as the back end's RAM disk does), so its content is
     the pages in :attr:`written` alone: a snapshot keeps those, a restore writes
     them back and zeroes the pages written since.  Writes that bypass ``__setitem__``
-    (a ``memoryview`` of the buffer, ``+=``) would not be tracked: the back end makes
-    none, and a test compares restored buffers with deep copies along an exploration.
+    (a ``memoryview`` of the buffer, ``+=``, ``struct.pack_into``) would not be tracked,
+    nor would they make :meth:`pages` and :meth:`load` do their work again (they trust
+    the dict they last gave or loaded until the next item assignment): the back end
+    makes none, and a test compares restored buffers with deep copies along an
+    exploration.
     """
 
     __slots__ = ("_matches", "written")

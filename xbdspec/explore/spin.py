@@ -473,7 +473,8 @@ def _compile(
     # global that nothing reads (only assigned: dump_result, say), so states differing
     # only in it are one state to pan and its count falls short of the Python
     # explorer's; every field is part of the state (the scratch and report-once
-    # variables are declared hidden and stay hidden).
+    # variables are declared hidden and stay hidden; in a multi-core run the scratch
+    # variables are globals reset to 0 after every step, so they add no states).
     spin = ["spin", "-a", "-o2", "model.pml"]
     _checked(_run(spin, directory, deadline), "spin -a")
     flags = [options.optimize, "-fwrapv", "-w", "-DNOREDUCE", f"-DMEMLIM={options.memory_mb}"]
