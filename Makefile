@@ -13,9 +13,11 @@ $(STAMP): pyproject.toml constraints.txt
 
 venv: $(STAMP)
 
-## make test: bootstrap .venv, then the whole pytest suite (ci hypothesis profile).
+## make test: bootstrap .venv, then the whole pytest suite (ci hypothesis profile), on
+## every core (pytest-xdist; each test module stays on one worker, so a module's fixtures
+## are built once). A plain `pytest` still runs it in one process.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadfile
 
 ## make xen-headers: Xen 4.17's public headers (Debian's libxen-dev) in /usr/include/xen,
 ## which the protocol model quotes; installed with apt when absent (needs root).

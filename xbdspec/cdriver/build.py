@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xbdspec.errors import XbdspecError
-from xbdspec.resources import build_dir, data_dir
+from xbdspec.resources import build_dir, data_dir, staged_build
 
 #: The directory that holds the ``xbdspec`` package (the checkout, or site-packages).
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -132,53 +132,53 @@ def build(
     if library.is_file() and warnings_file.is_file():
         warnings = tuple(line for line in warnings_file.read_text().splitlines() if line)
         return BuildResult(library, src, warnings, sanitize)
-    out.mkdir(parents=True, exist_ok=True)
-    cc = _compiler()
-    include = SHIM_DIR / "include"
-    common = ["-std=gnu11", "-fPIC", "-g", "-O1", "-Wall", "-Wextra", f"-I{include}"]
-    if sanitize:
-        common += list(SANITIZE_FLAGS)
-    driver_obj = out / "blkfront.o"
-    warnings_seen: list[str] = []
-    driver_cmd = [
-        cc,
-        *common,
-        "-include",
-        str(include / "xbd_shim.h"),
-        "-c",
-        "-o",
-        str(driver_obj),
-        str(src),
-    ]
-    proc = subprocess.run(driver_cmd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise BuildError(f"compiling {src} against the shim failed:\n{proc.stderr}")
-    warnings_seen += [line for line in proc.stderr.splitlines() if "warning:" in line]
-    objects = [driver_obj]
-    for shim_src in _shim_sources():
-        obj = out / (shim_src.stem + ".o")
-        proc = subprocess.run(
-            [cc, *common, "-c", "-o", str(obj), str(shim_src)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+    with staged_build(out, warnings_file.name) as work:
+        cc = _compiler()
+        include = SHIM_DIR / "include"
+        common = ["-std=gnu11", "-fPIC", "-g", "-O1", "-Wall", "-Wextra", f"-I{include}"]
+        if sanitize:
+            common += list(SANITIZE_FLAGS)
+        driver_obj = work / "blkfront.o"
+        warnings_seen: list[str] = []
+        driver_cmd = [
+            cc,
+            *common,
+            "-include",
+            str(include / "xbd_shim.h"),
+            "-c",
+            "-o",
+            str(driver_obj),
+            str(src),
+        ]
+        proc = subprocess.run(driver_cmd, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
-            raise BuildError(f"compiling the shim {shim_src} failed:\n{proc.stderr}")
-        objects.append(obj)
-    link = [
-        cc,
-        "-shared",
-        "-Wl,-Bsymbolic",
-        *(SANITIZE_FLAGS if sanitize else ()),
-        "-o",
-        str(library),
-        *map(str, objects),
-    ]
-    proc = subprocess.run(link, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise BuildError(f"linking {library} failed:\n{proc.stderr}")
-    warnings_file.write_text("\n".join(warnings_seen) + "\n")
+            raise BuildError(f"compiling {src} against the shim failed:\n{proc.stderr}")
+        warnings_seen += [line for line in proc.stderr.splitlines() if "warning:" in line]
+        objects = [driver_obj]
+        for shim_src in _shim_sources():
+            obj = work / (shim_src.stem + ".o")
+            proc = subprocess.run(
+                [cc, *common, "-c", "-o", str(obj), str(shim_src)],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if proc.returncode != 0:
+                raise BuildError(f"compiling the shim {shim_src} failed:\n{proc.stderr}")
+            objects.append(obj)
+        link = [
+            cc,
+            "-shared",
+            "-Wl,-Bsymbolic",
+            *(SANITIZE_FLAGS if sanitize else ()),
+            "-o",
+            str(work / library.name),
+            *map(str, objects),
+        ]
+        proc = subprocess.run(link, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise BuildError(f"linking {library} failed:\n{proc.stderr}")
+        (work / warnings_file.name).write_text("\n".join(warnings_seen) + "\n")
     return BuildResult(library, src, tuple(warnings_seen), sanitize)
 
 

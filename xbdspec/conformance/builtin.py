@@ -13,6 +13,7 @@ Built-in names:
 from __future__ import annotations
 
 import importlib
+import os
 import shutil
 import subprocess
 import tempfile
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from xbdspec.model.state import Sizes
 from xbdspec.reference.platform import Fixes
-from xbdspec.resources import build_dir, data_dir
+from xbdspec.resources import build_dir, data_dir, staged_file
 
 from .contract import Implementation, ImplementationError
 from .findings import FIXED_PROFILE
@@ -99,6 +100,8 @@ def build_c_frontend(*defines: str, out_dir: Path | None = None) -> Path:
     directory = out_dir or build_dir("cimpl")
     directory.mkdir(parents=True, exist_ok=True)
     exe = directory / ("frontend" + "".join(f"_{d.lower()}" for d in key))
+    # built under another name, then renamed: another process may be running ``exe``
+    staged = staged_file(exe)
     argv = [
         cc,
         "-std=c99",
@@ -107,14 +110,18 @@ def build_c_frontend(*defines: str, out_dir: Path | None = None) -> Path:
         "-Wextra",
         *(f"-D{d}" for d in key),
         "-o",
-        str(exe),
+        str(staged),
         str(source),
     ]
-    result = subprocess.run(argv, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise ImplementationError(
-            f"building the C front end failed ({' '.join(argv)}):\n{result.stderr}"
-        )
+    try:
+        result = subprocess.run(argv, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise ImplementationError(
+                f"building the C front end failed ({' '.join(argv)}):\n{result.stderr}"
+            )
+        os.replace(staged, exe)
+    finally:
+        staged.unlink(missing_ok=True)
     if out_dir is None:
         _built_frontends[key] = exe
     return exe

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from xbdspec.errors import XbdspecError
-from xbdspec.resources import data_dir
+from xbdspec.resources import data_dir, staged_build
 from xbdspec.world.harness import Bio, FrontendEnv
 from xbdspec.world.xenstore import XenstoreError
 
@@ -146,34 +146,40 @@ def build(out_dir: Path | None = None, *, sanitize: bool | None = None) -> Built
     if library.is_file() and warnings_file.is_file():
         cached = tuple(warnings_file.read_text().splitlines())
         return Built(library, driver, cached, sanitize)
-    out.mkdir(parents=True, exist_ok=True)
-    cc = os.environ.get("CC") or shutil.which("cc") or "cc"
-    objects = []
-    warnings: list[str] = []
-    for src, obj in (
-        (driver, out / "xen-blkfront.o"),
-        *((s, out / (s.stem + ".o")) for s in sorted((SHIM_DIR / "src").glob("*.c"))),
-    ):
+    with staged_build(out, warnings_file.name) as work:
+        cc = os.environ.get("CC") or shutil.which("cc") or "cc"
+        objects = []
+        warnings: list[str] = []
+        for src, obj in (
+            (driver, work / "xen-blkfront.o"),
+            *((s, work / (s.stem + ".o")) for s in sorted((SHIM_DIR / "src").glob("*.c"))),
+        ):
+            proc = subprocess.run(
+                [cc, *common, "-c", "-o", str(obj), str(src)],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if proc.returncode != 0:
+                raise BuildError(f"compiling {src} failed:\n{proc.stderr}")
+            warnings += [line for line in proc.stderr.splitlines() if "warning:" in line]
+            objects.append(str(obj))
+        link = [cc, "-shared", "-Wl,-Bsymbolic", "-Wl,--no-undefined"]
         proc = subprocess.run(
-            [cc, *common, "-c", "-o", str(obj), str(src)],
+            [
+                *link,
+                *(SANITIZE_FLAGS if sanitize else ()),
+                "-o",
+                str(work / library.name),
+                *objects,
+            ],
             capture_output=True,
             text=True,
             check=False,
         )
         if proc.returncode != 0:
-            raise BuildError(f"compiling {src} failed:\n{proc.stderr}")
-        warnings += [line for line in proc.stderr.splitlines() if "warning:" in line]
-        objects.append(str(obj))
-    link = [cc, "-shared", "-Wl,-Bsymbolic", "-Wl,--no-undefined"]
-    proc = subprocess.run(
-        [*link, *(SANITIZE_FLAGS if sanitize else ()), "-o", str(library), *objects],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise BuildError(f"linking {library} failed:\n{proc.stderr}")
-    warnings_file.write_text("\n".join(warnings) + ("\n" if warnings else ""))
+            raise BuildError(f"linking {library} failed:\n{proc.stderr}")
+        (work / warnings_file.name).write_text("\n".join(warnings) + ("\n" if warnings else ""))
     return Built(library, driver, tuple(warnings), sanitize)
 
 

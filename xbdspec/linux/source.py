@@ -11,7 +11,7 @@ import tarfile
 from pathlib import Path
 
 from xbdspec.errors import XbdspecError
-from xbdspec.resources import build_dir
+from xbdspec.resources import build_dir, staged_build
 
 BUILD_DIR = build_dir("linux")
 PACKAGE = "linux-source-6.1"
@@ -78,7 +78,12 @@ def extract(out: Path | None = None, tarball: Path = TARBALL) -> Path:
         missing = wanted - {m.name for m in members}
         if missing:
             raise SourceError(f"{tarball} lacks {', '.join(sorted(missing))}")
-        tar.extractall(root.parent, members=members, filter="data")
+        # extracted beside, then renamed into place: another process may be extracting too
+        for info in members:
+            info.name = info.name.removeprefix(PREFIX)
+        # the last member in the tarball's order is the last one an extraction writes
+        with staged_build(root, members[-1].name) as work:
+            tar.extractall(work, members=members, filter="data")
     return root
 
 
