@@ -100,3 +100,54 @@ def test_linux_disables_the_device_and_stays_safe(kind: str) -> None:
     assert world.completed.get(1) == 1
     if kind != "wrong-op":
         assert any("disabled for further use" in line for line in world.frontend.log)  # type: ignore[attr-defined]
+
+
+def test_a_forged_response_the_front_end_overwrote_is_not_its_fault() -> None:
+    """A response naming no request, written into the slot of the front end's next
+    request before the front end looked: the request then overwrites it (ring.h's slots
+    are a union of request and response), and Linux reads that request's bytes as the
+    response, here naming request 5, a read in flight, with BLKIF_RSP_OKAY (a discard's
+    first bytes: operation 5, flag 0, padding 0; its own id 0 is the operation and the
+    status). Linux cannot tell it from an answer, so the completion is not checked; found
+    by ``xbdspec difftest --impl linux --examples 1000 --seed 21``, program 914."""
+    from xbdspec.linux import source
+
+    if not source.available():
+        pytest.skip("linux-source-6.1 is not installed")
+    from xbdspec.linux.adapter import make
+
+    options = {
+        "feature_persistent": 0,
+        "max_indirect_segments": 32,
+        "max_queues": 4,
+        "max_ring_page_order": 4,
+    }
+    config = BackendConfig(
+        sectors=2048,
+        feature_discard=True,
+        feature_flush=True,
+        feature_persistent=True,
+        max_indirect_segments=32,
+        max_queues=4,
+        max_ring_page_order=4,
+    )
+    prog: Program = [
+        ("attach", {}),
+        ("backend_probe", {}),
+        ("settle", {}),
+        ("backend_hostile", {"kind": "unknown-id"}),
+        ("submit", {"id": 1, "op": "discard", "sector": 1688, "sectors": 63}),
+        ("submit_many", {"count": 28, "first_id": 3, "op": "read"}),
+    ]
+    world = run_program(make(options), prog, config)
+    assert world.compared["completions by a forged response overwritten, unchecked"] == 1
+    assert not any("disabled for further use" in line for line in world.frontend.log)  # type: ignore[attr-defined]
+
+
+def test_a_front_end_trusting_a_forged_response_that_names_nothing_is_still_caught() -> None:
+    """The same forged response ahead of the requests, but the front end completes a
+    request the overwritten slot does not name: still a bio the back end never
+    answered."""
+    prog = [*START, ("backend_hostile", {"kind": "unknown-id"}), _write(1, 8), ("settle", {})]
+    with pytest.raises(Violation, match="never answered request"):
+        run_program(Trusting, prog, BackendConfig(sectors=2048))

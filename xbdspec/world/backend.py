@@ -209,6 +209,10 @@ class RamDiskBackend:
     answered: list[tuple[int, int]] = field(default_factory=list)
     #: ids a hostile duplicate answered again (a front end may have reused them since)
     repeated: tuple[int, ...] = ()
+    #: ring indexes (queue 0) of forged responses written into slots the front end had
+    #: not filled: its next request there overwrites the response, so the response it
+    #: reads at that index is its own request's bytes, which may name a request in flight
+    forged_ahead: tuple[int, ...] = ()
     #: its directory was removed: it does nothing more
     removed: bool = False
 
@@ -536,6 +540,11 @@ class RamDiskBackend:
                 answered = (rid,)
             else:
                 return None
+            req_prod = r.ring.indexes()[0]
+            if kind != "wrong-op" and (r.rsp_prod_pvt - req_prod) & U32 < 1 << 31:
+                # at or past req_prod: a slot that holds no request yet (ring.h: requests
+                # and responses share each slot, the union of blkif.h's two structs)
+                self.forged_ahead = (*self.forged_ahead, r.rsp_prod_pvt)
             r.ring.write_response(r.rsp_prod_pvt, rid, op, RSP_OKAY)
             r.rsp_prod_pvt = (r.rsp_prod_pvt + 1) & U32
         r.ring.set_index("rsp_prod", r.rsp_prod_pvt)
