@@ -320,12 +320,27 @@ def classify(divergence: Divergence, implementation: str = APPLIES_TO_PREFIX) ->
     if not _applies(implementation):
         return None
     signature = signature_of(divergence)
+    finding = claimants().get(signature)
+    if finding is not None:
+        divergence.finding = finding.name
+        divergence.met_with = finding.met_with(signature)
+    return finding
+
+
+@functools.cache
+def claimants() -> dict[Signature, Finding]:
+    """Each catalogued signature with the finding that claims it: the first in
+    :data:`FINDINGS` order among those whose :attr:`Finding.signatures` hold it.
+
+    :func:`classify` looks a signature up here once, not in each finding's set (a
+    signature's hash is computed in Python, and the reference explorer classifies
+    every divergence it meets, some 2,600 at the default bound); cleared with
+    :func:`known_signatures` (:meth:`xbdspec.conformance.harvest.Harvest.install`)."""
+    out: dict[Signature, Finding] = {}
     for finding in FINDINGS:
-        if signature in finding.signatures:
-            divergence.finding = finding.name
-            divergence.met_with = finding.met_with(signature)
-            return finding
-    return None
+        for signature in finding.signatures:
+            out.setdefault(signature, finding)
+    return out
 
 
 def near_findings(divergence: Divergence, implementation: str = APPLIES_TO_PREFIX) -> list[str]:

@@ -12,7 +12,7 @@ the implementation's own abstract state when its observation is complete.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
@@ -53,6 +53,43 @@ CONNECT_PREFIX: tuple[tuple[str, dict[str, Any]], ...] = (
 )
 
 
+class _Unencoded:
+    """Model states waiting to be made plain values (:class:`_EncodedOnRead`): most
+    divergences the explorer meets are only classified and counted, so their
+    candidates are never read (encoding every one was some 4 % of a search)."""
+
+    __slots__ = ("encode", "states")
+
+    def __init__(self, states: list[Any], encode: Callable[[Any], dict[str, Any]]) -> None:
+        self.states = states
+        self.encode = encode
+
+    def encoded(self) -> list[dict[str, Any]]:
+        """The states as plain dicts, in order."""
+        return [self.encode(s) for s in self.states]
+
+
+class _EncodedOnRead:
+    """The descriptor behind :attr:`Divergence.candidates`: it holds the plain dicts,
+    or an :class:`_Unencoded` that is encoded on the first read (and kept).  A caller
+    may still give plain dicts; every reader (the report, ``repr``, ``==``,
+    ``dataclasses.replace``) sees the list of dicts either way."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._key = f"_{name}"
+
+    def __get__(self, obj: Any, owner: type | None = None) -> list[dict[str, Any]]:
+        if obj is None:  # on the class: no default value (the field stays required)
+            raise AttributeError(self._key)
+        value = obj.__dict__[self._key]
+        if type(value) is _Unencoded:
+            value = obj.__dict__[self._key] = value.encoded()
+        return value  # type: ignore[no-any-return]
+
+    def __set__(self, obj: Any, value: list[dict[str, Any]] | _Unencoded) -> None:
+        obj.__dict__[self._key] = value
+
+
 @dataclass
 class Divergence:
     """The implementation and the model disagree.
@@ -63,7 +100,8 @@ class Divergence:
             cannot break an invariant: the abstract state then is that model state.
         steps: the environment events so far, the failing one last.
         observed: the implementation's observation (plain values).
-        candidates: the model states the failing event could lead to (plain values).
+        candidates: the model states the failing event could lead to (plain values;
+            made plain on the first read, :class:`_EncodedOnRead`).
         differences: ``field -> (model, implementation)`` against the closest candidate.
         invariants: model invariants the implementation's abstract state breaks.
         fault: the implementation's crash, if any.
@@ -139,6 +177,13 @@ class Divergence:
             "differences": {k: [plain(a), plain(b)] for k, (a, b) in self.differences.items()},
             "invariants": self.invariants,
         }
+
+
+# (set after the dataclass is made: a descriptor as the field's default would make the
+# field look optional to the type checker)
+_candidates = _EncodedOnRead()
+_candidates.__set_name__(Divergence, "candidates")
+Divergence.candidates = _candidates  # type: ignore[assignment]
 
 
 def named_value(field_name: str, value: Any) -> str:
@@ -591,13 +636,15 @@ class LockStep:
         path = best[2] if best else ()
         differences: dict[str, tuple[Any, Any]] = {}
         if best is not None and not matches:
-            expected = encode(best[3])
-            differences = {names[i]: (expected[names[i]], observed[names[i]]) for i in best[1]}
+            # only the differing fields are made plain (what encode_state would give
+            # them), not the whole closest state
+            expected = plan.get(best[3])
+            differences = {names[i]: (plain(expected[i]), observed[names[i]]) for i in best[1]}
         return Divergence(
             kind="fault" if observation.fault is not None else "mismatch",
             steps=list(self.steps),
             observed=observed,
-            candidates=[encode(s) for s, _ in finals],
+            candidates=_Unencoded([s for s, _ in finals], encode),  # type: ignore[arg-type]
             differences=differences,
             invariants=self._implementation_invariants(
                 observation, matches or finals, plan, values
@@ -639,7 +686,7 @@ class _ObservationPlan:
         extra: the observed fields that are not model fields (never compared).
     """
 
-    __slots__ = ("extra", "get", "names", "shown")
+    __slots__ = ("_kinds", "_listed", "_pick", "extra", "get", "names", "shown")
 
     def __init__(self, observed: tuple[str, ...], position: Mapping[str, int]) -> None:
         self.names = tuple(name for name in observed if name in position)
@@ -653,10 +700,33 @@ class _ObservationPlan:
             self.get = lambda state: (state[only],)
         else:
             self.get = lambda state: ()
+        names = self.names
+        self._pick: Any = (
+            itemgetter(*names)
+            if len(names) > 1
+            else lambda fields: tuple(map(fields.__getitem__, names))
+        )
+        # the types of the values last given (one a name) and the positions among them
+        # that were lists: an implementation shows each field with the same type each
+        # time, so the lists are found again only when some type changed
+        self._kinds: tuple[type, ...] | None = None
+        self._listed: tuple[int, ...] = ()
 
     def values(self, observed: Mapping[str, Any]) -> tuple[Any, ...]:
         """The observation's values of :attr:`names`, in the model's representation
-        (lists become tuples)."""
-        return tuple(
-            [tuple(v) if isinstance(v, list) else v for v in map(observed.__getitem__, self.names)]
-        )
+        (lists become tuples).
+
+        The values are picked in one call and their types compared with the last
+        observation's (both in C); only the positions that held lists then are
+        converted, and the lists are looked for again whenever a type changed."""
+        got: tuple[Any, ...] = self._pick(observed)
+        kinds = tuple(map(type, got))
+        if kinds != self._kinds:
+            self._kinds = kinds
+            self._listed = tuple(i for i, v in enumerate(got) if isinstance(v, list))
+        if not self._listed:
+            return got
+        out = list(got)
+        for i in self._listed:
+            out[i] = tuple(out[i])
+        return tuple(out)

@@ -173,6 +173,7 @@ class Harvest:
         known_signatures.KNOWN_SIGNATURES.update({k: tuple(v) for k, v in self.table.items()})
         findings_module.known_signatures.cache_clear()
         findings_module.met_with.cache_clear()
+        findings_module.claimants.cache_clear()
 
     def add(
         self, finding: str, signature: Signature, source: str, fixes: frozenset[str] = frozenset()

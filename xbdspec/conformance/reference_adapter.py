@@ -147,6 +147,12 @@ _MAP_MODE = {
 }
 #: a completed bio's ``bio_error`` -> the model's ``bio_result`` (any other: EIO)
 _BIO_RESULT = {0: BioResult.OK, EIO: BioResult.EIO, EOPNOTSUPP: BioResult.EOPNOTSUPP}
+#: every ``blkif`` operation and response status by its value, as the integer the
+#: refinement mapping shows (``int(BlkifOp(value))``, without the enum's call for each
+#: command of each observation; a value not here still goes through the enum, which
+#: refuses it as before)
+_OP_INT: dict[int, int] = {member.value: int(member) for member in BlkifOp}
+_STATUS_INT: dict[int, int] = {member.value: int(member) for member in BlkifStatus}
 _PLACE = {
     XBD_Q_FREE: Place.FREE,
     XBD_Q_READY: Place.READY,
@@ -1064,6 +1070,7 @@ def abstract_state(impl: ReferenceImplementation) -> dict[str, Any]:
     bio_number = {id(bp): n for n, bp in enumerate(impl.bios) if bp is not None}
     places, stages, cbios, ops, frz, qfrz, asyn, grants, statuses = ([] for _ in range(9))
     extra_segments = 0
+    op: int  # a BlkifOp, or its integer (_OP_INT)
     for c in range(k.commands):
         cm = shadow[c] if c < len(shadow) else None
         if cm is None:
@@ -1072,7 +1079,11 @@ def abstract_state(impl: ReferenceImplementation) -> dict[str, Any]:
         else:
             place = _PLACE.get(cm.cm_flags & XBDCF_Q_MASK, Place.NONE)
             carried = bio_number.get(id(cm.cm_bp), k.no_bio) if cm.cm_bp is not None else k.no_bio
-            op = BlkifOp.NONE if place == Place.FREE else BlkifOp(cm.cm_operation)
+            if place == Place.FREE:
+                op = BlkifOp.NONE
+            else:
+                value = cm.cm_operation
+                op = _OP_INT[value] if value in _OP_INT else BlkifOp(value)
             cflags = cm.cm_flags
             # a BUSY command's segments are the model's one kept reference
             busy = place == Place.BUSY
@@ -1098,7 +1109,7 @@ def abstract_state(impl: ReferenceImplementation) -> dict[str, Any]:
         qfrz.append(bool(cflags & XBDCF_Q_FREEZE))
         asyn.append(bool(cflags & XBDCF_ASYNC_MAPPING))
         grants.append(held)
-        statuses.append(int(BlkifStatus(status)))
+        statuses.append(_STATUS_INT[status] if status in _STATUS_INT else int(BlkifStatus(status)))
     fields.update(
         cmd_place=places,
         cmd_stage=stages,
